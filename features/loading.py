@@ -1,0 +1,850 @@
+"""Reading the input tables of ``shared/CONTRACT.md`` section 1 into typed frames.
+
+Each loader reads a file as text (so that validation sees the values as the user
+wrote them), maps its layout onto the canonical fields of :mod:`features.contract`,
+parses and validates every column, and returns a :class:`LoadedTable`. A table
+with invalid rows is rejected as a whole with one :class:`InputError`, unless
+``skip_invalid`` asks for those rows to be set aside in ``LoadedTable.rejected``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from features import contract
+from features.contract import Field
+from features.schema_file import SchemaFile, read_schema_file
+from features.validation import (
+    SKIP_HINT,
+    InputError,
+    Parsed,
+    Problem,
+    duplicate_mask,
+    invalid_mask,
+    parse_choice,
+    parse_code,
+    parse_date,
+    parse_flag,
+    parse_number,
+    parse_text,
+    problems_error,
+    rejected_rows,
+)
+from features.writing import table_format
+
+#: Accepted spellings of a lab result; 合格 / 不合格 are how Chinese lab reports say it.
+LAB_RESULT_ALIASES: dict[str, str] = {
+    "pass": "pass",
+    "fail": "fail",
+    "合格": "pass",
+    "不合格": "fail",
+}
+
+#: Digits allowed in each code field (contract sections 1.1 and 1.4).
+CODE_DIGITS: dict[str, tuple[int, int]] = {"hs_code": (6, 10), "hs_prefix": (2, 10)}
+
+#: How many column names a note lists before "and N more".
+_MAX_NAMES_SHOWN = 10
+
+#: pandas' default string dtype (``str``): Arrow-backed, NaN for missing.
+_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    """A validated input table.
+
+    Attributes:
+        frame: Canonical column names, typed, only the valid rows, in the original
+            order, with a fresh ``RangeIndex``.
+        rejected: Rows set aside by ``skip_invalid``: ``source_file``, ``row``
+            (1-based data row), ``reason``, then the raw values under the file's
+            column names. No rows if none were set aside.
+        layout: ``"canonical"``, ``"bacuda"`` or ``"schema"`` for declarations;
+            the table kind (``"enterprises"``, ``"lab_results"``, ``"commodities"``)
+            for the registers.
+        notes: One-line messages to print once.
+        extra_categorical: ``[features] categorical`` columns of a schema file,
+            named as in the file.
+        extra_numeric: ``[features] numeric`` columns, named as in the file.
+    """
+
+    frame: pd.DataFrame
+    rejected: pd.DataFrame
+    layout: str
+    notes: tuple[str, ...]
+    extra_categorical: tuple[str, ...] = ()
+    extra_numeric: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a file's columns map onto canonical fields.
+
+    Attributes:
+        name: ``canonical``, ``bacuda``, ``schema`` or a register kind.
+        columns: Canonical field -> file column, for the fields the file has.
+        date_format: ``strftime`` format of the dates, or ``None`` for ISO 8601.
+        categorical: Extra categorical file columns kept under their own names.
+        numeric: Extra numeric file columns kept under their own names.
+    """
+
+    name: str
+    columns: dict[str, str]
+    date_format: str | None = None
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column to parse: output name, file column, parser."""
+
+    name: str
+    source: str
+    parse: Callable[[pd.Series], Parsed]
+
+
+@dataclass(frozen=True)
+class _Wording:
+    """How messages speak of the input: files have columns and rows, JSON has fields."""
+
+    column: str = "column"
+    row: str = "row"
+    hint: str | None = SKIP_HINT
+
+
+_FILE_WORDING = _Wording()
+_RECORD_WORDING = _Wording(column="field", row="record", hint=None)
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet table (by suffix) with every column as text.
+
+    CSV values are kept exactly as written (no value is read as missing, so that
+    an id ``NA`` survives); Parquet values are rendered as text the same way,
+    integral floats without ``.0``, so both formats validate identically. Header
+    names are stripped of surrounding spaces.
+
+    Args:
+        path: ``.csv``, ``.parquet`` or ``.pq`` file.
+
+    Returns:
+        One ``str`` column per file column, ``""`` for an empty value.
+
+    Raises:
+        InputError: Unknown suffix, missing or unreadable file, no header, duplicate
+            column names, or text that is not UTF-8.
+    """
+    source = str(path)
+    file = Path(path)
+    kind = table_format(file)
+    if not file.exists():
+        raise InputError(f"{source}: file not found.", file=source)
+    if not file.is_file():
+        raise InputError(f"{source}: not a file.", file=source)
+    if kind == "csv":
+        return _read_csv(file, source)
+    return _read_parquet(file, source)
+
+
+def _read_csv(file: Path, source: str) -> pd.DataFrame:
+    names = _unique_names(_read_header(file, source), source)
+    options = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        null_values=[],
+    )
+    try:
+        # The header is read (and checked) above, so Arrow skips it and takes our names.
+        table = pacsv.read_csv(
+            file,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=options,
+        )
+    except pa.ArrowInvalid as exc:
+        message = f"{source}: cannot read the CSV file: {_arrow_message(exc)}."
+        raise InputError(message, file=source) from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read the file: {exc}.", file=source) from None
+    return _to_frame(table)
+
+
+def _read_header(file: Path, source: str) -> list[str]:
+    try:
+        # utf-8-sig: Excel writes a byte-order mark in front of UTF-8 CSV files.
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except UnicodeDecodeError:
+        raise InputError(_not_utf8(source), file=source) from None
+    except (OSError, csv.Error) as exc:
+        raise InputError(f"{source}: cannot read the header row: {exc}.", file=source) from None
+    if not any(name.strip() for name in header):
+        raise InputError(f"{source}: the file is empty (no header row).", file=source)
+    return header
+
+
+def _not_utf8(source: str) -> str:
+    return (
+        f"{source}: the file is not UTF-8 text. Save it as UTF-8 "
+        "(a file from Excel or a Chinese system may be in GBK)."
+    )
+
+
+def _arrow_message(exc: Exception) -> str:
+    text = str(exc).strip().rstrip(".")
+    if "invalid UTF8" in text or "invalid utf8" in text.lower():
+        return "the file is not UTF-8 text (save it as UTF-8; it may be in GBK)"
+    return text
+
+
+def _unique_names(header: Sequence[object], source: str) -> list[str]:
+    names = [str(name).strip() or f"unnamed_{i + 1}" for i, name in enumerate(header)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            f"{source}: the header names column(s) {_quoted(repeated)} more than once.",
+            file=source,
+            column=repeated[0],
+        )
+    return names
+
+
+def _read_parquet(file: Path, source: str) -> pd.DataFrame:
+    try:
+        table = pq.read_table(file)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{source}: not a readable Parquet file: {exc}.", file=source) from None
+    names = _unique_names(table.column_names, source)
+    try:
+        columns = [_as_text(table.column(i), name, source) for i, name in enumerate(names)]
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{source}: {_arrow_message(exc)}.", file=source) from None
+    return _to_frame(pa.table(columns, names=names))
+
+
+def _as_text(column: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedArray:
+    """Render an Arrow column as the text a CSV file would hold ("" for null)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    kind = column.type
+    if pa.types.is_nested(kind):
+        raise InputError(
+            f"{source}: column '{name}' holds lists or records; a table column holds "
+            "one value per row.",
+            file=source,
+            column=name,
+        )
+    if pa.types.is_floating(kind):
+        # NaN is Parquet's usual "missing" for floats; Arrow would print it as "nan".
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
+    return pc.fill_null(pc.cast(column, pa.large_string()), "")
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas(
+        types_mapper={pa.string(): _STR_DTYPE, pa.large_string(): _STR_DTYPE}.get
+    )
+    return frame.reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ declarations
+
+
+def load_declarations(
+    path: str | Path,
+    *,
+    schema_path: str | Path | None = None,
+    skip_invalid: bool = False,
+) -> LoadedTable:
+    """Read and validate a declarations table (contract section 1.1).
+
+    The layout is the schema file's if one is given, else BACUDA when the header
+    has :data:`contract.BACUDA_SIGNATURE`, else canonical.
+
+    Args:
+        path: CSV or Parquet file.
+        schema_path: Optional ``--schema`` TOML file mapping another layout.
+        skip_invalid: Set invalid rows aside instead of rejecting the table.
+
+    Returns:
+        The typed declarations, with the label rules applied.
+
+    Raises:
+        InputError: Unreadable file or schema, a required column missing, no data
+            rows, or (without ``skip_invalid``) any invalid row.
+    """
+    source = str(path)
+    schema = read_schema_file(schema_path) if schema_path is not None else None
+    raw = read_table(path)
+    layout = _declaration_layout(list(raw.columns), source, schema)
+    if raw.empty:
+        raise InputError(f"{source}: the table has no data rows.", file=source)
+    return _load_declaration_frame(raw, layout, source, skip_invalid, _FILE_WORDING)
+
+
+def declarations_from_records(
+    records: list[dict],
+    *,
+    source: str = "request",
+    extra_categorical: Sequence[str] = (),
+    extra_numeric: Sequence[str] = (),
+) -> LoadedTable:
+    """Validate declarations given as JSON objects, as :func:`load_declarations` does.
+
+    Keys are canonical field names. The inline lab report fields
+    (:data:`contract.INLINE_LAB_FIELDS`) are validated and kept when present, and
+    so are the extra feature columns a model was trained with. Any invalid value
+    rejects the whole request (an API has no ``--skip-invalid``).
+
+    Args:
+        records: Declaration objects; rows in messages are their 1-based positions.
+        source: Name of the input in messages.
+        extra_categorical: Extra categorical feature keys to keep (a model trained
+            with a schema file's ``[features]``).
+        extra_numeric: Extra numeric feature keys to keep.
+
+    Returns:
+        The typed declarations (``rejected`` always empty).
+
+    Raises:
+        InputError: Not a non-empty list of flat objects, a required field missing,
+            or an invalid value (``rows`` holds the record positions).
+    """
+    raw = _records_frame(records, source)
+    header = list(raw.columns)
+    columns = {name: name for name in _record_field_names() if name in header}
+    layout = _Layout(
+        name="canonical",
+        columns=columns,
+        categorical=tuple(c for c in extra_categorical if c in header),
+        numeric=tuple(c for c in extra_numeric if c in header),
+    )
+    missing = _missing_required(layout.columns)
+    if missing:
+        raise InputError(
+            f"{source}: missing required field(s) {_quoted(missing)}.",
+            file=source,
+            column=missing[0],
+        )
+    return _load_declaration_frame(raw, layout, source, False, _RECORD_WORDING)
+
+
+def _record_field_names() -> list[str]:
+    return contract.field_names(contract.DECLARATION_FIELDS) + list(contract.INLINE_LAB_FIELDS)
+
+
+def _inline_lab_fields() -> tuple[Field, ...]:
+    # On a declaration the lab report is optional as a whole, so none of its fields is required.
+    return tuple(
+        dataclasses.replace(f, required=False)
+        for f in contract.LAB_RESULT_FIELDS
+        if f.name in contract.INLINE_LAB_FIELDS
+    )
+
+
+def _load_declaration_frame(
+    raw: pd.DataFrame, layout: _Layout, source: str, skip_invalid: bool, wording: _Wording
+) -> LoadedTable:
+    fields = contract.DECLARATION_FIELDS + _inline_lab_fields()
+    columns = _columns(fields, layout) + _extra_columns(layout)
+    frame, rejected, notes = _validate(
+        raw,
+        columns,
+        source=source,
+        unique=(("declaration_id",),),
+        skip_invalid=skip_invalid,
+        wording=wording,
+    )
+    if frame.empty:
+        raise InputError(
+            f"{source}: all {len(raw)} rows are invalid; nothing is left to use. "
+            + "; ".join(notes),
+            file=source,
+        )
+    frame, label_notes = _apply_labels(frame, source)
+    # A derived `inspected` goes where the contract has it, not at the end.
+    order = [f.name for f in fields if f.name in frame.columns]
+    frame = frame[order + [c for c in frame.columns if c not in order]]
+    notes = [
+        *_absent_note(contract.DECLARATION_FIELDS, layout, source, exclude=contract.LABEL_FIELDS),
+        *_unused_note(raw, layout, source),
+        *notes,
+        *label_notes,
+    ]
+    return LoadedTable(
+        frame=frame,
+        rejected=rejected,
+        layout=layout.name,
+        notes=tuple(notes),
+        extra_categorical=layout.categorical,
+        extra_numeric=layout.numeric,
+    )
+
+
+def _declaration_layout(header: list[str], source: str, schema: SchemaFile | None) -> _Layout:
+    if schema is not None:
+        return _schema_layout(header, source, schema)
+    if set(header) >= contract.BACUDA_SIGNATURE:
+        return _bacuda_layout(header)
+    layout = _Layout(name="canonical", columns=_own_names(contract.DECLARATION_FIELDS, header))
+    _require(layout.columns, source, header, contract.DECLARATION_FIELDS)
+    return layout
+
+
+def _own_names(fields: tuple[Field, ...], header: Sequence[str]) -> dict[str, str]:
+    return {name: name for name in contract.field_names(fields) if name in header}
+
+
+def _bacuda_layout(header: list[str]) -> _Layout:
+    columns = {
+        canonical: column
+        for column, canonical in contract.BACUDA_COLUMNS.items()
+        if column in header
+    }
+    # Canonical columns outside the BACUDA set (e.g. an added `inspected`) are used too.
+    for name, column in _own_names(contract.DECLARATION_FIELDS, header).items():
+        columns.setdefault(name, column)
+    return _Layout(name="bacuda", columns=columns, date_format=contract.BACUDA_DATE_FORMAT)
+
+
+def _schema_layout(header: list[str], source: str, schema: SchemaFile) -> _Layout:
+    schema_source = schema.path or "the schema file"
+    for canonical, column in schema.columns.items():
+        if column not in header:
+            raise InputError(
+                f"{schema_source}: [columns] maps {canonical} to '{column}', but {source} "
+                f"has no column '{column}' (its columns: {_names_list(header)}).",
+                file=schema_source,
+                column=column,
+            )
+    for column in schema.categorical + schema.numeric:
+        if column not in header:
+            raise InputError(
+                f"{schema_source}: [features] lists '{column}', but {source} has no such "
+                f"column (its columns: {_names_list(header)}).",
+                file=schema_source,
+                column=column,
+            )
+    columns = dict(schema.columns)
+    # A column the schema maps elsewhere is not read a second time under its own name.
+    targets = set(schema.columns.values())
+    for name, column in _own_names(contract.DECLARATION_FIELDS, header).items():
+        if column not in targets:
+            columns.setdefault(name, column)
+    missing = _missing_required(columns)
+    if missing:
+        raise InputError(
+            f"{schema_source}: required field(s) {_quoted(missing)} not mapped under "
+            f"[columns], and {source} has no column of that name.",
+            file=schema_source,
+            column=missing[0],
+        )
+    return _Layout(
+        name="schema", columns=columns, categorical=schema.categorical, numeric=schema.numeric
+    )
+
+
+def _missing_required(
+    columns: Mapping[str, str], fields: tuple[Field, ...] = contract.DECLARATION_FIELDS
+) -> list[str]:
+    return [name for name in contract.required_names(fields) if name not in columns]
+
+
+def _require(
+    columns: Mapping[str, str], source: str, header: list[str], fields: tuple[Field, ...]
+) -> None:
+    missing = _missing_required(columns, fields)
+    if not missing:
+        return
+    message = (
+        f"{source}: missing required column(s) {_quoted(missing)} "
+        f"(the file has: {_names_list(header)})."
+    )
+    if fields is contract.DECLARATION_FIELDS:
+        message += _layout_hint(header)
+    raise InputError(message, file=source, column=missing[0])
+
+
+def _layout_hint(header: list[str]) -> str:
+    partial = contract.BACUDA_SIGNATURE & set(header)
+    if partial:
+        lacking = sorted(contract.BACUDA_SIGNATURE - partial)
+        return (
+            f" It looks like the BACUDA layout, which also needs {_quoted(lacking)}; "
+            "otherwise pass --schema FILE to map the columns."
+        )
+    return " Name the columns as in the contract, or pass --schema FILE to map them."
+
+
+def _apply_labels(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """Apply the label rules of contract section 1.1.
+
+    ``inspected`` is 1 where ``illicit`` is present when the file (or the row)
+    does not say; outcomes of rows not inspected are unknown and set to missing;
+    an inspected, clean row with no revenue raised none.
+    """
+    has = {name: name in frame.columns for name in contract.LABEL_FIELDS}
+    notes: list[str] = []
+    if not has["inspected"] and not has["illicit"]:
+        if has["revenue"]:
+            notes.append(
+                f"{source}: 'revenue' is ignored: without 'inspected' or 'illicit' "
+                "it is not known which rows were inspected."
+            )
+            frame = frame.drop(columns="revenue")
+        return frame, notes
+    frame = frame.copy()
+    nan = pd.Series(np.nan, index=frame.index)
+    illicit = frame["illicit"] if has["illicit"] else nan
+    revenue = frame["revenue"] if has["revenue"] else nan
+    derived = illicit.notna().astype("float64")
+    if has["inspected"]:
+        inspected = frame["inspected"].fillna(derived)
+    else:
+        inspected = derived
+        notes.append(
+            f"{source}: no 'inspected' column; {_rows(int(derived.sum()))} with an "
+            "'illicit' value are taken as inspected."
+        )
+    frame["inspected"] = inspected
+    carried = (inspected == 0) & (illicit.notna() | revenue.notna())
+    if carried.any():
+        notes.append(
+            f"{source}: {_rows(int(carried.sum()))} not inspected carry 'illicit' or "
+            "'revenue' values; those are ignored (set to missing)."
+        )
+    if has["illicit"]:
+        frame["illicit"] = illicit.mask(inspected == 0)
+        unknown = (inspected == 1) & frame["illicit"].isna()
+        if unknown.any():
+            notes.append(
+                f"{source}: {_rows(int(unknown.sum()))} inspected without an 'illicit' "
+                "value; their outcome is unknown."
+            )
+    if has["revenue"]:
+        revenue = revenue.mask(inspected == 0)
+        # An inspection that found nothing raised nothing.
+        frame["revenue"] = revenue.mask((inspected == 1) & (illicit == 0) & revenue.isna(), 0.0)
+    return frame, notes
+
+
+# --------------------------------------------------------------------- registers
+
+
+def load_enterprises(path: str | Path, *, skip_invalid: bool = False) -> LoadedTable:
+    """Read and validate the enterprise credit register (contract section 1.2).
+
+    ``credit_tier`` accepts the English tiers in any case and the Chinese register
+    names (:data:`contract.TIER_ALIASES`) and holds the canonical English tier.
+
+    Args:
+        path: CSV or Parquet file.
+        skip_invalid: Set invalid rows aside instead of rejecting the table.
+
+    Returns:
+        The typed register; ``(enterprise_id, tier_since)`` is unique.
+
+    Raises:
+        InputError: Unreadable file, a required column missing, or (without
+            ``skip_invalid``) any invalid row.
+    """
+    return _load_register(
+        path,
+        contract.ENTERPRISE_FIELDS,
+        kind="enterprises",
+        unique=(("enterprise_id", "tier_since"),),
+        skip_invalid=skip_invalid,
+    )
+
+
+def load_lab_results(path: str | Path, *, skip_invalid: bool = False) -> LoadedTable:
+    """Read and validate third-party lab results (contract section 1.3).
+
+    ``lab_result`` is ``pass`` or ``fail`` in any case (合格 / 不合格 accepted).
+
+    Args:
+        path: CSV or Parquet file.
+        skip_invalid: Set invalid rows aside instead of rejecting the table.
+
+    Returns:
+        The typed lab results (several reports per declaration are allowed).
+
+    Raises:
+        InputError: Unreadable file, a required column missing, or (without
+            ``skip_invalid``) any invalid row.
+    """
+    return _load_register(
+        path, contract.LAB_RESULT_FIELDS, kind="lab_results", unique=(), skip_invalid=skip_invalid
+    )
+
+
+def load_commodities(path: str | Path, *, skip_invalid: bool = False) -> LoadedTable:
+    """Read and validate the commodity catalogue (contract section 1.4).
+
+    Args:
+        path: CSV or Parquet file.
+        skip_invalid: Set invalid rows aside instead of rejecting the table.
+
+    Returns:
+        The typed catalogue; ``hs_prefix`` is unique.
+
+    Raises:
+        InputError: Unreadable file, a required column missing, or (without
+            ``skip_invalid``) any invalid row.
+    """
+    return _load_register(
+        path,
+        contract.COMMODITY_FIELDS,
+        kind="commodities",
+        unique=(("hs_prefix",),),
+        skip_invalid=skip_invalid,
+    )
+
+
+def _load_register(
+    path: str | Path,
+    fields: tuple[Field, ...],
+    *,
+    kind: str,
+    unique: tuple[tuple[str, ...], ...],
+    skip_invalid: bool,
+) -> LoadedTable:
+    source = str(path)
+    raw = read_table(path)
+    header = list(raw.columns)
+    layout = _Layout(name=kind, columns=_own_names(fields, header))
+    _require(layout.columns, source, header, fields)
+    frame, rejected, notes = _validate(
+        raw,
+        _columns(fields, layout),
+        source=source,
+        unique=unique,
+        skip_invalid=skip_invalid,
+        wording=_FILE_WORDING,
+    )
+    notes = [*_absent_note(fields, layout, source), *_unused_note(raw, layout, source), *notes]
+    return LoadedTable(frame=frame, rejected=rejected, layout=kind, notes=tuple(notes))
+
+
+# -------------------------------------------------------------------- validation
+
+
+def _columns(fields: tuple[Field, ...], layout: _Layout) -> list[_Column]:
+    return [
+        _Column(f.name, layout.columns[f.name], _parser(f, layout.date_format))
+        for f in fields
+        if f.name in layout.columns
+    ]
+
+
+def _extra_columns(layout: _Layout) -> list[_Column]:
+    # Extra features are model inputs "as they are": any number, negative included.
+    categorical = [_Column(c, c, parse_text) for c in layout.categorical]
+    numeric = [_Column(c, c, parse_number) for c in layout.numeric]
+    return categorical + numeric
+
+
+def _parser(field: Field, date_format: str | None) -> Callable[[pd.Series], Parsed]:
+    required = field.required
+    if field.name == "credit_tier":
+        reason = (
+            f"an unknown credit tier (expected one of {', '.join(contract.CREDIT_TIERS)} "
+            "or the Chinese register names)"
+        )
+        return lambda raw: parse_choice(
+            raw, aliases=contract.TIER_ALIASES, reason=reason, required=required
+        )
+    if field.name == "lab_result":
+        reason = "a lab result other than pass or fail"
+        return lambda raw: parse_choice(
+            raw, aliases=LAB_RESULT_ALIASES, reason=reason, required=required
+        )
+    if field.kind == "code":
+        low, high = CODE_DIGITS[field.name]
+        return lambda raw: parse_code(raw, min_digits=low, max_digits=high, required=required)
+    if field.kind == "date":
+        return lambda raw: parse_date(raw, required=required, date_format=date_format)
+    if field.kind == "number":
+        non_negative = field.non_negative
+        return lambda raw: parse_number(raw, required=required, non_negative=non_negative)
+    if field.kind == "flag":
+        return lambda raw: parse_flag(raw, required=required)
+    return lambda raw: parse_text(raw, required=required)
+
+
+def _validate(
+    raw: pd.DataFrame,
+    columns: list[_Column],
+    *,
+    source: str,
+    unique: tuple[tuple[str, ...], ...],
+    skip_invalid: bool,
+    wording: _Wording,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Parse every column, then reject the table or set the invalid rows aside.
+
+    Returns:
+        The valid typed rows, the rejected rows, and the note on rows set aside.
+    """
+    parsed = {c.name: c.parse(raw[c.source]) for c in columns}
+    typed = pd.DataFrame({name: result.values for name, result in parsed.items()}, index=raw.index)
+    problems = [
+        Problem(column=c.source, reason=reason, mask=mask, field=c.name)
+        for c in columns
+        for reason, mask in parsed[c.name].problems
+    ]
+    by_name = {c.name: c for c in columns}
+    for keys in unique:
+        reason = f"a duplicate {keys[0]}" if len(keys) == 1 else f"a duplicate ({', '.join(keys)})"
+        first = by_name[keys[0]]
+        problems.append(
+            Problem(first.source, reason, duplicate_mask(typed, keys), field=first.name)
+        )
+    # Messages report columns in contract order; duplicates belong to their key column.
+    order = {c.name: i for i, c in enumerate(columns)}
+    problems.sort(key=lambda p: order[p.field or p.column])
+    bad = invalid_mask(problems, len(raw))
+    if not bad.any():
+        return typed, _no_rejected(raw), []
+    if not skip_invalid:
+        error = problems_error(
+            source,
+            problems,
+            column_noun=wording.column,
+            row_noun=wording.row,
+            hint=wording.hint,
+        )
+        assert error is not None  # bad.any() means at least one problem mask is set
+        raise error
+    rejected = rejected_rows(source, raw, problems, bad)
+    frame = typed[~bad].reset_index(drop=True)
+    return frame, rejected, [_skipped_note(source, problems, bad)]
+
+
+def _no_rejected(raw: pd.DataFrame) -> pd.DataFrame:
+    return rejected_rows("", raw, [], np.zeros(len(raw), dtype=bool))
+
+
+def _skipped_note(source: str, problems: Sequence[Problem], bad: np.ndarray) -> str:
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem.label] = counts.get(problem.label, 0) + int(problem.mask.sum())
+    detail = ", ".join(f"{label}: {n}" for label, n in counts.items() if n)
+    return (
+        f"{source}: {int(bad.sum())} of {len(bad)} rows set aside as invalid "
+        f"(--skip-invalid; {detail})."
+    )
+
+
+# -------------------------------------------------------------------------- notes
+
+
+def _absent_note(
+    fields: tuple[Field, ...], layout: _Layout, source: str, exclude: Sequence[str] = ()
+) -> list[str]:
+    absent = [
+        f.name
+        for f in fields
+        if not f.required and f.name not in layout.columns and f.name not in exclude
+    ]
+    if not absent:
+        return []
+    return [
+        f"{source}: optional fields absent: {', '.join(absent)}; "
+        "the features that need them are left out"
+    ]
+
+
+def _unused_note(raw: pd.DataFrame, layout: _Layout, source: str) -> list[str]:
+    used = set(layout.columns.values()) | set(layout.categorical) | set(layout.numeric)
+    unused = [str(c) for c in raw.columns if c not in used]
+    if not unused:
+        return []
+    hint = " (a --schema file can list them under [features])" if layout.name == "schema" else ""
+    return [f"{source}: columns not used: {_names_list(unused)}{hint}"]
+
+
+def _names_list(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_MAX_NAMES_SHOWN])
+    more = len(names) - _MAX_NAMES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n} rows"
+
+
+# ------------------------------------------------------------------------ records
+
+
+def _records_frame(records: object, source: str) -> pd.DataFrame:
+    """Turn JSON objects into the text table a file would give."""
+    if not isinstance(records, list) or not records:
+        raise InputError(f"{source}: expected a non-empty list of declarations.", file=source)
+    for position, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{source}: record {position} is not a JSON object.", file=source, rows=[position]
+            )
+    frame = pd.DataFrame.from_records(records)
+    frame.columns = [str(c) for c in frame.columns]
+    return pd.DataFrame(
+        {name: _json_text(frame[name], name, source) for name in frame.columns},
+        index=pd.RangeIndex(len(frame)),
+    )
+
+
+def _json_text(values: pd.Series, name: str, source: str) -> pd.Series:
+    # JSON values are Python objects already, so a column of mixed types is rendered
+    # element by element; homogeneous columns go through Arrow like Parquet columns.
+    try:
+        array = pa.chunked_array([pa.array(values, from_pandas=True)])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        array = None
+    if array is not None and not pa.types.is_nested(array.type):
+        text = _as_text(array, name, source)
+        return pd.Series(text.to_pandas(types_mapper={pa.large_string(): _STR_DTYPE}.get))
+    nested = values.map(lambda v: isinstance(v, dict | list | tuple)).to_numpy(dtype=bool)
+    if nested.any():
+        position = int(np.flatnonzero(nested)[0]) + 1
+        raise InputError(
+            f"{source}: field '{name}' of record {position} is an object or a list; "
+            "expected a single value.",
+            file=source,
+            column=name,
+            rows=[position],
+        )
+    return values.map(_scalar_text).astype(_STR_DTYPE)
+
+
+def _scalar_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        # A code sent as a number (610910.0) must not gain a digit from ".0".
+        return str(int(value))
+    return str(value)

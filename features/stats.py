@@ -1,0 +1,247 @@
+"""Declarative historic statistics, computed point in time or applied from fitted state.
+
+A feature family declares which statistics it needs (:class:`OutcomeStat`,
+:class:`ActivityStat`, :class:`ReferenceStat`); this module computes all of them in one
+pass. Training rows get each statistic *as of* their own date (see
+:mod:`features.history`); scoring rows get the totals over the fitted history, which is
+the state saved with the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features import history
+from features.history import AVAILABLE_AT
+
+OUTCOME_VALUES = ("inspected", "illicit", "revenue")
+ACTIVITY_VALUES = ("declarations",)
+REFERENCE_VALUES = ("weighted_sum", "weight")
+
+
+@dataclass(frozen=True)
+class OutcomeStat:
+    """Inspection outcomes of a group: inspections, violations found, revenue raised.
+
+    Attributes:
+        name: Prefix of the output columns.
+        keys: Grouping columns (empty for the whole history).
+        where: Optional boolean column restricting which declarations count.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityStat:
+    """Declarations lodged by a group and the day of its first declaration."""
+
+    name: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReferenceStat:
+    """A robust reference level of a (log) measure for a group.
+
+    The reference is the count-weighted mean of the group's per-period medians over all
+    periods that ended before the declaration, so that a few extreme values, such as
+    undervalued declarations, move it little.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    measure: str
+
+
+Stat = OutcomeStat | ActivityStat | ReferenceStat
+State = dict[str, pd.DataFrame]
+
+
+def _first_day_name(stat: ActivityStat) -> str:
+    return f"{stat.name}__first_day"
+
+
+def day_number(dates: pd.Series) -> np.ndarray:
+    """Return days since 1970-01-01 plus one, so that 0 can stand for "never"."""
+    days = (dates.dt.normalize() - pd.Timestamp("1970-01-01")).dt.days
+    return days.to_numpy(dtype="float64") + 1.0
+
+
+def _outcome_events(frame: pd.DataFrame, stat: OutcomeStat, label_delay_days: int) -> pd.DataFrame:
+    if "illicit" not in frame:
+        mask = np.zeros(len(frame), dtype=bool)
+    else:
+        inspected = frame["inspected"] if "inspected" in frame else frame["illicit"].notna()
+        mask = (inspected == 1).to_numpy() & frame["illicit"].notna().to_numpy()
+    if stat.where is not None:
+        mask &= frame[stat.where].fillna(False).to_numpy(dtype=bool)
+    rows = frame.loc[mask]
+    events = pd.DataFrame({key: rows[key] for key in stat.keys}, index=rows.index)
+    events[AVAILABLE_AT] = history.outcome_available_at(rows["declared_at"], label_delay_days)
+    events["inspected"] = 1.0
+    illicit = rows["illicit"] if "illicit" in rows else pd.Series(0.0, index=rows.index)
+    events["illicit"] = illicit.astype("float64")
+    revenue = rows["revenue"] if "revenue" in rows else pd.Series(0.0, index=rows.index)
+    events["revenue"] = revenue.astype("float64").fillna(0.0)
+    return events
+
+
+def _activity_events(frame: pd.DataFrame, stat: ActivityStat) -> pd.DataFrame:
+    events = pd.DataFrame({key: frame[key] for key in stat.keys}, index=frame.index)
+    # Declarations (not outcomes) are known when lodged; the next-day rule still applies
+    # so that the order of declarations within one day never matters.
+    events[AVAILABLE_AT] = history.outcome_available_at(frame["declared_at"], 0)
+    events["declarations"] = 1.0
+    return events
+
+
+def _first_days(frame: pd.DataFrame, stat: ActivityStat) -> pd.DataFrame:
+    keys = list(stat.keys)
+    days = pd.DataFrame({key: frame[key] for key in keys}, index=frame.index)
+    days["_day"] = day_number(frame["declared_at"])
+    first = days.dropna(subset=keys).groupby(keys, observed=True, sort=True)["_day"].min()
+    table = first.reset_index().rename(columns={"_day": _first_day_name(stat)})
+    table[AVAILABLE_AT] = pd.Timestamp("1970-01-01") + pd.to_timedelta(
+        table[_first_day_name(stat)], unit="D"
+    )
+    return table.sort_values(AVAILABLE_AT, kind="stable").reset_index(drop=True)
+
+
+def _reference_events(frame: pd.DataFrame, stat: ReferenceStat, period: str) -> pd.DataFrame:
+    keys = list(stat.keys)
+    measure = frame[stat.measure]
+    rows = frame.loc[np.isfinite(measure.to_numpy(dtype="float64"))]
+    start, available = history.period_available_at(rows["declared_at"], period)
+    events = pd.DataFrame({key: rows[key] for key in keys}, index=rows.index)
+    events["_period"] = start
+    events[AVAILABLE_AT] = available
+    events["_measure"] = rows[stat.measure].astype("float64")
+    grouped = events.dropna(subset=keys).groupby([*keys, "_period", AVAILABLE_AT], observed=True)
+    medians = grouped["_measure"].agg(["median", "size"]).reset_index()
+    medians["weighted_sum"] = medians["median"] * medians["size"]
+    medians["weight"] = medians["size"].astype("float64")
+    return medians[[*keys, AVAILABLE_AT, "weighted_sum", "weight"]]
+
+
+def _prefixed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    return frame.add_prefix(f"{name}__")
+
+
+def stats_as_of(
+    frame: pd.DataFrame,
+    stats: Iterable[Stat],
+    *,
+    label_delay_days: int,
+    period: str,
+) -> tuple[pd.DataFrame, State]:
+    """Compute every statistic for each row as of its own date, and the fitted totals.
+
+    Args:
+        frame: Prepared declarations (``declared_at``, keys, labels, measures).
+        stats: The statistics to compute.
+        label_delay_days: Days from lodging to a known outcome.
+        period: Period alias of reference medians.
+
+    Returns:
+        ``(values, state)``: the point-in-time values aligned with ``frame.index`` and
+        the totals over the whole of ``frame`` to apply to later declarations.
+    """
+    columns: list[pd.DataFrame] = []
+    state: State = {}
+    for stat in stats:
+        keys = list(stat.keys)
+        if isinstance(stat, OutcomeStat):
+            events, values = _outcome_events(frame, stat, label_delay_days), OUTCOME_VALUES
+        elif isinstance(stat, ActivityStat):
+            events, values = _activity_events(frame, stat), ACTIVITY_VALUES
+        else:
+            events, values = _reference_events(frame, stat, period), REFERENCE_VALUES
+        table = history.cumulative_by_time(events, keys, values)
+        columns.append(
+            _prefixed(history.as_of(frame, "declared_at", table, keys, values), stat.name)
+        )
+        state[_state_key(stat)] = history.totals(table, keys, values)
+        if isinstance(stat, ActivityStat):
+            first = _first_days(frame, stat)
+            name = _first_day_name(stat)
+            columns.append(history.as_of(frame, "declared_at", first, keys, [name]))
+            state[f"first:{stat.name}"] = first[[*keys, name]].reset_index(drop=True)
+    return _assemble(frame, columns), state
+
+
+def stats_from_state(frame: pd.DataFrame, stats: Iterable[Stat], state: State) -> pd.DataFrame:
+    """Apply fitted totals to declarations lodged after the fitted history.
+
+    Args:
+        frame: Prepared declarations.
+        stats: The statistics to look up (the same as at fitting).
+        state: The totals returned by :func:`stats_as_of`.
+
+    Returns:
+        The statistic values aligned with ``frame.index``.
+    """
+    columns: list[pd.DataFrame] = []
+    for stat in stats:
+        keys = list(stat.keys)
+        values = _values_of(stat)
+        table = state[_state_key(stat)]
+        columns.append(_prefixed(history.lookup(frame, table, keys, values), stat.name))
+        if isinstance(stat, ActivityStat):
+            name = _first_day_name(stat)
+            columns.append(history.lookup(frame, state[f"first:{stat.name}"], keys, [name]))
+    return _assemble(frame, columns)
+
+
+def _assemble(frame: pd.DataFrame, columns: list[pd.DataFrame]) -> pd.DataFrame:
+    if not columns:
+        return pd.DataFrame(index=frame.index)
+    return pd.concat(columns, axis=1)
+
+
+def _values_of(stat: Stat) -> tuple[str, ...]:
+    if isinstance(stat, OutcomeStat):
+        return OUTCOME_VALUES
+    if isinstance(stat, ActivityStat):
+        return ACTIVITY_VALUES
+    return REFERENCE_VALUES
+
+
+def _state_key(stat: Stat) -> str:
+    kind = {OutcomeStat: "outcome", ActivityStat: "activity", ReferenceStat: "reference"}
+    return f"{kind[type(stat)]}:{stat.name}"
+
+
+def prior_rates(values: pd.DataFrame, name: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """Return the overall violation rate and revenue per inspection known at each row.
+
+    Args:
+        values: Statistic values containing the overall outcome statistic ``name``.
+        name: Name of the statistic over the whole history.
+
+    Returns:
+        ``(violation_rate, revenue_per_inspection)`` per row (0 before any outcome).
+    """
+    inspected = values[f"{name}__inspected"].to_numpy()
+    safe = np.maximum(inspected, 1.0)
+    rate = np.where(inspected > 0, values[f"{name}__illicit"].to_numpy() / safe, 0.0)
+    revenue = np.where(inspected > 0, values[f"{name}__revenue"].to_numpy() / safe, 0.0)
+    return rate, revenue
+
+
+def smoothed(events: pd.Series, count: pd.Series, prior: np.ndarray, weight: float) -> np.ndarray:
+    """Bayesian-smoothed rate ``(events + weight * prior) / (count + weight)``."""
+    return (events.to_numpy() + weight * prior) / (count.to_numpy() + weight)
+
+
+def reference_level(values: pd.DataFrame, name: str) -> np.ndarray:
+    """Return the reference level of a :class:`ReferenceStat` (NaN where none is known)."""
+    weight = values[f"{name}__weight"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, values[f"{name}__weighted_sum"].to_numpy() / weight, np.nan)

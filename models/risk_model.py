@@ -1,0 +1,313 @@
+"""The risk model: calibrated P(illicit) and the revenue an inspection would raise.
+
+Two LightGBM boosters. The classifier learns P(illicit) from inspected declarations
+only (uninspected ones are not negatives: their outcome is unknown); its raw log-odds
+are calibrated by isotonic regression fitted on the latest slice of the training
+history, which also drives early stopping. The regressor (gamma deviance, log link)
+learns the revenue raised when a violation is found; ``expected_revenue`` is the
+calibrated probability times that amount. Without a revenue label the amount is
+estimated from the declared value and tax rate, and the model says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Model-ready training rows.
+
+    Attributes:
+        features: Feature frame (all features, float codes for categories).
+        declared_at: Lodging time of each row (for the time-ordered split).
+        inspected: 1 where the row was inspected.
+        illicit: Outcome where known, NaN elsewhere.
+        revenue: Revenue raised where known, or ``None`` when the data has no label.
+    """
+
+    features: pd.DataFrame
+    declared_at: pd.Series
+    inspected: pd.Series
+    illicit: pd.Series
+    revenue: pd.Series | None
+
+
+class RiskModel:
+    """LightGBM violation classifier with isotonic calibration, and a revenue regressor.
+
+    Args:
+        risk_features: Feature columns of the classifier, in order.
+        revenue_features: Feature columns of the regressor, in order.
+        categorical_features: Columns holding category codes.
+        monotone_decreasing: Classifier features constrained to non-increasing risk.
+        classifier_params: LightGBM parameters of the classifier.
+        regressor_params: LightGBM parameters of the regressor.
+        n_estimators: Maximum boosting rounds of the classifier.
+        revenue_n_estimators: Maximum boosting rounds of the regressor.
+        early_stopping_rounds: Rounds without improvement before stopping.
+        validation_fraction: Latest share of labelled rows for early stopping and
+            calibration.
+        estimate_evaded_share: Without a revenue label, the share of the duty at stake
+            assumed to be evaded.
+        estimate_default_tax_rate: Tax rate (%) assumed where none is declared.
+        n_jobs: LightGBM threads (0 = LightGBM's default).
+        random_state: Seed of every random choice.
+    """
+
+    def __init__(
+        self,
+        risk_features: list[str],
+        revenue_features: list[str],
+        categorical_features: list[str],
+        monotone_decreasing: tuple[str, ...] = (),
+        classifier_params: dict[str, Any] | None = None,
+        regressor_params: dict[str, Any] | None = None,
+        n_estimators: int = 400,
+        revenue_n_estimators: int = 300,
+        early_stopping_rounds: int = 50,
+        validation_fraction: float = 0.15,
+        estimate_evaded_share: float = 0.3,
+        estimate_default_tax_rate: float = 10.0,
+        n_jobs: int = 0,
+        random_state: int = 17,
+    ) -> None:
+        self.risk_features = risk_features
+        self.revenue_features = revenue_features
+        self.categorical_features = categorical_features
+        self.monotone_decreasing = monotone_decreasing
+        self.classifier_params = classifier_params
+        self.regressor_params = regressor_params
+        self.n_estimators = n_estimators
+        self.revenue_n_estimators = revenue_n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.estimate_evaded_share = estimate_evaded_share
+        self.estimate_default_tax_rate = estimate_default_tax_rate
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------------
+
+    def fit(self, data: TrainingData) -> Self:
+        """Fit both boosters and the calibration on the labelled rows of ``data``.
+
+        Args:
+            data: Training rows; only inspected rows with a known outcome are used.
+
+        Returns:
+            The fitted model.
+
+        Raises:
+            ValueError: If there are too few labelled rows or only one class.
+        """
+        labelled = (data.inspected == 1).to_numpy() & data.illicit.notna().to_numpy()
+        order = np.argsort(data.declared_at.to_numpy()[labelled], kind="stable")
+        rows = np.flatnonzero(labelled)[order]
+        y = data.illicit.to_numpy(dtype="float64")[rows]
+        if len(rows) < 50 or y.min() == y.max():
+            raise ValueError(
+                f"need at least 50 inspected declarations with both outcomes to train, "
+                f"got {len(rows)} labelled rows with {int(y.sum())} violations"
+            )
+        cut = round(len(rows) * (1 - self.validation_fraction))
+        train_rows, valid_rows = rows[:cut], rows[cut:]
+        x_risk = data.features[self.risk_features].to_numpy(dtype="float64")
+        self.classifier_ = self._fit_classifier(x_risk, y, train_rows, valid_rows)
+        raw_valid = self.classifier_.predict(x_risk[valid_rows], raw_score=True)
+        self._fit_calibration(raw_valid, y[len(train_rows) :])
+        self.revenue_labelled_ = data.revenue is not None
+        self.regressor_ = None
+        if data.revenue is not None:
+            self.regressor_ = self._fit_regressor(data, rows, cut)
+        self.training_rows_ = len(rows)
+        self.training_positive_rate_ = float(y.mean())
+        return self
+
+    def _fit_classifier(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        train_rows: np.ndarray,
+        valid_rows: np.ndarray,
+    ) -> lgb.Booster:
+        # ``y`` is aligned with ``rows``, whose first ``len(train_rows)`` are the training rows.
+        y_train, y_valid = y[: len(train_rows)], y[len(train_rows) :]
+        categorical = [
+            self.risk_features.index(c)
+            for c in self.categorical_features
+            if c in self.risk_features
+        ]
+        monotone = [-1 if name in self.monotone_decreasing else 0 for name in self.risk_features]
+        params = {
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "verbosity": -1,
+            "seed": self.random_state,
+            "num_threads": self.n_jobs,
+            "monotone_constraints": monotone,
+            "monotone_constraints_method": "advanced",
+            "max_cat_to_onehot": 8,
+            "max_cat_threshold": 16,
+            "cat_smooth": 20.0,
+            "deterministic": True,
+            "force_col_wise": True,
+            **(self.classifier_params or {}),
+        }
+        train_set = lgb.Dataset(
+            x[train_rows],
+            label=y_train,
+            feature_name=self.risk_features,
+            categorical_feature=categorical,
+            free_raw_data=True,
+        )
+        valid_set = lgb.Dataset(x[valid_rows], label=y_valid, reference=train_set)
+        return lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+
+    def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        isotonic.fit(raw, y)
+        self.calibration_x_ = np.asarray(isotonic.X_thresholds_, dtype="float64")
+        self.calibration_y_ = np.asarray(isotonic.y_thresholds_, dtype="float64")
+
+    def _fit_regressor(self, data: TrainingData, rows: np.ndarray, cut: int) -> lgb.Booster | None:
+        assert data.revenue is not None
+        revenue = data.revenue.to_numpy(dtype="float64")
+        illicit = data.illicit.to_numpy(dtype="float64")
+        positive = (illicit[rows] == 1) & (revenue[rows] > 0)
+        train_rows = rows[:cut][positive[:cut]]
+        valid_rows = rows[cut:][positive[cut:]]
+        if len(train_rows) < 20 or len(valid_rows) < 5:
+            return None
+        x = data.features[self.revenue_features].to_numpy(dtype="float64")
+        # The regressor learns revenue as a share of the declared value, so that the
+        # amount at stake scales with the value instead of being capped by the leaves.
+        share = revenue / _value_base(data.features)
+        categorical = [
+            self.revenue_features.index(c)
+            for c in self.categorical_features
+            if c in self.revenue_features
+        ]
+        params = {
+            "objective": "gamma",
+            "metric": "gamma",
+            "verbosity": -1,
+            "seed": self.random_state,
+            "num_threads": self.n_jobs,
+            "max_cat_to_onehot": 8,
+            "max_cat_threshold": 16,
+            "deterministic": True,
+            "force_col_wise": True,
+            **(self.regressor_params or {}),
+        }
+        train_set = lgb.Dataset(
+            x[train_rows],
+            label=share[train_rows],
+            feature_name=self.revenue_features,
+            categorical_feature=categorical,
+        )
+        valid_set = lgb.Dataset(x[valid_rows], label=share[valid_rows], reference=train_set)
+        return lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.revenue_n_estimators,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+
+    # -- prediction ----------------------------------------------------------------
+
+    def raw_score(self, x_risk: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Return the classifier's log-odds for rows of the risk features."""
+        return self.classifier_.predict(x_risk, raw_score=True, num_threads=num_threads)
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Map log-odds to calibrated probabilities."""
+        return np.interp(raw, self.calibration_x_, self.calibration_y_)
+
+    def revenue_if_illicit(
+        self, features: pd.DataFrame, num_threads: int = 0
+    ) -> tuple[np.ndarray, bool]:
+        """Return the revenue a found violation would raise, and whether it is estimated.
+
+        Args:
+            features: Feature frame with the revenue features, ``declared_value`` and
+                ``tax_rate`` context columns.
+            num_threads: LightGBM threads.
+
+        Returns:
+            ``(amount, estimated)``; ``estimated`` is True when no revenue model exists.
+        """
+        if self.regressor_ is not None:
+            x = features[self.revenue_features].to_numpy(dtype="float64")
+            share = self.regressor_.predict(x, num_threads=num_threads)
+            return share * _value_base(features), False
+        value = features["declared_value"].to_numpy(dtype="float64")
+        rate = features["tax_rate"].to_numpy(dtype="float64") if "tax_rate" in features else None
+        if rate is None:
+            rate = np.full(len(features), self.estimate_default_tax_rate)
+        rate = np.where(np.isfinite(rate), rate, self.estimate_default_tax_rate)
+        return value * rate / 100.0 * self.estimate_evaded_share, True
+
+    def contributions(self, x_risk: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Return TreeSHAP contributions in log-odds; the last column is the base value."""
+        return self.classifier_.predict(x_risk, pred_contrib=True, num_threads=num_threads)
+
+    # -- persistence ---------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        """Return everything but the boosters as JSON-serialisable data."""
+        return {
+            "risk_features": self.risk_features,
+            "revenue_features": self.revenue_features,
+            "categorical_features": self.categorical_features,
+            "monotone_decreasing": list(self.monotone_decreasing),
+            "estimate_evaded_share": self.estimate_evaded_share,
+            "estimate_default_tax_rate": self.estimate_default_tax_rate,
+            "random_state": self.random_state,
+            "calibration": {"x": self.calibration_x_.tolist(), "y": self.calibration_y_.tolist()},
+            "revenue_labelled": self.revenue_labelled_,
+            "training_rows": self.training_rows_,
+            "training_positive_rate": self.training_positive_rate_,
+            "best_iteration": int(self.classifier_.best_iteration or self.classifier_.num_trees()),
+        }
+
+    @classmethod
+    def from_parts(
+        cls, metadata: dict[str, Any], classifier: lgb.Booster, regressor: lgb.Booster | None
+    ) -> RiskModel:
+        """Rebuild a fitted model from :meth:`metadata` and the two boosters."""
+        model = cls(
+            risk_features=list(metadata["risk_features"]),
+            revenue_features=list(metadata["revenue_features"]),
+            categorical_features=list(metadata["categorical_features"]),
+            monotone_decreasing=tuple(metadata["monotone_decreasing"]),
+            estimate_evaded_share=float(metadata["estimate_evaded_share"]),
+            estimate_default_tax_rate=float(metadata["estimate_default_tax_rate"]),
+            random_state=int(metadata["random_state"]),
+        )
+        model.classifier_ = classifier
+        model.regressor_ = regressor
+        model.calibration_x_ = np.asarray(metadata["calibration"]["x"], dtype="float64")
+        model.calibration_y_ = np.asarray(metadata["calibration"]["y"], dtype="float64")
+        model.revenue_labelled_ = bool(metadata["revenue_labelled"])
+        model.training_rows_ = int(metadata["training_rows"])
+        model.training_positive_rate_ = float(metadata["training_positive_rate"])
+        return model
+
+
+def _value_base(features: pd.DataFrame) -> np.ndarray:
+    """Declared value used as the scale of revenue (at least 1, for free-of-charge goods)."""
+    return np.maximum(features["declared_value"].to_numpy(dtype="float64"), 1.0)

@@ -1,0 +1,444 @@
+"""The ``portsift`` command: thin wrappers over the library, I/O at the edges.
+
+Every subcommand exits 2 with one clear message on bad input and never leaves a
+half-written output file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """A user error with a message; exits 2."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Declarations and registers read for one command."""
+
+    declarations: Any  # LoadedTable
+    registers: Any  # Registers
+    notes: list[str]
+    rejected: Any  # DataFrame of rows set aside
+
+
+class Progress(AbstractContextManager["Progress"]):
+    """One progress bar over the stages of a command (silent with ``--quiet``)."""
+
+    def __init__(self, stages: Sequence[str], quiet: bool) -> None:
+        self.stages = list(stages)
+        self.quiet = quiet
+        self._bar: Any = None
+        self._started = False
+
+    def __enter__(self) -> Progress:
+        if not self.quiet:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=len(self.stages),
+                file=sys.stderr,
+                unit="stage",
+                leave=False,
+                disable=None,
+                bar_format="{desc:<28} {bar} {n_fmt}/{total_fmt} [{elapsed}]",
+            )
+        return self
+
+    def stage(self, name: str) -> None:
+        """Mark the start of a stage."""
+        if self._bar is not None:
+            if self._started:
+                self._bar.update(1)
+            self._bar.set_description_str(name)
+        self._started = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.update(self._bar.total - self._bar.n)
+            self._bar.close()
+
+
+def _say(args: argparse.Namespace, text: str = "") -> None:
+    if not args.quiet:
+        print(text)
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"note: {text}", file=sys.stderr)
+
+
+# -- shared steps ------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from portsift.settings import load_settings
+
+    return load_settings(args.config)
+
+
+def _read_inputs(args: argparse.Namespace) -> Inputs:
+    import pandas as pd
+
+    from features import loading
+    from features.pipeline import Registers
+
+    skip = args.skip_invalid
+    declarations = loading.load_declarations(
+        args.declarations, schema_path=args.schema, skip_invalid=skip
+    )
+    tables: dict[str, Any] = {}
+    for name, path, load in (
+        ("enterprises", args.enterprises, loading.load_enterprises),
+        ("lab_results", args.lab_results, loading.load_lab_results),
+        ("commodities", args.commodities, loading.load_commodities),
+    ):
+        tables[name] = load(path, skip_invalid=skip) if path else None
+    loaded = [declarations, *(t for t in tables.values() if t is not None)]
+    notes = [note for table in loaded for note in table.notes]
+    rejected_parts = [t.rejected for t in loaded if len(t.rejected)]
+    rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
+    registers = Registers(
+        enterprises=tables["enterprises"].frame if tables["enterprises"] else None,
+        lab_results=tables["lab_results"].frame if tables["lab_results"] else None,
+        commodities=tables["commodities"].frame if tables["commodities"] else None,
+    )
+    return Inputs(declarations=declarations, registers=registers, notes=notes, rejected=rejected)
+
+
+def _set_aside(args: argparse.Namespace, inputs: Inputs, output: str | Path) -> None:
+    from features.writing import write_rejected
+
+    for note in inputs.notes:
+        _note(args, note)
+    path = write_rejected(inputs.rejected, output)
+    if path is not None:
+        _note(args, f"{len(inputs.rejected)} invalid rows set aside in {path}")
+
+
+def _load_bundle(model_dir: str) -> Any:
+    from models.bundle import load_bundle
+
+    return load_bundle(model_dir)
+
+
+def _check_schema_matches(bundle: Any, declarations: Any, source: str) -> None:
+    params = bundle.pipeline.to_dict()["params"]
+    missing = [
+        c
+        for c in (*params["extra_categorical"], *params["extra_numeric"])
+        if c not in declarations.frame
+    ]
+    if missing:
+        raise CliError(
+            f"{source}: the model was trained with schema features "
+            f"{', '.join(missing)} that this file lacks; pass the same --schema as at training"
+        )
+
+
+# -- subcommands -------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``portsift generate``: write a synthetic data set."""
+    from features.synthetic import generate_synthetic, to_bacuda, write_synthetic
+    from features.writing import write_table_atomic
+
+    if args.rows < 100:
+        raise CliError(f"--rows must be at least 100, got {args.rows}")
+    with Progress(["generating", "writing"], args.quiet) as progress:
+        progress.stage("generating")
+        data = generate_synthetic(rows=args.rows, seed=args.seed)
+        progress.stage("writing")
+        paths = write_synthetic(data, args.out)
+        if args.layout == "bacuda":
+            paths["declarations"] = write_table_atomic(
+                to_bacuda(data.declarations), Path(args.out) / "declarations.csv"
+            )
+    d = data.declarations
+    _say(
+        args,
+        f"wrote {len(d):,} declarations ({args.layout} layout), {len(data.enterprises):,} "
+        f"register rows, {len(data.lab_results):,} lab reports and "
+        f"{len(data.commodities):,} catalogue rows to {args.out}",
+    )
+    _say(
+        args,
+        f"inspected {d['inspected'].mean():.1%}, violations among inspected "
+        f"{d['illicit'].mean():.1%}, {d['declared_at'].min().date()} .. "
+        f"{d['declared_at'].max().date()}",
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow."""
+    from training.evaluate import format_table
+    from training.train import train
+
+    settings = _settings(args)
+    stages = ["reading input", "features and models", "bundle", "hold-out evaluation", "MLflow run"]
+    with Progress(stages, args.quiet) as progress:
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        _set_aside(args, inputs, args.model_dir)
+        declarations = inputs.declarations
+        try:
+            result = train(
+                declarations.frame,
+                inputs.registers,
+                settings,
+                args.model_dir,
+                extra_categorical=declarations.extra_categorical,
+                extra_numeric=declarations.extra_numeric,
+                track=not args.no_mlflow,
+                stage=progress.stage,
+            )
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+    for note in result.notes:
+        _note(args, note)
+    _say(args, f"model {result.model_version} written to {result.model_dir}")
+    if result.evaluation is not None:
+        facts = result.evaluation.facts
+        _say(
+            args,
+            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
+            f"inspected declarations, {facts['violations']:,} violations",
+        )
+        _say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+    if result.registration is not None:
+        reg = result.registration
+        _say(
+            args,
+            f"MLflow run {reg.run_id}: {reg.model_name} v{reg.version} -> {reg.alias} "
+            f"({reg.reason})",
+        )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """``portsift score``: score declarations and select under the budget."""
+    from features.writing import write_table_atomic
+    from models.scoring import SCORE_COLUMNS, score_declarations
+
+    settings = _settings(args)
+    rate = args.rate if args.rate is not None else settings.selection.default_rate
+    if not 0 < rate <= 1:
+        raise CliError(f"--rate must be in (0, 1], got {rate}")
+    with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = _load_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        _check_schema_matches(bundle, inputs.declarations, args.declarations)
+        progress.stage("scoring")
+        scored = score_declarations(
+            bundle, inputs.declarations.frame, inputs.registers, rate=rate, lang=args.lang
+        )
+        progress.stage("writing")
+        output = scored.decisions[list(SCORE_COLUMNS)]
+        write_table_atomic(output, args.out)
+        _set_aside(args, inputs, args.out)
+    selected = int(output["selected"].sum())
+    lanes = output["lane"].value_counts().to_dict()
+    _say(
+        args,
+        f"scored {len(output):,} declarations with model {bundle.model_version}: "
+        f"{selected:,} selected ({selected / max(len(output), 1):.1%}); lanes {lanes}; "
+        f"written to {args.out}",
+    )
+    if bool(scored.decisions["revenue_estimated"].iloc[0]) if len(output) else False:
+        _note(args, "expected_revenue is an estimate (the model had no revenue label)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``portsift evaluate``: evaluate a bundle on declarations after its training window."""
+    import pandas as pd
+
+    from features.writing import write_text_atomic
+    from training.evaluate import format_table
+    from training.train import evaluate_bundle_on
+
+    settings = _settings(args)
+    with Progress(["loading model", "reading input", "evaluating"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = _load_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        for note in inputs.notes:
+            _note(args, note)
+        _check_schema_matches(bundle, inputs.declarations, args.declarations)
+        frame = inputs.declarations.frame
+        trained_to = pd.Timestamp(bundle.metadata["trained_to"])
+        after = frame[frame["declared_at"].dt.normalize() > trained_to]
+        if len(after) == 0:
+            raise CliError(
+                f"{args.declarations}: no declarations lodged after the model's training "
+                f"window (which ends {trained_to.date()}); evaluating on them would be in-sample"
+            )
+        progress.stage("evaluating")
+        try:
+            evaluation = evaluate_bundle_on(args.model_dir, after, inputs.registers, settings)
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+    facts = evaluation.facts
+    _say(
+        args,
+        f"model {bundle.model_version}, evaluated on declarations lodged after its training "
+        f"window: {facts['from']} .. {facts['to']}, {facts['labelled_rows']:,} inspected, "
+        f"{facts['violations']:,} violations",
+    )
+    _say(args, format_table(evaluation, tuple(settings.evaluation.percents)))
+    _say(args)
+    _say(args, "by credit tier:")
+    _say(args, evaluation.by_tier.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        write_text_atomic(json.dumps(evaluation.to_dict(), indent=2, default=str), args.json)
+        _say(args, f"evaluation written to {args.json}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``portsift report``: one declaration's officer report."""
+    from reports.officer import write_declaration_report
+
+    settings = _settings(args)
+    with Progress(["loading model", "reading input", "writing report"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = _load_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        for note in inputs.notes:
+            _note(args, note)
+        progress.stage("writing report")
+        path = write_declaration_report(
+            bundle,
+            inputs.declarations.frame,
+            inputs.registers,
+            declaration_id=args.id,
+            lang=args.lang,
+            out=args.out,
+            rate=settings.selection.default_rate,
+        )
+    _say(args, f"report for {args.id} written to {path}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    parser.add_argument("--config", help="settings TOML overriding the packaged defaults")
+
+
+def _add_inputs(parser: argparse.ArgumentParser, *, schema: bool = True) -> None:
+    parser.add_argument("--declarations", required=True, help="declarations CSV or Parquet")
+    parser.add_argument("--enterprises", help="enterprise credit register")
+    parser.add_argument("--lab-results", dest="lab_results", help="third-party lab results")
+    parser.add_argument("--commodities", help="commodity catalogue")
+    if schema:
+        parser.add_argument("--schema", help="TOML schema file mapping another layout")
+    parser.add_argument(
+        "--skip-invalid",
+        dest="skip_invalid",
+        action="store_true",
+        help="set invalid rows aside into <output>.rejected.csv instead of failing",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``portsift``."""
+    parser = argparse.ArgumentParser(
+        prog="portsift", description="Customs risk scoring and inspection selection."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write a synthetic data set")
+    generate.add_argument("--out", required=True, help="output directory")
+    generate.add_argument("--rows", type=int, default=100_000)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--layout",
+        choices=["canonical", "bacuda"],
+        default="canonical",
+        help="layout of declarations.csv",
+    )
+    _add_common(generate)
+    generate.set_defaults(handler=cmd_generate)
+
+    train = commands.add_parser("train", help="train a model bundle and record the run")
+    _add_inputs(train)
+    train.add_argument("--model-dir", dest="model_dir", required=True)
+    train.add_argument(
+        "--no-mlflow",
+        dest="no_mlflow",
+        action="store_true",
+        help="do not record the run in MLflow",
+    )
+    _add_common(train)
+    train.set_defaults(handler=cmd_train)
+
+    score = commands.add_parser("score", help="score declarations and select inspections")
+    score.add_argument("--model-dir", dest="model_dir", required=True)
+    _add_inputs(score)
+    score.add_argument("--rate", type=float, help="share of declarations to inspect")
+    score.add_argument("--out", required=True, help="output CSV or Parquet")
+    score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of reasons")
+    _add_common(score)
+    score.set_defaults(handler=cmd_score)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model against baselines")
+    evaluate.add_argument("--model-dir", dest="model_dir", required=True)
+    _add_inputs(evaluate)
+    evaluate.add_argument("--json", help="also write the table as JSON")
+    _add_common(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    report = commands.add_parser("report", help="write an officer explanation report")
+    report.add_argument("--model-dir", dest="model_dir", required=True)
+    _add_inputs(report)
+    report.add_argument("--id", required=True, help="declaration id")
+    report.add_argument("--lang", choices=["zh", "en"], default="zh")
+    report.add_argument("--out", required=True, help="F.html")
+    _add_common(report)
+    report.set_defaults(handler=cmd_report)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from features.validation import InputError
+    from models.bundle import BundleError
+    from portsift.settings import SettingsError
+
+    return (CliError, InputError, BundleError, SettingsError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``portsift`` with ``argv`` and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    errors = _user_errors()
+    try:
+        return handler(args)
+    except errors as exc:
+        print(f"portsift {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Training: time split, features, models, hold-out evaluation, bundle, MLflow run."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
+from models.bundle import load_bundle, save_bundle
+from models.risk_model import RiskModel, TrainingData
+from models.scoring import score_declarations
+from portsift.settings import Settings
+from training.baselines import DateGBDT
+from training.evaluate import Evaluation, evaluate
+
+Stage = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    model_dir: Path
+    model_version: str
+    evaluation: Evaluation | None
+    holdout_start: str | None
+    registration: Any | None
+    notes: list[str] = field(default_factory=list)
+
+
+def split_by_time(
+    declarations: pd.DataFrame, holdout_fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
+    """Hold out the latest share of declarations, cutting between whole days.
+
+    Args:
+        declarations: Canonical declarations.
+        holdout_fraction: Share of rows (the latest) to hold out; 0 for none.
+
+    Returns:
+        ``(history, holdout, holdout_start)``; the hold-out starts on a day boundary so
+        that no day is split.
+    """
+    if holdout_fraction <= 0:
+        return declarations, declarations.iloc[0:0], None
+    days = declarations["declared_at"].dt.normalize()
+    start = pd.Timestamp(np.sort(days.to_numpy())[int(len(days) * (1 - holdout_fraction))])
+    is_holdout = (days >= start).to_numpy()
+    return declarations.loc[~is_holdout], declarations.loc[is_holdout], start
+
+
+def fingerprint(declarations: pd.DataFrame) -> dict[str, Any]:
+    """Rows, date range, label rate and a content hash of a declarations table."""
+    labelled = declarations.get("inspected", pd.Series(0, index=declarations.index)) == 1
+    illicit = declarations["illicit"] if "illicit" in declarations else pd.Series(dtype="float64")
+    row_hashes = pd.util.hash_pandas_object(declarations, index=False).to_numpy()
+    return {
+        "rows": len(declarations),
+        "from": str(declarations["declared_at"].min().date()),
+        "to": str(declarations["declared_at"].max().date()),
+        "labelled_rows": int(labelled.sum()),
+        "label_rate": float(labelled.mean()) if len(declarations) else 0.0,
+        "violation_rate": float(illicit.mean()) if illicit.notna().any() else None,
+        "sha256": hashlib.sha256(row_hashes.tobytes()).hexdigest(),
+    }
+
+
+def fit(
+    declarations: pd.DataFrame,
+    registers: Registers,
+    settings: Settings,
+    *,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
+) -> tuple[FeaturePipeline, RiskModel, DateGBDT, pd.DataFrame]:
+    """Fit the feature pipeline, the risk model and the DATE baseline on a history.
+
+    Args:
+        declarations: The training history (canonical declarations with labels).
+        registers: The registers.
+        settings: Run settings.
+        extra_categorical: Schema-file categorical inputs.
+        extra_numeric: Schema-file numeric inputs.
+
+    Returns:
+        ``(pipeline, model, baseline, training_features)``.
+    """
+    f = settings.features
+    pipeline = FeaturePipeline(
+        smoothing=f.smoothing,
+        label_delay_days=f.label_delay_days,
+        reference_period=f.reference_period,
+        new_importer_days=f.new_importer_days,
+        min_category_count=f.min_category_count,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
+    )
+    features = pipeline.fit_transform(declarations, registers)
+    m, r = settings.model, settings.revenue_model
+    model = RiskModel(
+        risk_features=pipeline.risk_features_,
+        revenue_features=pipeline.revenue_features_,
+        categorical_features=pipeline.categorical_features_,
+        monotone_decreasing=MONOTONE_DECREASING,
+        classifier_params={
+            "learning_rate": m.learning_rate,
+            "num_leaves": m.num_leaves,
+            "max_depth": m.max_depth,
+            "min_data_in_leaf": m.min_child_samples,
+            "bagging_fraction": m.subsample,
+            "bagging_freq": m.subsample_freq,
+            "feature_fraction": m.colsample_bytree,
+            "lambda_l2": m.reg_lambda,
+        },
+        regressor_params={
+            "learning_rate": r.learning_rate,
+            "num_leaves": r.num_leaves,
+            "max_depth": r.max_depth,
+            "min_data_in_leaf": r.min_child_samples,
+        },
+        n_estimators=m.n_estimators,
+        revenue_n_estimators=r.n_estimators,
+        early_stopping_rounds=m.early_stopping_rounds,
+        validation_fraction=settings.training.validation_fraction,
+        estimate_evaded_share=r.estimate_evaded_share,
+        estimate_default_tax_rate=r.estimate_default_tax_rate,
+        n_jobs=m.n_jobs,
+        random_state=m.random_state,
+    )
+    has_revenue = "revenue" in declarations and declarations["revenue"].notna().any()
+    model.fit(
+        TrainingData(
+            features=features,
+            declared_at=declarations["declared_at"],
+            inspected=declarations["inspected"],
+            illicit=declarations["illicit"],
+            revenue=declarations["revenue"] if has_revenue else None,
+        )
+    )
+    labelled = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
+    baseline = DateGBDT(random_state=m.random_state).fit(
+        features.loc[labelled], features.loc[labelled, "illicit"].to_numpy(dtype="float64")
+    )
+    return pipeline, model, baseline, features
+
+
+def train(
+    declarations: pd.DataFrame,
+    registers: Registers,
+    settings: Settings,
+    model_dir: str | Path,
+    *,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
+    track: bool = True,
+    stage: Stage | None = None,
+) -> TrainResult:
+    """Train, evaluate on the time hold-out, write the bundle and record the run.
+
+    Args:
+        declarations: Canonical labelled declarations.
+        registers: The registers (snapshots of enterprises and commodities are saved).
+        settings: Run settings.
+        model_dir: Where the bundle is written.
+        extra_categorical: Schema-file categorical inputs.
+        extra_numeric: Schema-file numeric inputs.
+        track: Whether to record the run in MLflow.
+        stage: Called with the name of each stage as it starts (progress display).
+
+    Returns:
+        The training result.
+
+    Raises:
+        ValueError: If the data cannot train a model (too few labels).
+    """
+    step = stage or (lambda _name: None)
+    if "illicit" not in declarations or declarations["illicit"].notna().sum() == 0:
+        raise ValueError("the declarations carry no inspection outcomes (illicit) to learn from")
+    ordered = declarations.sort_values("declared_at", kind="stable")
+    history, holdout, holdout_start = split_by_time(ordered, settings.training.holdout_fraction)
+    notes: list[str] = []
+    step("features and models")
+    pipeline, model, baseline, _ = fit(
+        history,
+        registers,
+        settings,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
+    )
+    if pipeline.dropped_features_:
+        notes.append(
+            "features left out because the data lacks their fields: "
+            + ", ".join(pipeline.dropped_features_)
+        )
+    if model.regressor_ is None:
+        notes.append(
+            "no revenue label: expected_revenue is estimated from declared value and tax rate"
+        )
+    metadata: dict[str, Any] = {
+        "trained_from": str(history["declared_at"].min().date()),
+        "trained_to": str(history["declared_at"].max().date()),
+        "holdout_start": None if holdout_start is None else str(holdout_start.date()),
+        "fingerprint": fingerprint(declarations),
+        "settings": settings.model_dump(mode="json"),
+        "feature_labels": pipeline.feature_labels(),
+        "baseline": baseline.to_dict(),
+        "revenue_estimated": model.regressor_ is None,
+    }
+    step("bundle")
+    target = Path(model_dir)
+    version = save_bundle(
+        target,
+        pipeline=pipeline,
+        model=model,
+        enterprises=registers.enterprises,
+        commodities=registers.commodities,
+        metadata=metadata,
+    )
+    evaluation = None
+    if len(holdout) and holdout["illicit"].notna().any():
+        step("hold-out evaluation")
+        evaluation = evaluate_bundle_on(target, holdout, registers, settings)
+    registration = None
+    if track:
+        step("MLflow run")
+        registration = _record(target, settings, ordered, registers, evaluation, model)
+    return TrainResult(
+        model_dir=target,
+        model_version=version,
+        evaluation=evaluation,
+        holdout_start=metadata["holdout_start"],
+        registration=registration,
+        notes=notes,
+    )
+
+
+def evaluate_bundle_on(
+    model_dir: str | Path, declarations: pd.DataFrame, registers: Registers, settings: Settings
+) -> Evaluation:
+    """Score labelled declarations with a saved bundle and evaluate them.
+
+    Args:
+        model_dir: The bundle.
+        declarations: Labelled declarations lodged after the bundle's history.
+        registers: Registers for this run (the bundle's snapshot fills the gaps).
+        settings: Run settings (evaluation section).
+
+    Returns:
+        The evaluation of the model and the baselines.
+    """
+    bundle = load_bundle(model_dir)
+    scored = score_declarations(
+        bundle, declarations, registers, rate=settings.selection.default_rate, explain_rows=False
+    )
+    e = settings.evaluation
+    baseline = DateGBDT.from_dict(bundle.metadata["baseline"])
+    return evaluate(
+        scored.features,
+        scored.decisions["risk_score"].to_numpy(),
+        scored.decisions["expected_revenue"].to_numpy(),
+        baseline=baseline,
+        percents=tuple(e.percents),
+        bins=e.calibration_bins,
+        random_draws=e.random_baseline_draws,
+        random_state=e.random_state,
+    )
+
+
+def _record(
+    model_dir: Path,
+    settings: Settings,
+    declarations: pd.DataFrame,
+    registers: Registers,
+    evaluation: Evaluation | None,
+    model: RiskModel,
+) -> Any:
+    from training import artefacts, tracking
+
+    bundle = load_bundle(model_dir)
+    with tempfile.TemporaryDirectory(prefix="portsift-run-") as scratch:
+        files = artefacts.write_run_artefacts(
+            Path(scratch), bundle, declarations, registers, evaluation
+        )
+        params: dict[str, object] = {
+            **{f"model.{k}": v for k, v in settings.model.model_dump().items()},
+            **{f"features.{k}": v for k, v in settings.features.model_dump().items()},
+            **{f"training.{k}": v for k, v in settings.training.model_dump().items()},
+            "model.best_iteration": model.metadata()["best_iteration"],
+            "model.n_features": len(model.risk_features),
+            "model_version": bundle.model_version,
+        }
+        return tracking.record_training_run(
+            experiment_name=settings.training.experiment_name,
+            model_name=settings.training.registered_model_name,
+            params=params,
+            fingerprint=bundle.metadata["fingerprint"],
+            metrics=evaluation.model_metrics() if evaluation is not None else {},
+            artifacts=files,
+            bundle_dir=model_dir,
+            tags={"portsift.model_version": bundle.model_version},
+        )
