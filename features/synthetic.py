@@ -125,13 +125,22 @@ _BAD_ACTOR_THRESHOLD: Final = 1.2  # importer effect above which a firm behaves 
 # the tier is a consequence of behaviour, so downgraded firms carry the dishonest shift
 # over the whole period, not only after the downgrade.
 _TARGET_VIOLATION_RATE: Final = 0.05
-_TIER_SHIFT: Final = (-2.2, -1.6, 0.0, 1.6, 2.2)
-_IMPORTER_NOISE: Final = 0.7
-_BAD_ACTOR_MEAN_BOOST: Final = 1.3
+_TIER_SHIFT: Final = (-1.7, -1.3, 0.0, 1.2, 1.6)
+_IMPORTER_NOISE: Final = 0.55
+_BAD_ACTOR_MEAN_BOOST: Final = 1.0
+# Firms change: a firm's propensity drifts linearly over the period by N(0, sigma)
+# log-odds from the first day to the last, so that old history predicts imperfectly.
+_IMPORTER_DRIFT_SIGMA: Final = 0.8
 _ENTRANT_SHIFT: Final = 0.3
+_SIZE_RISK_SLOPE: Final = 0.1  # per sd of log volume: big firms have more to lose
 _NEW_IMPORTER_BOOST: Final = 1.2  # decays with the importer's age in days
 _NEW_IMPORTER_DECAY_DAYS: Final = 150.0
 _BROKER_NOISE: Final = 0.4
+_BROKER_VOLUME_SIGMA: Final = 1.2
+_BROKER_TIER_SHARES: Final = (0.003, 0.01, 0.958, 0.025, 0.004)  # brokers are AEO less often
+_BAD_BROKER_DISHONEST: Final = 0.25  # share of bad brokers already caught and downgraded
+_BAD_ACTOR_BAD_BROKER: Final = 0.4  # bad actors seek out the brokers that look away
+_AEO_EFFECT_CAP: Final = 0.5  # certification audits cap how bad an AEO firm can be
 _BAD_BROKER_SHARE: Final = 0.06
 _BAD_BROKER_BOOST: Final = 1.4
 _CODE_RISK_NOISE: Final = 0.35
@@ -139,26 +148,48 @@ _INTERACTION_SHARE: Final = 0.12  # share of (product line, origin) pairs that a
 _INTERACTION_RANGE: Final = (0.8, 1.8)
 _TRANSHIPMENT_SHIFT: Final = 0.4  # origin laundering through a hub
 
-# Fraud kinds: undervaluation, misclassification to a lower-duty code, quantity
-# under-declaration. Misclassification needs a lower-duty code in the same chapter and
-# quantity fraud a quantity of at least two; otherwise the row is undervalued instead.
-_KINDS: Final = ("", "undervaluation", "misclassification", "quantity")
-_UNDERVALUATION, _MISCLASSIFICATION, _QUANTITY = 1, 2, 3
-_KIND_WEIGHTS: Final = (0.5, 0.25, 0.25)
+# Fraud kinds. Valuation frauds: undervaluation, misclassification to a lower-duty code,
+# quantity under-declaration. Misclassification needs a lower-duty code in the same
+# chapter and quantity fraud a quantity of at least two; otherwise the row is
+# undervalued instead. Traceless kinds leave every declared field as the true goods
+# are: origin fraud (a false preferential-origin certificate; the declared origin is the
+# one claimed) and compliance breaches (IPR infringement, labelling, missing or false
+# certificates). Their revenue is modest: the part of the duty the preference waived
+# (so origin fraud needs a dutiable line, otherwise the breach is a compliance one), or
+# a fine of 1-5% of the value. Bulk cargo is surveyed and sampled at discharge: its
+# violations are shaved prices and weights, never traceless ones.
+_KINDS: Final = ("", "undervaluation", "misclassification", "quantity", "origin", "compliance")
+_UNDERVALUATION, _MISCLASSIFICATION, _QUANTITY, _ORIGIN, _COMPLIANCE = 1, 2, 3, 4, 5
+_TRACELESS_KINDS: Final = (_ORIGIN, _COMPLIANCE)
+_KIND_WEIGHTS: Final = (0.36, 0.15, 0.15, 0.17, 0.17)
 _UNDERVALUATION_RANGE: Final = (0.2, 0.7)
+_MILD_UNDERVALUATION_SHARE: Final = 0.4  # shaved prices, lost in the honest spread
+_MILD_UNDERVALUATION_RANGE: Final = (0.5, 0.9)
 _QUANTITY_RANGE: Final = (0.3, 0.7)
+_MILD_QUANTITY_SHARE: Final = 0.4
+_MILD_QUANTITY_RANGE: Final = (0.6, 0.9)
+# Bulk cargo is priced off exchange quotes and weighed by draft survey: its fraud shaves
+# a few per cent, never half a tanker.
+_BULK_FRAUD_RANGE: Final = (0.85, 0.97)
 _NET_WEIGHT_ADJUSTED_SHARE: Final = 0.5  # careful fraudsters also scale the net weight
+_GROSS_WEIGHT_ADJUSTED_SHARE: Final = 0.25  # ... and the most careful the gross weight too
+_ORIGIN_DUTY_WAIVED: Final = (0.3, 1.0)  # share of the duty the false preference waives
+_COMPLIANCE_FINE: Final = (0.01, 0.05)  # share of the value
 _REVENUE_NOISE: Final = 0.2
 
 # Honest price and weight variation, wide enough that honest and fraudulent rows overlap.
-_ROW_PRICE_SIGMA: Final = 0.35
-_IMPORTER_PRICE_SIGMA: Final = 0.15
+_ROW_PRICE_SIGMA: Final = 0.45
+_IMPORTER_PRICE_SIGMA: Final = 0.3
+_ORIGIN_PRICE_SIGMA: Final = 0.2  # per tariff line and origin country
 _LOT_SIGMA: Final = 0.9
+_LOT_SIZE_SLOPE: Final = 0.2  # per sd of log volume: big firms ship bigger lots
 _LOT_CLIP: Final = 2.0  # in sigmas: no tanker or bulk carrier beyond a few times the median
-_UNIT_WEIGHT_SIGMA: Final = 0.15
+_UNIT_WEIGHT_SIGMA: Final = 0.25
 _CODE_WEIGHT_SIGMA: Final = 0.25
 _CODE_SHARE_SIGMA: Final = 0.8
 _PROCESSING_LOT_FACTOR: Final = 1.5
+# E-commerce orders (1210, 9610) and samples are a few pieces: 1 + Poisson(mean).
+_SMALL_LOT_EXTRA: Final = (0.8, 0.5, 2.0)
 _INSURANCE_RATE: Final = 0.003
 _FREIGHT_SIGMA: Final = 0.3
 
@@ -202,6 +233,7 @@ _LAB_KINDS: Final = (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2)
 _ACCREDITED_LAB, _HONEST_LAB, _RUBBER_STAMP_LAB = 0, 1, 2
 _LAB_REVOKED_AT: Final = 0.55  # share of the period after which the lab is delisted
 _ACCREDITED_LAB_WEIGHT: Final = 6.0  # market share of an accredited lab vs. another lab
+_LAB_WEIGHT_SIGMA: Final = 0.5
 _REPORT_SHARE: Final = 0.88
 _BAD_ACTOR_REPORT_DROP: Final = 0.25
 _PREFERRED_LAB_SHARE: Final = 0.7
@@ -246,7 +278,9 @@ _DRIFT_ORIGIN: Final = "AE"
 _DRIFT_TRADE_MODE: Final = "1210"
 _DRIFT_VIOLATION_RATE: Final = 0.8
 _DRIFT_UNDERVALUATION_RANGE: Final = (0.2, 0.5)
-_DRIFT_ENTRY_DAYS: Final = 30
+_DRIFT_ENTRY_DAYS: Final = 30  # ring members enter within a month of the drift start
+_DRIFT_VOLUME_SIGMA: Final = 0.5
+_DRIFT_REGISTERED_SHARE: Final = 0.5  # half the ring registered just before trading
 
 
 @dataclass(frozen=True)
@@ -471,6 +505,7 @@ class _Catalogue:
     countries: np.ndarray  # country vocabulary
     origin_prob: np.ndarray  # heading x country
     interaction: np.ndarray  # heading x country, log-odds
+    origin_price: np.ndarray  # code x country, honest price level
     trade_prob: np.ndarray  # heading x trade mode
     lower_order: np.ndarray  # codes sorted by (chapter, rate)
     lower_start: np.ndarray  # per code: first position of its chapter in lower_order
@@ -510,7 +545,8 @@ class _Importers:
     change_day: np.ndarray  # day of the change, or _NEVER
     since0: np.ndarray  # day offset of the first tier_since
     registered: np.ndarray  # bool
-    effect: np.ndarray  # persistent log-odds of violating
+    effect: np.ndarray  # log-odds of violating, at the middle of the period
+    drift: np.ndarray  # change of the log-odds from the first day to the last
     main_family: np.ndarray
     primary_broker: np.ndarray
     preferred_lab: np.ndarray
@@ -744,6 +780,9 @@ def _build_catalogue(rng: np.random.Generator) -> _Catalogue:
             origin_prob[i, country_index[country]] = weight
     risky_pair = (origin_prob > 0) & (rng.random(origin_prob.shape) < _INTERACTION_SHARE)
     interaction = np.where(risky_pair, rng.uniform(*_INTERACTION_RANGE, origin_prob.shape), 0.0)
+    origin_price = np.exp(
+        rng.normal(0.0, _ORIGIN_PRICE_SIGMA, (codes.shape[0], countries.shape[0]))
+    )
 
     ecom = np.array([f.ecom for f in _FAMILIES])
     processing = np.array([f.processing for f in _FAMILIES])
@@ -788,6 +827,7 @@ def _build_catalogue(rng: np.random.Generator) -> _Catalogue:
         countries=countries,
         origin_prob=origin_prob,
         interaction=interaction,
+        origin_price=origin_price,
         trade_prob=trade_prob,
         lower_order=lower_order,
         lower_start=lower_start,
@@ -806,11 +846,11 @@ def _tier_from_shares(
 
 def _build_brokers(rng: np.random.Generator, count: int) -> _Brokers:
     """Brokers: heavy-tailed volume, a few bad ones, tiers roughly as importers'."""
-    weight = np.exp(rng.normal(0.0, 1.2, count))
+    weight = np.exp(rng.normal(0.0, _BROKER_VOLUME_SIGMA, count))
     bad = rng.random(count) < _BAD_BROKER_SHARE
     effect = rng.normal(0.0, _BROKER_NOISE, count) + _BAD_BROKER_BOOST * bad
-    tier = _tier_from_shares(rng, count, (0.003, 0.01, 0.958, 0.025, 0.004))
-    tier = np.where(bad & (rng.random(count) < 0.25), _DISHONEST, tier)
+    tier = _tier_from_shares(rng, count, _BROKER_TIER_SHARES)
+    tier = np.where(bad & (rng.random(count) < _BAD_BROKER_DISHONEST), _DISHONEST, tier)
     small_honest = np.flatnonzero(~bad & (weight <= np.median(weight)) & (tier == _REGULAR))
     if small_honest.size == 0:
         small_honest = np.arange(count)
@@ -822,7 +862,7 @@ def _build_brokers(rng: np.random.Generator, count: int) -> _Brokers:
 def _build_labs(rng: np.random.Generator, days: int) -> _Labs:
     kind = np.array(_LAB_KINDS)
     weight = np.where(kind == _ACCREDITED_LAB, _ACCREDITED_LAB_WEIGHT, 1.0) * np.exp(
-        rng.normal(0.0, 0.5, kind.shape[0])
+        rng.normal(0.0, _LAB_WEIGHT_SIGMA, kind.shape[0])
     )
     revoked = int(rng.choice(np.flatnonzero(kind == _ACCREDITED_LAB)))
     return _Labs(
@@ -923,11 +963,16 @@ def _build_importers(
     entry = np.where(entrant, rng.integers(0, days, count), -rng.integers(180, 3000, count))
     z = (np.log(weight) - np.log(weight).mean()) / max(np.log(weight).std(), 1e-9)
     boost = (rng.random(count) < _BAD_ACTOR_SHARE) * rng.exponential(_BAD_ACTOR_MEAN_BOOST, count)
-    effect = rng.normal(0.0, _IMPORTER_NOISE, count) + boost + _ENTRANT_SHIFT * entrant - 0.1 * z
+    effect = (
+        rng.normal(0.0, _IMPORTER_NOISE, count)
+        + boost
+        + _ENTRANT_SHIFT * entrant
+        - _SIZE_RISK_SLOPE * z
+    )
     tier0, tier1, change_day, shift = _assign_tiers(rng, weight, entrant, effect, days)
     # Certification audits keep bad actors out of the AEO programme.
     aeo_nature = (tier0 <= _CERTIFIED) | (tier1 == _CERTIFIED)
-    effect = np.where(aeo_nature, np.minimum(effect - boost, 0.5), effect) + shift
+    effect = np.where(aeo_nature, np.minimum(effect - boost, _AEO_EFFECT_CAP), effect) + shift
     changed = np.flatnonzero(tier1 != _NO_CHANGE)
     low = np.maximum(entry[changed], 0) + _CHANGE_MARGIN_DAYS[0]
     high = np.maximum(low + 1, days - _CHANGE_MARGIN_DAYS[1])
@@ -953,8 +998,8 @@ def _build_importers(
     ring_entry = drift_start + rng.integers(
         0, max(1, min(_DRIFT_ENTRY_DAYS, days - drift_start)), ring_count
     )
-    ring_weight = np.exp(rng.normal(0.0, 0.5, ring_count))
-    ring_registered = rng.random(ring_count) < 0.5
+    ring_weight = np.exp(rng.normal(0.0, _DRIFT_VOLUME_SIGMA, ring_count))
+    ring_registered = rng.random(ring_count) < _DRIFT_REGISTERED_SHARE
     ring_since = ring_entry - rng.integers(0, 20, ring_count)
 
     bad_actor = effect > _BAD_ACTOR_THRESHOLD
@@ -962,7 +1007,7 @@ def _build_importers(
     primary = rng.choice(brokers.weight.shape[0], count, p=broker_p)
     bad_brokers = np.flatnonzero(brokers.bad)
     if bad_brokers.size:
-        to_bad = bad_actor & (rng.random(count) < 0.4)
+        to_bad = bad_actor & (rng.random(count) < _BAD_ACTOR_BAD_BROKER)
         primary[to_bad] = rng.choice(bad_brokers, int(to_bad.sum()))
     lab_p = labs.weight / labs.weight.sum()
     lab = rng.choice(labs.kind.shape[0], count, p=lab_p)
@@ -989,11 +1034,12 @@ def _build_importers(
         since0=join(since0, ring_since),
         registered=join(registered, ring_registered),
         effect=join(effect, _ENTRANT_SHIFT),
+        drift=join(rng.normal(0.0, _IMPORTER_DRIFT_SIGMA, count), 0.0),
         main_family=join(rng.choice(len(_FAMILIES), count, p=family_p), drift_family),
         primary_broker=join(primary, brokers.ring),
         preferred_lab=join(lab, 0),
         price_level=join(np.exp(rng.normal(0.0, _IMPORTER_PRICE_SIGMA, count)), 1.0),
-        lot_scale=join(np.exp(0.2 * z), 1.0),
+        lot_scale=join(np.exp(_LOT_SIZE_SLOPE * z), 1.0),
         ring=ring_count,
     )
 
@@ -1112,7 +1158,7 @@ def _draw_goods(
     )
     small = np.select(
         [rows.trade == _BONDED_ECOM, rows.trade == _DIRECT_ECOM, rows.trade == _SAMPLES],
-        [1 + rng.poisson(0.8, n), 1 + rng.poisson(0.5, n), 1 + rng.poisson(2.0, n)],
+        [1 + rng.poisson(lam, n) for lam in _SMALL_LOT_EXTRA],
         default=0,
     )
     quantity = np.where(small > 0, small, lot)
@@ -1138,6 +1184,7 @@ def _draw_goods(
         catalogue.ref_price[code]
         * np.exp(rng.normal(0.0, _ROW_PRICE_SIGMA, n))
         * importers.price_level[rows.importer]
+        * catalogue.origin_price[code, rows.origin]
     )
     fob = np.round(unit_value * quantity, 2)
     freight_rate = np.where(
@@ -1156,16 +1203,18 @@ def _draw_goods(
 
 
 def _base_propensity(
-    catalogue: _Catalogue, importers: _Importers, brokers: _Brokers, rows: _Rows
+    catalogue: _Catalogue, importers: _Importers, brokers: _Brokers, rows: _Rows, days: int
 ) -> np.ndarray:
     """Log-odds of violating before lab reports, up to a common intercept."""
     entry = importers.entry[rows.importer]
+    phase = rows.day / max(days - 1, 1) - 0.5
     age = (rows.day - entry).astype(float)
     new_importer = np.where(
         entry >= 0, _NEW_IMPORTER_BOOST * np.exp(-age / _NEW_IMPORTER_DECAY_DAYS), 0.0
     )
     return (
         importers.effect[rows.importer]
+        + importers.drift[rows.importer] * phase
         + brokers.effect[rows.broker]
         + catalogue.risk[rows.code]
         + catalogue.interaction[rows.family, rows.origin]
@@ -1251,7 +1300,11 @@ def _declare(
     goods: _Goods,
     violation: np.ndarray,
 ) -> _Declared:
-    """Apply each violation's fraud to the declared fields; compute the evaded tax."""
+    """Apply each violation's fraud to the declared fields; compute the revenue at stake.
+
+    The revenue at stake is the evaded duty and VAT of the valuation frauds and of origin
+    fraud, and the fine of a compliance breach.
+    """
     n = violation.shape[0]
     code = rows.code
     kind = np.where(
@@ -1261,13 +1314,20 @@ def _declare(
     kind = np.where(
         (kind == _MISCLASSIFICATION) & (catalogue.lower_count[code] == 0), _UNDERVALUATION, kind
     )
+    kind = np.where((kind == _ORIGIN) & (catalogue.rate[code] == 0), _COMPLIANCE, kind)
+    bulk = catalogue.family_bulk[rows.family]
+    kind = np.where(bulk & np.isin(kind, _TRACELESS_KINDS), _UNDERVALUATION, kind)
 
     lower_pos = catalogue.lower_start[code] + np.floor(
         rng.random(n) * catalogue.lower_count[code]
     ).astype(np.int64)
     declared_code = np.where(kind == _MISCLASSIFICATION, catalogue.lower_order[lower_pos], code)
 
-    shrink = rng.uniform(*_QUANTITY_RANGE, n)
+    shrink = np.select(
+        [bulk, rng.random(n) < _MILD_QUANTITY_SHARE],
+        [rng.uniform(*_BULK_FRAUD_RANGE, n), rng.uniform(*_MILD_QUANTITY_RANGE, n)],
+        default=rng.uniform(*_QUANTITY_RANGE, n),
+    )
     per_kg = catalogue.per_kg[code]
     shrunk = np.where(
         per_kg,
@@ -1278,30 +1338,48 @@ def _declare(
     quantity = np.where(kind == _QUANTITY, shrunk, goods.quantity)
     quantity_factor = quantity / goods.quantity
 
-    value_factor = rng.uniform(*_UNDERVALUATION_RANGE, n)
-    value_factor = np.where(rows.ring, rng.uniform(*_DRIFT_UNDERVALUATION_RANGE, n), value_factor)
+    value_factor = np.select(
+        [rows.ring, bulk, rng.random(n) < _MILD_UNDERVALUATION_SHARE],
+        [
+            rng.uniform(*_DRIFT_UNDERVALUATION_RANGE, n),
+            rng.uniform(*_BULK_FRAUD_RANGE, n),
+            rng.uniform(*_MILD_UNDERVALUATION_RANGE, n),
+        ],
+        default=rng.uniform(*_UNDERVALUATION_RANGE, n),
+    )
     scale = np.select(
         [kind == _UNDERVALUATION, kind == _QUANTITY], [value_factor, quantity_factor], default=1.0
     )
     samples = rows.trade == _SAMPLES
     fob = np.where(samples, 0.0, np.round(goods.fob * scale, 2))
     cif = np.where(samples, 0.0, np.round(goods.cif * scale, 2))
-    adjust_net = (kind == _QUANTITY) & (rng.random(n) < _NET_WEIGHT_ADJUSTED_SHARE)
+    adjust_gross = (kind == _QUANTITY) & (rng.random(n) < _GROSS_WEIGHT_ADJUSTED_SHARE)
+    adjust_net = (kind == _QUANTITY) & (adjust_gross | (rng.random(n) < _NET_WEIGHT_ADJUSTED_SHARE))
+    gross = np.where(
+        adjust_gross, np.maximum(np.round(goods.gross * quantity_factor, 2), 0.01), goods.gross
+    )
     net = np.where(
         adjust_net, np.maximum(np.round(goods.net * quantity_factor, 2), 0.01), goods.net
     )
+    net = np.minimum(net, gross)
 
     true_duty = goods.cif * catalogue.rate[code] / 100.0
     declared_duty = cif * catalogue.rate[declared_code] / 100.0
     vat = catalogue.vat[code] / 100.0
     evaded_duty = true_duty - declared_duty
     evaded_vat = vat * ((goods.cif + true_duty) - (cif + declared_duty))
-    evaded = np.where(violation, np.maximum(evaded_duty + evaded_vat, 0.0), 0.0)
+    # Traceless kinds: the duty the false preference waived (and the VAT on it), a fine.
+    dodged = true_duty * rng.uniform(*_ORIGIN_DUTY_WAIVED, n) * (1.0 + vat)
+    fine = goods.cif * rng.uniform(*_COMPLIANCE_FINE, n)
+    at_stake = np.select(
+        [kind == _ORIGIN, kind == _COMPLIANCE], [dodged, fine], default=evaded_duty + evaded_vat
+    )
+    evaded = np.where(violation, np.maximum(at_stake, 0.0), 0.0)
     return _Declared(
         code=declared_code,
         quantity=quantity,
         net=net,
-        gross=goods.gross,
+        gross=gross,
         fob=fob,
         cif=cif,
         kind=kind,
@@ -1500,7 +1578,7 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
     )
     table = _draw_rows(rng, catalogue, importers, brokers, cdf, n_base, n_ring)
     goods = _draw_goods(rng, catalogue, importers, table)
-    propensity = _base_propensity(catalogue, importers, brokers, table)
+    propensity = _base_propensity(catalogue, importers, brokers, table, days)
     reports = _draw_reports(rng, catalogue, importers, labs, table, propensity)
     violation = _draw_violations(rng, propensity + reports.effect, table)
     del propensity

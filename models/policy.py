@@ -1,7 +1,7 @@
 """Inspection selection: spend the budget on the riskiest declarations.
 
-This is the batch budget rule (exact top-k by calibrated risk) with the lane split by
-goods class; the credit-management, exploration, lab-acceptance and green-channel rules
+This is the batch budget rule (exact top-k by priority: calibrated risk weighted by the
+revenue at stake) with the lane split by goods class; the credit-management, exploration, lab-acceptance and green-channel rules
 build on it.
 """
 
@@ -22,20 +22,35 @@ def budget_count(n_rows: int, rate: float) -> int:
     return min(n_rows, max(1, math.floor(n_rows * rate + 0.5))) if n_rows else 0
 
 
-def select_by_risk(risk_score: np.ndarray, rate: float) -> np.ndarray:
-    """Mark the top ``rate`` share by risk (ties by position) as selected.
+def priority(risk_score: np.ndarray, amount: np.ndarray, revenue_weight: float) -> np.ndarray:
+    """Rank score: risk times the revenue at stake raised to ``revenue_weight``.
 
     Args:
-        risk_score: Calibrated risk per declaration.
+        risk_score: Calibrated P(illicit).
+        amount: Revenue an inspection would raise if the declaration is illicit.
+        revenue_weight: 0 ranks by risk alone, 1 by expected revenue.
+
+    Returns:
+        The priority per declaration (higher = inspect first).
+    """
+    stake = np.maximum(np.nan_to_num(np.asarray(amount, dtype="float64")), 1.0)
+    return np.asarray(risk_score, dtype="float64") * stake**revenue_weight
+
+
+def select_top(score: np.ndarray, rate: float) -> np.ndarray:
+    """Mark the top ``rate`` share by ``score`` (ties by position) as selected.
+
+    Args:
+        score: Priority per declaration.
         rate: Share of declarations to inspect.
 
     Returns:
         A boolean array, exactly ``budget_count`` True.
     """
-    risk_score = np.asarray(risk_score, dtype="float64")
-    selected = np.zeros(len(risk_score), dtype=bool)
-    k = budget_count(len(risk_score), rate)
-    selected[np.argsort(-risk_score, kind="stable")[:k]] = True
+    score = np.asarray(score, dtype="float64")
+    selected = np.zeros(len(score), dtype=bool)
+    k = budget_count(len(score), rate)
+    selected[np.argsort(-score, kind="stable")[:k]] = True
     return selected
 
 

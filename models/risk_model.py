@@ -2,8 +2,10 @@
 
 Two LightGBM boosters. The classifier learns P(illicit) from inspected declarations
 only (uninspected ones are not negatives: their outcome is unknown); its raw log-odds
-are calibrated by isotonic regression fitted on the latest slice of the training
-history, which also drives early stopping. The regressor (gamma deviance, log link)
+are calibrated by Platt scaling (a logistic map of the log-odds) fitted on the latest
+slice of the training history, which also drives early stopping. Platt scaling is
+strictly increasing, so the calibrated score keeps the ranking of the raw score
+without the ties and hard 0/1 steps that isotonic regression gives on small slices. The regressor (gamma deviance, log link)
 learns the revenue raised when a violation is found; ``expected_revenue`` is the
 calibrated probability times that amount. Without a revenue label the amount is
 estimated from the declared value and tax rate, and the model says so.
@@ -17,7 +19,7 @@ from typing import Any, Self
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class TrainingData:
 
 
 class RiskModel:
-    """LightGBM violation classifier with isotonic calibration, and a revenue regressor.
+    """LightGBM violation classifier with Platt calibration, and a revenue regressor.
 
     Args:
         risk_features: Feature columns of the classifier, in order.
@@ -177,10 +179,10 @@ class RiskModel:
         )
 
     def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
-        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        isotonic.fit(raw, y)
-        self.calibration_x_ = np.asarray(isotonic.X_thresholds_, dtype="float64")
-        self.calibration_y_ = np.asarray(isotonic.y_thresholds_, dtype="float64")
+        platt = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
+        platt.fit(raw.reshape(-1, 1), y)
+        self.calibration_slope_ = float(platt.coef_[0, 0])
+        self.calibration_intercept_ = float(platt.intercept_[0])
 
     def _fit_regressor(self, data: TrainingData, rows: np.ndarray, cut: int) -> lgb.Booster | None:
         assert data.revenue is not None
@@ -235,7 +237,8 @@ class RiskModel:
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Map log-odds to calibrated probabilities."""
-        return np.interp(raw, self.calibration_x_, self.calibration_y_)
+        z = self.calibration_slope_ * np.asarray(raw, dtype="float64") + self.calibration_intercept_
+        return 1.0 / (1.0 + np.exp(-z))
 
     def revenue_if_illicit(
         self, features: pd.DataFrame, num_threads: int = 0
@@ -277,7 +280,11 @@ class RiskModel:
             "estimate_evaded_share": self.estimate_evaded_share,
             "estimate_default_tax_rate": self.estimate_default_tax_rate,
             "random_state": self.random_state,
-            "calibration": {"x": self.calibration_x_.tolist(), "y": self.calibration_y_.tolist()},
+            "calibration": {
+                "method": "platt",
+                "slope": self.calibration_slope_,
+                "intercept": self.calibration_intercept_,
+            },
             "revenue_labelled": self.revenue_labelled_,
             "training_rows": self.training_rows_,
             "training_positive_rate": self.training_positive_rate_,
@@ -300,8 +307,8 @@ class RiskModel:
         )
         model.classifier_ = classifier
         model.regressor_ = regressor
-        model.calibration_x_ = np.asarray(metadata["calibration"]["x"], dtype="float64")
-        model.calibration_y_ = np.asarray(metadata["calibration"]["y"], dtype="float64")
+        model.calibration_slope_ = float(metadata["calibration"]["slope"])
+        model.calibration_intercept_ = float(metadata["calibration"]["intercept"])
         model.revenue_labelled_ = bool(metadata["revenue_labelled"])
         model.training_rows_ = int(metadata["training_rows"])
         model.training_positive_rate_ = float(metadata["training_positive_rate"])

@@ -55,6 +55,7 @@ def score_declarations(
     registers: Registers,
     *,
     rate: float,
+    revenue_weight: float = 0.2,
     explain_rows: bool = True,
     lang: explain.Language = "en",
     reason_count: int = 3,
@@ -67,6 +68,7 @@ def score_declarations(
         declarations: Canonical declarations.
         registers: Registers given for this run (missing ones come from the bundle).
         rate: Share of the batch to inspect.
+        revenue_weight: Weight of the revenue at stake in the priority (0 = risk only).
         explain_rows: Whether to compute SHAP contributions and reasons.
         lang: Language of the reasons.
         reason_count: Reasons per declaration at most.
@@ -85,9 +87,9 @@ def score_declarations(
     decisions["declaration_id"] = declarations["declaration_id"].to_numpy()
     decisions["risk_score"] = risk
     decisions["expected_revenue"] = np.maximum(risk * np.nan_to_num(amount), 0.0)
-    decisions = pd.concat(
-        [decisions, policy.assign_lanes(features, policy.select_by_risk(risk, rate))], axis=1
-    )
+    decisions["priority"] = policy.priority(risk, amount, revenue_weight)
+    selected = policy.select_top(decisions["priority"].to_numpy(), rate)
+    decisions = pd.concat([decisions, policy.assign_lanes(features, selected)], axis=1)
     decisions["credit_tier"] = features["credit_tier"].to_numpy()
     explanation = None
     if explain_rows:

@@ -245,7 +245,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         _check_schema_matches(bundle, inputs.declarations, args.declarations)
         progress.stage("scoring")
         scored = score_declarations(
-            bundle, inputs.declarations.frame, inputs.registers, rate=rate, lang=args.lang
+            bundle,
+            inputs.declarations.frame,
+            inputs.registers,
+            rate=rate,
+            revenue_weight=settings.selection.revenue_weight,
+            lang=args.lang,
         )
         progress.stage("writing")
         output = scored.decisions[list(SCORE_COLUMNS)]
@@ -332,6 +337,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             lang=args.lang,
             out=args.out,
             rate=settings.selection.default_rate,
+            revenue_weight=settings.selection.revenue_weight,
         )
     _say(args, f"report for {args.id} written to {path}")
     return 0

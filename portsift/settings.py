@@ -76,6 +76,7 @@ class SelectionSettings(_Frozen):
     """Inspection budget."""
 
     default_rate: float = Field(gt=0, le=1)
+    revenue_weight: float = Field(ge=0, le=1)
 
 
 class Settings(_Frozen):

@@ -111,6 +111,7 @@ def build_report(
     declaration_id: str,
     lang: str,
     rate: float,
+    revenue_weight: float = 0.2,
     top: int = 8,
 ) -> DeclarationReport:
     """Score the batch and assemble the report of one declaration in it.
@@ -122,6 +123,7 @@ def build_report(
         declaration_id: The declaration to report on.
         lang: ``"zh"`` or ``"en"``.
         rate: Inspection rate of the batch.
+        revenue_weight: Weight of the revenue at stake in the priority.
         top: Contributions shown.
 
     Returns:
@@ -137,7 +139,14 @@ def build_report(
             column="declaration_id",
         )
     position = int(matches[0])
-    scored = score_declarations(bundle, declarations, registers, rate=rate, explain_rows=False)
+    scored = score_declarations(
+        bundle,
+        declarations,
+        registers,
+        rate=rate,
+        revenue_weight=revenue_weight,
+        explain_rows=False,
+    )
     decision = scored.decisions.iloc[position].to_dict()
     risk = scored.decisions["risk_score"].to_numpy()
     percentile = float((risk <= risk[position]).mean() * 100)
@@ -222,6 +231,7 @@ def write_declaration_report(
     lang: str,
     out: str | Path,
     rate: float,
+    revenue_weight: float = 0.2,
 ) -> Path:
     """Build and write one declaration's report (HTML) atomically.
 
@@ -235,7 +245,13 @@ def write_declaration_report(
             file=str(path),
         )
     report = build_report(
-        bundle, declarations, registers, declaration_id=declaration_id, lang=lang, rate=rate
+        bundle,
+        declarations,
+        registers,
+        declaration_id=declaration_id,
+        lang=lang,
+        rate=rate,
+        revenue_weight=revenue_weight,
     )
     return write_text_atomic(render_html(report), path)
 

@@ -14,7 +14,8 @@ from training import metrics
 from training.baselines import DateGBDT, hindsight_scores, random_scores
 
 MODEL = "model"
-MODEL_BY_REVENUE = "model_by_expected_revenue"
+MODEL_BY_RISK = "model_risk_only"
+MODEL_BY_REVENUE = "model_expected_revenue"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def evaluate(
     features: pd.DataFrame,
     risk_score: np.ndarray,
     expected_revenue: np.ndarray,
+    priority: np.ndarray,
     *,
     baseline: DateGBDT | None,
     percents: tuple[float, ...],
@@ -76,6 +78,7 @@ def evaluate(
             ``revenue`` (optional), ``declared_value``, ``credit_tier``.
         risk_score: Calibrated risk per row.
         expected_revenue: Expected revenue per row.
+        priority: The policy's ranking score per row (the ``model`` row).
         baseline: The fitted DATE GBDT baseline, or None to leave it out.
         percents: Inspection rates to report.
         bins: Bins of the calibration error.
@@ -99,12 +102,14 @@ def evaluate(
     revenue = rows["revenue"].fillna(0.0).to_numpy(dtype="float64") if has_revenue else None
     risk = np.asarray(risk_score, dtype="float64")[labelled]
     expected = np.asarray(expected_revenue, dtype="float64")[labelled]
+    ranked = np.asarray(priority, dtype="float64")[labelled]
 
     def row(scores: np.ndarray, probabilities: np.ndarray | None = None) -> dict[str, float]:
         return metrics.metric_row(scores, y, revenue, percents, probabilities, bins)
 
     table: dict[str, dict[str, float]] = {
-        MODEL: row(risk, risk),
+        MODEL: row(ranked, risk),
+        MODEL_BY_RISK: row(risk, risk),
         MODEL_BY_REVENUE: row(expected),
     }
     draws = [row(random_scores(len(y), random_state + i)) for i in range(random_draws)]

@@ -257,7 +257,12 @@ def evaluate_bundle_on(
     """
     bundle = load_bundle(model_dir)
     scored = score_declarations(
-        bundle, declarations, registers, rate=settings.selection.default_rate, explain_rows=False
+        bundle,
+        declarations,
+        registers,
+        rate=settings.selection.default_rate,
+        revenue_weight=settings.selection.revenue_weight,
+        explain_rows=False,
     )
     e = settings.evaluation
     baseline = DateGBDT.from_dict(bundle.metadata["baseline"])
@@ -265,6 +270,7 @@ def evaluate_bundle_on(
         scored.features,
         scored.decisions["risk_score"].to_numpy(),
         scored.decisions["expected_revenue"].to_numpy(),
+        scored.decisions["priority"].to_numpy(),
         baseline=baseline,
         percents=tuple(e.percents),
         bins=e.calibration_bins,
