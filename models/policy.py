@@ -1,8 +1,8 @@
 """Inspection selection: spend the budget on the riskiest declarations.
 
 This is the batch budget rule (exact top-k by priority: calibrated risk weighted by the
-revenue at stake) with the lane split by goods class; the credit-management, exploration, lab-acceptance and green-channel rules
-build on it.
+revenue at stake) with the lane split by goods class; the credit-management,
+exploration, lab-acceptance and green-channel rules build on it.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ only (uninspected ones are not negatives: their outcome is unknown); its raw log
 are calibrated by Platt scaling (a logistic map of the log-odds) fitted on the latest
 slice of the training history, which also drives early stopping. Platt scaling is
 strictly increasing, so the calibrated score keeps the ranking of the raw score
-without the ties and hard 0/1 steps that isotonic regression gives on small slices. The regressor (gamma deviance, log link)
-learns the revenue raised when a violation is found; ``expected_revenue`` is the
-calibrated probability times that amount. Without a revenue label the amount is
+without the ties and hard 0/1 steps that isotonic regression gives on small slices.
+The regressor (gamma deviance, log link) learns the revenue raised when a violation is
+found, as a share of the declared value; ``expected_revenue`` is the calibrated
+probability times that amount. Without a revenue label the amount is
 estimated from the declared value and tax rate, and the model says so.
 """
 
