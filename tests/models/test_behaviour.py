@@ -36,7 +36,9 @@ def test_larger_undervaluation_never_lowers_the_risk(
     bundle: Bundle, holdout: pd.DataFrame, registers: Registers
 ) -> None:
     base = _risk(bundle, holdout, registers)
-    for factor in (0.7, 0.4, 0.1):
+    # Powers of two scale exactly in floating point, so ratios between the scaled fields
+    # stay bit-identical and only the price against its references changes.
+    for factor in (0.5, 0.25, 0.125):
         cheaper = holdout.copy()
         # A trader who undervalues declares a lower value and pays correspondingly less.
         for column in ("declared_value", "fob_value", "total_taxes"):
