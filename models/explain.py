@@ -276,6 +276,58 @@ def _count_reason(what_en: str, what_zh: str) -> Callable:
     return render
 
 
+def _tier_history_reason(frame: pd.DataFrame, feature: str, lang: Language) -> pd.Series:
+    days = frame["importer_days_in_tier"].astype("float64")
+    registered = days.notna().to_numpy()
+    shown = days.fillna(0).map(lambda v: f"{v:.0f}")
+    worsened = frame["importer_tier_worsened"].astype("float64").fillna(0).to_numpy() == 1
+    if lang == "zh":
+        text = np.where(
+            registered,
+            np.where(
+                worsened,
+                "进口企业信用等级近期下调（" + shown + "天前）",
+                "现信用等级已保持" + shown + "天",
+            ),
+            "进口企业不在信用登记名录中",
+        )
+    else:
+        text = np.where(
+            registered,
+            np.where(
+                worsened,
+                "importer's credit tier was lowered " + shown + " days ago",
+                "importer has held its tier for " + shown + " days",
+            ),
+            "importer not in the credit register",
+        )
+    return pd.Series(text, index=frame.index)
+
+
+def _broker_tier_reason(frame: pd.DataFrame, feature: str, lang: Language) -> pd.Series:
+    from features.contract import CREDIT_TIERS
+
+    rank = frame[feature].astype("float64").fillna(2).astype(int).clip(0, len(CREDIT_TIERS) - 1)
+    tier = pd.Series(np.asarray(CREDIT_TIERS)[rank.to_numpy()], index=frame.index)
+    if lang == "zh":
+        return "报关企业信用等级：" + tier
+    return "broker credit tier: " + tier.str.replace("_", " ")
+
+
+def _flag_reason(text_en: str, text_zh: str) -> Callable:
+    def render(frame: pd.DataFrame, feature: str, lang: Language) -> pd.Series:
+        return pd.Series(text_zh if lang == "zh" else text_en, index=frame.index)
+
+    return render
+
+
+def _assessment_reason(frame: pd.DataFrame, feature: str, lang: Language) -> pd.Series:
+    gap = _num(frame[feature], 1)
+    if lang == "zh":
+        return "申报税款与申报税率相差" + gap + "个百分点"
+    return "taxes declared differ from the declared rate by " + gap + " points"
+
+
 def _generic_reason(frame: pd.DataFrame, feature: str, lang: Language) -> pd.Series:
     if feature.endswith("_code"):
         return _category_reason(frame, feature, lang)
@@ -338,6 +390,15 @@ REASONS: dict[str, Callable[[pd.DataFrame, str, Language], pd.Series]] = {
     "acceptance_listed": _lab_reason,
     "lab_disagreement_rate": _lab_record_reason,
     "tax_rate_gap": _tax_gap_reason,
+    "importer_days_in_tier": _tier_history_reason,
+    "importer_tier_changes": _tier_history_reason,
+    "importer_tier_worsened": _tier_history_reason,
+    "declarant_tier_rank": _broker_tier_reason,
+    "tax_assessment_gap": _assessment_reason,
+    "perishable": _flag_reason("perishable goods (green channel)", "鲜活易腐商品（绿色通道）"),
+    "origin_departure_mismatch": _flag_reason(
+        "shipped from a country other than the origin", "启运国与原产国不一致"
+    ),
     "importer_declarations": _count_reason("the importer", "该进口企业"),
     "declarant_declarations": _count_reason("the broker", "该报关企业"),
 }
