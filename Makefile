@@ -6,9 +6,40 @@ BIN := $(VENV)/bin
 DEMO ?= demo
 DEMO_ROWS ?= 100000
 
-.PHONY: install demo test lint format clean
+# Debian packages the reports and their browser tests need: headless Chromium renders the
+# PDF and the test screenshots, Noto CJK is the Chinese font the report's CSS names (no tofu
+# boxes), pdftoppm (poppler-utils) turns PDF pages into PNG for the tests.
+SYSTEM_PACKAGES ?= chromium fonts-noto-cjk poppler-utils
 
-install: $(VENV)/.installed
+.PHONY: install system-packages demo test lint format clean
+
+install: system-packages $(VENV)/.installed
+
+# Installs only what is missing, so a repeated `make install` costs one dpkg-query. Needs
+# root (as on CI) or password-less sudo; otherwise it says what to install and goes on.
+system-packages:
+	@missing=""; \
+	for package in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "make install: no apt-get here; install these Debian packages (or their equivalents) yourself:$$missing" >&2; \
+	  exit 0; \
+	fi; \
+	sudo=""; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else \
+	    echo "make install: system packages missing:$$missing" >&2; \
+	    echo "make install: not root, so not installing them; as root run: apt-get install -y --no-install-recommends$$missing" >&2; \
+	    echo "make install: without them PDF reports fail and the browser tests skip (they fail when CI is set)" >&2; \
+	    exit 0; \
+	  fi; \
+	fi; \
+	echo "make install: installing system packages:$$missing"; \
+	$$sudo apt-get update -q && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +57,13 @@ demo: install
 	  --lab-results $(DEMO)/data/lab_results.csv --json $(DEMO)/evaluation.json
 	$(BIN)/portsift score --model-dir $(DEMO)/model --declarations $(DEMO)/data/declarations.csv \
 	  --lab-results $(DEMO)/data/lab_results.csv --rate 0.05 --out $(DEMO)/scores.csv
-	$(BIN)/portsift report --model-dir $(DEMO)/model --declarations $(DEMO)/data/declarations.csv \
-	  --lab-results $(DEMO)/data/lab_results.csv --lang zh \
-	  --id "$$(awk -F, 'NR > 1 && $$4 == 1 {print $$1; exit}' $(DEMO)/scores.csv)" \
-	  --out $(DEMO)/report.html
-	@echo "demo outputs in $(DEMO)/: model/, evaluation.json, scores.csv, report.html; MLflow store $(DEMO)/mlflow.db"
+	@id="$$(awk -F, 'NR > 1 && $$4 == 1 {print $$1; exit}' $(DEMO)/scores.csv)"; \
+	for out in report.html report.pdf; do \
+	  echo "portsift report --id $$id --lang zh --out $(DEMO)/$$out"; \
+	  $(BIN)/portsift report --model-dir $(DEMO)/model --declarations $(DEMO)/data/declarations.csv \
+	    --lab-results $(DEMO)/data/lab_results.csv --lang zh --id "$$id" --out $(DEMO)/$$out || exit 1; \
+	done
+	@echo "demo outputs in $(DEMO)/: model/, evaluation.json, scores.csv, report.html, report.pdf; MLflow store $(DEMO)/mlflow.db"
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,18 +1,124 @@
-"""Inspection selection: spend the budget on the riskiest declarations.
+"""Inspection selection: turn scored declarations into decisions under the rules.
 
-This is the batch budget rule (exact top-k by priority: calibrated risk weighted by the
-revenue at stake) with the lane split by goods class; the credit-management,
-exploration, lab-acceptance and green-channel rules build on it.
+:class:`SelectionPolicy` takes scored declarations (the feature frame with
+``risk_score``, ``priority`` and ``raw_score``) and decides, per declaration, whether it
+is inspected, in which lane, why, under which deadlines, and says so in Chinese and
+English. Its configuration is the ``[selection]`` section of ``portsift/settings.toml``
+(every rule there names its source).
+
+**Batch** (:meth:`SelectionPolicy.decide`): exactly ``k = round(rate x N)`` are selected.
+
+1. *Rules*: every declaration an officer rule matches is selected (``rule``); they count
+   in ``k`` (if they alone exceed it, all of them are still selected and the batch facts
+   say so).
+2. *Exploration*: ``round(share x k)`` declarations are drawn at random (``random``) from
+   those no rule selected, before the risk part, so that the sample is one of the whole
+   population and its outcomes estimate the true violation rate (a draw among what the
+   model passed over would only estimate the rate there). The draw is an
+   equal-probability systematic sample over a seeded hash order within tiers: every
+   eligible declaration has the same chance ``r / M``, the per-tier counts are within one
+   of proportional, and the same seed gives the same draw whatever the row order.
+3. *Credit tiers and risk*: the rest of the budget goes by priority, subject to the
+   per-tier rate rules relative to the reference tier's rate ``rho`` (``below c``:
+   ``n_t / N_t < c rho``; ``at_least f``: ``n_t / N_t >= f rho``), counted over every
+   selection, rules and random draws included. The solution is exact and terminates:
+   for every candidate count ``m`` of reference-tier selections the bounds of each tier
+   follow (caps, floors), each tier takes the rows whose priority beats the reference
+   tier's marginal row, clipped to its bounds; that total is non-decreasing in ``m``,
+   so the largest ``m`` whose total fits in ``k`` is found over all ``m`` at once, and the
+   few rows left over (or too many) are filled (trimmed) by priority within the bounds.
+   Rows a floor adds below the marginal priority are ``tier_floor``.
+
+**Real time** (:meth:`SelectionPolicy.fit_thresholds`, :meth:`decide_online`,
+:meth:`decide_one`): the batch solution on recent scored declarations gives a priority
+threshold per tier and a per-tier exploration probability such that the expected counts
+on that data equal the batch counts; these are saved as JSON with the model
+(:class:`ThresholdState`). Online, a declaration is selected if a rule matches, else if
+its priority reaches its tier's threshold, else with the exploration probability (a
+seeded hash of its id, so a replay decides the same). :meth:`summarise` reports the
+realised rate against the target, so that drift is visible.
+
+**Lanes** (``[selection.lanes]``): a selection goes to
+
+* ``red_sampling`` if its goods are in the acceptance (statutory inspection) catalogue
+  and carry no accepted lab report: the risk is one of quality and safety, which a lab
+  test settles;
+* ``red`` (physical inspection) if the declared value is at least ``red_min_value``, or
+  a physical signal is present: perishable goods (quarantine), or a declared weight per
+  unit off its reference by more than ``physical_weight_ratio`` either way (a quantity
+  only opening the container can check);
+* ``yellow`` (document review) otherwise: the risk is documentary (valuation,
+  classification, origin papers) at a modest value.
+
+An officer rule sets its own lane. A catalogue good with an accepted report (采信: a
+``pass`` from an accredited lab within the validity window of its HS prefix) is never
+``red_sampling``: it gets ``red`` or ``yellow`` by the rule above (a ``red_sampling``
+rule becomes ``red``) and the note says the report was accepted. Not selected = ``green``.
+
+**Deadlines** (hours or days from when the goods are presented for inspection, NaN where
+none applies): selected perishable goods are in the green channel (``priority_lane``):
+``inspection_deadline_hours`` and ``release_deadline_hours`` (after a normal result);
+``red_sampling`` carries ``sampling_deadline_days`` and, for the goods classes of
+``[[selection.sampling.lab_test]]``, ``lab_test_deadline_days``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
+
 LANES = ("green", "yellow", "red", "red_sampling")
+SELECTION_REASONS = ("risk", "random", "tier_floor", "rule", "")
+
+#: Columns :meth:`SelectionPolicy.decide` returns, in order.
+DECISION_COLUMNS: tuple[str, ...] = (
+    "selected",
+    "lane",
+    "selection_reason",
+    "lab_accepted",
+    "green_channel",
+    "priority_lane",
+    "inspection_deadline_hours",
+    "release_deadline_hours",
+    "sampling_deadline_days",
+    "lab_test_deadline_days",
+    "policy_note_en",
+    "policy_note_zh",
+    "policy_version",
+)
+
+#: Columns of the scored frame the policy reads (besides ``priority`` and ``risk_score``).
+POLICY_COLUMNS: tuple[str, ...] = (
+    "declaration_id",
+    "credit_tier",
+    "hs_code",
+    "origin_country",
+    "importer_id",
+    "declared_value",
+    "acceptance_listed",
+    "lab_report_present",
+    "lab_accredited",
+    "lab_result_pass",
+    "lab_report_age_days",
+    "lab_id",
+    "issued_at",
+    "perishable",
+    "weight_per_unit_ratio",
+)
+
+_EPS = 1e-9  # slack of the rate comparisons against float round-off
+
+
+# -- the budget and the ranking ----------------------------------------------------
 
 
 def budget_count(n_rows: int, rate: float) -> int:
@@ -20,6 +126,11 @@ def budget_count(n_rows: int, rate: float) -> int:
     if not 0 < rate <= 1:
         raise ValueError(f"inspection rate must be in (0, 1], got {rate}")
     return min(n_rows, max(1, math.floor(n_rows * rate + 0.5))) if n_rows else 0
+
+
+def exploration_count(k: int, share: float) -> int:
+    """Return how many of a budget of ``k`` the exploration ``share`` draws at random."""
+    return math.floor(k * share + 0.5)
 
 
 def priority(risk_score: np.ndarray, amount: np.ndarray, revenue_weight: float) -> np.ndarray:
@@ -40,6 +151,8 @@ def priority(risk_score: np.ndarray, amount: np.ndarray, revenue_weight: float) 
 def select_top(score: np.ndarray, rate: float) -> np.ndarray:
     """Mark the top ``rate`` share by ``score`` (ties by position) as selected.
 
+    This is the unconstrained budget rule, the yardstick of the constrained policy.
+
     Args:
         score: Priority per declaration.
         rate: Share of declarations to inspect.
@@ -54,32 +167,1107 @@ def select_top(score: np.ndarray, rate: float) -> np.ndarray:
     return selected
 
 
-def assign_lanes(features: pd.DataFrame, selected: np.ndarray) -> pd.DataFrame:
-    """Return ``selected``, ``lane`` and ``selection_reason`` per declaration.
+# -- tier rules and the exact allocation -------------------------------------------
 
-    Selected goods of the acceptance catalogue without an accredited ``pass`` report go
-    to ``red_sampling`` (their risk is one of quality and safety, which a lab test
-    settles); other selections go to ``red``; the rest are released (``green``).
+
+@dataclass(frozen=True)
+class _TierSpec:
+    """One tier of the allocation: ``below`` (strict cap) or ``at_least`` (floor)."""
+
+    name: str
+    below: float | None = None
+    at_least: float | None = None
+
+
+@dataclass(frozen=True)
+class _Allocation:
+    selected: np.ndarray  # bool per row
+    floor: np.ndarray  # bool per row: added by a tier floor below the marginal priority
+    reference_count: int
+    feasible: bool
+
+
+def _tier_codes(tiers: np.ndarray, specs: list[_TierSpec]) -> tuple[np.ndarray, list[_TierSpec]]:
+    """Code each row's tier; tiers in the data but not in the rules become free tiers."""
+    names = [s.name for s in specs]
+    extra = sorted(set(pd.unique(tiers).astype(str)) - set(names))
+    specs = [*specs, *(_TierSpec(name) for name in extra)]
+    codes = pd.Index([s.name for s in specs]).get_indexer(tiers.astype(str))
+    return codes.astype("int64"), specs
+
+
+def _bounds(
+    m: np.ndarray, spec: _TierSpec, n_t: int, n_ref: int, forced_t: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper selection counts of a tier for reference counts ``m``."""
+    x = (spec.below or spec.at_least or 0.0) * m * n_t / max(n_ref, 1)
+    if spec.below is not None:
+        # Strictly below: n < x  <=>  n <= ceil(x) - 1 (the slack absorbs round-off so
+        # that an exact integer x, computed as x + tiny, still excludes n = x).
+        hi = np.clip(np.ceil(x - _EPS) - 1, 0, n_t).astype("int64")
+        return np.full(len(m), forced_t, dtype="int64"), hi
+    lo = np.full(len(m), forced_t, dtype="int64")
+    if spec.at_least is not None:
+        lo = np.maximum(lo, np.minimum(np.ceil(x - _EPS), n_t).astype("int64"))
+    return lo, np.full(len(m), n_t, dtype="int64")
+
+
+def _allocate(
+    prio: np.ndarray,
+    codes: np.ndarray,
+    forced: np.ndarray,
+    k: int,
+    specs: list[_TierSpec],
+    reference: int,
+) -> _Allocation:
+    """Select exactly ``k`` rows (``forced`` included) by priority under the tier rules.
 
     Args:
-        features: Feature frame with ``acceptance_listed`` and the lab report features.
-        selected: Selection per declaration.
+        prio: Priority per row (NaN ranks last).
+        codes: Tier code per row (index into ``specs``).
+        forced: Rows that must be selected (rules, random draws).
+        k: Total to select (at least ``forced.sum()``).
+        specs: Tier rules; ``specs[reference]`` is the reference tier (no rule).
+        reference: Index of the reference tier.
 
     Returns:
-        The three decision columns, aligned with ``features.index``.
+        The allocation.
     """
-    accepted = (features["lab_accredited"].to_numpy(dtype="float64") == 1) & (
-        features["lab_result_pass"].to_numpy(dtype="float64") == 1
-    )
-    listed = features["acceptance_listed"].to_numpy(dtype="float64") == 1
-    lane = np.where(selected, np.where(listed & ~accepted, "red_sampling", "red"), "green")
-    return pd.DataFrame(
-        {
-            "selected": selected.astype("int64"),
-            "lane": pd.Series(lane, index=features.index, dtype="str"),
-            "selection_reason": pd.Series(
-                np.where(selected, "risk", ""), index=features.index, dtype="str"
-            ),
-        },
-        index=features.index,
-    )
+    n = len(prio)
+    p = np.where(np.isnan(prio), -np.inf, prio)
+    position = np.arange(n)
+    # Within each tier: forced rows first, then by priority, ties by position.
+    order = np.lexsort((position, -p, ~forced, codes))
+    n_tiers = len(specs)
+    sizes = np.bincount(codes, minlength=n_tiers)
+    forced_counts = np.bincount(codes, weights=forced, minlength=n_tiers).astype("int64")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.empty(n, dtype="int64")
+    rank[order] = position - starts[codes[order]]
+    sorted_p = p[order]
+
+    def free_priorities(t: int) -> np.ndarray:
+        """Descending priorities of tier ``t``'s rows that are not forced."""
+        return sorted_p[starts[t] + forced_counts[t] : starts[t] + sizes[t]]
+
+    n_ref, f_ref = int(sizes[reference]), int(forced_counts[reference])
+    m = np.arange(f_ref, n_ref + 1, dtype="int64")
+    ref_p = free_priorities(reference)
+    tau = np.full(len(m), np.inf)
+    tau[1:] = ref_p[: len(m) - 1]
+    others = [t for t in range(n_tiers) if t != reference and sizes[t] > 0]
+    demand: dict[int, np.ndarray] = {}
+    lo: dict[int, np.ndarray] = {}
+    hi: dict[int, np.ndarray] = {}
+    total = m.copy()
+    low_total, high_total = m.copy(), m.copy()
+    consistent = np.ones(len(m), dtype=bool)
+    for t in others:
+        # Rows of tier t that beat the reference tier's marginal row (searchsorted on
+        # the negated descending priorities counts those strictly above tau).
+        demand[t] = forced_counts[t] + np.searchsorted(-free_priorities(t), -tau, side="left")
+        lo[t], hi[t] = _bounds(m, specs[t], int(sizes[t]), n_ref, int(forced_counts[t]))
+        consistent &= lo[t] <= hi[t]
+        total += np.maximum(np.minimum(demand[t], hi[t]), lo[t])
+        low_total += lo[t]
+        high_total += np.maximum(hi[t], lo[t])
+    feasible = consistent & (low_total <= k) & (k <= high_total)
+    # The demand-driven total is non-decreasing in m: the largest m that fits is the
+    # priority-consistent split; if it breaks a bound, the nearest feasible m is taken.
+    fits = np.flatnonzero(total <= k)
+    best = int(fits[-1]) if len(fits) else 0
+    if not feasible[best] and feasible.any():
+        candidates = np.flatnonzero(feasible)
+        best = int(candidates[np.argmin(np.abs(candidates - best))])
+    ok = bool(feasible[best])
+    counts = np.zeros(n_tiers, dtype="int64")
+    lows = np.zeros(n_tiers, dtype="int64")
+    highs = np.zeros(n_tiers, dtype="int64")
+    counts[reference] = lows[reference] = highs[reference] = m[best]
+    floors = np.zeros(n_tiers, dtype="int64")
+    for t in others:
+        lows[t], highs[t] = lo[t][best], max(hi[t][best], lo[t][best])
+        counts[t] = max(min(demand[t][best], hi[t][best]), lo[t][best])
+        if specs[t].at_least is not None:
+            floors[t] = demand[t][best]
+    selected = rank < counts[codes]
+    # Floor rows: those a floor adds beyond the tier's demand (not later fill-ups).
+    has_floor = np.array([s.at_least is not None for s in specs])
+    floor = has_floor[codes] & selected & (rank >= floors[codes]) & (rank < lows[codes])
+    gap = k - int(selected.sum())
+    non_ref = codes != reference
+    if gap > 0:
+        room = non_ref & ~selected & (rank < highs[codes])
+        if room.sum() < gap:  # infeasible: fill from anywhere rather than miss k
+            room, ok = ~selected, False
+        pick = np.flatnonzero(room)
+        pick = pick[np.lexsort((pick, -p[pick]))[:gap]]
+        selected[pick] = True
+    elif gap < 0:
+        spare = non_ref & selected & ~forced & (rank >= lows[codes])
+        if spare.sum() < -gap:
+            spare, ok = selected & ~forced, False
+        drop = np.flatnonzero(spare)
+        drop = drop[np.lexsort((-drop, p[drop]))[:-gap]]
+        selected[drop] = False
+        floor[drop] = False
+    return _Allocation(selected, floor & selected, int(m[best]), ok)
+
+
+# -- random keys ---------------------------------------------------------------------
+
+
+def _hash_uniform(ids: np.ndarray, salt: str) -> np.ndarray:
+    """Uniform [0, 1) numbers from a keyed hash of the ids (row order does not matter)."""
+    key = hashlib.sha256(salt.encode("utf-8")).hexdigest()[:16]
+    hashed = pd.util.hash_array(np.asarray(ids, dtype=object).astype(str), hash_key=key)
+    return (hashed >> np.uint64(11)).astype("float64") * 2.0**-53
+
+
+def _systematic_draw(
+    keys: np.ndarray, codes: np.ndarray, eligible: np.ndarray, r: int, seed: int
+) -> np.ndarray:
+    """Equal-probability systematic sample of ``r`` eligible rows, ordered by tier and key.
+
+    Every eligible row is drawn with probability ``r / M`` exactly, and each tier gets
+    within one of its proportional count, because the rows of a tier are contiguous in
+    the order the sample steps through.
+    """
+    drawn = np.zeros(len(keys), dtype=bool)
+    candidates = np.flatnonzero(eligible)
+    if r <= 0 or len(candidates) == 0:
+        return drawn
+    r = min(r, len(candidates))
+    ordered = candidates[np.lexsort((candidates, keys[candidates], codes[candidates]))]
+    step = len(ordered) / r
+    start = np.random.default_rng(seed).random() * step
+    drawn[ordered[np.floor(start + step * np.arange(r)).astype("int64")]] = True
+    return drawn
+
+
+# -- online state --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThresholdState:
+    """Real-time selection state derived from recent scored declarations.
+
+    Attributes:
+        rate: Target inspection rate.
+        expected_rate: Rate the thresholds give on the data they were fitted on.
+        rows: Declarations they were fitted on.
+        reference_tier: The tier whose threshold marks ``tier_floor`` selections.
+        tiers: Per tier: ``threshold`` (priority at or above which a declaration is
+            selected by risk; None = never), ``explore_probability``, ``rows`` and
+            ``expected_rate``.
+        policy_version: Version of the policy that fitted them.
+        fitted_from: Earliest declaration date of the fitting data (or None).
+        fitted_to: Latest declaration date of the fitting data (or None).
+    """
+
+    rate: float
+    expected_rate: float
+    rows: int
+    reference_tier: str
+    tiers: dict[str, dict[str, float | int | None]]
+    policy_version: str
+    fitted_from: str | None = None
+    fitted_to: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (saved with the model bundle)."""
+        return {
+            "rate": self.rate,
+            "expected_rate": self.expected_rate,
+            "rows": self.rows,
+            "reference_tier": self.reference_tier,
+            "tiers": self.tiers,
+            "policy_version": self.policy_version,
+            "fitted_from": self.fitted_from,
+            "fitted_to": self.fitted_to,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ThresholdState:
+        """Rebuild the state written by :meth:`to_dict`."""
+        return cls(
+            rate=float(data["rate"]),
+            expected_rate=float(data["expected_rate"]),
+            rows=int(data["rows"]),
+            reference_tier=str(data["reference_tier"]),
+            tiers={str(k): dict(v) for k, v in data["tiers"].items()},
+            policy_version=str(data["policy_version"]),
+            fitted_from=data.get("fitted_from"),
+            fitted_to=data.get("fitted_to"),
+        )
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """What happened in the last batch decision (``SelectionPolicy.batch_``).
+
+    Attributes:
+        rows: Declarations in the batch.
+        budget: ``k``, the number the rate asks for.
+        selected: Number selected (``budget`` unless rules alone exceed it).
+        rule_hits: Declarations selected by officer rules.
+        random: Declarations drawn at random.
+        exploration_moved: Random draws moved out of a capped tier that had no room.
+        constraints_met: Whether the tier rules hold (False only if infeasible).
+        reference_count: Selections in the reference tier.
+    """
+
+    rows: int
+    budget: int
+    selected: int
+    rule_hits: int
+    random: int
+    exploration_moved: int
+    constraints_met: bool
+    reference_count: int
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    """Realised rates of a set of decisions against the rules.
+
+    Attributes:
+        rows: Declarations decided.
+        selected: Declarations selected.
+        rate: Realised inspection rate.
+        target_rate: The rate the policy aims at.
+        by_reason: Selections per ``selection_reason``.
+        by_lane: Declarations per lane.
+        random_share: Share of the selections drawn at random.
+        tiers: Per tier: rows, selected, rate, ratio to the reference tier's rate, the
+            rule and whether it holds.
+        constraints_met: Whether every tier rule holds.
+    """
+
+    rows: int
+    selected: int
+    rate: float
+    target_rate: float
+    by_reason: dict[str, int]
+    by_lane: dict[str, int]
+    random_share: float
+    tiers: pd.DataFrame
+    constraints_met: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        tiers = self.tiers.reset_index().astype(object)
+        tiers = tiers.where(tiers.notna(), None)
+        return {
+            "rows": self.rows,
+            "selected": self.selected,
+            "rate": self.rate,
+            "target_rate": self.target_rate,
+            "by_reason": self.by_reason,
+            "by_lane": self.by_lane,
+            "random_share": self.random_share,
+            "constraints_met": self.constraints_met,
+            "tiers": tiers.to_dict("records"),
+        }
+
+
+# -- the policy ----------------------------------------------------------------------
+
+
+def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A 0/1 feature as booleans (missing column or NaN = False)."""
+    if column not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return frame[column].to_numpy(dtype="float64", na_value=np.nan) == 1
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A text column as strings, empty where missing."""
+    if column not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    values = frame[column]
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def _longest_prefix(codes: pd.Series, table: Mapping[str, Any], default: Any) -> np.ndarray:
+    """Value of the longest prefix of ``table`` each code starts with (else ``default``)."""
+    out = np.full(len(codes), default, dtype=object)
+    found = np.zeros(len(codes), dtype=bool)
+    for prefix in sorted(table, key=len, reverse=True):
+        hit = ~found & codes.str.startswith(prefix).to_numpy(dtype=bool, na_value=False)
+        out[hit] = table[prefix]
+        found |= hit
+    return out
+
+
+def _join(*parts: np.ndarray) -> np.ndarray:
+    """Join per-row text parts with "; " (the contract's reason separator), skipping empties."""
+    joined = np.full(len(parts[0]), "", dtype=object)
+    for part in parts:
+        part = np.asarray(part, dtype=object)
+        joined = np.where(part == "", joined, np.where(joined == "", part, joined + "; " + part))
+    return joined
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class SelectionPolicy:
+    """Select declarations for inspection under the budget and the credit rules.
+
+    Follows scikit-learn's conventions: ``__init__`` only stores the configuration;
+    state learnt from data ends in ``_`` (``thresholds_`` from :meth:`fit_thresholds`,
+    ``batch_`` facts of the last :meth:`decide`).
+
+    Args:
+        config: The ``[selection]`` settings; None = the packaged defaults (or
+            ``PORTSIFT_CONFIG``).
+        rate: Inspection rate, overriding ``config.default_rate``.
+        exploration_share: Random share of the budget, overriding the configuration.
+        random_state: Seed of the random draws, overriding the configuration.
+    """
+
+    def __init__(
+        self,
+        config: SelectionSettings | None = None,
+        *,
+        rate: float | None = None,
+        exploration_share: float | None = None,
+        random_state: int | None = None,
+    ) -> None:
+        self.config = config
+        self.rate = rate
+        self.exploration_share = exploration_share
+        self.random_state = random_state
+
+    # -- configuration ---------------------------------------------------------------
+
+    @property
+    def settings(self) -> SelectionSettings:
+        """The configuration in force."""
+        if self.config is not None:
+            return self.config
+        # Read once per policy: the packaged defaults do not change during a run.
+        if getattr(self, "_defaults", None) is None:
+            self._defaults = load_settings().selection
+        return self._defaults
+
+    @property
+    def rate_(self) -> float:
+        """The inspection rate in force."""
+        rate = self.settings.default_rate if self.rate is None else self.rate
+        if not 0 < rate <= 1:
+            raise ValueError(f"inspection rate must be in (0, 1], got {rate}")
+        return float(rate)
+
+    @property
+    def share_(self) -> float:
+        """The exploration share in force."""
+        share = self.exploration_share
+        share = self.settings.exploration.share if share is None else share
+        if not 0 <= share < 1:
+            raise ValueError(f"exploration share must be in [0, 1), got {share}")
+        return float(share)
+
+    @property
+    def seed_(self) -> int:
+        """The seed in force."""
+        seed = self.random_state
+        return int(self.settings.exploration.random_state if seed is None else seed)
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (scikit-learn convention)."""
+        return {
+            "config": self.config,
+            "rate": self.rate,
+            "exploration_share": self.exploration_share,
+            "random_state": self.random_state,
+        }
+
+    def with_params(self, **changes: Any) -> SelectionPolicy:
+        """A new, unfitted policy with some constructor arguments changed."""
+        return SelectionPolicy(**{**self.get_params(), **changes})
+
+    @property
+    def version(self) -> str:
+        """Digest of everything that shapes a decision (reported with each one)."""
+        payload = {
+            "selection": self.settings.model_dump(mode="json"),
+            "rate": self.rate_,
+            "share": self.share_,
+            "seed": self.seed_,
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8"))
+        return f"policy-{digest.hexdigest()[:12]}"
+
+    def _specs(self) -> tuple[list[_TierSpec], str]:
+        credit = self.settings.credit
+        specs = [_TierSpec(name, rule.below, rule.at_least) for name, rule in credit.tiers.items()]
+        return specs, credit.reference_tier
+
+    def _tier_rule(self, name: str) -> TierRuleSettings | None:
+        return self.settings.credit.tiers.get(name)
+
+    # -- the parts of a decision -----------------------------------------------------
+
+    def rule_hits(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Which officer rule (first in file order) each declaration matches.
+
+        Args:
+            frame: Declarations with ``hs_code``, ``origin_country``, ``importer_id``,
+                ``credit_tier`` (missing columns never match).
+
+        Returns:
+            A boolean hit mask and the index of the rule hit (-1 where none).
+        """
+        which = np.full(len(frame), -1, dtype="int64")
+        for index, rule in enumerate(self.settings.rules):
+            match = np.ones(len(frame), dtype=bool)
+            for column, wanted in (
+                ("origin_country", rule.origin_country),
+                ("importer_id", rule.importer_id),
+                ("credit_tier", rule.credit_tier),
+            ):
+                if wanted is not None:
+                    match &= (_text(frame, column) == wanted).to_numpy()
+            if rule.hs_prefix is not None:
+                match &= _text(frame, "hs_code").str.startswith(rule.hs_prefix).to_numpy()
+            which = np.where((which < 0) & match, index, which)
+        return which >= 0, which
+
+    def lab_acceptance(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Whether each declaration's lab report is accepted (采信), and why not.
+
+        Args:
+            frame: Features with ``acceptance_listed``, ``lab_report_present``,
+                ``lab_accredited``, ``lab_result_pass``, ``lab_report_age_days`` and
+                ``hs_code``.
+
+        Returns:
+            ``accepted`` (bool), ``status`` (``accepted``, ``not_accredited``,
+            ``failed``, ``out_of_validity``, ``not_listed``, ``no_report``, or ``""`` for
+            goods outside the catalogue without a report) and ``validity_days``.
+        """
+        acceptance = self.settings.acceptance
+        listed = _flag(frame, "acceptance_listed")
+        present = _flag(frame, "lab_report_present")
+        accredited = _flag(frame, "lab_accredited")
+        passed = _flag(frame, "lab_result_pass")
+        validity = _longest_prefix(
+            _text(frame, "hs_code"), acceptance.validity_days, acceptance.default_validity_days
+        ).astype("float64")
+        age = (
+            frame["lab_report_age_days"].to_numpy(dtype="float64", na_value=np.nan)
+            if "lab_report_age_days" in frame
+            else np.full(len(frame), np.nan)
+        )
+        # A report dated after the declaration is no more valid than an expired one.
+        fresh = (age >= 0) & (age <= validity)
+        accepted = listed & present & accredited & passed & fresh
+        status = np.select(
+            [
+                accepted,
+                present & ~listed,
+                present & ~accredited,
+                present & ~passed,
+                present & ~fresh,
+                listed & ~present,
+            ],
+            ["accepted", "not_listed", "not_accredited", "failed", "out_of_validity", "no_report"],
+            "",
+        )
+        return pd.DataFrame(
+            {"accepted": accepted, "status": status, "validity_days": validity},
+            index=frame.index,
+        )
+
+    def _lab_test_days(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        table: dict[str, int] = {}
+        classes = self.settings.sampling.lab_test
+        for index, goods_class in enumerate(classes):
+            for prefix in goods_class.hs_prefixes:
+                table[prefix] = index
+        which = _longest_prefix(_text(frame, "hs_code"), table, -1).astype("int64")
+        days = np.array([c.days for c in classes] + [np.nan], dtype="float64")[which]
+        return days, which
+
+    def _finish(
+        self,
+        frame: pd.DataFrame,
+        selected: np.ndarray,
+        reason: np.ndarray,
+        rule_index: np.ndarray,
+    ) -> pd.DataFrame:
+        """Lanes, deadlines and notes of decided rows."""
+        s = self.settings
+        lab = self.lab_acceptance(frame)
+        accepted = lab["accepted"].to_numpy()
+        listed = _flag(frame, "acceptance_listed")
+        perishable = _flag(frame, "perishable")
+        value = frame["declared_value"].to_numpy(dtype="float64", na_value=np.nan)
+        ratio = (
+            frame["weight_per_unit_ratio"].to_numpy(dtype="float64", na_value=np.nan)
+            if "weight_per_unit_ratio" in frame
+            else np.full(len(frame), np.nan)
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off_weight = np.abs(np.log(ratio)) > math.log(s.lanes.physical_weight_ratio)
+        physical = perishable | off_weight | (value >= s.lanes.red_min_value)
+        rule_lanes = np.array([r.lane for r in s.rules] + [""], dtype=object)[rule_index]
+        lane = np.select(
+            [~selected, rule_lanes != "", listed & ~accepted, physical],
+            ["green", rule_lanes, "red_sampling", "red"],
+            "yellow",
+        ).astype(object)
+        # 采信 outranks a rule's sampling lane: the accepted report settles quality.
+        lane = np.where((lane == "red_sampling") & accepted, "red", lane)
+        priority_lane = selected & perishable
+        sampling = lane == "red_sampling"
+        test_days, test_class = self._lab_test_days(frame)
+        nan = np.nan
+        out = pd.DataFrame(index=frame.index)
+        out["selected"] = selected.astype("int64")
+        out["lane"] = pd.Series(lane, index=frame.index, dtype="str")
+        out["selection_reason"] = pd.Series(reason, index=frame.index, dtype="str")
+        out["lab_accepted"] = accepted.astype("int64")
+        out["green_channel"] = perishable.astype("int64")
+        out["priority_lane"] = priority_lane.astype("int64")
+        out["inspection_deadline_hours"] = np.where(
+            priority_lane, s.green_channel.inspection_hours, nan
+        )
+        out["release_deadline_hours"] = np.where(priority_lane, s.green_channel.release_hours, nan)
+        out["sampling_deadline_days"] = np.where(sampling, s.sampling.submission_days, nan)
+        out["lab_test_deadline_days"] = np.where(sampling, test_days, nan)
+        note_en, note_zh = self._notes(
+            frame, selected, reason, rule_index, lane, lab, priority_lane, test_class
+        )
+        out["policy_note_en"] = pd.Series(note_en, index=frame.index, dtype="str")
+        out["policy_note_zh"] = pd.Series(note_zh, index=frame.index, dtype="str")
+        out["policy_version"] = self.version
+        return out
+
+    def _notes(
+        self,
+        frame: pd.DataFrame,
+        selected: np.ndarray,
+        reason: np.ndarray,
+        rule_index: np.ndarray,
+        lane: np.ndarray,
+        lab: pd.DataFrame,
+        priority_lane: np.ndarray,
+        test_class: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The policy's part of the reasons, per row, in English and Chinese."""
+        s = self.settings
+        n = len(frame)
+        empty = np.full(n, "", dtype=object)
+        tier = _text(frame, "credit_tier").to_numpy(dtype=object)
+        reference = s.credit.reference_tier
+        ref_zh = self._tier_rule(reference).name_zh or reference  # type: ignore[union-attr]
+        risk = (
+            frame["risk_score"].to_numpy(dtype="float64", na_value=np.nan)
+            if "risk_score" in frame
+            else np.full(n, np.nan)
+        )
+        risk_text = np.char.mod("%.2f", risk).astype(object)
+
+        # Why selected.
+        rule_en = np.array(
+            [
+                f"officer rule {r.name} ({self._rule_conditions(r, 'en')}) -> {r.lane}"
+                for r in s.rules
+            ]
+            + [""],
+            dtype=object,
+        )[rule_index]
+        rule_zh = np.array(
+            [f"命中布控规则{r.name}（{self._rule_conditions(r, 'zh')}）" for r in s.rules] + [""],
+            dtype=object,
+        )[rule_index]
+        share = f"{self.share_:.0%}"
+        floor_en = np.full(n, "", dtype=object)
+        floor_zh = np.full(n, "", dtype=object)
+        cap_en = np.full(n, "", dtype=object)
+        cap_zh = np.full(n, "", dtype=object)
+        for name, rule in s.credit.tiers.items():
+            here = tier == name
+            zh = rule.name_zh or name
+            source_zh = rule.source_zh or rule.source
+            if rule.at_least is not None:
+                floor_en[here] = (
+                    f"credit tier {name}: its inspection rate must be at least "
+                    f"{rule.at_least:.0%} of {reference} enterprises' ({rule.source})"
+                )
+                floor_zh[here] = f"{zh}：查验率不低于{ref_zh}的{rule.at_least:.0%}（{source_zh}）"
+            if rule.below is not None:
+                cap_en[here] = (
+                    f"credit tier {name}: inspection rate kept below {rule.below:.0%} of "
+                    f"{reference} enterprises' ({rule.source})"
+                )
+                cap_zh[here] = f"{zh}：查验率低于{ref_zh}的{rule.below:.0%}（{source_zh}）"
+        why_en = np.select(
+            [reason == "rule", reason == "random", reason == "tier_floor", reason == "risk"],
+            [
+                rule_en,
+                f"random exploration draw ({share} of the budget, seed {self.seed_})",
+                floor_en,
+                "selected by risk ranking (risk score " + risk_text + ")",
+            ],
+            "",
+        ).astype(object)
+        why_zh = np.select(
+            [reason == "rule", reason == "random", reason == "tier_floor", reason == "risk"],
+            [
+                rule_zh,
+                f"随机抽查抽中（占查验额度{share}，随机种子{self.seed_}）",
+                floor_zh,
+                "按风险排序布控（风险评分" + risk_text + "）",
+            ],
+            "",
+        ).astype(object)
+        cap_en = np.where(selected, cap_en, empty)
+        cap_zh = np.where(selected, cap_zh, empty)
+
+        # The lab report.
+        status = lab["status"].to_numpy(dtype=object)
+        lab_id = _text(frame, "lab_id").to_numpy(dtype=object)
+        issued = (
+            pd.to_datetime(frame["issued_at"]).dt.strftime("%Y-%m-%d").fillna("")
+            if "issued_at" in frame
+            else pd.Series("", index=frame.index)
+        ).to_numpy(dtype=object)
+        age = np.char.mod(
+            "%.0f",
+            frame["lab_report_age_days"].to_numpy(dtype="float64", na_value=np.nan)
+            if "lab_report_age_days" in frame
+            else np.full(n, np.nan),
+        ).astype(object)
+        validity = np.char.mod("%g", lab["validity_days"].to_numpy(dtype="float64")).astype(object)
+        lab_en = np.select(
+            [
+                status == "accepted",
+                status == "not_accredited",
+                status == "failed",
+                status == "out_of_validity",
+                (status == "no_report") & (lane == "red_sampling"),
+            ],
+            [
+                "lab report " + lab_id + " (pass, " + issued + ") accepted (采信): no sampling",
+                "lab report "
+                + lab_id
+                + " not accepted: the lab is not in the acceptance directory",
+                "lab report " + lab_id + ": result fail",
+                "lab report " + lab_id + " not accepted: " + age + " days old, beyond the "
+                "validity of " + validity + " days",
+                "goods in the acceptance catalogue without an accepted lab report",
+            ],
+            "",
+        ).astype(object)
+        lab_zh = np.select(
+            [
+                status == "accepted",
+                status == "not_accredited",
+                status == "failed",
+                status == "out_of_validity",
+                (status == "no_report") & (lane == "red_sampling"),
+            ],
+            [
+                "采信第三方检验报告" + lab_id + "（合格，" + issued + "），免于取样送检",
+                "检验报告" + lab_id + "不予采信：检验机构不在采信名录",
+                "检验报告" + lab_id + "结果不合格",
+                "检验报告" + lab_id + "不予采信：已出具" + age + "天，超过" + validity + "天有效期",
+                "采信目录商品未附可采信的检验报告",
+            ],
+            "",
+        ).astype(object)
+
+        # Deadlines.
+        g = s.green_channel
+        green_en = np.where(
+            priority_lane,
+            f"green channel (perishable): inspect within {_fmt(g.inspection_hours)} h, "
+            f"release within {_fmt(g.release_hours)} h of a normal result",
+            "",
+        )
+        green_zh = np.where(
+            priority_lane,
+            f"绿色通道（鲜活易腐）：{_fmt(g.inspection_hours)}小时内查验，"
+            f"结果正常后{_fmt(g.release_hours)}小时内放行",
+            "",
+        )
+        classes = s.sampling.lab_test
+        submit = _fmt(s.sampling.submission_days)
+        test_en = np.array(
+            [f", lab test within {_fmt(c.days)} days ({c.name})" for c in classes] + [""],
+            dtype=object,
+        )[test_class]
+        test_zh = np.array(
+            [f"，{_fmt(c.days)}天内完成检测（{c.name_zh}）" for c in classes] + [""],
+            dtype=object,
+        )[test_class]
+        sampling = lane == "red_sampling"
+        sample_en = np.where(
+            sampling, f"sampling: submit samples within {submit} days" + test_en, ""
+        )
+        sample_zh = np.where(sampling, f"取样送检：{submit}天内送样" + test_zh, "")
+        return (
+            _join(why_en, cap_en, lab_en, sample_en, green_en),
+            _join(why_zh, cap_zh, lab_zh, sample_zh, green_zh),
+        )
+
+    @staticmethod
+    def _rule_conditions(rule: RuleSettings, lang: str) -> str:
+        """The conditions of an officer rule, e.g. "HS 0303, origin XX" / "税号0303、原产地XX"."""
+        names = {
+            "hs_prefix": ("HS ", "税号"),
+            "origin_country": ("origin ", "原产地"),
+            "importer_id": ("importer ", "进口企业"),
+            "credit_tier": ("tier ", "信用等级"),
+        }
+        zh = lang == "zh"
+        parts = [
+            f"{label[zh]}{value}"
+            for key, label in names.items()
+            if (value := getattr(rule, key)) is not None
+        ]
+        return ("、" if zh else ", ").join(parts)
+
+    # -- batch -----------------------------------------------------------------------
+
+    def decide(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """Decide a batch: exactly ``round(rate x N)`` selections under every rule.
+
+        Args:
+            scored: The feature frame with ``priority`` (and ``risk_score``) per row; the
+                lab, catalogue, ``credit_tier``, ``hs_code`` and ``declared_value``
+                columns of the pipeline.
+
+        Returns:
+            :data:`DECISION_COLUMNS`, aligned with ``scored.index``. The batch facts
+            are in ``self.batch_``.
+        """
+        n = len(scored)
+        prio = scored["priority"].to_numpy(dtype="float64", na_value=np.nan)
+        tiers = _text(scored, "credit_tier").replace("", self.settings.credit.reference_tier)
+        rule_hit, rule_index = self.rule_hits(scored)
+        ids = (
+            scored["declaration_id"].to_numpy(dtype=object)
+            if "declaration_id" in scored
+            else np.arange(n)
+        )
+        selected, random, floor, facts = self._batch(
+            prio, tiers.to_numpy(dtype=object), rule_hit, ids, self.rate_
+        )
+        reason = np.select(
+            [rule_hit, random, floor, selected], ["rule", "random", "tier_floor", "risk"], ""
+        )
+        self.batch_ = facts
+        return self._finish(scored, selected, reason, rule_index)
+
+    def _batch(
+        self,
+        prio: np.ndarray,
+        tiers: np.ndarray,
+        rule_hit: np.ndarray,
+        ids: np.ndarray,
+        rate: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BatchFacts]:
+        """The selection of a batch: selected, random and tier-floor masks and facts."""
+        n = len(prio)
+        specs, reference_name = self._specs()
+        codes, specs = _tier_codes(tiers, specs)
+        reference = [s.name for s in specs].index(reference_name)
+        if not (codes == reference).any():
+            # No reference tier in the batch: the relative rules have nothing to refer to.
+            specs = [_TierSpec(spec.name) for spec in specs]
+        k = max(budget_count(n, rate), int(rule_hit.sum()))
+        r = min(exploration_count(budget_count(n, rate), self.share_), k - int(rule_hit.sum()))
+        keys = _hash_uniform(ids, f"batch:{self.seed_}")
+        random = _systematic_draw(keys, codes, ~rule_hit, r, self.seed_)
+        moved = 0
+        allocation = _allocate(prio, codes, rule_hit | random, k, specs, reference)
+        # A capped tier may hold more random draws than its cap allows at the solution:
+        # move the surplus (latest in key order) to tiers with room, at most twice over.
+        for _ in range(2):
+            if allocation.feasible:
+                break
+            surplus = self._random_surplus(codes, specs, reference, rule_hit, random, k)
+            if not surplus.any():
+                break
+            random &= ~surplus
+            room = ~rule_hit & ~random & ~np.isin(codes, self._capped(specs))
+            extra = np.flatnonzero(room)
+            extra = extra[np.lexsort((extra, keys[extra]))[: int(surplus.sum())]]
+            random[extra] = True
+            moved += int(surplus.sum())
+            allocation = _allocate(prio, codes, rule_hit | random, k, specs, reference)
+        selected = allocation.selected
+        facts = BatchFacts(
+            rows=n,
+            budget=budget_count(n, rate),
+            selected=int(selected.sum()),
+            rule_hits=int(rule_hit.sum()),
+            random=int(random.sum()),
+            exploration_moved=moved,
+            constraints_met=allocation.feasible,
+            reference_count=allocation.reference_count,
+        )
+        return selected, random & selected, allocation.floor & ~random & ~rule_hit, facts
+
+    @staticmethod
+    def _capped(specs: list[_TierSpec]) -> list[int]:
+        return [t for t, spec in enumerate(specs) if spec.below is not None]
+
+    def _random_surplus(
+        self,
+        codes: np.ndarray,
+        specs: list[_TierSpec],
+        reference: int,
+        rule_hit: np.ndarray,
+        random: np.ndarray,
+        k: int,
+    ) -> np.ndarray:
+        """Random draws of capped tiers beyond their cap at the largest possible reference count."""
+        sizes = np.bincount(codes, minlength=len(specs))
+        rules = np.bincount(codes, weights=rule_hit, minlength=len(specs))
+        m_max = min(int(sizes[reference]), k - int(rules.sum() - rules[reference]))
+        surplus = np.zeros(len(codes), dtype=bool)
+        for t in self._capped(specs):
+            _, hi = _bounds(
+                np.array([max(m_max, 0)]), specs[t], int(sizes[t]), int(sizes[reference]), 0
+            )
+            room = max(int(hi[0]) - int(rules[t]), 0)
+            drawn = np.flatnonzero(random & (codes == t))
+            surplus[drawn[room:]] = True
+        return surplus
+
+    # -- real time -------------------------------------------------------------------
+
+    def fit_thresholds(
+        self,
+        recent_priority: np.ndarray | pd.Series,
+        rate: float | None = None,
+        *,
+        credit_tier: np.ndarray | pd.Series | None = None,
+        rule_hit: np.ndarray | None = None,
+        declared_at: pd.Series | None = None,
+    ) -> ThresholdState:
+        """Derive real-time thresholds from the priorities of recent scored declarations.
+
+        The batch solution on the recent declarations fixes, per tier, how many are
+        selected by risk and how many at random; the threshold of a tier is the
+        priority of its last risk selection, and its exploration probability is its
+        random count over the declarations left below the threshold. On the recent data
+        the expected counts are then exactly the batch counts, which meet the rules.
+
+        Args:
+            recent_priority: Priorities of the recent declarations.
+            rate: Target rate (default: the policy's rate).
+            credit_tier: Their tiers (None = one tier, no credit rules).
+            rule_hit: Which of them officer rules select (None = none).
+            declared_at: Their dates, recorded with the state.
+
+        Returns:
+            The state, also kept as ``self.thresholds_``.
+        """
+        prio = np.asarray(recent_priority, dtype="float64")
+        n = len(prio)
+        if n == 0:
+            raise ValueError("fit_thresholds needs at least one recent scored declaration")
+        rate = self.rate_ if rate is None else float(rate)
+        reference_name = self.settings.credit.reference_tier
+        tiers = (
+            np.full(n, reference_name, dtype=object)
+            if credit_tier is None
+            else pd.Series(np.asarray(credit_tier, dtype=object)).fillna(reference_name).to_numpy()
+        )
+        hits = np.zeros(n, dtype=bool) if rule_hit is None else np.asarray(rule_hit, dtype=bool)
+        selected, random, _, _ = self._batch(prio, tiers, hits, np.arange(n), rate)
+        risk_part = selected & ~random & ~hits
+        p = np.where(np.isnan(prio), -np.inf, prio)
+        table: dict[str, dict[str, float | int | None]] = {}
+        for name in pd.unique(tiers.astype(str)):
+            here = tiers == name
+            free = np.sort(p[here & ~hits])[::-1]
+            n_risk = int((risk_part & here).sum())
+            threshold = float(free[n_risk - 1]) if n_risk > 0 else None
+            left = len(free) - n_risk
+            n_random = int((random & here).sum())
+            table[str(name)] = {
+                "threshold": threshold if threshold is None or np.isfinite(threshold) else None,
+                "explore_probability": n_random / left if left > 0 else 0.0,
+                "rows": int(here.sum()),
+                "expected_rate": float((selected & here).sum() / here.sum()),
+            }
+        dates = None if declared_at is None else pd.to_datetime(pd.Series(declared_at))
+        state = ThresholdState(
+            rate=rate,
+            expected_rate=float(selected.sum() / n),
+            rows=n,
+            reference_tier=reference_name,
+            tiers=table,
+            policy_version=self.version,
+            fitted_from=None if dates is None else str(dates.min().date()),
+            fitted_to=None if dates is None else str(dates.max().date()),
+        )
+        self.thresholds_ = state
+        return state
+
+    def decide_online(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """Decide declarations one by one against the fitted thresholds (vectorised).
+
+        Each row is decided on its own (no batch budget): rule, else priority at or
+        above its tier's threshold, else a seeded draw on its id with the tier's
+        exploration probability. A tier the state has not seen uses the reference
+        tier's values.
+
+        Args:
+            scored: Scored declarations as for :meth:`decide`, with ``declaration_id``.
+
+        Returns:
+            :data:`DECISION_COLUMNS`, aligned with ``scored.index``.
+
+        Raises:
+            RuntimeError: If :meth:`fit_thresholds` has not been called (or
+                ``thresholds_`` set from a saved state).
+        """
+        state: ThresholdState | None = getattr(self, "thresholds_", None)
+        if state is None:
+            raise RuntimeError("decide_online needs thresholds: call fit_thresholds first")
+        prio = scored["priority"].to_numpy(dtype="float64", na_value=np.nan)
+        prio = np.where(np.isnan(prio), -np.inf, prio)
+        tiers = _text(scored, "credit_tier").replace("", state.reference_tier)
+        fallback = state.tiers[state.reference_tier]
+
+        def column(key: str, missing: float) -> np.ndarray:
+            # A dict lookup per tier name, mapped over the rows in one vectorised pass.
+            table = {
+                name: missing if entry[key] is None else float(entry[key])  # type: ignore[arg-type]
+                for name, entry in state.tiers.items()
+            }
+            default = missing if fallback[key] is None else float(fallback[key])  # type: ignore[arg-type]
+            return tiers.map(table).fillna(default).to_numpy(dtype="float64")
+
+        threshold = column("threshold", np.inf)
+        explore = column("explore_probability", 0.0)
+        ref_value = fallback["threshold"]
+        ref_threshold = np.inf if ref_value is None else float(ref_value)
+        rule_hit, rule_index = self.rule_hits(scored)
+        by_risk = ~rule_hit & (prio >= threshold)
+        u = _hash_uniform(scored["declaration_id"].to_numpy(dtype=object), f"online:{self.seed_}")
+        random = ~rule_hit & ~by_risk & (u < explore)
+        floored_tiers = [n for n, r in self.settings.credit.tiers.items() if r.at_least is not None]
+        floored = tiers.isin(floored_tiers).to_numpy()
+        floor = by_risk & floored & (prio < ref_threshold)
+        selected = rule_hit | by_risk | random
+        reason = np.select(
+            [rule_hit, random, floor, by_risk], ["rule", "random", "tier_floor", "risk"], ""
+        )
+        return self._finish(scored, selected, reason, rule_index)
+
+    def decide_one(self, row: Mapping[str, Any] | pd.Series) -> dict[str, Any]:
+        """Decide one scored declaration in real time (see :meth:`decide_online`).
+
+        Args:
+            row: One scored declaration (feature values, ``priority``, ids).
+
+        Returns:
+            Its decision columns as a dict.
+        """
+        frame = pd.DataFrame([dict(row)])
+        return self.decide_online(frame).iloc[0].to_dict()
+
+    # -- reporting -------------------------------------------------------------------
+
+    def summarise(
+        self, decisions: pd.DataFrame, credit_tier: np.ndarray | pd.Series
+    ) -> PolicySummary:
+        """Realised rates of decisions per tier against the configured rules.
+
+        Args:
+            decisions: Output of :meth:`decide` or :meth:`decide_online`.
+            credit_tier: The tier of each decision.
+
+        Returns:
+            The summary (rates, ratios to the reference tier, whether each rule holds).
+        """
+        credit = self.settings.credit
+        tiers = pd.Series(np.asarray(credit_tier, dtype=object)).fillna(credit.reference_tier)
+        selected = decisions["selected"].to_numpy(dtype="int64")
+        frame = pd.DataFrame({"tier": tiers.astype(str).to_numpy(), "selected": selected})
+        grouped = frame.groupby("tier", sort=False)["selected"].agg(["size", "sum"])
+        grouped.columns = ["rows", "selected"]
+        order = [t for t in credit.tiers if t in grouped.index]
+        order += [t for t in grouped.index if t not in order]
+        grouped = grouped.loc[order]
+        grouped["rate"] = grouped["selected"] / grouped["rows"]
+        reference_rate = (
+            float(grouped.loc[credit.reference_tier, "rate"])
+            if credit.reference_tier in grouped.index
+            else math.nan
+        )
+        ratio = grouped["rate"] / reference_rate if reference_rate > 0 else np.nan
+        grouped["ratio_to_reference"] = ratio
+        rules, met = [], []
+        for name, row in grouped.iterrows():
+            rule = credit.tiers.get(str(name))
+            if rule is None or (rule.below is None and rule.at_least is None):
+                rules.append("")
+                met.append(True)
+            elif math.isnan(reference_rate):
+                rules.append("below" if rule.below is not None else "at_least")
+                met.append(True)  # nothing to compare with: vacuously met
+            elif rule.below is not None:
+                rules.append(f"< {rule.below:g}")
+                met.append(
+                    bool(row["rate"] < rule.below * reference_rate - _EPS)
+                    or (reference_rate == 0 and row["rate"] == 0)
+                )
+            else:
+                rules.append(f">= {rule.at_least:g}")
+                met.append(bool(row["rate"] >= rule.at_least * reference_rate - _EPS))
+        grouped["rule"] = rules
+        grouped["met"] = met
+        grouped.index.name = "credit_tier"
+        reasons = decisions["selection_reason"].astype(str)
+        by_reason = {
+            r: int((reasons == r).sum()) for r in SELECTION_REASONS if r and (reasons == r).any()
+        }
+        lanes = decisions["lane"].astype(str)
+        by_lane = {lane: int((lanes == lane).sum()) for lane in LANES if (lanes == lane).any()}
+        total = int(selected.sum())
+        state = getattr(self, "thresholds_", None)
+        return PolicySummary(
+            rows=len(decisions),
+            selected=total,
+            rate=total / len(decisions) if len(decisions) else math.nan,
+            target_rate=self.rate_ if state is None else state.rate,
+            by_reason=by_reason,
+            by_lane=by_lane,
+            random_share=by_reason.get("random", 0) / total if total else 0.0,
+            tiers=grouped,
+            constraints_met=bool(all(met)),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"SelectionPolicy(rate={self.rate!r}, exploration_share={self.exploration_share!r}, "
+            f"random_state={self.random_state!r})"
+        )
+
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "LANES",
+    "POLICY_COLUMNS",
+    "SELECTION_REASONS",
+    "BatchFacts",
+    "PolicySummary",
+    "SelectionPolicy",
+    "ThresholdState",
+    "budget_count",
+    "exploration_count",
+    "priority",
+    "select_top",
+]

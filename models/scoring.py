@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 
 from features.pipeline import Registers
-from models import explain, policy
+from models import explain
+from models import policy as policy_module
 from models.bundle import Bundle
 from models.explain import Explanation
+from models.policy import POLICY_COLUMNS, BatchFacts, SelectionPolicy
 
 SCORE_COLUMNS = (
     "declaration_id",
@@ -23,6 +25,19 @@ SCORE_COLUMNS = (
     "reasons",
 )
 
+#: Further decision columns of the policy that ``portsift score`` writes after the
+#: contract's columns (deadlines in hours or days, 采信 and green-channel flags).
+POLICY_OUTPUT_COLUMNS = (
+    "lab_accepted",
+    "green_channel",
+    "priority_lane",
+    "inspection_deadline_hours",
+    "release_deadline_hours",
+    "sampling_deadline_days",
+    "lab_test_deadline_days",
+    "policy_version",
+)
+
 
 @dataclass(frozen=True)
 class ScoredBatch:
@@ -33,11 +48,14 @@ class ScoredBatch:
             ``raw_score`` and ``revenue_estimated``.
         features: The feature frame the model saw.
         explanation: SHAP contributions of every row (None when not explained).
+        policy_facts: What the selection policy did with the batch (budget, rule hits,
+            random draws, whether the tier rules could be met).
     """
 
     decisions: pd.DataFrame
     features: pd.DataFrame
     explanation: Explanation | None
+    policy_facts: BatchFacts | None = None
 
 
 def registers_for(bundle: Bundle, given: Registers) -> Registers:
@@ -56,6 +74,7 @@ def score_declarations(
     *,
     rate: float,
     revenue_weight: float = 0.2,
+    policy: SelectionPolicy | None = None,
     explain_rows: bool = True,
     lang: explain.Language = "en",
     reason_count: int = 3,
@@ -69,13 +88,16 @@ def score_declarations(
         registers: Registers given for this run (missing ones come from the bundle).
         rate: Share of the batch to inspect.
         revenue_weight: Weight of the revenue at stake in the priority (0 = risk only).
+        policy: The selection policy (None = the packaged configuration); ``rate``
+            overrides its rate.
         explain_rows: Whether to compute SHAP contributions and reasons.
         lang: Language of the reasons.
         reason_count: Reasons per declaration at most.
         num_threads: LightGBM threads (0 = default).
 
     Returns:
-        Decisions, features and explanations.
+        Decisions (the policy's columns included; ``reasons`` starts with the policy's
+        note in ``lang``), features and explanations.
     """
     model = bundle.model
     features = bundle.pipeline.transform(declarations, registers_for(bundle, registers))
@@ -87,20 +109,34 @@ def score_declarations(
     decisions["declaration_id"] = declarations["declaration_id"].to_numpy()
     decisions["risk_score"] = risk
     decisions["expected_revenue"] = np.maximum(risk * np.nan_to_num(amount), 0.0)
-    decisions["priority"] = policy.priority(risk, amount, revenue_weight)
-    selected = policy.select_top(decisions["priority"].to_numpy(), rate)
-    decisions = pd.concat([decisions, policy.assign_lanes(features, selected)], axis=1)
+    decisions["priority"] = policy_module.priority(risk, amount, revenue_weight)
+    chosen = (policy if policy is not None else SelectionPolicy()).with_params(rate=rate)
+    # Only the columns the policy reads, so that the wide feature frame is not copied.
+    inputs = features[[c for c in POLICY_COLUMNS if c in features]].assign(
+        risk_score=risk, priority=decisions["priority"].to_numpy(), raw_score=raw
+    )
+    decided = chosen.decide(inputs)
+    decisions = pd.concat([decisions, decided], axis=1)
     decisions["credit_tier"] = features["credit_tier"].to_numpy()
+    note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"].to_numpy(dtype=object)
     explanation = None
     if explain_rows:
         contrib = model.contributions(x, num_threads=num_threads)
         explanation = explain.explanation_from_contrib(contrib, model.risk_features)
         texts = explain.reasons(features, explanation, count=reason_count, lang=lang)
-        decisions["reasons"] = texts.to_numpy()
+        model_text = texts.to_numpy(dtype=object)
     else:
-        decisions["reasons"] = ""
+        model_text = np.full(len(decisions), "", dtype=object)
+    # The policy's part (rule, draw, tier rule, 采信, deadlines) first, then the model's.
+    decisions["reasons"] = np.where(
+        note == "", model_text, np.where(model_text == "", note, note + "; " + model_text)
+    )
+    decisions["reasons"] = decisions["reasons"].astype("str")
     decisions["raw_score"] = raw
     decisions["revenue_estimated"] = int(estimated)
     return ScoredBatch(
-        decisions=decisions.reset_index(drop=True), features=features, explanation=explanation
+        decisions=decisions.reset_index(drop=True),
+        features=features,
+        explanation=explanation,
+        policy_facts=chosen.batch_,
     )

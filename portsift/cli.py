@@ -231,12 +231,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     """``portsift score``: score declarations and select under the budget."""
     from features.writing import write_table_atomic
-    from models.scoring import SCORE_COLUMNS, score_declarations
+    from models.policy import SelectionPolicy
+    from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
     settings = _settings(args)
     rate = args.rate if args.rate is not None else settings.selection.default_rate
     if not 0 < rate <= 1:
         raise CliError(f"--rate must be in (0, 1], got {rate}")
+    policy = SelectionPolicy(settings.selection, rate=rate)
     with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
         progress.stage("loading model")
         bundle = _load_bundle(args.model_dir)
@@ -250,10 +252,12 @@ def cmd_score(args: argparse.Namespace) -> int:
             inputs.registers,
             rate=rate,
             revenue_weight=settings.selection.revenue_weight,
+            policy=policy,
             lang=args.lang,
         )
         progress.stage("writing")
-        output = scored.decisions[list(SCORE_COLUMNS)]
+        # The contract's columns first, then the policy's deadlines and flags.
+        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
         write_table_atomic(output, args.out)
         _set_aside(args, inputs, args.out)
     selected = int(output["selected"].sum())
@@ -264,6 +268,18 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"{selected:,} selected ({selected / max(len(output), 1):.1%}); lanes {lanes}; "
         f"written to {args.out}",
     )
+    facts = scored.policy_facts
+    if facts is not None:
+        reasons = output["selection_reason"].value_counts().drop("", errors="ignore").to_dict()
+        _say(args, f"policy {policy.version}: selections by reason {reasons}")
+        if facts.selected > facts.budget:
+            _note(
+                args,
+                f"officer rules select {facts.rule_hits:,}, more than the budget of "
+                f"{facts.budget:,}: all rule hits are selected",
+            )
+        if not facts.constraints_met:
+            _note(args, "the credit-tier rate rules cannot all be met in this batch")
     if bool(scored.decisions["revenue_estimated"].iloc[0]) if len(output) else False:
         _note(args, "expected_revenue is an estimate (the model had no revenue label)")
     return 0
@@ -310,6 +326,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _say(args)
     _say(args, "by credit tier:")
     _say(args, evaluation.by_tier.to_string(float_format=lambda v: f"{v:.3f}"))
+    if evaluation.policy is not None:
+        from training.evaluate import format_policy
+
+        _say(args)
+        _say(args, format_policy(evaluation.policy))
     if args.json:
         write_text_atomic(json.dumps(evaluation.to_dict(), indent=2, default=str), args.json)
         _say(args, f"evaluation written to {args.json}")
@@ -317,29 +338,76 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``portsift report``: one declaration's officer report."""
-    from reports.officer import write_declaration_report
+    """``portsift report``: one declaration's officer report, or a day's batch report."""
+    from features.writing import write_rejected
+    from models.policy import SelectionPolicy
+    from reports.batch import parse_date, tier_rules_from_settings, write_batch_report
+    from reports.officer import check_output, write_declaration_report
+    from reports.render import RenderError, find_chromium
 
     settings = _settings(args)
-    with Progress(["loading model", "reading input", "writing report"], args.quiet) as progress:
+    rate = args.rate if args.rate is not None else settings.selection.default_rate
+    if not 0 < rate <= 1:
+        raise CliError(f"--rate must be in (0, 1], got {rate}")
+    if not args.timeout > 0:
+        raise CliError(f"--timeout must be positive, got {args.timeout}")
+    if args.batch and not args.date:
+        raise CliError("--batch needs --date YYYY-MM-DD (the day whose declarations to report)")
+    if args.date and not args.batch:
+        raise CliError("--date goes with --batch; a declaration report takes only --id")
+    kind = check_output(args.out)
+    day = parse_date(args.date) if args.batch else None
+    if kind == "pdf":
+        try:  # fail before the scoring, not after it
+            find_chromium()
+        except RenderError as exc:
+            raise CliError(f"{args.out}: {exc}") from exc
+    stages = ["loading model", "reading input", "scoring", "writing report"]
+    with Progress(stages, args.quiet) as progress:
         progress.stage("loading model")
         bundle = _load_bundle(args.model_dir)
         progress.stage("reading input")
         inputs = _read_inputs(args)
         for note in inputs.notes:
             _note(args, note)
-        progress.stage("writing report")
-        path = write_declaration_report(
-            bundle,
-            inputs.declarations.frame,
-            inputs.registers,
-            declaration_id=args.id,
-            lang=args.lang,
-            out=args.out,
-            rate=settings.selection.default_rate,
-            revenue_weight=settings.selection.revenue_weight,
-        )
-    _say(args, f"report for {args.id} written to {path}")
+        _check_schema_matches(bundle, inputs.declarations, args.declarations)
+        progress.stage("scoring")
+        common = {
+            "lang": args.lang,
+            "out": args.out,
+            "rate": rate,
+            "revenue_weight": settings.selection.revenue_weight,
+            "source": Path(args.declarations).name,
+            "timeout": args.timeout,
+            "policy": SelectionPolicy(settings.selection, rate=rate),
+        }
+        try:
+            if day is not None:
+                reference, rules = tier_rules_from_settings(settings.selection)
+                path = write_batch_report(
+                    bundle,
+                    inputs.declarations.frame,
+                    inputs.registers,
+                    date=day,
+                    tier_rules=rules,
+                    reference_tier=reference,
+                    **common,
+                )
+            else:
+                path = write_declaration_report(
+                    bundle,
+                    inputs.declarations.frame,
+                    inputs.registers,
+                    declaration_id=args.id,
+                    **common,
+                )
+        except RenderError as exc:
+            raise CliError(f"{args.out}: {exc}") from exc
+        rejected = write_rejected(inputs.rejected, args.out)
+        if rejected is not None:
+            _note(args, f"{len(inputs.rejected)} invalid rows set aside in {rejected}")
+    what = f"batch report for {day.date()}" if day is not None else f"report for {args.id}"
+    _say(args, f"{what} ({kind.upper()}, {args.lang}) written to {path}")
     return 0
 
 
@@ -414,12 +482,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    report = commands.add_parser("report", help="write an officer explanation report")
+    report = commands.add_parser(
+        "report",
+        help="write an officer explanation report (one declaration, or a day's batch)",
+        description="One declaration's explanation report (--id), or the daily batch "
+        "report of the declarations lodged on a day (--batch --date D), as HTML or PDF "
+        "(by the suffix of --out; PDF needs headless Chromium).",
+    )
     report.add_argument("--model-dir", dest="model_dir", required=True)
     _add_inputs(report)
-    report.add_argument("--id", required=True, help="declaration id")
-    report.add_argument("--lang", choices=["zh", "en"], default="zh")
-    report.add_argument("--out", required=True, help="F.html")
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", help="declaration id to report on")
+    which.add_argument(
+        "--batch", action="store_true", help="daily batch report of the day given by --date"
+    )
+    report.add_argument("--date", help="day of the batch report, YYYY-MM-DD")
+    report.add_argument("--lang", choices=["zh", "en"], default="zh", help="report language")
+    report.add_argument(
+        "--rate", type=float, help="inspection rate of the batch (default from the settings)"
+    )
+    report.add_argument("--out", required=True, help="F.html or F.pdf")
+    report.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds the browser may take to print a PDF (default 120)",
+    )
     _add_common(report)
     report.set_defaults(handler=cmd_report)
     return parser

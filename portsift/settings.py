@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class _Frozen(BaseModel):
@@ -72,11 +80,132 @@ class EvaluationSettings(_Frozen):
     random_state: int
 
 
+LaneName = Literal["yellow", "red", "red_sampling"]
+_HS_PREFIX = r"^[0-9]{2,10}$"
+
+
+class ExplorationSettings(_Frozen):
+    """The random share of the budget (unbiased outcomes for retraining and estimates)."""
+
+    share: float = Field(ge=0, lt=1)
+    random_state: int
+
+
+class TierRuleSettings(_Frozen):
+    """One tier's rate rule, relative to the reference tier's average rate."""
+
+    below: float | None = Field(default=None, gt=0)
+    at_least: float | None = Field(default=None, gt=0)
+    name_zh: str = ""
+    source: str = ""
+    source_zh: str = ""
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> TierRuleSettings:
+        if self.below is not None and self.at_least is not None:
+            raise ValueError("a tier takes `below` or `at_least`, not both")
+        return self
+
+
+class CreditSettings(_Frozen):
+    """Differentiated credit management: per-tier rate rules (the tier set is data)."""
+
+    reference_tier: str
+    tiers: dict[str, TierRuleSettings]
+
+    @model_validator(mode="after")
+    def _reference_is_free(self) -> CreditSettings:
+        reference = self.tiers.get(self.reference_tier)
+        if reference is None:
+            raise ValueError(f"reference_tier {self.reference_tier!r} is not among the tiers")
+        if reference.below is not None or reference.at_least is not None:
+            raise ValueError("the reference tier cannot carry a rate rule of its own")
+        return self
+
+
+class AcceptanceSettings(_Frozen):
+    """Third-party lab acceptance (采信): how long a pass report stays valid."""
+
+    default_validity_days: int = Field(gt=0)
+    validity_days: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("validity_days")
+    @classmethod
+    def _prefixes(cls, value: dict[str, int]) -> dict[str, int]:
+        for prefix, days in value.items():
+            if not re.match(_HS_PREFIX, prefix) or days <= 0:
+                raise ValueError(f"validity_days: bad entry {prefix!r} = {days!r}")
+        return value
+
+
+class GreenChannelSettings(_Frozen):
+    """Deadlines of selected perishable goods."""
+
+    inspection_hours: float = Field(gt=0)
+    release_hours: float = Field(gt=0)
+
+
+class LabTestClassSettings(_Frozen):
+    """A goods class with its own lab test time limit."""
+
+    name: str
+    name_zh: str
+    days: float = Field(gt=0)
+    hs_prefixes: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("hs_prefixes")
+    @classmethod
+    def _prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not re.match(_HS_PREFIX, p)]
+        if bad:
+            raise ValueError(f"hs_prefixes must be 2 to 10 digits: {bad}")
+        return value
+
+
+class SamplingSettings(_Frozen):
+    """Deadlines of the sampling lane."""
+
+    submission_days: float = Field(gt=0)
+    lab_test: tuple[LabTestClassSettings, ...] = ()
+
+
+class LaneSettings(_Frozen):
+    """How a selection is split between physical inspection and document review."""
+
+    red_min_value: float = Field(ge=0)
+    physical_weight_ratio: float = Field(gt=1)
+
+
+class RuleSettings(_Frozen):
+    """An officer's plain selection rule: every condition given must hold."""
+
+    name: str
+    lane: LaneName
+    hs_prefix: str | None = Field(default=None, pattern=_HS_PREFIX)
+    origin_country: str | None = None
+    importer_id: str | None = None
+    credit_tier: str | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> RuleSettings:
+        if not any((self.hs_prefix, self.origin_country, self.importer_id, self.credit_tier)):
+            raise ValueError(f"rule {self.name!r} has no condition and would select everything")
+        return self
+
+
 class SelectionSettings(_Frozen):
-    """Inspection budget."""
+    """The selection policy: budget, credit rules, exploration, 采信, deadlines, rules."""
 
     default_rate: float = Field(gt=0, le=1)
     revenue_weight: float = Field(ge=0, le=1)
+    exploration: ExplorationSettings
+    credit: CreditSettings
+    acceptance: AcceptanceSettings
+    green_channel: GreenChannelSettings
+    sampling: SamplingSettings
+    lanes: LaneSettings
+    rules: tuple[RuleSettings, ...] = ()
 
 
 class Settings(_Frozen):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CREDIT_TIERS
+from models.policy import POLICY_COLUMNS, SelectionPolicy, select_top
 from training import metrics
 from training.baselines import DateGBDT, hindsight_scores, random_scores
 
@@ -26,11 +27,13 @@ class Evaluation:
         table: One row per method (model, baselines, hindsight), metric columns.
         by_tier: Per credit tier: rows, labels, violation rate, model AUC and P@5%.
         facts: Rows, labelled rows, date range, whether revenue was labelled.
+        policy: The selection policy section (see :func:`policy_section`), or None.
     """
 
     table: pd.DataFrame
     by_tier: pd.DataFrame
     facts: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, Any] | None = None
 
     def model_metrics(self, prefix: str = "holdout_") -> dict[str, float]:
         """The model row's metrics, prefixed, without NaNs (as logged to MLflow)."""
@@ -49,6 +52,7 @@ class Evaluation:
                 {k: (None if _is_nan(v) else v) for k, v in row.items()}
                 for row in self.by_tier.reset_index().to_dict("records")
             ],
+            "policy": self.policy,
         }
 
 
@@ -67,6 +71,7 @@ def evaluate(
     bins: int = 10,
     random_draws: int = 20,
     random_state: int = 0,
+    policy: SelectionPolicy | None = None,
 ) -> Evaluation:
     """Evaluate a ranking on the labelled rows of a scored batch.
 
@@ -84,6 +89,8 @@ def evaluate(
         bins: Bins of the calibration error.
         random_draws: Draws averaged for the random baseline.
         random_state: Seed of the random baseline.
+        policy: The selection policy whose section is reported (None = the packaged
+            configuration).
 
     Returns:
         The evaluation.
@@ -131,7 +138,198 @@ def evaluate(
         "to": str(dates.max().date()),
         "revenue_labelled": bool(has_revenue),
     }
-    return Evaluation(table=frame, by_tier=by_tier, facts=facts)
+    section = policy_section(
+        features,
+        risk_score,
+        priority,
+        policy if policy is not None else SelectionPolicy(),
+        labelled=labelled,
+    )
+    return Evaluation(table=frame, by_tier=by_tier, facts=facts, policy=section)
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95% by default).
+
+    Unlike the normal approximation it stays inside [0, 1] and is honest for the small
+    samples the random part gives.
+
+    Args:
+        hits: Successes.
+        n: Trials.
+        z: Normal quantile of the interval (1.96 for 95%).
+
+    Returns:
+        The lower and upper bound (NaN, NaN without trials).
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    p = hits / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalars: numpy to Python, NaN to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def policy_section(
+    features: pd.DataFrame,
+    risk_score: np.ndarray,
+    priority: np.ndarray,
+    policy: SelectionPolicy,
+    *,
+    labelled: np.ndarray,
+) -> dict[str, Any]:
+    """The selection policy's section of an evaluation.
+
+    Two views. **Batch**: the policy decides every declaration of the evaluated file;
+    realised rate per credit tier against the rules, random share, lanes. **Labelled**:
+    the policy replayed on the inspected declarations alone (the only ones whose
+    outcome is known, as for Precision@n%): hits and revenue of the risk-selected part
+    and of the random part, the violation rate estimated from the random part alone
+    with its Wilson 95% interval, and the precision of the tier-constrained policy
+    (without exploration) against the unconstrained top-k. The random part is an
+    equal-probability sample of the rows it is drawn from, so its hit rate is unbiased
+    for them; on a hold-out those are the historically inspected rows, themselves a
+    targeted sample, which is why the labelled violation rate is reported beside it.
+
+    Args:
+        features: Feature frame with ``inspected``, ``illicit`` and ``revenue``
+            (optional) context columns.
+        risk_score: Calibrated risk per row.
+        priority: Priority per row.
+        policy: The policy (its rate is the budget of both views).
+        labelled: Which rows have a known outcome.
+
+    Returns:
+        A JSON-serialisable dict.
+    """
+    columns = [c for c in POLICY_COLUMNS if c in features]
+    scored = features[columns].assign(
+        risk_score=np.asarray(risk_score, dtype="float64"),
+        priority=np.asarray(priority, dtype="float64"),
+    )
+    decisions = policy.decide(scored)
+    summary = policy.summarise(decisions, scored["credit_tier"])
+    facts = policy.batch_
+    rows = scored.loc[labelled]
+    y = features.loc[labelled, "illicit"].to_numpy(dtype="float64")
+    revenue = (
+        features.loc[labelled, "revenue"].fillna(0.0).to_numpy(dtype="float64")
+        if "revenue" in features
+        else np.zeros(len(rows))
+    )
+    replay = policy.decide(rows)
+    reason = replay["selection_reason"].to_numpy(dtype=object)
+    chosen = replay["selected"].to_numpy(dtype="int64") == 1
+    parts: dict[str, dict[str, Any]] = {}
+    for part, mask in (
+        ("risk", np.isin(reason, ["risk", "tier_floor"])),
+        ("random", reason == "random"),
+        ("rule", reason == "rule"),
+        ("all", chosen),
+    ):
+        n = int(mask.sum())
+        parts[part] = {
+            "selected": n,
+            "hits": int(y[mask].sum()),
+            "precision": float(y[mask].mean()) if n else math.nan,
+            "revenue": float(revenue[mask].sum()),
+            "revenue_share": float(revenue[mask].sum() / revenue.sum())
+            if revenue.sum() > 0
+            else math.nan,
+        }
+    random_n, random_hits = parts["random"]["selected"], parts["random"]["hits"]
+    low, high = wilson_interval(random_hits, random_n)
+    rate = policy.rate_
+    top = select_top(rows["priority"].to_numpy(), rate)
+    unconstrained = float(y[top].mean()) if top.any() else math.nan
+    tier_only = policy.with_params(exploration_share=0.0).decide(rows)
+    tier_only_precision = float(y[tier_only["selected"].to_numpy() == 1].mean())
+    kept = tier_only_precision / unconstrained if unconstrained > 0 else math.nan
+    return {
+        "policy_version": policy.version,
+        "rate": rate,
+        "exploration_share": policy.share_,
+        "batch": {
+            **summary.to_dict(),
+            "budget": facts.budget,
+            "exploration_moved": facts.exploration_moved,
+            "feasible": facts.constraints_met,
+        },
+        "labelled": {
+            "rows": len(rows),
+            "parts": {k: {kk: _clean(vv) for kk, vv in v.items()} for k, v in parts.items()},
+            "random_violation_rate": _clean(random_hits / random_n if random_n else math.nan),
+            "random_violation_rate_ci95": [_clean(low), _clean(high)],
+            "labelled_violation_rate": _clean(float(y.mean()) if len(y) else math.nan),
+            "precision_unconstrained": _clean(unconstrained),
+            "precision_tier_constrained": _clean(tier_only_precision),
+            "precision_policy": _clean(parts["all"]["precision"]),
+            "precision_kept": _clean(kept),
+        },
+    }
+
+
+def format_policy(section: dict[str, Any]) -> str:
+    """Render the policy section as text (``portsift evaluate``)."""
+    batch, labelled = section["batch"], section["labelled"]
+    reasons = ", ".join(f"{k} {v:,}" for k, v in batch["by_reason"].items())
+    lanes = ", ".join(f"{k} {v:,}" for k, v in batch["by_lane"].items())
+    lines = [
+        f"selection policy {section['policy_version']} at {section['rate']:.1%}: "
+        f"{batch['selected']:,} of {batch['rows']:,} selected ({reasons}); "
+        f"random share {batch['random_share']:.1%}; lanes: {lanes}",
+        "realised inspection rate by credit tier (rule relative to the reference tier):",
+    ]
+    header = f"  {'tier':<20} {'rows':>7} {'selected':>8} {'rate':>7} {'x ref':>6}  rule      met"
+    lines.append(header)
+    for tier in batch["tiers"]:
+        ratio = tier["ratio_to_reference"]
+        lines.append(
+            f"  {tier['credit_tier']:<20} {tier['rows']:>7,} {tier['selected']:>8,} "
+            f"{tier['rate']:>7.2%} {'-' if ratio is None else f'{ratio:.2f}':>6}  "
+            f"{tier['rule'] or '-':<8}  {'yes' if tier['met'] else 'NO'}"
+        )
+    lines.append(
+        f"on the {labelled['rows']:,} inspected declarations (the policy replayed on them):"
+    )
+    lines.append(f"  {'part':<8} {'selected':>8} {'hits':>6} {'precision':>9} {'revenue':>14}")
+    for part in ("risk", "random", "rule", "all"):
+        p = labelled["parts"][part]
+        precision = "-" if p["precision"] is None else f"{p['precision']:.1%}"
+        lines.append(
+            f"  {part:<8} {p['selected']:>8,} {p['hits']:>6,} {precision:>9} {p['revenue']:>14,.0f}"
+        )
+    estimate = labelled["random_violation_rate"]
+    low, high = labelled["random_violation_rate_ci95"]
+    if estimate is None:
+        lines.append("  violation rate from the random part alone: no random selection")
+    else:
+        n = labelled["parts"]["random"]["selected"]
+        lines.append(
+            f"  violation rate from the random part alone: {estimate:.1%} "
+            f"(95% Wilson interval {low:.1%} .. {high:.1%}, n = {n})"
+        )
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    lines.append(
+        f"  precision at {section['rate']:.0%}: unconstrained top-k "
+        f"{pct(labelled['precision_unconstrained'])}, with the tier rules "
+        f"{pct(labelled['precision_tier_constrained'])} ({pct(labelled['precision_kept'])} kept), "
+        f"whole policy with exploration {pct(labelled['precision_policy'])}"
+    )
+    return "\n".join(lines)
 
 
 def _by_tier(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
 from models.bundle import load_bundle, save_bundle
+from models.policy import SelectionPolicy
 from models.risk_model import RiskModel, TrainingData
 from models.scoring import score_declarations
 from portsift.settings import Settings
@@ -276,6 +277,7 @@ def evaluate_bundle_on(
         bins=e.calibration_bins,
         random_draws=e.random_baseline_draws,
         random_state=e.random_state,
+        policy=SelectionPolicy(settings.selection),
     )
 
 

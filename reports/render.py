@@ -1,0 +1,268 @@
+"""Headless Chromium: HTML reports to PDF, and page screenshots (used by the tests).
+
+The browser is ``PORTSIFT_CHROMIUM`` if set, else ``chromium`` or ``chromium-browser``
+on ``PATH`` (Debian's ``chromium`` package, installed by ``make install``). Every run
+gets a fresh, throw-away profile, the flags that keep a headless browser off the
+network, and a timeout after which its whole process group is killed. Outputs are
+written to a temporary file next to the target and renamed into place only once
+complete, so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from features.writing import atomic_path
+
+#: Environment variable naming the browser executable.
+CHROMIUM_ENV = "PORTSIFT_CHROMIUM"
+#: Executables looked up on ``PATH`` when the variable is not set.
+CHROMIUM_NAMES: tuple[str, ...] = ("chromium", "chromium-browser")
+#: Flags of every run: headless, no sandbox (the CI runs as root), no GPU, and nothing
+#: that talks to the network (the machines have none).
+CHROMIUM_FLAGS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--mute-audio",
+)
+#: Seconds a browser run may take before it is killed.
+DEFAULT_TIMEOUT = 120.0
+
+
+class RenderError(Exception):
+    """The browser is missing or failed; the CLI reports it and exits 2."""
+
+
+def find_chromium() -> str:
+    """Return the path of the Chromium executable to use.
+
+    Returns:
+        ``$PORTSIFT_CHROMIUM`` if set, else the first of ``chromium``,
+        ``chromium-browser`` found on ``PATH``.
+
+    Raises:
+        RenderError: The variable names no executable file, or none is on ``PATH``.
+    """
+    configured = os.environ.get(CHROMIUM_ENV, "").strip()
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise RenderError(
+                f"{CHROMIUM_ENV}={configured!r} is not an executable file; set it to the "
+                "path of a Chromium or Chrome binary, or unset it to use chromium on PATH"
+            )
+        return found
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    raise RenderError(
+        "PDF output needs headless Chromium, and none was found: install Debian's "
+        "chromium package (make install does, as root) or set "
+        f"{CHROMIUM_ENV} to the browser's path"
+    )
+
+
+def run_chromium(
+    arguments: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT, browser: str | None = None
+) -> None:
+    """Run the browser once with a fresh profile and the fixed flags.
+
+    Args:
+        arguments: Further arguments (the output flag and the page URL).
+        timeout: Seconds before the run is killed.
+        browser: Executable to use (default: :func:`find_chromium`).
+
+    Raises:
+        RenderError: The browser is missing, timed out or exited with an error.
+    """
+    executable = browser or find_chromium()
+    with tempfile.TemporaryDirectory(prefix="portsift-chromium-") as profile:
+        command = [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments]
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise RenderError(f"cannot start the browser {executable}: {exc}") from exc
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # The browser forks helpers into its own session: kill the whole group.
+            _kill_group(process)
+            process.communicate()
+            raise RenderError(
+                f"the browser {executable} did not finish within {timeout:g} s"
+            ) from None
+        except BaseException:
+            _kill_group(process)
+            process.communicate()
+            raise
+        finally:
+            # Helpers that outlive a finished browser would hold the profile open.
+            _kill_group(process, only_if_alive=False)
+    if process.returncode != 0:
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise RenderError(
+            f"the browser {executable} failed with exit status {process.returncode}: "
+            + (" | ".join(tail) or "no message")
+        )
+
+
+def _kill_group(process: subprocess.Popen[bytes], *, only_if_alive: bool = True) -> None:
+    if only_if_alive and process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _page(html: str, directory: Path) -> str:
+    page = directory / "page.html"
+    page.write_text(html, encoding="utf-8")
+    return page.as_uri()
+
+
+def html_to_pdf(
+    html: str, out: str | Path, *, timeout: float = DEFAULT_TIMEOUT, browser: str | None = None
+) -> Path:
+    """Print an HTML page to PDF with headless Chromium, atomically.
+
+    The page's own ``@page`` rules set the paper size and margins; the browser's
+    header and footer (URL, date) are left out.
+
+    Args:
+        html: A complete, self-contained HTML document.
+        out: The PDF to write.
+        timeout: Seconds before the browser is killed.
+        browser: Executable to use (default: :func:`find_chromium`).
+
+    Returns:
+        The written path.
+
+    Raises:
+        RenderError: No browser, or it failed or produced no PDF.
+    """
+    executable = browser or find_chromium()
+    target = Path(out)
+    with tempfile.TemporaryDirectory(prefix="portsift-page-") as directory:
+        url = _page(html, Path(directory))
+        with atomic_path(target) as temporary:
+            run_chromium(
+                [
+                    f"--print-to-pdf={temporary}",
+                    "--no-pdf-header-footer",
+                    "--run-all-compositor-stages-before-draw",
+                    url,
+                ],
+                timeout=timeout,
+                browser=executable,
+            )
+            if not temporary.is_file() or temporary.read_bytes()[:5] != b"%PDF-":
+                raise RenderError(f"the browser {executable} wrote no PDF for {target}")
+    return target
+
+
+def screenshot(
+    page: str | Path,
+    out: str | Path,
+    *,
+    width: int = 1200,
+    height: int = 2000,
+    timeout: float = DEFAULT_TIMEOUT,
+    browser: str | None = None,
+) -> Path:
+    """Take a PNG screenshot of an HTML file (or HTML text) in headless Chromium.
+
+    Args:
+        page: Path of an HTML file, or HTML text (anything containing ``<``).
+        out: The PNG to write.
+        width: Window width in CSS pixels.
+        height: Window height in CSS pixels.
+        timeout: Seconds before the browser is killed.
+        browser: Executable to use (default: :func:`find_chromium`).
+
+    Returns:
+        The written path.
+
+    Raises:
+        RenderError: No browser, or it failed or produced no PNG.
+    """
+    executable = browser or find_chromium()
+    target = Path(out)
+    with tempfile.TemporaryDirectory(prefix="portsift-page-") as directory:
+        text = str(page)
+        url = _page(text, Path(directory)) if "<" in text else Path(page).resolve().as_uri()
+        with atomic_path(target) as temporary:
+            run_chromium(
+                [
+                    f"--screenshot={temporary}",
+                    f"--window-size={width},{height}",
+                    "--hide-scrollbars",
+                    "--force-device-scale-factor=1",
+                    "--run-all-compositor-stages-before-draw",
+                    url,
+                ],
+                timeout=timeout,
+                browser=executable,
+            )
+            if not temporary.is_file() or temporary.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+                raise RenderError(f"the browser {executable} wrote no screenshot for {target}")
+    return target
+
+
+def write_document(
+    html: str, out: str | Path, *, timeout: float = DEFAULT_TIMEOUT
+) -> tuple[Path, str]:
+    """Write a report as HTML or PDF, chosen by the suffix of ``out``.
+
+    Args:
+        html: The report page.
+        out: ``*.html`` / ``*.htm`` or ``*.pdf``.
+        timeout: Seconds the browser may take for a PDF.
+
+    Returns:
+        The written path and its format (``"html"`` or ``"pdf"``).
+
+    Raises:
+        ValueError: Another suffix (check it first with :func:`output_format`).
+        RenderError: PDF output without a working browser.
+    """
+    from features.writing import write_text_atomic
+
+    kind = output_format(out)
+    if kind == "pdf":
+        return html_to_pdf(html, out, timeout=timeout), kind
+    return write_text_atomic(html, out), kind
+
+
+def output_format(out: str | Path) -> str:
+    """Return ``"html"`` or ``"pdf"`` for a report path.
+
+    Raises:
+        ValueError: The suffix is neither.
+    """
+    suffix = Path(out).suffix.lower()
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix == ".pdf":
+        return "pdf"
+    raise ValueError(f"{out}: reports are written as .html or .pdf, not {suffix or 'no suffix'}")

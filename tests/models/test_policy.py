@@ -1,0 +1,521 @@
+"""The selection policy: budget, credit-tier rates, exploration, 采信, lanes, deadlines, rules.
+
+The realistic tests score the time hold-out of the session's generated data once per
+module with the session's bundle. Where the model's own ranking happens to satisfy a
+rule already, a stressed ranking (low tiers made to look riskiest) shows first that the
+unconstrained top-k breaks the rule and then that the policy does not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from features.pipeline import Registers
+from features.synthetic import SyntheticData
+from models.bundle import load_bundle
+from models.policy import (
+    DECISION_COLUMNS,
+    POLICY_COLUMNS,
+    SelectionPolicy,
+    ThresholdState,
+    budget_count,
+    exploration_count,
+    select_top,
+)
+from models.scoring import score_declarations
+from portsift.cli import main
+from portsift.settings import RuleSettings, SelectionSettings, load_settings
+from tests.conftest import DataFiles
+from training.evaluate import policy_section, wilson_interval
+from training.train import split_by_time
+
+RATES = (0.02, 0.05, 0.10)
+CJK = r"[\u4e00-\u9fff]"
+
+
+@pytest.fixture(scope="module")
+def config() -> SelectionSettings:
+    return load_settings().selection
+
+
+@pytest.fixture(scope="module")
+def scored(trained_model_dir: Path, synthetic: SyntheticData, registers: Registers) -> pd.DataFrame:
+    """The hold-out, scored once: policy inputs, labels, ``risk_score``, ``priority``."""
+    ordered = synthetic.declarations.sort_values("declared_at", kind="stable")
+    holdout = split_by_time(ordered, load_settings().training.holdout_fraction)[1]
+    batch = score_declarations(
+        load_bundle(trained_model_dir), holdout, registers, rate=0.05, explain_rows=False
+    )
+    features = batch.features.reset_index(drop=True)
+    extra = ("declared_at", "inspected", "illicit", "revenue")
+    columns = [c for c in (*POLICY_COLUMNS, *extra) if c in features]
+    return features[columns].assign(
+        risk_score=batch.decisions["risk_score"].to_numpy(),
+        priority=batch.decisions["priority"].to_numpy(),
+        raw_score=batch.decisions["raw_score"].to_numpy(),
+    )
+
+
+@pytest.fixture(scope="module")
+def stressed(scored: pd.DataFrame) -> pd.DataFrame:
+    """The same batch ranked as if advanced and certified firms were the riskiest."""
+    factor = {"advanced": 3.0, "certified": 2.0, "regular": 1.0}
+    multiplier = scored["credit_tier"].map(factor).fillna(0.05).to_numpy(dtype="float64")
+    return scored.assign(priority=scored["priority"].to_numpy() * multiplier)
+
+
+def _rates(selected: np.ndarray, tiers: pd.Series) -> pd.Series:
+    return (
+        pd.Series(np.asarray(selected, dtype="float64"), index=tiers.index)
+        .groupby(tiers.to_numpy())
+        .mean()
+    )
+
+
+def _violations(rates: pd.Series, config: SelectionSettings) -> list[str]:
+    """Tier rules the realised rates break (computed here, independently of the policy)."""
+    reference = rates[config.credit.reference_tier]
+    broken = []
+    for tier, rule in config.credit.tiers.items():
+        if tier not in rates.index:
+            continue
+        if rule.below is not None and not rates[tier] < rule.below * reference:
+            broken.append(f"{tier} {rates[tier]:.4f} not < {rule.below} x {reference:.4f}")
+        if rule.at_least is not None and not rates[tier] >= rule.at_least * reference:
+            broken.append(f"{tier} {rates[tier]:.4f} not >= {rule.at_least} x {reference:.4f}")
+    return broken
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """A hand-made scored frame: regular-tier goods outside the catalogue by default."""
+    defaults: dict[str, object] = {
+        "declaration_id": "",
+        "credit_tier": "regular",
+        "hs_code": "8471300000",
+        "origin_country": "CN",
+        "importer_id": "I1",
+        "declared_value": 10_000.0,
+        "acceptance_listed": 0.0,
+        "lab_report_present": 0.0,
+        "lab_accredited": np.nan,
+        "lab_result_pass": np.nan,
+        "lab_report_age_days": np.nan,
+        "lab_id": None,
+        "issued_at": pd.NaT,
+        "perishable": 0.0,
+        "weight_per_unit_ratio": 1.0,
+        "risk_score": 0.5,
+        "priority": 0.5,
+    }
+    filled = [{**defaults, "declaration_id": f"X{i:03d}", **row} for i, row in enumerate(rows)]
+    return pd.DataFrame(filled)
+
+
+def _report(accredited: float, passed: float, age: float, hs: str = "6109100000") -> dict:
+    return {
+        "hs_code": hs,
+        "acceptance_listed": 1.0,
+        "lab_report_present": 1.0,
+        "lab_accredited": accredited,
+        "lab_result_pass": passed,
+        "lab_report_age_days": age,
+        "lab_id": "LAB01",
+        "issued_at": pd.Timestamp("2026-01-01"),
+    }
+
+
+# -- budget, credit tiers, exploration -----------------------------------------------
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_realised_tier_rates_meet_the_rules_and_the_budget_is_exact(
+    scored: pd.DataFrame, config: SelectionSettings, rate: float
+) -> None:
+    policy = SelectionPolicy(config, rate=rate)
+    decisions = policy.decide(scored)
+    k = budget_count(len(scored), rate)
+    assert decisions["selected"].sum() == k
+    assert _violations(_rates(decisions["selected"], scored["credit_tier"]), config) == []
+    assert policy.batch_.constraints_met
+    assert policy.summarise(decisions, scored["credit_tier"]).constraints_met
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_tier_rules_hold_where_the_ranking_alone_would_break_them(
+    stressed: pd.DataFrame, config: SelectionSettings, rate: float
+) -> None:
+    unconstrained = select_top(stressed["priority"].to_numpy(), rate)
+    broken = _violations(_rates(unconstrained, stressed["credit_tier"]), config)
+    assert any(b.startswith("advanced") for b in broken)
+    assert any(b.startswith("dishonest") for b in broken)
+    decisions = SelectionPolicy(config, rate=rate).decide(stressed)
+    assert decisions["selected"].sum() == budget_count(len(stressed), rate)
+    assert _violations(_rates(decisions["selected"], stressed["credit_tier"]), config) == []
+    # The floor is topped up with tier_floor selections, and the rest still goes by
+    # priority: the regular tier's selections are its highest-priority rows.
+    reasons = decisions["selection_reason"]
+    floor = reasons == "tier_floor"
+    assert floor.any() and stressed.loc[floor, "credit_tier"].isin(["dishonest"]).any()
+    regular = (stressed["credit_tier"] == "regular") & (reasons == "risk")
+    unselected_regular = (stressed["credit_tier"] == "regular") & (decisions["selected"] == 0)
+    assert (
+        stressed.loc[regular, "priority"].min()
+        >= stressed.loc[unselected_regular, "priority"].max()
+    )
+
+
+@pytest.mark.parametrize("share", [0.10, 0.25])
+def test_the_random_share_is_as_configured_and_not_the_top_of_the_ranking(
+    scored: pd.DataFrame, config: SelectionSettings, share: float
+) -> None:
+    policy = SelectionPolicy(config, rate=0.05, exploration_share=share)
+    decisions = policy.decide(scored)
+    k = budget_count(len(scored), 0.05)
+    random = decisions["selection_reason"] == "random"
+    assert random.sum() == exploration_count(k, share) == round(share * k)
+    assert decisions["selected"].sum() == k
+    # Drawn across the whole ranking, not from its top: the mean percentile of the drawn
+    # rows' priority is near one half (the top-k would sit near 1).
+    percentile = scored["priority"].rank(pct=True)
+    assert 0.3 < percentile[random].mean() < 0.7
+    # An equal-probability sample: every tier gets within one of its proportional count.
+    tiers = scored["credit_tier"]
+    expected = tiers.value_counts() * random.sum() / len(scored)
+    drawn = tiers[random].value_counts().reindex(expected.index, fill_value=0)
+    assert (np.abs(drawn - expected) <= 1 + 1e-9).all()
+
+
+def test_decisions_are_reproducible_with_a_seed_and_do_not_depend_on_row_order(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    first = SelectionPolicy(config, rate=0.05, random_state=3).decide(scored)
+    again = SelectionPolicy(config, rate=0.05, random_state=3).decide(scored)
+    pd.testing.assert_frame_equal(first, again)
+    other = SelectionPolicy(config, rate=0.05, random_state=4).decide(scored)
+    drawn = set(scored["declaration_id"][first["selection_reason"] == "random"])
+    assert drawn != set(scored["declaration_id"][other["selection_reason"] == "random"])
+    assert other["selected"].sum() == first["selected"].sum()
+    shuffled = scored.sample(frac=1.0, random_state=0)
+    reordered = SelectionPolicy(config, rate=0.05, random_state=3).decide(shuffled)
+    by_id = reordered.set_index(shuffled["declaration_id"].to_numpy())["selection_reason"]
+    expected = first.set_index(scored["declaration_id"].to_numpy())["selection_reason"]
+    pd.testing.assert_series_equal(by_id.loc[expected.index], expected)
+
+
+def test_the_tier_rules_keep_90_percent_of_the_unconstrained_precision_at_5(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    labelled = scored[(scored["inspected"] == 1) & scored["illicit"].notna()]
+    y = labelled["illicit"].to_numpy(dtype="float64")
+    top = select_top(labelled["priority"].to_numpy(), 0.05)
+    unconstrained = y[top].mean()
+    constrained = SelectionPolicy(config, rate=0.05, exploration_share=0.0).decide(labelled)
+    chosen = constrained["selected"].to_numpy() == 1
+    assert chosen.sum() == top.sum() == budget_count(len(labelled), 0.05)
+    assert unconstrained > 2 * y.mean()  # a ranking worth keeping
+    assert y[chosen].mean() >= 0.9 * unconstrained
+
+
+# -- rules -------------------------------------------------------------------------
+
+
+def test_officer_rules_fire_count_in_the_budget_and_set_their_lane(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    pair = (scored["hs_code"].str[:4] + "|" + scored["origin_country"]).value_counts()
+    hs4, origin = pair[(pair >= 10) & (pair <= 40)].index[0].split("|")
+    rule = RuleSettings(name="R-TEST", hs_prefix=hs4, origin_country=origin, lane="yellow")
+    policy = SelectionPolicy(config.model_copy(update={"rules": (rule,)}), rate=0.05)
+    decisions = policy.decide(scored)
+    hit = (scored["hs_code"].str.startswith(hs4) & (scored["origin_country"] == origin)).to_numpy()
+    k = budget_count(len(scored), 0.05)
+    assert (decisions.loc[hit, "selection_reason"] == "rule").all()
+    assert (decisions.loc[hit, "lane"] == "yellow").all()
+    assert (decisions["selection_reason"] == "rule").sum() == hit.sum() == policy.batch_.rule_hits
+    assert decisions["selected"].sum() == k  # the rule hits are part of k, not on top
+    assert decisions.loc[hit, "policy_note_en"].str.contains("R-TEST").all()
+    assert decisions.loc[hit, "policy_note_zh"].str.contains("布控规则R-TEST").all()
+
+
+def test_rules_beyond_the_budget_are_all_selected_and_reported(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    rule = RuleSettings(name="R-84", hs_prefix="84", lane="red")
+    policy = SelectionPolicy(config.model_copy(update={"rules": (rule,)}), rate=0.02)
+    decisions = policy.decide(scored)
+    hits = int(scored["hs_code"].str.startswith("84").sum())
+    assert hits > budget_count(len(scored), 0.02)
+    assert decisions["selected"].sum() == hits == policy.batch_.selected
+    assert policy.batch_.selected > policy.batch_.budget
+
+
+def test_settings_reject_rules_and_tiers_that_make_no_sense(config: SelectionSettings) -> None:
+    with pytest.raises(ValidationError, match="no condition"):
+        RuleSettings(name="R-ALL", lane="red")
+    data = config.model_dump()
+    data["credit"]["tiers"]["advanced"]["at_least"] = 0.5
+    with pytest.raises(ValidationError, match="not both"):
+        SelectionSettings.model_validate(data)
+    data = config.model_dump()
+    data["credit"]["tiers"]["regular"]["below"] = 0.5
+    with pytest.raises(ValidationError, match="reference tier"):
+        SelectionSettings.model_validate(data)
+
+
+# -- 采信, lanes, deadlines, notes ---------------------------------------------------
+
+
+def test_lab_acceptance_needs_an_accredited_pass_within_the_validity_window(
+    config: SelectionSettings,
+) -> None:
+    frame = _frame(
+        [
+            _report(1, 1, 30),  # accepted
+            _report(0, 1, 30),  # lab not accredited
+            _report(1, 0, 30),  # fail
+            _report(1, 1, 100, hs="2523290000"),  # cement: 90-day validity
+            _report(1, 1, 80, hs="2523290000"),  # cement, within it
+            _report(1, 1, 400),  # beyond the default year
+            _report(1, 1, -3),  # dated after the declaration
+            {"acceptance_listed": 1.0},  # catalogue goods without a report
+            {**_report(1, 1, 30), "acceptance_listed": 0.0, "hs_code": "8471300000"},
+        ]
+    )
+    policy = SelectionPolicy(config, rate=1.0, exploration_share=0.0)
+    status = policy.lab_acceptance(frame)["status"].tolist()
+    assert status == [
+        "accepted",
+        "not_accredited",
+        "failed",
+        "out_of_validity",
+        "accepted",
+        "out_of_validity",
+        "out_of_validity",
+        "no_report",
+        "not_listed",
+    ]
+    decisions = policy.decide(frame)
+    assert decisions["selected"].all()
+    lanes = decisions["lane"].tolist()
+    assert [lanes[i] for i in (0, 4)] == ["yellow", "yellow"]  # accepted: never sampling
+    assert all(lanes[i] == "red_sampling" for i in (1, 2, 3, 5, 6, 7))
+    assert lanes[8] == "yellow"  # outside the catalogue, acceptance does not apply
+    assert decisions["lab_accepted"].tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 0]
+    assert decisions.loc[0, "policy_note_en"].count("accepted (采信)") == 1
+    assert "采信第三方检验报告" in decisions.loc[0, "policy_note_zh"]
+    assert "not in the acceptance directory" in decisions.loc[1, "policy_note_en"]
+    assert "超过90天有效期" in decisions.loc[3, "policy_note_zh"]
+
+
+def test_no_accepted_report_ends_in_red_sampling_but_a_non_accredited_one_can(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    # Send every catalogue good to sampling by rule: acceptance must still win.
+    rules = tuple(
+        RuleSettings(name=f"R-{p}", hs_prefix=p, lane="red_sampling")
+        for p in ("2523", "61", "62", "6907", "9503")
+    )
+    policy = SelectionPolicy(config.model_copy(update={"rules": rules}), rate=0.10)
+    decisions = policy.decide(scored)
+    accepted = decisions["lab_accepted"] == 1
+    listed = scored["acceptance_listed"] == 1
+    assert (accepted & listed & (decisions["selected"] == 1)).sum() > 100
+    assert not (accepted & (decisions["lane"] == "red_sampling")).any()
+    assert (decisions.loc[accepted & listed, "lane"] == "red").all()  # the rule's lane, downgraded
+    unaccredited_pass = listed & (scored["lab_accredited"] == 0) & (scored["lab_result_pass"] == 1)
+    assert unaccredited_pass.sum() > 10
+    assert (decisions.loc[unaccredited_pass, "lane"] == "red_sampling").all()
+    # And under the plain policy too, on every budget.
+    for rate in RATES:
+        plain = SelectionPolicy(config, rate=rate).decide(scored)
+        assert not ((plain["lab_accepted"] == 1) & (plain["lane"] == "red_sampling")).any()
+
+
+def test_lanes_follow_the_documented_split(scored: pd.DataFrame, config: SelectionSettings) -> None:
+    decisions = SelectionPolicy(config, rate=0.10).decide(scored)
+    selected = decisions["selected"].to_numpy() == 1
+    accepted = decisions["lab_accepted"].to_numpy() == 1
+    listed = scored["acceptance_listed"].to_numpy() == 1
+    ratio = scored["weight_per_unit_ratio"].to_numpy(dtype="float64")
+    limit = config.lanes.physical_weight_ratio
+    off = (ratio > limit) | (ratio < 1 / limit)
+    physical = (
+        (scored["perishable"].to_numpy() == 1)
+        | off
+        | (scored["declared_value"].to_numpy() >= config.lanes.red_min_value)
+    )
+    expected = np.where(
+        ~selected,
+        "green",
+        np.where(listed & ~accepted, "red_sampling", np.where(physical, "red", "yellow")),
+    )
+    assert (decisions["lane"].to_numpy() == expected).all()
+    assert set(decisions.loc[selected, "lane"]) == {"yellow", "red", "red_sampling"}
+
+
+def test_green_channel_and_sampling_deadlines(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    decisions = SelectionPolicy(config, rate=0.10).decide(scored)
+    selected = decisions["selected"] == 1
+    perishable = scored["perishable"] == 1
+    green = selected & perishable
+    assert green.sum() > 10
+    assert (decisions.loc[green, "priority_lane"] == 1).all()
+    assert (decisions.loc[green, "inspection_deadline_hours"] == 4).all()
+    assert (decisions.loc[green, "release_deadline_hours"] == 1).all()
+    assert decisions.loc[green, "policy_note_zh"].str.contains("4小时内查验").all()
+    assert decisions.loc[~green, "inspection_deadline_hours"].isna().all()
+    assert (decisions.loc[~green, "priority_lane"] == 0).all()
+    sampling = decisions["lane"] == "red_sampling"
+    assert (decisions.loc[sampling, "sampling_deadline_days"] == 2).all()
+    assert decisions.loc[~sampling, "sampling_deadline_days"].isna().all()
+    cement = sampling & scored["hs_code"].str.startswith("2523")
+    assert cement.any() and (decisions.loc[cement, "lab_test_deadline_days"] == 3).all()
+    garments = sampling & scored["hs_code"].str[:2].isin(["61", "62"])
+    assert garments.any() and decisions.loc[garments, "lab_test_deadline_days"].isna().all()
+    # The goods classes by HS prefix: grain and bulk 3 days, prepackaged food 1 day.
+    frame = _frame(
+        [
+            {"hs_code": "1001990000", "acceptance_listed": 1.0},  # wheat
+            {"hs_code": "2711110000", "acceptance_listed": 1.0},  # LNG
+            {"hs_code": "1905310000", "acceptance_listed": 1.0},  # biscuits
+            {"hs_code": "0303890000", "perishable": 1.0},  # frozen fish: green channel
+        ]
+    )
+    small = SelectionPolicy(config, rate=1.0, exploration_share=0.0).decide(frame)
+    assert small["lab_test_deadline_days"].tolist()[:3] == [3.0, 3.0, 1.0]
+    assert small["lane"].tolist() == ["red_sampling"] * 3 + ["red"]
+    assert small.loc[3, "priority_lane"] == 1 and small.loc[3, "inspection_deadline_hours"] == 4
+
+
+def test_every_selection_carries_a_policy_note_in_both_languages(
+    stressed: pd.DataFrame, config: SelectionSettings
+) -> None:
+    decisions = SelectionPolicy(config, rate=0.05).decide(stressed)
+    assert list(decisions.columns) == list(DECISION_COLUMNS)
+    chosen = decisions[decisions["selected"] == 1]
+    assert (chosen["policy_note_en"].str.len() > 20).all()
+    assert chosen["policy_note_zh"].str.contains(CJK).all()
+    by_reason = chosen.groupby("selection_reason")
+    notes = {reason: group["policy_note_en"].iloc[0] for reason, group in by_reason}
+    assert "random exploration draw" in notes["random"]
+    assert "at least 80% of regular" in notes["tier_floor"]
+    assert "selected by risk ranking" in notes["risk"]
+    zh = {reason: group["policy_note_zh"].iloc[0] for reason, group in by_reason}
+    assert "随机抽查" in zh["random"] and "失信企业" in zh["tier_floor"]
+    advanced = chosen[stressed.loc[chosen.index, "credit_tier"] == "advanced"]
+    assert advanced["policy_note_en"].str.contains("kept below 20%").all()
+    assert (decisions.loc[decisions["selected"] == 0, "selection_reason"] == "").all()
+    assert decisions["policy_version"].nunique() == 1
+
+
+def test_degenerate_batches(config: SelectionSettings) -> None:
+    empty = SelectionPolicy(config).decide(_frame([{}]).iloc[:0])
+    assert len(empty) == 0
+    everything = SelectionPolicy(config, rate=1.0).decide(
+        _frame([{"credit_tier": t} for t in ("advanced", "regular", "dishonest")])
+    )
+    assert everything["selected"].tolist() == [1, 1, 1]  # inspect all means all
+
+
+# -- real time -------------------------------------------------------------------------
+
+
+def test_online_thresholds_give_the_target_rate_on_later_data(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    cut = scored["declared_at"].quantile(0.5)
+    earlier, later = scored[scored["declared_at"] <= cut], scored[scored["declared_at"] > cut]
+    policy = SelectionPolicy(config, rate=0.05)
+    state = policy.fit_thresholds(
+        earlier["priority"], credit_tier=earlier["credit_tier"], declared_at=earlier["declared_at"]
+    )
+    assert state.expected_rate == budget_count(len(earlier), 0.05) / len(earlier)
+    on_fit = policy.summarise(policy.decide_online(earlier), earlier["credit_tier"])
+    assert abs(on_fit.rate - 0.05) < 0.01
+    decisions = policy.decide_online(later)
+    summary = policy.summarise(decisions, later["credit_tier"])
+    assert summary.target_rate == 0.05
+    assert summary.rate == decisions["selected"].mean()
+    assert 0.035 < summary.rate < 0.065
+    assert 0.04 < summary.random_share < 0.25
+    # The state is saved as JSON with the model and decides the same after a reload.
+    reloaded = SelectionPolicy(config, rate=0.05)
+    reloaded.thresholds_ = ThresholdState.from_dict(json.loads(json.dumps(state.to_dict())))
+    pd.testing.assert_frame_equal(reloaded.decide_online(later), decisions)
+    for position in (0, 7, int(np.flatnonzero(decisions["selected"].to_numpy())[0])):
+        one = pd.Series(reloaded.decide_one(later.iloc[position]))
+        expected = decisions.iloc[position]
+        pd.testing.assert_series_equal(one, expected, check_names=False, check_dtype=False)
+
+
+def test_online_decisions_need_fitted_thresholds(
+    scored: pd.DataFrame, config: SelectionSettings
+) -> None:
+    with pytest.raises(RuntimeError, match="fit_thresholds"):
+        SelectionPolicy(config).decide_online(scored.head(3))
+
+
+# -- evaluation --------------------------------------------------------------------
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson_interval(0, 10)
+    assert low == 0 and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = wilson_interval(5, 10)
+    assert (low, high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_policy_section_of_the_evaluation(scored: pd.DataFrame, config: SelectionSettings) -> None:
+    labelled = ((scored["inspected"] == 1) & scored["illicit"].notna()).to_numpy()
+    policy = SelectionPolicy(config, rate=0.10)
+    section = policy_section(
+        scored, scored["risk_score"], scored["priority"], policy, labelled=labelled
+    )
+    batch, replay = section["batch"], section["labelled"]
+    assert batch["selected"] == budget_count(len(scored), 0.10) and batch["constraints_met"]
+    assert batch["random_share"] == pytest.approx(0.1, abs=0.01)
+    parts = replay["parts"]
+    assert parts["risk"]["selected"] + parts["random"]["selected"] == parts["all"]["selected"]
+    assert parts["risk"]["hits"] + parts["random"]["hits"] == parts["all"]["hits"]
+    assert parts["random"]["selected"] == exploration_count(
+        budget_count(int(labelled.sum()), 0.10), 0.10
+    )
+    low, high = replay["random_violation_rate_ci95"]
+    assert low <= replay["random_violation_rate"] <= high
+    assert replay["precision_kept"] >= 0.9
+    json.dumps(section)
+
+
+def test_portsift_evaluate_prints_the_policy_section(
+    trained_model_dir: Path, data_files: DataFiles, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "evaluation.json"
+    status = main(
+        [
+            "evaluate",
+            "--model-dir",
+            str(trained_model_dir),
+            "--declarations",
+            str(data_files.declarations),
+            *data_files.register_args(),
+            "--json",
+            str(out),
+        ]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "selection policy policy-" in printed
+    assert "violation rate from the random part alone" in printed
+    section = json.loads(out.read_text())["policy"]
+    assert {t["credit_tier"] for t in section["batch"]["tiers"]} >= {"advanced", "regular"}
+    assert all(t["met"] for t in section["batch"]["tiers"])
