@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
-from models.bundle import load_bundle, save_bundle
+from models.bundle import Bundle, load_bundle, save_bundle
 from models.policy import SelectionPolicy
 from models.risk_model import RiskModel, TrainingData
-from models.scoring import score_declarations
+from models.scoring import ScoredBatch, score_declarations
 from portsift.settings import Settings
 from training.baselines import DateGBDT
 from training.evaluate import Evaluation, evaluate
@@ -214,8 +214,21 @@ def train(
         "baseline": baseline.to_dict(),
         "revenue_estimated": model.regressor_ is None,
     }
-    step("bundle")
+    evaluation = None
     target = Path(model_dir)
+    if len(holdout) and holdout["illicit"].notna().any():
+        step("hold-out evaluation")
+        draft = Bundle(
+            path=target,
+            pipeline=pipeline,
+            model=model,
+            enterprises=registers.enterprises,
+            commodities=registers.commodities,
+            metadata={**metadata, "model_version": "unsaved"},
+        )
+        evaluation, scored = evaluate_bundle(draft, holdout, registers, settings)
+        metadata.update(_recent_state(scored, settings))
+    step("bundle")
     version = save_bundle(
         target,
         pipeline=pipeline,
@@ -224,10 +237,6 @@ def train(
         commodities=registers.commodities,
         metadata=metadata,
     )
-    evaluation = None
-    if len(holdout) and holdout["illicit"].notna().any():
-        step("hold-out evaluation")
-        evaluation = evaluate_bundle_on(target, holdout, registers, settings)
     registration = None
     if track:
         step("MLflow run")
@@ -251,12 +260,29 @@ def evaluate_bundle_on(
         model_dir: The bundle.
         declarations: Labelled declarations lodged after the bundle's history.
         registers: Registers for this run (the bundle's snapshot fills the gaps).
-        settings: Run settings (evaluation section).
+        settings: Run settings (evaluation and selection sections).
 
     Returns:
-        The evaluation of the model and the baselines.
+        The evaluation of the model, the baselines and the policy.
     """
-    bundle = load_bundle(model_dir)
+    return evaluate_bundle(load_bundle(model_dir), declarations, registers, settings)[0]
+
+
+def evaluate_bundle(
+    bundle: Bundle, declarations: pd.DataFrame, registers: Registers, settings: Settings
+) -> tuple[Evaluation, ScoredBatch]:
+    """Score labelled declarations with a bundle and evaluate them.
+
+    Args:
+        bundle: The model bundle (loaded, or not yet saved).
+        declarations: Labelled declarations lodged after the bundle's history.
+        registers: Registers for this run (the bundle's snapshot fills the gaps).
+        settings: Run settings (evaluation and selection sections).
+
+    Returns:
+        The evaluation and the scored batch it was computed from.
+    """
+    policy = SelectionPolicy(settings.selection)
     scored = score_declarations(
         bundle,
         declarations,
@@ -264,10 +290,11 @@ def evaluate_bundle_on(
         rate=settings.selection.default_rate,
         revenue_weight=settings.selection.revenue_weight,
         explain_rows=False,
+        policy=policy,
     )
     e = settings.evaluation
     baseline = DateGBDT.from_dict(bundle.metadata["baseline"])
-    return evaluate(
+    evaluation = evaluate(
         scored.features,
         scored.decisions["risk_score"].to_numpy(),
         scored.decisions["expected_revenue"].to_numpy(),
@@ -277,8 +304,39 @@ def evaluate_bundle_on(
         bins=e.calibration_bins,
         random_draws=e.random_baseline_draws,
         random_state=e.random_state,
-        policy=SelectionPolicy(settings.selection),
+        policy=policy,
     )
+    return evaluation, scored
+
+
+#: Quantiles of recent risk scores kept with the model, for "percentile among recent
+#: declarations" in real-time decisions and reports.
+RECENT_QUANTILES = 101
+
+
+def _recent_state(scored: ScoredBatch, settings: Settings) -> dict[str, Any]:
+    """Real-time selection state derived from the latest scored declarations (the hold-out).
+
+    The API decides one declaration at a time, so the budget can only be met in
+    expectation: the policy's per-tier thresholds are fitted on the priorities of the
+    most recent declarations the model scored, and saved with it.
+    """
+    policy = SelectionPolicy(settings.selection)
+    decisions, features = scored.decisions, scored.features
+    hits, _ = policy.rule_hits(features.reset_index(drop=True))
+    state = policy.fit_thresholds(
+        decisions["priority"].to_numpy(),
+        credit_tier=decisions["credit_tier"].to_numpy(),
+        rule_hit=hits,
+        declared_at=features["declared_at"].reset_index(drop=True),
+    )
+    risk = decisions["risk_score"].to_numpy(dtype="float64")
+    return {
+        "policy_thresholds": state.to_dict(),
+        "policy_version": policy.version,
+        "recent_risk_quantiles": np.quantile(risk, np.linspace(0, 1, RECENT_QUANTILES)).tolist(),
+        "recent_rows": len(risk),
+    }
 
 
 def _record(
