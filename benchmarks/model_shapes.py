@@ -25,13 +25,12 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +64,14 @@ SHAPES: tuple[Shape, ...] = (
 )
 
 
-@contextlib.contextmanager
-def capture_calls(owner: type, name: str, calls: list[tuple[tuple, dict]]) -> Iterator[None]:
-    """Record the arguments of every call of ``owner.name`` while the block runs."""
-    original = owner.__dict__[name]
-
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append((args, kwargs))
-        return original(self, *args, **kwargs)
-
-    setattr(owner, name, wrapper)
+def parse_shape(text: str) -> Shape:
+    """Parse ``TREESxLEAVESxDEPTH[@LR]`` (depth -1 = free, learning rate 0.05 by default)."""
+    spec, _, rate = text.partition("@")
     try:
-        yield
-    finally:
-        setattr(owner, name, original)
+        trees, leaves, depth = (int(part) for part in spec.split("x"))
+        return Shape(trees, leaves, depth, float(rate) if rate else 0.05)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected TREESxLEAVESxDEPTH[@LR], got {text!r}") from exc
 
 
 def median_seconds(function: Callable[[], Any], repeats: int) -> float:
@@ -105,6 +98,8 @@ def mean_max_depth(booster: Any, trees: int) -> float:
 
 def prepare(rows: int, seed: int) -> dict[str, Any]:
     """Generate, split and build features once; capture what ``fit`` gives the model."""
+    from train_score import capture_calls
+
     from features.pipeline import Registers
     from features.synthetic import generate_synthetic
     from models.risk_model import RiskModel
@@ -147,6 +142,7 @@ def prepare(rows: int, seed: int) -> dict[str, Any]:
 def measure(shape: Shape, prepared: dict[str, Any], seed: int, repeats: int) -> dict[str, Any]:
     """Train one shape and measure its hold-out quality and its costs."""
     import numpy as np
+    from train_score import _add_span, _snapshot
 
     from models.risk_model import RiskModel
     from training import metrics
@@ -175,10 +171,13 @@ def measure(shape: Shape, prepared: dict[str, Any], seed: int, repeats: int) -> 
     rng = np.random.default_rng(seed)
     sample = x[np.sort(rng.choice(len(x), size=min(SHAP_ROWS, len(x)), replace=False))]
     booster.predict(sample[:20], pred_contrib=True, num_threads=1)  # warm-up
+    span: dict[str, float] = {}
+    begin = _snapshot()
     predict_s = median_seconds(lambda: model.raw_score(x, num_threads=1), repeats)
     shap_s = median_seconds(
         lambda: booster.predict(sample, pred_contrib=True, num_threads=1), repeats
     )
+    _add_span(span, "timing", begin)
     return {
         "shape": shape.label,
         "n_estimators": shape.trees,
@@ -201,6 +200,8 @@ def measure(shape: Shape, prepared: dict[str, Any], seed: int, repeats: int) -> 
         "shap_rows": len(sample),
         "shap_rows_per_s": len(sample) / shap_s,
         "shap_over_predict": (len(x) / predict_s) / (len(sample) / shap_s),
+        # CPU cores' worth the rest of the machine used while predict and SHAP were timed.
+        "others_cores_while_timing": span["timing_others"] / span["timing"],
     }
 
 
@@ -209,9 +210,10 @@ def markdown(results: list[dict[str, Any]], default: Shape) -> str:
     p, rev = f"precision_at_{PERCENT:g}", f"revenue_at_{PERCENT:g}"
     header = (
         f"| shape | trees kept | mean depth | Precision@{PERCENT:g}% | Revenue@{PERCENT:g}% "
-        "| AUC | predict rows/s | TreeSHAP rows/s | TreeSHAP / predict | train s |"
+        "| AUC | predict rows/s | TreeSHAP rows/s | TreeSHAP / predict | train s "
+        "| others' cores while timed |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 11]
     for r in results:
         mark = " (default)" if r["shape"] == default.label else ""
         lines.append(
@@ -219,7 +221,7 @@ def markdown(results: list[dict[str, Any]], default: Shape) -> str:
             f"| {r[p]:.3f} | {r[rev]:.3f} | {r['auc']:.3f} "
             f"| {r['predict_rows_per_s']:,.0f} "
             f"| {r['shap_rows_per_s']:,.0f} | {r['shap_over_predict']:.0f}x "
-            f"| {r['train_s']:.1f} |"
+            f"| {r['train_s']:.1f} | {r['others_cores_while_timing']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -231,10 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timing runs (median)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/model_shapes.json")
+    parser.add_argument(
+        "--shape",
+        type=parse_shape,
+        action="append",
+        default=[],
+        metavar="TREESxLEAVESxDEPTH[@LR]",
+        help="a further shape to measure after the standard six (repeatable)",
+    )
+    parser.add_argument(
+        "--only", action="store_true", help="measure only the --shape shapes, not the six"
+    )
     args = parser.parse_args(argv)
+    if args.only and not args.shape:
+        parser.error("--only needs at least one --shape")
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling train_score
     from train_score import machine_facts
 
     facts = machine_facts()
@@ -254,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results = []
-    for shape in SHAPES:
+    for shape in [*(() if args.only else SHAPES), *args.shape]:
         print(f"  {shape.label} ...", flush=True)
         results.append(measure(shape, prepared, args.seed, args.repeats))
     default_trees = prepared["default_model"].classifier_.best_iteration

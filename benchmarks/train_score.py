@@ -6,10 +6,12 @@ with the settings' ``holdout_fraction``), then measures, each timed on its own:
 
 * features for training: ``FeaturePipeline.fit_transform`` on the history, timed by a
   wrapper around the method while ``training.train.fit`` runs;
-* LightGBM training: ``RiskModel.fit`` (classifier with early stopping, isotonic
-  calibration, revenue regressor) inside the same ``training.train.fit`` call, with the
+* LightGBM training: ``RiskModel.fit`` (classifier with early stopping, calibration,
+  revenue regressor) inside the same ``training.train.fit`` call, with the
   shipped settings (``load_settings()``); the classifier alone and the DATE baseline
   are reported beside it;
+* the same ``RiskModel.fit`` once more with ``n_jobs=1`` (same arguments, captured from
+  ``fit``), a check that holds up when another process takes one of the two cores;
 * features for scoring: ``FeaturePipeline.transform`` on the hold-out;
 * scoring: ``score_declarations(..., explain_rows=False)`` minus the ``transform`` it
   runs inside, and the booster ``predict`` plus calibration alone at 1 and 2 threads;
@@ -17,14 +19,17 @@ with the settings' ``holdout_fraction``), then measures, each timed on its own:
 * peak RSS of the process, sampled with psutil every 20 ms (and the kernel's
   ``ru_maxrss``).
 
-Every stage shows wall seconds and the process CPU seconds of the same span (all
-threads): on the shared 2-core machine, CPU well under 2 x wall for a 2-thread stage
-means the other core was busy with someone else's work.
+Every stage shows its wall seconds, this process's CPU seconds (all threads) and the
+CPU seconds the rest of the machine used during the same span: on the shared 2-core
+machine, "others' CPU" near the wall time means one core was taken by someone else's
+work, and the 2-thread stages (LightGBM's default) then run on one core or worse.
 
 Each size runs in a fresh (spawned) process, one after the other, so that peak RSS is
-per size. When feature building takes longer than ``RiskModel.fit`` at a size (or with
-``--profile always``), ``fit_transform`` is profiled with cProfile afterwards and the
-project functions that dominate are printed with their share of the profiled time.
+per size. When feature building takes longer than LightGBM training at a size (than
+the faster of the two ``RiskModel.fit`` runs), or with ``--profile always``,
+``fit_transform`` is then profiled with cProfile (outside the timings) and the project
+functions that dominate are printed with their share of the profiled time; the
+profile is saved beside the JSON.
 
 Run from the repository root::
 
@@ -96,16 +101,35 @@ class RssSampler:
         return peak
 
 
-@contextlib.contextmanager
-def timed_methods(
-    targets: list[tuple[type, str, str]], times: dict[str, float], seen: dict[str, Any]
-) -> Iterator[None]:
-    """Wrap methods so that each call's wall time is added to ``times[key]``.
+def _snapshot() -> tuple[float, float, float]:
+    """Wall clock, this process's CPU time, and the machine's busy CPU time."""
+    import psutil
 
-    The process CPU time (all threads) of the calls is added to ``times[key + "_cpu"]``.
+    t = psutil.cpu_times()
+    busy = t.user + t.nice + t.system + t.irq + t.softirq
+    return time.perf_counter(), time.process_time(), busy
 
-    ``seen[key]`` receives the instance of the last call.
+
+def _add_span(times: dict[str, Any], key: str, begin: tuple[float, float, float]) -> None:
+    """Add the span since ``begin`` to ``times``: wall, own CPU, other processes' CPU.
+
+    ``key`` gets the wall seconds, ``key_cpu`` this process's CPU seconds (all threads;
+    OpenMP threads spinning at a barrier count too) and ``key_others`` the CPU seconds
+    that the rest of the machine used meanwhile (a measure of contention).
     """
+    end = _snapshot()
+    cpu = end[1] - begin[1]
+    for suffix, value in (
+        ("", end[0] - begin[0]),
+        ("_cpu", cpu),
+        ("_others", end[2] - begin[2] - cpu),
+    ):
+        times[key + suffix] = times.get(key + suffix, 0.0) + value
+
+
+@contextlib.contextmanager
+def timed_methods(targets: list[tuple[type, str, str]], times: dict[str, Any]) -> Iterator[None]:
+    """Wrap ``owner.name`` for each ``(owner, name, key)``; add each call's span to ``key``."""
     originals = []
     for owner, name, key in targets:
         original = owner.__dict__[name]
@@ -114,13 +138,11 @@ def timed_methods(
         def wrapper(
             self: Any, *args: Any, _original: Callable = original, _key: str = key, **kwargs: Any
         ) -> Any:
-            start, cpu = time.perf_counter(), time.process_time()
+            begin = _snapshot()
             try:
                 return _original(self, *args, **kwargs)
             finally:
-                times[_key] = times.get(_key, 0.0) + time.perf_counter() - start
-                times[f"{_key}_cpu"] = times.get(f"{_key}_cpu", 0.0) + time.process_time() - cpu
-                seen[_key] = self
+                _add_span(times, _key, begin)
 
         setattr(owner, name, wrapper)
     try:
@@ -130,12 +152,27 @@ def timed_methods(
             setattr(owner, name, original)
 
 
+@contextlib.contextmanager
+def capture_calls(owner: type, name: str, calls: list[tuple[tuple, dict]]) -> Iterator[None]:
+    """Record the arguments of every call of ``owner.name`` while the block runs."""
+    original = owner.__dict__[name]
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append((args, kwargs))
+        return original(self, *args, **kwargs)
+
+    setattr(owner, name, wrapper)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
 def clock(function: Callable[[], Any], result: dict[str, Any], key: str) -> Any:
-    """Call ``function``; store its wall and process CPU seconds as ``key`` and ``key_cpu``."""
-    start, cpu = time.perf_counter(), time.process_time()
+    """Call ``function`` and store its span as ``key``, ``key_cpu`` and ``key_others``."""
+    begin = _snapshot()
     value = function()
-    result[key] = time.perf_counter() - start
-    result[f"{key}_cpu"] = time.process_time() - cpu
+    _add_span(result, key, begin)
     return value
 
 
@@ -201,29 +238,38 @@ def profile_features(pipeline: Any, history: Any, registers: Any, out: Path) -> 
 
     def where(key: tuple[str, int, str]) -> str:
         file, line, name = key
-        path = Path(file)
+        if "site-packages/" in file:
+            return f"{file.split('site-packages/', 1)[1]}:{name}"
         with contextlib.suppress(ValueError):
-            return f"{path.relative_to(REPO)}:{name}"
-        return f"{path.name}:{line}:{name}"
+            return f"{Path(file).relative_to(REPO)}:{name}"
+        return f"{Path(file).name}:{line}:{name}"
 
-    project = [
-        (key, value)
-        for key, value in raw.items()
-        if key[0].startswith(str(REPO)) and "/.venv/" not in key[0]
-    ]
-    by_cumulative = sorted(project, key=lambda kv: kv[1][3], reverse=True)
+    def in_project(key: tuple[str, int, str]) -> bool:
+        return key[0].startswith(str(REPO)) and "/.venv/" not in key[0]
+
+    # Own time of a project function: its cumulative time minus the time spent in the
+    # project functions it calls, i.e. its own lines plus the library calls it makes.
+    own = {key: value[3] for key, value in raw.items() if in_project(key)}
+    for callee, value in raw.items():
+        if in_project(callee):
+            for caller, (_cc, _nc, _tt, cumulative) in value[4].items():
+                if caller in own and caller != callee:
+                    own[caller] -= cumulative
+    by_cumulative = sorted(own, key=lambda key: raw[key][3], reverse=True)
     by_self = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)
     return {
         "profile_file": str(out),
         "profiled_seconds": total,
-        "project_by_cumulative": [
+        "project_functions": [
             {
                 "function": where(key),
-                "calls": value[1],
-                "cumulative_s": value[3],
-                "share": value[3] / total,
+                "calls": raw[key][1],
+                "cumulative_s": raw[key][3],
+                "cumulative_share": raw[key][3] / total,
+                "own_s": own[key],
+                "own_share": own[key] / total,
             }
-            for key, value in by_cumulative[:25]
+            for key in by_cumulative[:20]
         ],
         "all_by_self_time": [
             {
@@ -232,12 +278,14 @@ def profile_features(pipeline: Any, history: Any, registers: Any, out: Path) -> 
                 "self_s": value[2],
                 "share": value[2] / total,
             }
-            for key, value in by_self[:15]
+            for key, value in by_self[:12]
         ],
     }
 
 
-def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]:
+def run_size(
+    rows: int, seed: int, profile: str, out_dir: str, single_thread: bool
+) -> dict[str, Any]:
     """Measure every stage for one data size."""
     import numpy as np
 
@@ -251,7 +299,7 @@ def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]
     from training.baselines import DateGBDT
 
     rss = RssSampler().start()
-    result: dict[str, Any] = {"rows": rows, "seed": seed}
+    result: dict[str, Any] = {"rows": rows, "seed": seed, "source": source_state()}
     peaks: dict[str, float] = {}
     mib = 2**20
 
@@ -272,32 +320,40 @@ def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]
     peaks["generate"] = rss.stage_peak() / mib
 
     # (a) and (b): training.train.fit, with its feature and model steps timed from inside.
-    times: dict[str, float] = {}
-    seen: dict[str, Any] = {}
     targets = [
-        (FeaturePipeline, "fit_transform", "fit_transform"),
-        (RiskModel, "fit", "risk_model_fit"),
-        (RiskModel, "_fit_classifier", "classifier"),
-        (RiskModel, "_fit_regressor", "regressor"),
-        (DateGBDT, "fit", "date_baseline"),
+        (FeaturePipeline, "fit_transform", "features_fit_s"),
+        (RiskModel, "fit", "risk_model_fit_s"),
+        (RiskModel, "_fit_classifier", "classifier_s"),
+        (RiskModel, "_fit_regressor", "regressor_s"),
+        (DateGBDT, "fit", "date_baseline_s"),
     ]
-    with timed_methods(targets, times, seen):
+    inits: list[tuple[tuple, dict]] = []
+    fits: list[tuple[tuple, dict]] = []
+    with (
+        timed_methods(targets, result),
+        capture_calls(RiskModel, "__init__", inits),
+        capture_calls(RiskModel, "fit", fits),
+    ):
         pipeline, model, _baseline, _features = clock(
             lambda: train_module.fit(history, registers, settings), result, "train_fit_total_s"
         )
     del _features, _baseline
     peaks["train.fit"] = rss.stage_peak() / mib
+
+    # (b') the same RiskModel.fit on one thread: OpenMP's two threads stall when another
+    # process holds a core, one thread only shares the core (a contention-robust check).
+    if single_thread:
+        (init_args, init_kwargs), (fit_args, fit_kwargs) = inits[0], fits[0]
+        single = RiskModel(*init_args, **{**init_kwargs, "n_jobs": 1})
+        with timed_methods([(RiskModel, "_fit_classifier", "classifier_1t_s")], result):
+            clock(lambda: single.fit(*fit_args, **fit_kwargs), result, "risk_model_fit_1t_s")
+        result["trees_kept_1t"] = int(single.classifier_.best_iteration)
+        del single, fit_args, fit_kwargs
+        peaks["RiskModel.fit, 1 thread"] = rss.stage_peak() / mib
+    inits.clear()
+    fits.clear()  # it holds the training features
+    result.setdefault("regressor_s", 0.0)
     result.update(
-        features_fit_s=times["fit_transform"],
-        features_fit_s_cpu=times["fit_transform_cpu"],
-        risk_model_fit_s=times["risk_model_fit"],
-        risk_model_fit_s_cpu=times["risk_model_fit_cpu"],
-        classifier_s=times["classifier"],
-        classifier_s_cpu=times["classifier_cpu"],
-        regressor_s=times.get("regressor", 0.0),
-        regressor_s_cpu=times.get("regressor_cpu", 0.0),
-        date_baseline_s=times["date_baseline"],
-        date_baseline_s_cpu=times["date_baseline_cpu"],
         trees_trained=int(model.classifier_.num_trees()),
         trees_kept=int(model.classifier_.best_iteration or model.classifier_.num_trees()),
         risk_features=len(model.risk_features),
@@ -321,7 +377,7 @@ def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]
         metadata={},
     )
     inner: dict[str, float] = {}
-    with timed_methods([(FeaturePipeline, "transform", "transform")], inner, {}):
+    with timed_methods([(FeaturePipeline, "transform", "transform")], inner):
         clock(
             lambda: score_declarations(
                 bundle,
@@ -338,6 +394,9 @@ def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]
         score_inner_transform_s=inner["transform"],
         score_minus_features_s=result["score_declarations_s"] - inner["transform"],
         score_minus_features_s_cpu=result["score_declarations_s_cpu"] - inner["transform_cpu"],
+        score_minus_features_s_others=(
+            result["score_declarations_s_others"] - inner["transform_others"]
+        ),
     )
     x = features[model.risk_features].to_numpy(dtype="float64")
     for threads in (1, 2):
@@ -366,7 +425,10 @@ def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]
     result["ru_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["stage_peak_rss_mib"] = peaks
 
-    slower = result["features_fit_s"] > result["risk_model_fit_s"]
+    # Contention only ever slows training down, so the faster of the two fits is the
+    # fairer yardstick: profile when feature building is slower than either.
+    training = min(result["risk_model_fit_s"], result.get("risk_model_fit_1t_s", float("inf")))
+    slower = result["features_fit_s"] > training
     result["features_slower_than_training"] = slower
     if profile == "always" or (profile == "auto" and slower):
         del features, x, bundle
@@ -375,25 +437,25 @@ def run_size(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]
     return result
 
 
-def _child(rows: int, seed: int, profile: str, out_dir: str, queue: Any) -> None:
+def _child(queue: Any, *args: Any) -> None:
     try:
-        queue.put(("ok", run_size(rows, seed, profile, out_dir)))
+        queue.put(("ok", run_size(*args)))
     except BaseException as exc:  # report any failure to the parent
         import traceback
 
         queue.put(("error", f"{exc!r}\n{traceback.format_exc()}"))
 
 
-def run_isolated(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, Any]:
-    """Run one size in a fresh spawned process and return its measurements."""
+def run_isolated(*args: Any) -> dict[str, Any]:
+    """Run ``run_size(*args)`` in a fresh spawned process and return its measurements."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(rows, seed, profile, out_dir, queue))
+    process = context.Process(target=_child, args=(queue, *args))
     process.start()
     status, payload = queue.get()
     process.join()
     if status != "ok":
-        raise RuntimeError(f"size {rows}: {payload}")
+        raise RuntimeError(f"run_size{args}: {payload}")
     return payload
 
 
@@ -401,10 +463,11 @@ def run_isolated(rows: int, seed: int, profile: str, out_dir: str) -> dict[str, 
 
 
 def _row(label: str, rows: int | None, r: dict[str, Any], key: str) -> list[str]:
-    seconds, cpu = r[key], r.get(f"{key}_cpu")
+    seconds = r[key]
+    cpu = [f"{r[key + s]:.2f}" if key + s in r else "" for s in ("_cpu", "_others")]
     count = f"{rows:,}" if rows else ""
     rate = f"{rows / seconds:,.0f}" if rows and seconds > 0 else ""
-    return [label, count, f"{seconds:.2f}", "" if cpu is None else f"{cpu:.2f}", rate]
+    return [label, count, f"{seconds:.2f}", *cpu, rate]
 
 
 def _stage_rows(r: dict[str, Any]) -> list[list[str]]:
@@ -417,13 +480,21 @@ def _stage_rows(r: dict[str, Any]) -> list[list[str]]:
         _row("  of which classifier (labelled rows)", lab, r, "classifier_s"),
         _row("  of which revenue regressor", None, r, "regressor_s"),
         _row("DATE baseline (also in train.fit)", lab, r, "date_baseline_s"),
+        *(
+            [
+                _row("check: RiskModel.fit, n_jobs=1", h, r, "risk_model_fit_1t_s"),
+                _row("  of which classifier (labelled rows)", lab, r, "classifier_1t_s"),
+            ]
+            if "risk_model_fit_1t_s" in r
+            else []
+        ),
         _row("training.train.fit, total", h, r, "train_fit_total_s"),
         _row("scoring: score_declarations - features", o, r, "score_minus_features_s"),
         _row("scoring: predict + calibrate, 1 thread", o, r, "predict_calibrate_1t_s"),
         _row("scoring: predict + calibrate, 2 threads", o, r, "predict_calibrate_2t_s"),
         _row("SHAP contributions, 1 thread", s, r, "shap_1t_s"),
         _row("SHAP contributions, 2 threads", s, r, "shap_2t_s"),
-        ["peak RSS, psutil (MiB)", "", f"{r['peak_rss_mib']:,.0f}", "", ""],
+        ["peak RSS, psutil (MiB)", "", f"{r['peak_rss_mib']:,.0f}", "", "", ""],
     ]
 
 
@@ -445,7 +516,9 @@ def format_results(results: list[dict[str, Any]]) -> str:
         out += [
             f"{r['rows']:,} rows: history {r['history_rows']:,} ({r['history_labelled']:,} "
             f"labelled), hold-out {r['holdout_rows']:,} from {r['holdout_start']}",
-            *_render(["stage", "rows", "wall s", "CPU s", "rows/s"], _stage_rows(r)),
+            *_render(
+                ["stage", "rows", "wall s", "CPU s", "others' CPU s", "rows/s"], _stage_rows(r)
+            ),
             "",
         ]
     for r in results:
@@ -453,10 +526,17 @@ def format_results(results: list[dict[str, Any]]) -> str:
         verdict = "SLOWER than" if f > m else "not slower than"
         out.append(
             f"{r['rows']:,} rows: feature building {f:.1f} s is {verdict} LightGBM training "
-            f"{m:.1f} s (ratio {f / m:.2f}); {r['trees_kept']} trees kept of "
-            f"{r['trees_trained']} trained, "
-            f"{r['risk_features']} risk features, {r['calibration']} calibration"
+            f"(RiskModel.fit, shipped settings) {m:.1f} s, ratio {f / m:.2f}; "
+            f"{r['trees_kept']} trees kept, {r['risk_features']} risk features, "
+            f"{r['calibration']} calibration"
         )
+        if "risk_model_fit_1t_s" in r:
+            one = r["risk_model_fit_1t_s"]
+            verdict = "SLOWER than" if f > one else "not slower than"
+            out.append(
+                f"{r['rows']:,} rows: feature building {f:.1f} s is {verdict} RiskModel.fit on one "
+                f"thread {one:.1f} s, ratio {f / one:.2f} ({r['trees_kept_1t']} trees kept)"
+            )
     for r in results:
         if "profile" not in r:
             continue
@@ -465,15 +545,17 @@ def format_results(results: list[dict[str, Any]]) -> str:
             "",
             f"cProfile of fit_transform at {r['rows']:,} rows: {p['profiled_seconds']:.1f} s "
             f"under the profiler ({p['profile_file']})",
-            "  project functions by cumulative time (share of fit_transform, calls):",
+            "  project functions: share of fit_transform, cumulative and own (own = its lines"
+            " and library calls, without the project functions it calls), calls",
         ]
         out += [
-            f"    {e['share']:6.1%}  {e['cumulative_s']:7.2f} s  {e['calls']:>7}  {e['function']}"
-            for e in p["project_by_cumulative"]
+            f"    {e['cumulative_share']:6.1%} {e['cumulative_s']:6.2f} s   own "
+            f"{e['own_share']:6.1%} {e['own_s']:6.2f} s  {e['calls']:>4}  {e['function']}"
+            for e in p["project_functions"]
         ]
         out.append("  all functions by self time:")
         out += [
-            f"    {e['share']:6.1%}  {e['self_s']:7.2f} s  {e['calls']:>7}  {e['function']}"
+            f"    {e['share']:6.1%} {e['self_s']:6.2f} s  {e['calls']:>7}  {e['function']}"
             for e in p["all_by_self_time"]
         ]
     return "\n".join(out)
@@ -492,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         help="cProfile fit_transform after the timings: when it is slower than "
         "RiskModel.fit (auto), always, or never",
     )
+    parser.add_argument(
+        "--no-single-thread",
+        dest="single_thread",
+        action="store_false",
+        help="skip the second RiskModel.fit with n_jobs=1",
+    )
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     facts = machine_facts()
@@ -504,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for rows in args.rows:
         print(f"measuring {rows:,} rows ...", flush=True)
-        results.append(run_isolated(rows, args.seed, args.profile, str(args.out.parent)))
+        results.append(
+            run_isolated(rows, args.seed, args.profile, str(args.out.parent), args.single_thread)
+        )
     from portsift.settings import load_settings
 
     report = {
