@@ -127,6 +127,14 @@ def _set_aside(args: argparse.Namespace, inputs: Inputs, output: str | Path) -> 
         _note(args, f"{len(inputs.rejected)} invalid rows set aside in {path}")
 
 
+def _rate(args: argparse.Namespace, settings: Any) -> float:
+    """The inspection rate of this run: ``--rate`` or the configured default."""
+    rate = args.rate if args.rate is not None else settings.selection.default_rate
+    if not 0 < rate <= 1:
+        raise CliError(f"--rate must be in (0, 1], got {rate}")
+    return float(rate)
+
+
 def _load_bundle(model_dir: str) -> Any:
     from models.bundle import load_bundle
 
@@ -235,9 +243,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
     settings = _settings(args)
-    rate = args.rate if args.rate is not None else settings.selection.default_rate
-    if not 0 < rate <= 1:
-        raise CliError(f"--rate must be in (0, 1], got {rate}")
+    rate = _rate(args, settings)
     policy = SelectionPolicy(settings.selection, rate=rate)
     with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
         progress.stage("loading model")
@@ -346,9 +352,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reports.render import RenderError, find_chromium
 
     settings = _settings(args)
-    rate = args.rate if args.rate is not None else settings.selection.default_rate
-    if not 0 < rate <= 1:
-        raise CliError(f"--rate must be in (0, 1], got {rate}")
+    rate = _rate(args, settings)
     if not args.timeout > 0:
         raise CliError(f"--timeout must be positive, got {args.timeout}")
     if args.batch and not args.date:
@@ -409,6 +413,91 @@ def cmd_report(args: argparse.Namespace) -> int:
     what = f"batch report for {day.date()}" if day is not None else f"report for {args.id}"
     _say(args, f"{what} ({kind.upper()}, {args.lang}) written to {path}")
     return 0
+
+
+def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The ``bentoml serve`` command line and environment of ``portsift serve``.
+
+    Checks everything that can be checked before starting: the bundle (and its real-time
+    policy thresholds), the register files, and the tokens; without any token configured
+    the server is refused unless ``--insecure-dev``.
+    """
+    import os
+
+    from features import loading
+    from serving.auth import TokenConfigError, TokenVerifier
+
+    bundle = _load_bundle(args.model_dir)
+    if not bundle.metadata.get("policy_thresholds"):
+        raise CliError(
+            f"{args.model_dir}: the bundle has no real-time policy thresholds; "
+            "retrain it with this version of portsift"
+        )
+    for path, load in (
+        (args.enterprises, loading.load_enterprises),
+        (args.commodities, loading.load_commodities),
+    ):
+        if path:
+            load(path)
+    try:
+        verifier = TokenVerifier.from_env()
+    except TokenConfigError as err:
+        raise CliError(str(err)) from err
+    env = dict(os.environ)
+    if not verifier.is_configured:
+        if not args.insecure_dev:
+            raise CliError(
+                "no API token configured: set PORTSIFT_API_TOKENS (comma-separated) or "
+                "PORTSIFT_API_TOKEN_FILE; --insecure-dev serves without tokens (local demo only)"
+            )
+        print(
+            "portsift serve: WARNING: --insecure-dev: no API token configured, the API "
+            "answers anyone who can reach it; never use this outside a local demo",
+            file=sys.stderr,
+        )
+    if args.insecure_dev:
+        env["PORTSIFT_INSECURE_DEV"] = "1"
+    env["PORTSIFT_MODEL_DIR"] = str(Path(args.model_dir).resolve())
+    for name, path in (
+        ("PORTSIFT_ENTERPRISES", args.enterprises),
+        ("PORTSIFT_COMMODITIES", args.commodities),
+    ):
+        if path:
+            env[name] = str(Path(path).resolve())
+        else:
+            env.pop(name, None)
+    if args.config:
+        env["PORTSIFT_CONFIG"] = str(Path(args.config).resolve())
+    # One worker (set in the service), LightGBM and BLAS one thread each.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    project = Path(__file__).resolve().parent.parent
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:Portsift",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--working-dir",
+        str(project),
+    ]
+    return command, env
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``portsift serve``: start the BentoML scoring API (replaces this process)."""
+    import os
+
+    command, env = serve_command(args)
+    _say(args, f"portsift serve: http://{args.host}:{args.port} (model {args.model_dir})")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+    return 0  # not reached
 
 
 # -- parser ------------------------------------------------------------------------
@@ -510,6 +599,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(report)
     report.set_defaults(handler=cmd_report)
+
+    serve = commands.add_parser(
+        "serve",
+        help="start the real-time scoring API (BentoML)",
+        description="Serve POST /score, /score_batch and /feedback with BentoML. Tokens "
+        "come from PORTSIFT_API_TOKENS or PORTSIFT_API_TOKEN_FILE; the audit store from "
+        "PORTSIFT_AUDIT_URL (default sqlite:///portsift-audit.db).",
+    )
+    serve.add_argument("--model-dir", dest="model_dir", required=True)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    serve.add_argument("--enterprises", help="newer enterprise credit register")
+    serve.add_argument("--commodities", help="newer commodity catalogue")
+    serve.add_argument(
+        "--insecure-dev",
+        dest="insecure_dev",
+        action="store_true",
+        help="serve without any API token (local demo only; prints a warning)",
+    )
+    _add_common(serve)
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 

@@ -1,0 +1,143 @@
+"""Pydantic request and response models of the HTTP API (``../shared/CONTRACT.md`` §3).
+
+The declaration model is generated from the contract's field list
+(:data:`features.contract.DECLARATION_FIELDS` and the inline lab report fields), so that
+it cannot drift from the CSV loader. Pydantic checks the shape (types, ``>= 0``, 0/1
+flags, unknown fields) and gives BentoML's 400 naming the field in ``detail[].loc``; the
+values are then validated once more by :func:`features.loading.declarations_from_records`
+exactly as a file is (dates, HS codes, lab results), which answers 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
+
+from features import contract
+
+#: Most declarations one ``/score_batch`` request may carry.
+MAX_BATCH: int = 1000
+
+Flag = Literal[0, 1]
+Language = Literal["en", "zh"]
+
+_Id = Annotated[StrictStr, Field(min_length=1, max_length=128)] | StrictInt
+_Text = Annotated[StrictStr, Field(max_length=256)]
+_Date = Annotated[StrictStr, Field(min_length=1, max_length=40)]
+_Code = Annotated[StrictStr, Field(min_length=1, max_length=16)] | StrictInt
+
+
+def _number(non_negative: bool) -> Any:
+    return Annotated[float, Field(ge=0 if non_negative else None, allow_inf_nan=False)]
+
+
+def _annotation(kind: str, non_negative: bool) -> Any:
+    return {
+        "id": _Id,
+        "text": _Text,
+        "date": _Date,
+        "code": _Code,
+        "number": _number(non_negative),
+        "flag": Flag,
+    }[kind]
+
+
+def _declaration_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for field in contract.DECLARATION_FIELDS:
+        annotation = _annotation(field.kind, field.non_negative)
+        if field.required:
+            fields[field.name] = (annotation, ...)
+        else:
+            fields[field.name] = (annotation | None, None)
+    lab = {f.name: f for f in contract.LAB_RESULT_FIELDS}
+    for name in contract.INLINE_LAB_FIELDS:
+        fields[name] = (_annotation(lab[name].kind, lab[name].non_negative) | None, None)
+    return fields
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+#: One declaration, flat, with the canonical field names (and optional lab report).
+Declaration = create_model(
+    "Declaration",
+    __base__=_Strict,
+    __doc__="One import declaration: the contract's canonical fields, flat.",
+    lang=(Language | None, Field(None, description="language of the reasons (en or zh)")),
+    **_declaration_fields(),
+)
+
+
+def declaration_record(declaration: BaseModel) -> dict[str, Any]:
+    """The declaration as the JSON object the loader validates (no ``lang``, no nulls)."""
+    return declaration.model_dump(exclude_none=True, exclude={"lang"})
+
+
+class ScoreBatchRequest(_Strict):
+    """``POST /score_batch``: declarations decided in order."""
+
+    declarations: list[Declaration] = Field(min_length=1, max_length=MAX_BATCH)  # type: ignore[valid-type]
+    lang: Language | None = None
+
+
+class Contribution(BaseModel):
+    """One feature's SHAP contribution (log-odds) and the value the model saw."""
+
+    feature: str
+    value: float | None
+    shap: float
+
+
+class Decision(BaseModel):
+    """One decision: the contract's score columns, deadlines, versions and explanation."""
+
+    request_id: str
+    declaration_id: str
+    risk_score: float
+    expected_revenue: float
+    selected: int
+    lane: Literal["green", "yellow", "red", "red_sampling"]
+    selection_reason: Literal["risk", "random", "tier_floor", "rule", ""]
+    credit_tier: str
+    reasons: str
+    lab_accepted: int
+    green_channel: int
+    priority_lane: int
+    inspection_deadline_hours: float | None
+    release_deadline_hours: float | None
+    sampling_deadline_days: float | None
+    lab_test_deadline_days: float | None
+    model_version: str
+    policy_version: str
+    raw_score: float
+    base_value: float
+    revenue_estimated: bool
+    contributions: list[Contribution]
+
+
+class Feedback(_Strict):
+    """``POST /feedback``: the outcome of an inspection."""
+
+    declaration_id: _Id  # type: ignore[valid-type]
+    inspected: Flag
+    illicit: Flag | None = None
+    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class FeedbackReceipt(BaseModel):
+    """What ``POST /feedback`` answers once the outcome is committed."""
+
+    declaration_id: str
+    recorded: bool
+    feedback_id: int
+
+
+class ErrorBody(BaseModel):
+    """A 4xx answer: the message and the field it is about."""
+
+    error: str
+    field: str | None = None
+    records: list[int] | None = None

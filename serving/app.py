@@ -1,0 +1,381 @@
+"""The request path of the scoring API, without any web framework.
+
+:class:`DecisionService` is what a BentoML worker (``serving/service.py``) holds: the
+model bundle loaded once, the reference registers (the snapshot saved with the model,
+or newer files), the selection policy with the real-time thresholds saved at training,
+the audit store and the token verifier. Its :meth:`DecisionService.score` validates JSON
+declarations exactly as ``portsift score`` validates a file
+(:func:`features.loading.declarations_from_records`), scores them through
+:func:`models.scoring.score_declarations` (the same features, model, calibration,
+TreeSHAP and reasons as the command line), **commits every decision to the audit store
+before it returns**, and gives one JSON-ready decision per declaration.
+
+Real time against batch: ``portsift score`` selects exactly ``round(rate x N)`` of a
+file (:meth:`SelectionPolicy.decide`). The API cannot see the rest of the day's
+declarations, so it decides each one on its own against the per-tier priority
+thresholds fitted at training (:meth:`SelectionPolicy.decide_online`): the budget is
+met in expectation, and a declaration's ``selected``, ``lane`` and ``selection_reason``
+can differ from those the batch gives it. ``risk_score``, ``expected_revenue``,
+``raw_score``, ``base_value`` and ``contributions`` are the same in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from features.loading import declarations_from_records, load_commodities, load_enterprises
+from features.pipeline import Registers
+from features.validation import InputError
+from models.bundle import Bundle, load_bundle
+from models.policy import SelectionPolicy, ThresholdState
+from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
+from portsift.settings import load_settings
+from serving.audit import AuditStore, DecisionRecord
+from serving.auth import TokenVerifier
+
+logger = logging.getLogger("portsift.serving")
+
+#: Environment variables read by :meth:`DecisionService.from_env` (set by ``portsift serve``).
+MODEL_DIR_ENV: Final[str] = "PORTSIFT_MODEL_DIR"
+ENTERPRISES_ENV: Final[str] = "PORTSIFT_ENTERPRISES"
+COMMODITIES_ENV: Final[str] = "PORTSIFT_COMMODITIES"
+INSECURE_ENV: Final[str] = "PORTSIFT_INSECURE_DEV"
+LANGUAGES: Final[tuple[str, ...]] = ("en", "zh")
+
+#: Decision fields of the response beyond the contract's score and policy columns.
+_FLOAT_COLUMNS = (
+    "risk_score",
+    "expected_revenue",
+    "inspection_deadline_hours",
+    "release_deadline_hours",
+    "sampling_deadline_days",
+    "lab_test_deadline_days",
+)
+_INT_COLUMNS = ("selected", "lab_accepted", "green_channel", "priority_lane")
+
+
+class FeedbackError(ValueError):
+    """An inspection outcome that cannot be recorded; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class _OnlinePolicy(SelectionPolicy):
+    """A selection policy whose ``decide`` is the real-time :meth:`decide_online`.
+
+    :func:`models.scoring.score_declarations` calls ``policy.with_params(rate=...)`` and
+    then ``decide``; this adapter keeps the saved thresholds across ``with_params`` and
+    decides each declaration on its own, so the API shares the whole scoring path with
+    ``portsift score`` and differs from it only in the selection rule.
+    """
+
+    def __init__(self, *args: Any, thresholds: ThresholdState, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.thresholds_ = thresholds
+        self.batch_ = None
+
+    def with_params(self, **changes: Any) -> _OnlinePolicy:
+        return _OnlinePolicy(**{**self.get_params(), **changes}, thresholds=self.thresholds_)
+
+    def decide(self, scored: pd.DataFrame) -> pd.DataFrame:
+        return self.decide_online(scored)
+
+
+def read_registers(enterprises: str | None, commodities: str | None) -> Registers:
+    """Load newer register files given to the server (None = the bundle's snapshot)."""
+    return Registers(
+        enterprises=load_enterprises(enterprises).frame if enterprises else None,
+        lab_results=None,
+        commodities=load_commodities(commodities).frame if commodities else None,
+    )
+
+
+def language_of(accept_language: str | None, requested: str | None = None) -> str:
+    """The reasons' language: an explicit ``lang`` field, else ``Accept-Language``, else en."""
+    if requested:
+        return requested if requested in LANGUAGES else "en"
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+@dataclass
+class DecisionService:
+    """Everything a request needs, loaded once per worker.
+
+    Attributes:
+        bundle: The verified model bundle.
+        registers: Reference registers given to the server (missing ones come from the
+            bundle snapshot inside ``score_declarations``).
+        policy: The real-time selection policy with the thresholds saved at training.
+        audit: The audit store every decision is committed to before it is returned.
+        verifier: The bearer-token verifier.
+        revenue_weight: The priority weight of the revenue at stake.
+        num_threads: LightGBM threads per call (1: no oversubscription).
+    """
+
+    bundle: Bundle
+    registers: Registers
+    policy: SelectionPolicy
+    audit: AuditStore
+    verifier: TokenVerifier
+    revenue_weight: float
+    num_threads: int = 1
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | os.PathLike[str],
+        *,
+        enterprises: str | None = None,
+        commodities: str | None = None,
+        audit_url: str | None = None,
+        verifier: TokenVerifier | None = None,
+        num_threads: int = 1,
+    ) -> DecisionService:
+        """Load the bundle, registers, policy thresholds, audit store and tokens.
+
+        Raises:
+            BundleError: The bundle is missing or altered.
+            InputError: A register file is invalid.
+            ValueError: The bundle has no real-time policy thresholds.
+            TokenConfigError: The token configuration is unusable.
+        """
+        bundle = load_bundle(Path(model_dir))
+        saved = bundle.metadata.get("policy_thresholds")
+        if not saved:
+            raise ValueError(
+                f"{model_dir}: the bundle has no policy_thresholds; retrain it with this version"
+            )
+        state = ThresholdState.from_dict(saved)
+        settings = load_settings()
+        policy = _OnlinePolicy(settings.selection, rate=state.rate, thresholds=state)
+        trained_version = bundle.metadata.get("policy_version")
+        if trained_version and trained_version != policy.version:
+            logger.warning(
+                "selection settings changed since training (policy %s, thresholds fitted by "
+                "%s): decisions report %s",
+                policy.version,
+                trained_version,
+                policy.version,
+            )
+        return cls(
+            bundle=bundle,
+            registers=read_registers(enterprises, commodities),
+            policy=policy,
+            audit=AuditStore.from_url(audit_url),
+            verifier=verifier if verifier is not None else TokenVerifier.from_env(),
+            revenue_weight=settings.selection.revenue_weight,
+            num_threads=num_threads,
+        )
+
+    @classmethod
+    def from_env(cls, model_dir: str | os.PathLike[str] | None = None) -> DecisionService:
+        """Load as configured by ``portsift serve`` (``PORTSIFT_MODEL_DIR`` and friends).
+
+        Args:
+            model_dir: The bundle directory (default ``PORTSIFT_MODEL_DIR``).
+        """
+        model_dir = model_dir or os.environ.get(MODEL_DIR_ENV)
+        if not model_dir:
+            raise RuntimeError(f"{MODEL_DIR_ENV} is not set: name the model bundle directory")
+        return cls.load(
+            model_dir,
+            enterprises=os.environ.get(ENTERPRISES_ENV) or None,
+            commodities=os.environ.get(COMMODITIES_ENV) or None,
+        )
+
+    @property
+    def model_version(self) -> str:
+        """Version of the model bundle."""
+        return self.bundle.model_version
+
+    @property
+    def policy_version(self) -> str:
+        """Version of the selection policy that decides."""
+        return self.policy.version
+
+    def _extra_features(self) -> tuple[list[str], list[str]]:
+        # The schema features the model was trained with (read once: to_dict is costly).
+        if getattr(self, "_extras", None) is None:
+            params = self.bundle.pipeline.to_dict()["params"]
+            self._extras = (list(params["extra_categorical"]), list(params["extra_numeric"]))
+        return self._extras
+
+    def score(
+        self, records: Sequence[Mapping[str, Any]], lang: str = "en", *, source: str = "request"
+    ) -> list[dict[str, Any]]:
+        """Validate, score, decide, explain and audit declarations; one decision each.
+
+        Args:
+            records: Declarations as JSON objects (canonical field names, optional inline
+                lab report).
+            lang: Language of the reasons (``en`` or ``zh``).
+            source: Name of the input in error messages.
+
+        Returns:
+            One decision per declaration, in order, each already committed to the audit
+            store under its ``request_id``.
+
+        Raises:
+            InputError: A missing field or an invalid value (the message names both).
+            AuditError: The audit store did not commit (nothing is returned then).
+        """
+        lang = lang if lang in LANGUAGES else "en"
+        extra_cat, extra_num = self._extra_features()
+        records = [dict(r) for r in records]
+        loaded = declarations_from_records(
+            records, source=source, extra_categorical=extra_cat, extra_numeric=extra_num
+        )
+        missing = [c for c in (*extra_cat, *extra_num) if c not in loaded.frame]
+        if missing:
+            raise InputError(
+                f"{source}: the model was trained with schema feature(s) {', '.join(missing)}; "
+                "send them with every declaration",
+                file=source,
+                column=missing[0],
+            )
+        scored = score_declarations(
+            self.bundle,
+            loaded.frame,
+            self.registers,
+            rate=self.policy.rate_,
+            revenue_weight=self.revenue_weight,
+            policy=self.policy,
+            lang=lang,
+            num_threads=self.num_threads,
+        )
+        decisions = self._decisions(scored)
+        batch = uuid.uuid4().hex
+        audit_rows = []
+        for position, (record, decision) in enumerate(zip(records, decisions, strict=True)):
+            decision["request_id"] = batch if len(decisions) == 1 else f"{batch}-{position}"
+            audit_rows.append(
+                DecisionRecord.from_request(
+                    request_id=decision["request_id"],
+                    declaration=record,
+                    decision=decision,
+                    model_version=decision["model_version"],
+                    policy_version=decision["policy_version"],
+                )
+            )
+        self.audit.record_decisions(audit_rows)  # durable when it returns
+        return decisions
+
+    def _decisions(self, scored: Any) -> list[dict[str, Any]]:
+        frame = scored.decisions
+        explanation = scored.explanation
+        features = scored.features.reset_index(drop=True)
+        names = explanation.features
+        values = features[names].to_numpy(dtype="float64")
+        out: list[dict[str, Any]] = []
+        for i in range(len(frame)):
+            row = frame.iloc[i]
+            decision: dict[str, Any] = {}
+            for column in (*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS):
+                decision[column] = _json_value(row[column])
+            for column in _FLOAT_COLUMNS:
+                decision[column] = _float_or_none(row[column])
+            for column in _INT_COLUMNS:
+                decision[column] = int(bool(row[column]))
+            decision["declaration_id"] = str(row["declaration_id"])
+            decision["model_version"] = self.model_version
+            decision["raw_score"] = float(row["raw_score"])
+            decision["base_value"] = float(explanation.base_value[i])
+            decision["revenue_estimated"] = bool(row["revenue_estimated"])
+            decision["contributions"] = [
+                {"feature": name, "value": _float_or_none(values[i, j]), "shap": float(shap)}
+                for j, (name, shap) in enumerate(zip(names, explanation.values[i], strict=True))
+            ]
+            out.append(decision)
+        return out
+
+    def feedback(self, record: Mapping[str, Any], *, source: str | None = None) -> dict[str, Any]:
+        """Record an inspection outcome (``declaration_id, inspected, illicit, revenue``).
+
+        Raises:
+            FeedbackError: An invalid value (``field`` names it).
+            AuditError: The store did not commit.
+        """
+        declaration_id = record.get("declaration_id")
+        if isinstance(declaration_id, int) and not isinstance(declaration_id, bool):
+            declaration_id = str(declaration_id)
+        if not isinstance(declaration_id, str) or not declaration_id.strip():
+            raise FeedbackError(
+                "field 'declaration_id' must be a non-empty string", "declaration_id"
+            )
+        inspected = _flag(record.get("inspected"), "inspected", nullable=False)
+        illicit = _flag(record.get("illicit"), "illicit", nullable=True)
+        revenue = record.get("revenue")
+        if revenue is not None:
+            if isinstance(revenue, bool) or not isinstance(revenue, int | float):
+                raise FeedbackError("field 'revenue' must be a number or null", "revenue")
+            if not math.isfinite(revenue) or revenue < 0:
+                raise FeedbackError(f"field 'revenue' must be >= 0, got {revenue}", "revenue")
+        if not inspected and (illicit or (revenue or 0) > 0):
+            field = "illicit" if illicit else "revenue"
+            raise FeedbackError(
+                f"field '{field}': an uninspected declaration cannot report a violation or revenue",
+                field,
+            )
+        row_id = self.audit.record_feedback(
+            declaration_id,
+            inspected=bool(inspected),
+            illicit=None if illicit is None else bool(illicit),
+            revenue=None if revenue is None else float(revenue),
+            source=source,
+        )
+        return {"declaration_id": declaration_id, "recorded": True, "feedback_id": row_id}
+
+    def close(self) -> None:
+        """Close the audit store."""
+        self.audit.close()
+
+
+def _flag(value: Any, name: str, *, nullable: bool) -> int | None:
+    if value is None:
+        if nullable:
+            return None
+        raise FeedbackError(f"field '{name}' is required (0 or 1)", name)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    allowed = "0, 1 or null" if nullable else "0 or 1"
+    raise FeedbackError(f"field '{name}' must be {allowed}, got {value!r}", name)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value

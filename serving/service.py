@@ -1,0 +1,276 @@
+"""The BentoML 1.4 service of the scoring API (``portsift serve`` starts it).
+
+Thin on purpose: the request path lives in :mod:`serving.app`. Configuration comes from
+the environment, which ``portsift serve`` sets: ``PORTSIFT_MODEL_DIR`` (the bundle),
+``PORTSIFT_ENTERPRISES`` / ``PORTSIFT_COMMODITIES`` (newer register files),
+``PORTSIFT_AUDIT_URL``, ``PORTSIFT_API_TOKENS`` / ``PORTSIFT_API_TOKEN_FILE`` and
+``PORTSIFT_INSECURE_DEV=1``. Run it by hand with::
+
+    PORTSIFT_MODEL_DIR=demo/model PORTSIFT_API_TOKENS=... bentoml serve serving.service:Portsift
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import bentoml
+from starlette.responses import JSONResponse
+
+from features.validation import InputError
+from serving.api_models import (
+    Decision,
+    Declaration,
+    Feedback,
+    FeedbackReceipt,
+    ScoreBatchRequest,
+    declaration_record,
+)
+from serving.app import INSECURE_ENV, DecisionService, FeedbackError, language_of
+from serving.audit import AuditError
+from serving.auth import TokenConfigError, TokenVerifier
+
+logger = logging.getLogger("portsift.serving")
+
+#: A model in the BentoML model store to serve instead of ``PORTSIFT_MODEL_DIR``.
+MODEL_TAG = os.environ.get("PORTSIFT_MODEL_TAG") or None
+#: Largest request body accepted, in bytes (``PORTSIFT_MAX_BODY_BYTES``).
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+#: Paths served without a token: BentoML's health and Prometheus endpoints.
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+
+
+def insecure_dev() -> bool:
+    """Whether the server was started with ``--insecure-dev``."""
+    return os.environ.get(INSECURE_ENV) == "1"
+
+
+def _json_reply(status: int, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    payload = json.dumps(body).encode("utf-8")
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ],
+    }
+    return start, payload
+
+
+class GuardMiddleware:
+    """ASGI middleware: bearer tokens on every path but health and metrics; body size cap.
+
+    A request without an accepted ``Authorization: Bearer <token>`` gets 401 before any
+    of its body is read; a body larger than the cap gets 413 (by ``Content-Length`` up
+    front, and by counting the bytes of a chunked body).
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int | None = None) -> None:
+        self.app = app
+        self.verifier = TokenVerifier.from_env()
+        # Fail closed: without tokens (and without --insecure-dev) nothing but health
+        # and metrics is answered, and the service itself refuses to initialise.
+        self.open_access = not self.verifier.is_configured and insecure_dev()
+        limit = max_body_bytes or int(os.environ.get("PORTSIFT_MAX_BODY_BYTES", 0) or 0)
+        self.max_body_bytes = limit or DEFAULT_MAX_BODY_BYTES
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Check the token and the body size, then pass the request on."""
+        if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not self.open_access and not self.verifier.verify(headers.get("authorization")):
+            start, payload = _json_reply(401, {"error": "missing or invalid bearer token"})
+            start["headers"].append((b"www-authenticate", b'Bearer realm="portsift"'))
+            await send(start)
+            await send({"type": "http.response.body", "body": payload})
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._too_large(send)
+            return
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def counted_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, counted_receive, _NamedFieldErrors(send))
+        except _BodyTooLargeError:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Any) -> None:
+        start, payload = _json_reply(
+            413, {"error": f"request body larger than {self.max_body_bytes} bytes"}
+        )
+        await send(start)
+        await send({"type": "http.response.body", "body": payload})
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+#: Field names of the request models, to tell them from pydantic's union tags in a ``loc``.
+_KNOWN_FIELDS = frozenset(
+    {*Declaration.model_fields, *ScoreBatchRequest.model_fields, *Feedback.model_fields}
+)
+
+
+def _location(problem: dict[str, Any]) -> tuple[str, str]:
+    """The path (``declarations.1.declared_value``) and the field a pydantic error is about.
+
+    A union's error ``loc`` ends in the member tried (``hs_code.constrained-str``); that
+    tail is dropped. An unknown field (``extra_forbidden``) is named as sent.
+    """
+    loc = [str(part) for part in problem.get("loc", [])]
+    if not loc:
+        return "body", "body"
+    if problem.get("type") == "extra_forbidden":
+        return ".".join(loc), loc[-1]
+    known = [i for i, part in enumerate(loc) if part in _KNOWN_FIELDS]
+    if not known:
+        return ".".join(loc), loc[-1]
+    end = known[-1] + 1
+    while end < len(loc) and loc[end].isdigit():  # list positions stay in the path
+        end += 1
+    return ".".join(loc[:end]), loc[known[-1]]
+
+
+class _NamedFieldErrors:
+    """Rewrite BentoML's pydantic 400 so that its ``error`` message names the fields.
+
+    BentoML answers a validation error with ``{"error": "1 validation error for
+    DeclarationIODescriptor", "detail": [{"loc": [...], "msg": ...}]}``; the message then
+    reads ``field 'importer_id': Field required`` and ``field`` names the first one.
+    """
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.start: dict[str, Any] | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            self.start = message
+            return
+        if self.start is None or message["type"] != "http.response.body":
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(self.chunks)
+        try:
+            data = json.loads(body)
+            problems = data["detail"]
+            located = [_location(item) for item in problems]
+            data["error"] = "; ".join(
+                f"field '{path}': {item['msg']}"
+                for (path, _), item in zip(located, problems, strict=True)
+            )
+            data["field"] = located[0][1] if located else None
+            body = json.dumps(data).encode("utf-8")
+        except (ValueError, KeyError, TypeError):
+            pass
+        headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def _error(status: int, message: str, field: str | None, rows: list[int] | None = None) -> Any:
+    return JSONResponse({"error": message, "field": field, "records": rows}, status_code=status)
+
+
+@bentoml.service(
+    name="portsift",
+    workers=1,
+    threads=2,
+    traffic={"timeout": 30},
+    labels={"project": "portsift"},
+)
+class Portsift:
+    """Real-time risk scoring, selection, explanation and audit of import declarations."""
+
+    if MODEL_TAG:
+        # A bundle imported into the BentoML model store (serving.model_store): named as a
+        # class attribute, so that ``bentoml build`` packs it into the bento.
+        bundle_model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        try:
+            model_dir = self.bundle_model.path if MODEL_TAG else None
+            self.decisions = DecisionService.from_env(model_dir)
+        except Exception:
+            # BentoML does not log a failing service constructor: say why here.
+            logger.exception("portsift: the scoring service could not start")
+            raise
+        if not self.decisions.verifier.is_configured:
+            if not insecure_dev():
+                # The worker does not start: no API without a credential. BentoML does
+                # not log a failing service constructor, so say it here.
+                message = (
+                    "no API token configured (PORTSIFT_API_TOKENS or PORTSIFT_API_TOKEN_FILE); "
+                    "refusing to serve (use --insecure-dev for a local demo)"
+                )
+                logger.error("portsift: %s", message)
+                raise TokenConfigError(message)
+            logger.warning("portsift: --insecure-dev: the API accepts requests without a token")
+
+    @bentoml.api(route="/score")
+    def score(self, declaration: Declaration, /, ctx: bentoml.Context) -> Decision:  # type: ignore[valid-type]
+        """Decide one declaration (flat JSON body); committed to the audit store first."""
+        lang = language_of(ctx.request.headers.get("accept-language"), declaration.lang)
+        decided = self._score([declaration_record(declaration)], lang, "declaration", ctx)
+        return decided if isinstance(decided, JSONResponse) else decided[0]
+
+    @bentoml.api(route="/score_batch")
+    def score_batch(self, request: ScoreBatchRequest, /, ctx: bentoml.Context) -> list[Decision]:
+        """Decide declarations in order (``{"declarations": [...]}``), each audited first."""
+        lang = language_of(ctx.request.headers.get("accept-language"), request.lang)
+        records = [declaration_record(d) for d in request.declarations]
+        return self._score(records, lang, "declarations", ctx)
+
+    @bentoml.api(route="/feedback")
+    def feedback(self, outcome: Feedback, /) -> FeedbackReceipt:
+        """Record an inspection outcome for a declaration."""
+        try:
+            receipt = self.decisions.feedback(outcome.model_dump(), source="api")
+        except FeedbackError as err:
+            return _error(422, str(err), err.field)
+        except AuditError:
+            logger.exception("feedback not recorded")
+            return _error(503, "the audit store did not record the feedback; retry", None)
+        return FeedbackReceipt(**receipt)
+
+    def _score(
+        self, records: list[dict[str, Any]], lang: str, source: str, ctx: bentoml.Context
+    ) -> Any:
+        # With a ``ctx`` parameter BentoML sets the response status from
+        # ``ctx.response.status_code``, even on a Response the API returns.
+        try:
+            decisions = self.decisions.score(records, lang, source=source)
+        except InputError as err:
+            ctx.response.status_code = 422
+            return _error(422, str(err), err.column, err.rows)
+        except AuditError:
+            # Nothing acknowledged without a committed audit row: the caller retries.
+            logger.exception("decision not recorded")
+            ctx.response.status_code = 503
+            return _error(503, "the audit store did not record the decision; retry", None)
+        return [Decision.model_validate(d) for d in decisions]
+
+
+Portsift.add_asgi_middleware(GuardMiddleware)

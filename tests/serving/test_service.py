@@ -1,0 +1,497 @@
+"""The HTTP API against a real BentoML server started by ``portsift serve``.
+
+One server per module (a subprocess on a free loopback port, killed at the end). The
+answers are checked against :func:`models.scoring.score_declarations` on the same
+declarations and against the audit store the server wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features import contract
+from features.loading import declarations_from_records
+from features.pipeline import Registers
+from models.bundle import Bundle, load_bundle
+from models.scoring import score_declarations
+from portsift.cli import main
+from serving.api_models import Decision
+from serving.audit import AuditStore
+from serving.service import DEFAULT_MAX_BODY_BYTES
+
+TOKEN = "test-token-0123456789abcdef"
+READY_TIMEOUT_S = 180
+_NUMBER_FIELDS = {f.name for f in contract.DECLARATION_FIELDS if f.kind == "number"}
+_LABELS = set(contract.LABEL_FIELDS)
+
+
+@dataclass
+class Server:
+    """A running ``portsift serve`` and what the tests need to talk to it."""
+
+    url: str
+    audit_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    model_dir: Path
+
+    def post(self, path: str, body: Any = None, *, token: str | None = TOKEN, **kw: Any) -> Any:
+        """POST JSON (or ``content=`` raw bytes) with the bearer token."""
+        headers = dict(kw.pop("headers", {}))
+        headers.setdefault("Content-Type", "application/json")
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if "content" not in kw:
+            kw["content"] = json.dumps(body).encode("utf-8")
+        return httpx.post(self.url + path, headers=headers, timeout=60, **kw)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _records(path: Path, count: int, lab_results: Path) -> list[dict[str, Any]]:
+    """``count`` declarations as the JSON a front-line system sends, some with a lab report."""
+    with lab_results.open(encoding="utf-8") as handle:
+        labs = {row["declaration_id"]: row for row in csv.DictReader(handle)}
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    # Spread over the file, and take a few that carry a lab report.
+    picked = rows[:: max(1, len(rows) // (count - 2))][: count - 2]
+    taken = {r["declaration_id"] for r in picked}
+    picked += [r for r in rows if r["declaration_id"] in labs and r["declaration_id"] not in taken][
+        :2
+    ]
+    records = []
+    for row in picked:
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if value == "" or key in _LABELS:
+                continue
+            record[key] = float(value) if key in _NUMBER_FIELDS else value
+        lab = labs.get(row["declaration_id"])
+        if lab is not None:
+            record.update(
+                lab_id=lab["lab_id"],
+                lab_accredited=int(lab["lab_accredited"]),
+                lab_result=lab["lab_result"],
+                issued_at=lab["issued_at"],
+            )
+        records.append(record)
+    return records
+
+
+@pytest.fixture(scope="module")
+def server(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``portsift serve`` on a free port, ready, with its own SQLite audit store."""
+    directory = tmp_path_factory.mktemp("serve")
+    audit_url = f"sqlite:///{directory / 'audit.db'}"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORTSIFT_API_TOKENS": TOKEN,
+        "PORTSIFT_AUDIT_URL": audit_url,
+        "BENTOML_HOME": str(directory / "bentoml"),
+    }
+    env.pop("PORTSIFT_INSECURE_DEV", None)
+    log = directory / "server.log"
+    command = [sys.executable, "-m", "portsift.cli", "serve", "--model-dir", str(trained_model_dir)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=directory,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"portsift serve exited: {log.read_text(errors='replace')}")
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready in {READY_TIMEOUT_S}s: {log.read_text()}")
+            time.sleep(0.5)
+        yield Server(
+            url=url, audit_url=audit_url, process=process, log=log, model_dir=trained_model_dir
+        )
+    finally:
+        # The whole process group: BentoML's arbiter and its worker.
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.fixture(scope="module")
+def bundle(trained_model_dir: Path) -> Bundle:
+    """The bundle the server serves, loaded here for the reference answers."""
+    return load_bundle(trained_model_dir)
+
+
+@pytest.fixture(scope="module")
+def records(data_files: Any) -> list[dict[str, Any]]:
+    """Eight declarations of the shared data set as JSON objects."""
+    return _records(data_files.declarations, 8, data_files.lab_results)
+
+
+def _reference(bundle: Bundle, records: list[dict[str, Any]]) -> Any:
+    frame = declarations_from_records(records).frame
+    return score_declarations(bundle, frame, Registers(None, None, None), rate=0.05)
+
+
+def _assert_same_as_library(answer: dict[str, Any], reference: Any, i: int) -> None:
+    expected = reference.decisions.iloc[i]
+    assert answer["declaration_id"] == expected["declaration_id"]
+    assert answer["risk_score"] == pytest.approx(expected["risk_score"], rel=1e-12, abs=1e-15)
+    assert answer["expected_revenue"] == pytest.approx(expected["expected_revenue"], rel=1e-12)
+    assert answer["raw_score"] == pytest.approx(expected["raw_score"], rel=1e-12, abs=1e-12)
+    explanation = reference.explanation
+    assert [c["feature"] for c in answer["contributions"]] == explanation.features
+    shap = np.array([c["shap"] for c in answer["contributions"]])
+    np.testing.assert_allclose(shap, explanation.values[i], rtol=1e-12, atol=1e-12)
+    assert answer["base_value"] == pytest.approx(explanation.base_value[i], abs=1e-12)
+    assert answer["base_value"] + shap.sum() == pytest.approx(answer["raw_score"], abs=1e-9)
+
+
+def test_score_equals_the_library_and_is_audited(
+    server: Server, bundle: Bundle, records: list[dict[str, Any]]
+) -> None:
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        for record in records:
+            response = server.post("/score", record)
+            assert response.status_code == 200, response.text
+            answer = response.json()
+            _assert_same_as_library(answer, _reference(bundle, [record]), 0)
+            assert answer["model_version"] == bundle.model_version
+            assert answer["policy_version"] == bundle.metadata["policy_version"]
+            assert answer["lane"] in ("green", "yellow", "red", "red_sampling")
+            assert answer["selected"] == int(answer["lane"] != "green")
+            stored = store.get_decision(answer["request_id"])
+            assert stored is not None, "the answer is not in the audit store"
+            assert stored.decision == answer
+            assert stored.declaration_id == record["declaration_id"]
+            assert stored.model_version == bundle.model_version
+    finally:
+        store.close()
+
+
+def test_score_batch_keeps_order_and_matches_the_library(
+    server: Server, bundle: Bundle, records: list[dict[str, Any]]
+) -> None:
+    batch = list(reversed(records))
+    response = server.post("/score_batch", {"declarations": batch})
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    assert [a["declaration_id"] for a in answers] == [r["declaration_id"] for r in batch]
+    reference = _reference(bundle, batch)
+    for i, answer in enumerate(answers):
+        _assert_same_as_library(answer, reference, i)
+    assert len({a["request_id"] for a in answers}) == len(answers)
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        assert all(store.get_decision(a["request_id"]) is not None for a in answers)
+    finally:
+        store.close()
+
+
+def test_reasons_follow_the_requested_language(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    english = server.post("/score", records[0]).json()["reasons"]
+    by_header = server.post("/score", records[0], headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    by_field = server.post("/score", {**records[0], "lang": "zh"})
+    assert by_header.json()["reasons"] == by_field.json()["reasons"] != english
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in by_field.json()["reasons"])
+
+
+def test_tokens_are_required_except_for_health_and_metrics(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    for path, body in (
+        ("/score", records[0]),
+        ("/score_batch", {"declarations": records[:1]}),
+        ("/feedback", {"declaration_id": "D1", "inspected": 1}),
+    ):
+        assert server.post(path, body, token=None).status_code == 401
+        assert server.post(path, body, token="wrong-token-0123456789").status_code == 401
+        wrong_scheme = server.post(path, body, token=None, headers={"Authorization": TOKEN})
+        assert wrong_scheme.status_code == 401
+    for path in ("/livez", "/readyz", "/metrics"):
+        assert httpx.get(server.url + path, timeout=10).status_code == 200
+
+
+def _bad(server: Server, body: Any = None, **kw: Any) -> dict[str, Any]:
+    response = server.post("/score", body, **kw)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"importer_id": None}, "importer_id"),  # missing required field
+        ({"declared_value": "a lot"}, "declared_value"),  # wrong type
+        ({"declared_value": -5.0}, "declared_value"),  # negative value
+        ({"quantity": -1.0}, "quantity"),
+        ({"hs_code": ["6109"]}, "hs_code"),
+        ({"declared_at": "31/31/2024"}, "declared_at"),  # unparseable date (loader)
+        ({"hs_code": "12"}, "hs_code"),  # not 6 to 10 digits (loader)
+        # Unknown enumerated string: the lab result (a declaration carries no tier).
+        (
+            {"lab_id": "L1", "lab_accredited": 1, "lab_result": "maybe", "issued_at": "2024-01-02"},
+            "lab_result",
+        ),
+        ({"lab_accredited": 2}, "lab_accredited"),
+        ({"colour": "red"}, "colour"),  # unknown field
+    ],
+)
+def test_bad_declarations_get_4xx_naming_the_field(
+    server: Server, records: list[dict[str, Any]], change: dict[str, Any], field: str
+) -> None:
+    body = {k: v for k, v in {**records[0], **change}.items() if v is not None}
+    answer = _bad(server, body)
+    assert answer["field"] == field
+    assert field in answer["error"]
+
+
+def test_invalid_json_and_oversized_bodies_get_4xx(server: Server) -> None:
+    answer = _bad(server, content=b'{"declaration_id": "D1",')
+    assert "Invalid JSON" in answer["error"]
+    too_big = server.post("/score", content=b" " * (DEFAULT_MAX_BODY_BYTES + 1))
+    assert too_big.status_code == 413
+    batch = server.post("/score_batch", {"declarations": []})
+    assert batch.status_code == 400
+    assert batch.json()["field"] == "declarations"
+
+
+def test_a_bad_record_in_a_batch_is_named(server: Server, records: list[dict[str, Any]]) -> None:
+    batch = [records[0], {**records[1], "declared_at": "yesterday"}]
+    response = server.post("/score_batch", {"declarations": batch})
+    assert response.status_code == 422
+    assert response.json()["field"] == "declared_at"
+    assert response.json()["records"] == [2]
+    batch = [records[0], {**records[1], "declared_value": -1.0}]
+    response = server.post("/score_batch", {"declarations": batch})
+    assert response.status_code == 400
+    assert response.json()["field"] == "declared_value"
+    assert "declarations.1.declared_value" in response.json()["error"]
+
+
+def test_feedback_round_trip(server: Server) -> None:
+    outcomes = [
+        {"declaration_id": "FB-1", "inspected": 1, "illicit": 1, "revenue": 1250.5},
+        {"declaration_id": "FB-2", "inspected": 1, "illicit": 0, "revenue": 0},
+        {"declaration_id": "FB-3", "inspected": 0, "illicit": None},
+    ]
+    for outcome in outcomes:
+        response = server.post("/feedback", outcome)
+        assert response.status_code == 200, response.text
+        assert response.json()["recorded"] is True
+    for bad, field in (
+        ({"declaration_id": "FB-4", "inspected": 2}, "inspected"),
+        ({"declaration_id": "FB-4", "inspected": 1, "illicit": "yes"}, "illicit"),
+        ({"declaration_id": "FB-4", "inspected": 1, "revenue": -3}, "revenue"),
+        ({"declaration_id": "FB-4", "inspected": 0, "illicit": 1}, "illicit"),
+        ({"inspected": 1}, "declaration_id"),
+    ):
+        response = server.post("/feedback", bad)
+        assert 400 <= response.status_code < 500, response.text
+        assert response.json()["field"] == field
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        frame = store.feedback_frame().set_index("declaration_id")
+    finally:
+        store.close()
+    assert "FB-4" not in frame.index
+    assert frame.loc["FB-1"].tolist() == [1.0, 1.0, 1250.5]
+    assert frame.loc["FB-2"].tolist() == [1.0, 0.0, 0.0]
+    assert frame.loc["FB-3", "inspected"] == 0.0
+    assert np.isnan(frame.loc["FB-3", "illicit"])
+
+
+def test_serve_refuses_to_start_without_tokens(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PORTSIFT_API_TOKENS", raising=False)
+    monkeypatch.delenv("PORTSIFT_API_TOKEN_FILE", raising=False)
+    assert main(["serve", "--model-dir", str(trained_model_dir)]) == 2
+    assert "no API token configured" in capsys.readouterr().err
+    monkeypatch.setenv("PORTSIFT_API_TOKENS", "short")
+    assert main(["serve", "--model-dir", str(trained_model_dir)]) == 2
+
+
+def test_insecure_dev_warns(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from portsift.cli import build_parser, serve_command
+
+    monkeypatch.delenv("PORTSIFT_API_TOKENS", raising=False)
+    monkeypatch.delenv("PORTSIFT_API_TOKEN_FILE", raising=False)
+    args = build_parser().parse_args(
+        ["serve", "--model-dir", str(trained_model_dir), "--insecure-dev", "--port", "3999"]
+    )
+    command, env = serve_command(args)
+    assert "WARNING: --insecure-dev" in capsys.readouterr().err
+    assert env["PORTSIFT_INSECURE_DEV"] == "1"
+    assert env["PORTSIFT_MODEL_DIR"] == str(trained_model_dir.resolve())
+    assert command[-6:-2] == ["--host", "127.0.0.1", "--port", "3999"]
+
+
+def test_a_batch_of_one_equals_portsift_score(
+    server: Server, data_files: Any, records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """``/score_batch`` with one declaration against ``portsift score`` on the same row.
+
+    The API receives the lab report inline; the command line reads it from the lab
+    results file. The selection differs by design (online thresholds in the API, exactly
+    ``round(rate x N)`` in a batch file), so only the scores are compared.
+    """
+    import pandas as pd
+
+    ids = [r["declaration_id"] for r in records]
+    with data_files.declarations.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = [row for row in reader if row["declaration_id"] in ids]
+        header = reader.fieldnames
+    for row in rows:
+        declarations = tmp_path / f"{row['declaration_id']}.csv"
+        with declarations.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerow(row)
+        out = tmp_path / f"{row['declaration_id']}.scores.csv"
+        argv = ["score", "--model-dir", str(server.model_dir), "--declarations"]
+        argv += [str(declarations), "--lab-results", str(data_files.lab_results)]
+        assert main([*argv, "--out", str(out), "--quiet"]) == 0
+        expected = pd.read_csv(out).iloc[0]
+        record = records[ids.index(row["declaration_id"])]
+        response = server.post("/score_batch", {"declarations": [record]})
+        assert response.status_code == 200, response.text
+        (answer,) = response.json()
+        assert answer["risk_score"] == pytest.approx(expected["risk_score"], rel=1e-9)
+        assert answer["expected_revenue"] == pytest.approx(expected["expected_revenue"], rel=1e-9)
+        assert answer["credit_tier"] == expected["credit_tier"]
+
+
+def test_bundle_imports_into_the_bentoml_model_store(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """``import_bundle`` stores a verified copy once; the copy loads as the same bundle."""
+    script = (
+        "import sys\n"
+        "from models.bundle import load_bundle\n"
+        "from serving.model_store import bundle_path, import_bundle\n"
+        "first = import_bundle(sys.argv[1])\n"
+        "assert import_bundle(sys.argv[1]) == first\n"
+        "print(first, load_bundle(bundle_path('portsift-risk:latest')).model_version)\n"
+    )
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(trained_model_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    tag, version = done.stdout.split()
+    assert version == load_bundle(trained_model_dir).model_version
+    assert tag == f"portsift-risk:{version.lower()}"
+
+
+def test_concurrent_requests_are_answered_and_audited(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    """Eight clients at once (the worker runs two threads): same answers, all audited."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sequential = {r["declaration_id"]: server.post("/score", r).json() for r in records}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda r: server.post("/score", r), records * 2))
+    assert [r.status_code for r in responses] == [200] * len(responses)
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        for response in responses:
+            answer = response.json()
+            before = sequential[answer["declaration_id"]]
+            assert answer["risk_score"] == before["risk_score"]
+            assert answer["contributions"] == before["contributions"]
+            assert answer["selected"] == before["selected"]
+            assert store.get_decision(answer["request_id"]) is not None
+    finally:
+        store.close()
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["2024-01-01", "2024-13-01", "610910", "pass", "fail", "1", "0", "-1", "NA"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
+)
+_FIELDS = [*contract.field_names(contract.DECLARATION_FIELDS), *contract.INLINE_LAB_FIELDS, "lang"]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    changes=st.dictionaries(st.sampled_from([*_FIELDS, "unknown_field"]), _JSON_VALUES, max_size=4),
+    dropped=st.sets(st.sampled_from(_FIELDS), max_size=2),
+)
+def test_fuzzed_declarations_never_get_5xx(
+    server: Server, records: list[dict[str, Any]], changes: dict[str, Any], dropped: set[str]
+) -> None:
+    """Random values in random fields: 200 with a well-formed decision, or 4xx; never 5xx."""
+    body = {k: v for k, v in {**records[0], **changes}.items() if k not in dropped}
+    response = server.post("/score", content=json.dumps(body).encode("utf-8"))
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        answer = Decision.model_validate(response.json())
+        total = answer.base_value + sum(c.shap for c in answer.contributions)
+        assert total == pytest.approx(answer.raw_score, abs=1e-9)
+    else:
+        assert 400 <= response.status_code < 500
+        assert response.json()["field"]
