@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.pipeline import Registers
 from models.bundle import Bundle
-from models.scoring import score_declarations
+from models.scoring import ScoredBatch, score_declarations
 from training.evaluate import Evaluation
 
 #: Rows explained for the beeswarm plot: enough for a stable picture, cheap to explain.
@@ -31,17 +31,24 @@ def feature_importance(bundle: Bundle) -> pd.DataFrame:
     return frame.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def beeswarm_plot(
-    bundle: Bundle, declarations: pd.DataFrame, registers: Registers, path: Path, seed: int = 0
-) -> Path:
-    """Draw the SHAP beeswarm of a sample of declarations to ``path`` (PNG).
+def explain_sample(
+    bundle: Bundle, declarations: pd.DataFrame, registers: Registers, seed: int = 0
+) -> ScoredBatch:
+    """Score and explain a sample of the latest declarations (for global summaries)."""
+    sample = declarations.tail(BEESWARM_ROWS * 5)
+    if len(sample) > BEESWARM_ROWS:
+        sample = sample.sample(BEESWARM_ROWS, random_state=seed)
+    return score_declarations(bundle, sample, registers, rate=0.05, explain_rows=True)
+
+
+def beeswarm_plot(bundle: Bundle, scored: ScoredBatch, path: Path, seed: int = 0) -> Path:
+    """Draw the SHAP beeswarm of explained declarations to ``path`` (PNG).
 
     Args:
         bundle: The trained bundle.
-        declarations: Declarations to sample from (the latest are the most relevant).
-        registers: Registers of those declarations.
+        scored: Declarations scored with explanations (see :func:`explain_sample`).
         path: Output PNG.
-        seed: Sampling seed.
+        seed: Seed of the plot's jitter.
 
     Returns:
         ``path``.
@@ -52,10 +59,6 @@ def beeswarm_plot(
     import matplotlib.pyplot as plt
     import shap
 
-    sample = declarations.tail(BEESWARM_ROWS * 5)
-    if len(sample) > BEESWARM_ROWS:
-        sample = sample.sample(BEESWARM_ROWS, random_state=seed)
-    scored = score_declarations(bundle, sample, registers, rate=0.05, explain_rows=True)
     assert scored.explanation is not None
     x = scored.features[bundle.model.risk_features].to_numpy(dtype="float64")
     shap.summary_plot(
@@ -73,6 +76,23 @@ def beeswarm_plot(
     return path
 
 
+def shap_by_tier(scored: ScoredBatch) -> pd.DataFrame:
+    """Mean absolute SHAP value of every feature per credit tier (and overall).
+
+    Args:
+        scored: Declarations scored with explanations.
+
+    Returns:
+        One row per feature, one column per tier present plus ``all``, largest first.
+    """
+    assert scored.explanation is not None
+    values = pd.DataFrame(np.abs(scored.explanation.values), columns=scored.explanation.features)
+    tiers = scored.decisions["credit_tier"].to_numpy()
+    table = values.groupby(tiers).mean().T
+    table["all"] = values.mean()
+    return table.sort_values("all", ascending=False).rename_axis("feature").reset_index()
+
+
 def write_run_artefacts(
     directory: Path,
     bundle: Bundle,
@@ -85,9 +105,11 @@ def write_run_artefacts(
     importance = directory / "feature_importance.csv"
     feature_importance(bundle).to_csv(importance, index=False)
     files["feature_importance.csv"] = importance
-    files["shap_beeswarm.png"] = beeswarm_plot(
-        bundle, declarations, registers, directory / "shap_beeswarm.png"
-    )
+    scored = explain_sample(bundle, declarations, registers)
+    files["shap_beeswarm.png"] = beeswarm_plot(bundle, scored, directory / "shap_beeswarm.png")
+    by_tier = directory / "shap_by_tier.csv"
+    shap_by_tier(scored).to_csv(by_tier, index=False)
+    files["shap_by_tier.csv"] = by_tier
     if evaluation is not None:
         path = directory / "evaluation.json"
         path.write_text(json.dumps(evaluation.to_dict(), indent=2, default=str), "utf-8")

@@ -57,7 +57,13 @@ def test_run_records_metrics_params_and_artefacts(runs: list, mlflow_store: str)
     assert run.data.params["data.rows"] == str(30_000)
     assert run.data.params["model.num_leaves"] == str(load_settings().model.num_leaves)
     artefacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"feature_importance.csv", "shap_beeswarm.png", "evaluation.json", "bundle"} <= artefacts
+    expected = {
+        "feature_importance.csv",
+        "shap_beeswarm.png",
+        "shap_by_tier.csv",
+        "evaluation.json",
+    }
+    assert expected | {"bundle"} <= artefacts
 
 
 def test_alias_goes_to_the_better_model(runs: list, mlflow_store: str) -> None:
