@@ -113,13 +113,10 @@ def _cumulative_numeric(events: pd.DataFrame, keys: list[str], values: list[str]
     sums = np.add.reduceat(data, starts, axis=0) if len(data) else data.reshape(0, len(values))
     group = unique // _DAY_SPAN
     days = unique % _DAY_SPAN - _DAY_SPAN // 2
-    running = np.cumsum(sums, axis=0)
-    # Subtract what earlier groups accumulated, so each group's running total starts at 0.
-    first = np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, dtype=bool)
-    offset_rows = np.maximum.accumulate(np.where(first, np.arange(len(group)), 0))
-    before = np.vstack([np.zeros((1, len(values))), running])[offset_rows]
-    running = running - before
-    table = pd.DataFrame(running, columns=values)
+    # A cumulative sum within each group only (never across groups), so that a group's
+    # totals do not depend, even in the last bit, on other groups' outcomes.
+    table = pd.DataFrame(sums, columns=values).groupby(group, sort=False).cumsum()
+    table = table.reset_index(drop=True)
     if keys:
         table.insert(0, keys[0], group.astype("float64"))
     table[AVAILABLE_AT] = pd.to_datetime(days, unit="D")
