@@ -90,13 +90,16 @@ def _price_reason(
         ref = _num(frame[reference])
         hs = _hs(frame)
         origin = frame["origin_country"].astype("str") if "origin_country" in frame else ""
+        # Without a reference (a code, origin or importer not seen before) the missing
+        # comparison is itself the signal: say so instead of quoting a ratio.
+        missing = ratio.isna().to_numpy()
         if lang == "zh":
             where = {
                 "hs6": "该税号" + hs,
                 "origin": "该税号" + hs + "同原产地(" + origin + ")",
                 "importer": "该企业此前申报的税号" + hs,
             }[scope]
-            return (
+            compared = (
                 what_zh
                 + value
                 + unit_zh(unit)
@@ -110,12 +113,14 @@ def _price_reason(
                 + _pct_off(ratio)
                 + "%"
             )
+            unseen = what_zh + value + unit_zh(unit) + "，" + where + "无参考价可比"
+            return pd.Series(np.where(missing, unseen, compared), index=frame.index)
         where = {
             "hs6": "the reference for HS " + hs,
             "origin": "the reference for HS " + hs + " from " + origin,
             "importer": "this importer's earlier prices for HS " + hs,
         }[scope]
-        return (
+        compared = (
             what_en
             + " "
             + value
@@ -133,6 +138,9 @@ def _price_reason(
             + unit
             + ")"
         )
+        unseen = what_en + " " + value + " " + unit + ": no " + where.str.removeprefix("the ")
+        unseen = unseen + " to compare with"
+        return pd.Series(np.where(missing, unseen, compared), index=frame.index)
 
     return render
 
@@ -331,6 +339,10 @@ def _assessment_reason(frame: pd.DataFrame, feature: str, lang: Language) -> pd.
 def _generic_reason(frame: pd.DataFrame, feature: str, lang: Language) -> pd.Series:
     if feature.endswith("_code"):
         return _category_reason(frame, feature, lang)
+    if frame[feature].isna().all():
+        if lang == "zh":
+            return pd.Series(feature + "未申报或无法计算", index=frame.index)
+        return pd.Series(feature + " not declared or not computable", index=frame.index)
     value = frame[feature].astype("float64").round(3).map(lambda v: f"{v:g}")
     if lang == "zh":
         return feature + " = " + value + "（提高风险）"
