@@ -91,6 +91,8 @@ class DateGBDT:
             "seed": self.random_state,
             "deterministic": True,
             "force_col_wise": True,
+            # One thread: the baseline's figures must not depend on the machine's load.
+            "num_threads": 1,
         }
         self.booster_ = lgb.train(params, lgb.Dataset(x, label=illicit), self.n_estimators)
         return self
