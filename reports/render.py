@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from features.writing import atomic_path
@@ -161,23 +161,44 @@ def html_to_pdf(
     Raises:
         RenderError: No browser, or it failed or produced no PDF.
     """
+    return _render(
+        html,
+        out,
+        lambda temporary: [f"--print-to-pdf={temporary}", "--no-pdf-header-footer"],
+        magic=b"%PDF-",
+        what="PDF",
+        timeout=timeout,
+        browser=browser,
+    )
+
+
+def _render(
+    page: str,
+    out: str | Path,
+    arguments: Callable[[Path], list[str]],
+    *,
+    magic: bytes,
+    what: str,
+    timeout: float,
+    browser: str | None,
+) -> Path:
+    """Render a page (HTML text, or a file path) with Chromium into ``out``, atomically.
+
+    The browser writes into a temporary file beside ``out``, which replaces ``out`` only
+    when it starts with the format's ``magic`` bytes.
+    """
     executable = browser or find_chromium()
     target = Path(out)
     with tempfile.TemporaryDirectory(prefix="portsift-page-") as directory:
-        url = _page(html, Path(directory))
+        url = _page(page, Path(directory)) if "<" in page else Path(page).resolve().as_uri()
         with atomic_path(target) as temporary:
             run_chromium(
-                [
-                    f"--print-to-pdf={temporary}",
-                    "--no-pdf-header-footer",
-                    "--run-all-compositor-stages-before-draw",
-                    url,
-                ],
+                [*arguments(temporary), "--run-all-compositor-stages-before-draw", url],
                 timeout=timeout,
                 browser=executable,
             )
-            if not temporary.is_file() or temporary.read_bytes()[:5] != b"%PDF-":
-                raise RenderError(f"the browser {executable} wrote no PDF for {target}")
+            if not temporary.is_file() or temporary.read_bytes()[: len(magic)] != magic:
+                raise RenderError(f"the browser {executable} wrote no {what} for {target}")
     return target
 
 
@@ -206,27 +227,20 @@ def screenshot(
     Raises:
         RenderError: No browser, or it failed or produced no PNG.
     """
-    executable = browser or find_chromium()
-    target = Path(out)
-    with tempfile.TemporaryDirectory(prefix="portsift-page-") as directory:
-        text = str(page)
-        url = _page(text, Path(directory)) if "<" in text else Path(page).resolve().as_uri()
-        with atomic_path(target) as temporary:
-            run_chromium(
-                [
-                    f"--screenshot={temporary}",
-                    f"--window-size={width},{height}",
-                    "--hide-scrollbars",
-                    "--force-device-scale-factor=1",
-                    "--run-all-compositor-stages-before-draw",
-                    url,
-                ],
-                timeout=timeout,
-                browser=executable,
-            )
-            if not temporary.is_file() or temporary.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
-                raise RenderError(f"the browser {executable} wrote no screenshot for {target}")
-    return target
+    return _render(
+        str(page),
+        out,
+        lambda temporary: [
+            f"--screenshot={temporary}",
+            f"--window-size={width},{height}",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ],
+        magic=b"\x89PNG\r\n\x1a\n",
+        what="screenshot",
+        timeout=timeout,
+        browser=browser,
+    )
 
 
 def write_document(
