@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,3 +99,38 @@ def trained_model_dir(data_files: DataFiles, tmp_path_factory: pytest.TempPathFa
     )
     assert status == 0
     return model_dir
+
+
+@dataclass(frozen=True)
+class EvaluateRun:
+    """One ``portsift evaluate --json`` of the shared bundle on the shared data."""
+
+    status: int
+    printed: str
+    evaluation: dict
+
+
+@pytest.fixture(scope="session")
+def evaluate_run(
+    trained_model_dir: Path, data_files: DataFiles, tmp_path_factory: pytest.TempPathFactory
+) -> EvaluateRun:
+    """``portsift evaluate`` run once for every test that reads its table or policy section."""
+    from portsift.cli import main
+
+    out = tmp_path_factory.mktemp("evaluate") / "evaluation.json"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(
+            [
+                "evaluate",
+                "--model-dir",
+                str(trained_model_dir),
+                "--declarations",
+                str(data_files.declarations),
+                *data_files.register_args(),
+                "--json",
+                str(out),
+            ]
+        )
+    evaluation = json.loads(out.read_text("utf-8")) if status == 0 else {}
+    return EvaluateRun(status=status, printed=printed.getvalue(), evaluation=evaluation)

@@ -30,9 +30,8 @@ from models.policy import (
     select_top,
 )
 from models.scoring import score_declarations
-from portsift.cli import main
 from portsift.settings import RuleSettings, SelectionSettings, load_settings
-from tests.conftest import DataFiles
+from tests.conftest import EvaluateRun
 from training.evaluate import policy_section, wilson_interval
 from training.train import split_by_time
 
@@ -496,26 +495,11 @@ def test_policy_section_of_the_evaluation(scored: pd.DataFrame, config: Selectio
     json.dumps(section)
 
 
-def test_portsift_evaluate_prints_the_policy_section(
-    trained_model_dir: Path, data_files: DataFiles, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    out = tmp_path / "evaluation.json"
-    status = main(
-        [
-            "evaluate",
-            "--model-dir",
-            str(trained_model_dir),
-            "--declarations",
-            str(data_files.declarations),
-            *data_files.register_args(),
-            "--json",
-            str(out),
-        ]
-    )
-    assert status == 0
-    printed = capsys.readouterr().out
+def test_portsift_evaluate_prints_the_policy_section(evaluate_run: EvaluateRun) -> None:
+    assert evaluate_run.status == 0
+    printed = evaluate_run.printed
     assert "selection policy policy-" in printed
     assert "violation rate from the random part alone" in printed
-    section = json.loads(out.read_text())["policy"]
+    section = evaluate_run.evaluation["policy"]
     assert {t["credit_tier"] for t in section["batch"]["tiers"]} >= {"advanced", "regular"}
     assert all(t["met"] for t in section["batch"]["tiers"])

@@ -12,7 +12,7 @@ import pytest
 
 from features.synthetic import SyntheticData, to_bacuda
 from portsift.cli import main
-from tests.conftest import DataFiles
+from tests.conftest import DataFiles, EvaluateRun
 
 SCORE_COLUMNS = [
     "declaration_id",
@@ -118,25 +118,12 @@ def test_score_in_chinese_gives_chinese_reasons(
 
 
 def test_evaluate_reproduces_the_training_hold_out(
-    trained_model_dir: Path, data_files: DataFiles, tmp_path: Path, capsys: pytest.CaptureFixture
+    trained_model_dir: Path, evaluate_run: EvaluateRun
 ) -> None:
-    out = tmp_path / "evaluation.json"
-    status = main(
-        [
-            "evaluate",
-            "--model-dir",
-            str(trained_model_dir),
-            "--declarations",
-            str(data_files.declarations),
-            *data_files.register_args(),
-            "--json",
-            str(out),
-        ]
-    )
-    assert status == 0
-    printed = capsys.readouterr().out
+    assert evaluate_run.status == 0
+    printed = evaluate_run.printed
     assert "date_gbdt" in printed and "hindsight" in printed and "by credit tier" in printed
-    evaluation = json.loads(out.read_text("utf-8"))
+    evaluation = evaluate_run.evaluation
     methods = evaluation["methods"]
     assert set(methods) >= {
         "model",
