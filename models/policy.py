@@ -474,30 +474,94 @@ class PolicySummary:
 # -- the policy ----------------------------------------------------------------------
 
 
-def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """A 0/1 feature as booleans (missing column or NaN = False)."""
-    if column not in frame:
-        return np.zeros(len(frame), dtype=bool)
-    return frame[column].to_numpy(dtype="float64", na_value=np.nan) == 1
+#: What the policy reads declarations from: a pandas frame (batch scoring) or columns of
+#: numpy arrays (the API's per-request path, text as object arrays with None missing).
+Table = pd.DataFrame | Mapping[str, np.ndarray]
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A text column as strings, empty where missing."""
+def _length(frame: Table) -> int:
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return len(next(iter(frame.values()))) if frame else 0
+
+
+def _numbers(frame: Table, column: str) -> np.ndarray:
+    """A numeric column as float64 (NaN where missing, all NaN when absent)."""
     if column not in frame:
-        return pd.Series("", index=frame.index, dtype=object)
+        return np.full(_length(frame), np.nan)
     values = frame[column]
-    return values.astype(object).where(values.notna(), "").astype(str)
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return np.asarray(values, dtype="float64")
 
 
-def _longest_prefix(codes: pd.Series, table: Mapping[str, Any], default: Any) -> np.ndarray:
+def _flag(frame: Table, column: str) -> np.ndarray:
+    """A 0/1 feature as booleans (missing column or NaN = False)."""
+    return _numbers(frame, column) == 1
+
+
+def _text(frame: Table, column: str) -> np.ndarray:
+    """A text column as an object array of strings, empty where missing."""
+    if column not in frame:
+        return np.full(_length(frame), "", dtype=object)
+    values = frame[column]
+    if isinstance(values, pd.Series):
+        return values.astype(object).where(values.notna(), "").astype(str).to_numpy(dtype=object)
+    return np.array(["" if v is None else str(v) for v in values], dtype=object)
+
+
+def _date_text(frame: Table, column: str) -> np.ndarray:
+    """A date column as ``YYYY-MM-DD`` text, empty where missing."""
+    if column not in frame:
+        return np.full(_length(frame), "", dtype=object)
+    values = frame[column]
+    if isinstance(values, pd.Series):
+        values = pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+    dates = np.asarray(values, dtype="datetime64[ns]")
+    text = np.datetime_as_string(dates, unit="D").astype(object)
+    return np.where(np.isnat(dates), "", text)
+
+
+def _startswith(texts: np.ndarray, prefix: str) -> np.ndarray:
+    if len(texts) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.char.startswith(texts.astype(str), prefix)
+
+
+def _longest_prefix(codes: np.ndarray, table: Mapping[str, Any], default: Any) -> np.ndarray:
     """Value of the longest prefix of ``table`` each code starts with (else ``default``)."""
     out = np.full(len(codes), default, dtype=object)
     found = np.zeros(len(codes), dtype=bool)
     for prefix in sorted(table, key=len, reverse=True):
-        hit = ~found & codes.str.startswith(prefix).to_numpy(dtype=bool, na_value=False)
+        hit = ~found & _startswith(codes, prefix)
         out[hit] = table[prefix]
         found |= hit
     return out
+
+
+def _tier_values(tiers: np.ndarray, table: Mapping[str, float], default: float) -> np.ndarray:
+    """Map tier names to numbers (``default`` for a tier not in ``table``)."""
+    # One dict lookup per distinct tier, not per row.
+    names, inverse = np.unique(np.asarray(tiers, dtype=object).astype(str), return_inverse=True)
+    mapped = np.array([table.get(name, default) for name in names], dtype="float64")
+    return mapped[inverse.reshape(-1)]
+
+
+def _as_frame(parts: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+    """The decision columns as a frame (text columns in pandas' ``str`` dtype)."""
+    out = pd.DataFrame(dict(parts), index=index)
+    for column in _TEXT_DECISION_COLUMNS:
+        out[column] = out[column].astype("str")
+    return out
+
+
+_TEXT_DECISION_COLUMNS = (
+    "lane",
+    "selection_reason",
+    "policy_note_en",
+    "policy_note_zh",
+    "policy_version",
+)
 
 
 def _join(*parts: np.ndarray) -> np.ndarray:
@@ -611,7 +675,7 @@ class SelectionPolicy:
 
     # -- the parts of a decision -----------------------------------------------------
 
-    def rule_hits(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def rule_hits(self, frame: Table) -> tuple[np.ndarray, np.ndarray]:
         """Which officer rule (first in file order) each declaration matches.
 
         Args:
@@ -621,22 +685,23 @@ class SelectionPolicy:
         Returns:
             A boolean hit mask and the index of the rule hit (-1 where none).
         """
-        which = np.full(len(frame), -1, dtype="int64")
+        n = _length(frame)
+        which = np.full(n, -1, dtype="int64")
         for index, rule in enumerate(self.settings.rules):
-            match = np.ones(len(frame), dtype=bool)
+            match = np.ones(n, dtype=bool)
             for column, wanted in (
                 ("origin_country", rule.origin_country),
                 ("importer_id", rule.importer_id),
                 ("credit_tier", rule.credit_tier),
             ):
                 if wanted is not None:
-                    match &= (_text(frame, column) == wanted).to_numpy()
+                    match &= _text(frame, column) == wanted
             if rule.hs_prefix is not None:
-                match &= _text(frame, "hs_code").str.startswith(rule.hs_prefix).to_numpy()
+                match &= _startswith(_text(frame, "hs_code"), rule.hs_prefix)
             which = np.where((which < 0) & match, index, which)
         return which >= 0, which
 
-    def lab_acceptance(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def lab_acceptance(self, frame: Table) -> pd.DataFrame:
         """Whether each declaration's lab report is accepted (采信), and why not.
 
         Args:
@@ -649,6 +714,10 @@ class SelectionPolicy:
             ``failed``, ``out_of_validity``, ``not_listed``, ``no_report``, or ``""`` for
             goods outside the catalogue without a report) and ``validity_days``.
         """
+        index = frame.index if isinstance(frame, pd.DataFrame) else None
+        return pd.DataFrame(self._lab_status(frame), index=index)
+
+    def _lab_status(self, frame: Table) -> dict[str, np.ndarray]:
         acceptance = self.settings.acceptance
         listed = _flag(frame, "acceptance_listed")
         present = _flag(frame, "lab_report_present")
@@ -657,11 +726,7 @@ class SelectionPolicy:
         validity = _longest_prefix(
             _text(frame, "hs_code"), acceptance.validity_days, acceptance.default_validity_days
         ).astype("float64")
-        age = (
-            frame["lab_report_age_days"].to_numpy(dtype="float64", na_value=np.nan)
-            if "lab_report_age_days" in frame
-            else np.full(len(frame), np.nan)
-        )
+        age = _numbers(frame, "lab_report_age_days")
         # A report dated after the declaration is no more valid than an expired one.
         fresh = (age >= 0) & (age <= validity)
         accepted = listed & present & accredited & passed & fresh
@@ -677,12 +742,9 @@ class SelectionPolicy:
             ["accepted", "not_listed", "not_accredited", "failed", "out_of_validity", "no_report"],
             "",
         )
-        return pd.DataFrame(
-            {"accepted": accepted, "status": status, "validity_days": validity},
-            index=frame.index,
-        )
+        return {"accepted": accepted, "status": status, "validity_days": validity}
 
-    def _lab_test_days(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _lab_test_days(self, frame: Table) -> tuple[np.ndarray, np.ndarray]:
         table: dict[str, int] = {}
         classes = self.settings.sampling.lab_test
         for index, goods_class in enumerate(classes):
@@ -694,23 +756,20 @@ class SelectionPolicy:
 
     def _finish(
         self,
-        frame: pd.DataFrame,
+        frame: Table,
         selected: np.ndarray,
         reason: np.ndarray,
         rule_index: np.ndarray,
-    ) -> pd.DataFrame:
-        """Lanes, deadlines and notes of decided rows."""
+    ) -> dict[str, np.ndarray]:
+        """Lanes, deadlines and notes of decided rows (:data:`DECISION_COLUMNS`)."""
         s = self.settings
-        lab = self.lab_acceptance(frame)
-        accepted = lab["accepted"].to_numpy()
+        n = _length(frame)
+        lab = self._lab_status(frame)
+        accepted = lab["accepted"]
         listed = _flag(frame, "acceptance_listed")
         perishable = _flag(frame, "perishable")
-        value = frame["declared_value"].to_numpy(dtype="float64", na_value=np.nan)
-        ratio = (
-            frame["weight_per_unit_ratio"].to_numpy(dtype="float64", na_value=np.nan)
-            if "weight_per_unit_ratio" in frame
-            else np.full(len(frame), np.nan)
-        )
+        value = _numbers(frame, "declared_value")
+        ratio = _numbers(frame, "weight_per_unit_ratio")
         with np.errstate(divide="ignore", invalid="ignore"):
             off_weight = np.abs(np.log(ratio)) > math.log(s.lanes.physical_weight_ratio)
         physical = perishable | off_weight | (value >= s.lanes.red_min_value)
@@ -726,10 +785,10 @@ class SelectionPolicy:
         sampling = lane == "red_sampling"
         test_days, test_class = self._lab_test_days(frame)
         nan = np.nan
-        out = pd.DataFrame(index=frame.index)
+        out: dict[str, np.ndarray] = {}
         out["selected"] = selected.astype("int64")
-        out["lane"] = pd.Series(lane, index=frame.index, dtype="str")
-        out["selection_reason"] = pd.Series(reason, index=frame.index, dtype="str")
+        out["lane"] = lane
+        out["selection_reason"] = np.asarray(reason, dtype=object)
         out["lab_accepted"] = accepted.astype("int64")
         out["green_channel"] = perishable.astype("int64")
         out["priority_lane"] = priority_lane.astype("int64")
@@ -742,34 +801,30 @@ class SelectionPolicy:
         note_en, note_zh = self._notes(
             frame, selected, reason, rule_index, lane, lab, priority_lane, test_class
         )
-        out["policy_note_en"] = pd.Series(note_en, index=frame.index, dtype="str")
-        out["policy_note_zh"] = pd.Series(note_zh, index=frame.index, dtype="str")
-        out["policy_version"] = self.version
+        out["policy_note_en"] = note_en
+        out["policy_note_zh"] = note_zh
+        out["policy_version"] = np.full(n, self.version, dtype=object)
         return out
 
     def _notes(
         self,
-        frame: pd.DataFrame,
+        frame: Table,
         selected: np.ndarray,
         reason: np.ndarray,
         rule_index: np.ndarray,
         lane: np.ndarray,
-        lab: pd.DataFrame,
+        lab: Mapping[str, np.ndarray],
         priority_lane: np.ndarray,
         test_class: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The policy's part of the reasons, per row, in English and Chinese."""
         s = self.settings
-        n = len(frame)
+        n = _length(frame)
         empty = np.full(n, "", dtype=object)
-        tier = _text(frame, "credit_tier").to_numpy(dtype=object)
+        tier = _text(frame, "credit_tier")
         reference = s.credit.reference_tier
         ref_zh = self._tier_rule(reference).name_zh or reference  # type: ignore[union-attr]
-        risk = (
-            frame["risk_score"].to_numpy(dtype="float64", na_value=np.nan)
-            if "risk_score" in frame
-            else np.full(n, np.nan)
-        )
+        risk = _numbers(frame, "risk_score")
         risk_text = np.char.mod("%.2f", risk).astype(object)
 
         # Why selected.
@@ -830,20 +885,13 @@ class SelectionPolicy:
         cap_zh = np.where(selected, cap_zh, empty)
 
         # The lab report.
-        status = lab["status"].to_numpy(dtype=object)
-        lab_id = _text(frame, "lab_id").to_numpy(dtype=object)
-        issued = (
-            pd.to_datetime(frame["issued_at"]).dt.strftime("%Y-%m-%d").fillna("")
-            if "issued_at" in frame
-            else pd.Series("", index=frame.index)
-        ).to_numpy(dtype=object)
-        age = np.char.mod(
-            "%.0f",
-            frame["lab_report_age_days"].to_numpy(dtype="float64", na_value=np.nan)
-            if "lab_report_age_days" in frame
-            else np.full(n, np.nan),
-        ).astype(object)
-        validity = np.char.mod("%g", lab["validity_days"].to_numpy(dtype="float64")).astype(object)
+        status = np.asarray(lab["status"], dtype=object)
+        lab_id = _text(frame, "lab_id")
+        issued = _date_text(frame, "issued_at")
+        age = np.char.mod("%.0f", _numbers(frame, "lab_report_age_days")).astype(object)
+        validity = np.char.mod("%g", np.asarray(lab["validity_days"], dtype="float64")).astype(
+            object
+        )
         lab_en = np.select(
             [
                 status == "accepted",
@@ -949,21 +997,20 @@ class SelectionPolicy:
         """
         n = len(scored)
         prio = scored["priority"].to_numpy(dtype="float64", na_value=np.nan)
-        tiers = _text(scored, "credit_tier").replace("", self.settings.credit.reference_tier)
+        tiers = _text(scored, "credit_tier")
+        tiers = np.where(tiers == "", self.settings.credit.reference_tier, tiers)
         rule_hit, rule_index = self.rule_hits(scored)
         ids = (
             scored["declaration_id"].to_numpy(dtype=object)
             if "declaration_id" in scored
             else np.arange(n)
         )
-        selected, random, floor, facts = self._batch(
-            prio, tiers.to_numpy(dtype=object), rule_hit, ids, self.rate_
-        )
+        selected, random, floor, facts = self._batch(prio, tiers, rule_hit, ids, self.rate_)
         reason = np.select(
             [rule_hit, random, floor, selected], ["rule", "random", "tier_floor", "risk"], ""
         )
         self.batch_ = facts
-        return self._finish(scored, selected, reason, rule_index)
+        return _as_frame(self._finish(scored, selected, reason, rule_index), scored.index)
 
     def _batch(
         self,
@@ -1132,22 +1179,39 @@ class SelectionPolicy:
             RuntimeError: If :meth:`fit_thresholds` has not been called (or
                 ``thresholds_`` set from a saved state).
         """
+        return _as_frame(self.decide_online_columns(scored), scored.index)
+
+    def decide_online_columns(self, scored: Table) -> dict[str, np.ndarray]:
+        """:meth:`decide_online` on columns of numpy arrays, without building a frame.
+
+        The API's per-request path: the same decisions as :meth:`decide_online`, as
+        one array per decision column.
+
+        Args:
+            scored: The columns :meth:`decide_online` reads (a frame or a mapping).
+
+        Returns:
+            :data:`DECISION_COLUMNS` as arrays.
+
+        Raises:
+            RuntimeError: If no thresholds are fitted.
+        """
         state: ThresholdState | None = getattr(self, "thresholds_", None)
         if state is None:
             raise RuntimeError("decide_online needs thresholds: call fit_thresholds first")
-        prio = scored["priority"].to_numpy(dtype="float64", na_value=np.nan)
+        prio = _numbers(scored, "priority")
         prio = np.where(np.isnan(prio), -np.inf, prio)
-        tiers = _text(scored, "credit_tier").replace("", state.reference_tier)
+        tiers = _text(scored, "credit_tier")
+        tiers = np.where(tiers == "", state.reference_tier, tiers)
         fallback = state.tiers[state.reference_tier]
 
         def column(key: str, missing: float) -> np.ndarray:
-            # A dict lookup per tier name, mapped over the rows in one vectorised pass.
             table = {
                 name: missing if entry[key] is None else float(entry[key])  # type: ignore[arg-type]
                 for name, entry in state.tiers.items()
             }
             default = missing if fallback[key] is None else float(fallback[key])  # type: ignore[arg-type]
-            return tiers.map(table).fillna(default).to_numpy(dtype="float64")
+            return _tier_values(tiers, table, default)
 
         threshold = column("threshold", np.inf)
         explore = column("explore_probability", 0.0)
@@ -1155,10 +1219,11 @@ class SelectionPolicy:
         ref_threshold = np.inf if ref_value is None else float(ref_value)
         rule_hit, rule_index = self.rule_hits(scored)
         by_risk = ~rule_hit & (prio >= threshold)
-        u = _hash_uniform(scored["declaration_id"].to_numpy(dtype=object), f"online:{self.seed_}")
+        ids = np.asarray(scored["declaration_id"], dtype=object)
+        u = _hash_uniform(ids, f"online:{self.seed_}")
         random = ~rule_hit & ~by_risk & (u < explore)
         floored_tiers = [n for n, r in self.settings.credit.tiers.items() if r.at_least is not None]
-        floored = tiers.isin(floored_tiers).to_numpy()
+        floored = np.isin(tiers.astype(str), floored_tiers)
         floor = by_risk & floored & (prio < ref_threshold)
         selected = rule_hit | by_risk | random
         reason = np.select(
@@ -1257,6 +1322,34 @@ class SelectionPolicy:
         )
 
 
+class RealTimePolicy(SelectionPolicy):
+    """A selection policy whose ``decide`` is the real-time :meth:`decide_online`.
+
+    :func:`models.scoring.score_declarations` calls ``policy.with_params(rate=...)`` and
+    then ``decide``; this subclass keeps the saved thresholds across ``with_params`` and
+    decides each declaration on its own, so the API shares the scoring path with
+    ``portsift score`` and differs from it only in the selection rule.
+
+    Args:
+        *args: As for :class:`SelectionPolicy`.
+        thresholds: The real-time thresholds fitted at training.
+        **kwargs: As for :class:`SelectionPolicy`.
+    """
+
+    def __init__(self, *args: Any, thresholds: ThresholdState, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.thresholds_ = thresholds
+        self.batch_ = None
+
+    def with_params(self, **changes: Any) -> RealTimePolicy:
+        """A copy with some parameters changed and the same thresholds."""
+        return RealTimePolicy(**{**self.get_params(), **changes}, thresholds=self.thresholds_)
+
+    def decide(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """Decide each declaration on its own (:meth:`SelectionPolicy.decide_online`)."""
+        return self.decide_online(scored)
+
+
 __all__ = [
     "DECISION_COLUMNS",
     "LANES",
@@ -1264,6 +1357,7 @@ __all__ = [
     "SELECTION_REASONS",
     "BatchFacts",
     "PolicySummary",
+    "RealTimePolicy",
     "SelectionPolicy",
     "ThresholdState",
     "budget_count",

@@ -14,6 +14,7 @@ estimated from the declared value and tax rate, and the model says so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -98,17 +99,24 @@ class RiskModel:
 
     # -- fitting -------------------------------------------------------------------
 
-    def fit(self, data: TrainingData) -> Self:
+    def fit(self, data: TrainingData, sample_weight: np.ndarray | None = None) -> Self:
         """Fit both boosters and the calibration on the labelled rows of ``data``.
 
         Args:
             data: Training rows; only inspected rows with a known outcome are used.
+            sample_weight: Optional weight per row of ``data`` (aligned with it; the
+                weights of unlabelled rows are ignored), e.g. inverse-probability
+                weights ``1 / p`` of rows drawn at random with probability ``p``, so
+                that the fitted model and its calibration describe the whole
+                population instead of the inspected sample. None (the default)
+                weighs every labelled row equally, exactly as without the argument.
 
         Returns:
             The fitted model.
 
         Raises:
-            ValueError: If there are too few labelled rows or only one class.
+            ValueError: If there are too few labelled rows or only one class, or the
+                weights are not finite, positive and one per row.
         """
         labelled = (data.inspected == 1).to_numpy() & data.illicit.notna().to_numpy()
         order = np.argsort(data.declared_at.to_numpy()[labelled], kind="stable")
@@ -119,16 +127,19 @@ class RiskModel:
                 f"need at least 50 inspected declarations with both outcomes to train, "
                 f"got {len(rows)} labelled rows with {int(y.sum())} violations"
             )
+        weight = _checked_weights(sample_weight, len(data.features), rows)
         cut = round(len(rows) * (1 - self.validation_fraction))
         train_rows, valid_rows = rows[:cut], rows[cut:]
         x_risk = data.features[self.risk_features].to_numpy(dtype="float64")
-        self.classifier_ = self._fit_classifier(x_risk, y, train_rows, valid_rows)
+        self.classifier_ = self._fit_classifier(x_risk, y, train_rows, valid_rows, weight)
         raw_valid = self.classifier_.predict(x_risk[valid_rows], raw_score=True)
-        self._fit_calibration(raw_valid, y[len(train_rows) :])
+        self._fit_calibration(
+            raw_valid, y[len(train_rows) :], None if weight is None else weight[valid_rows]
+        )
         self.revenue_labelled_ = data.revenue is not None
         self.regressor_ = None
         if data.revenue is not None:
-            self.regressor_ = self._fit_regressor(data, rows, cut)
+            self.regressor_ = self._fit_regressor(data, rows, cut, weight)
         self.training_rows_ = len(rows)
         self.training_positive_rate_ = float(y.mean())
         return self
@@ -139,6 +150,7 @@ class RiskModel:
         y: np.ndarray,
         train_rows: np.ndarray,
         valid_rows: np.ndarray,
+        weight: np.ndarray | None = None,
     ) -> lgb.Booster:
         # ``y`` is aligned with ``rows``, whose first ``len(train_rows)`` are the training rows.
         y_train, y_valid = y[: len(train_rows)], y[len(train_rows) :]
@@ -166,11 +178,19 @@ class RiskModel:
         train_set = lgb.Dataset(
             x[train_rows],
             label=y_train,
+            weight=None if weight is None else weight[train_rows],
             feature_name=self.risk_features,
             categorical_feature=categorical,
             free_raw_data=True,
         )
-        valid_set = lgb.Dataset(x[valid_rows], label=y_valid, reference=train_set)
+        # Early stopping scores the weighted loss too, so that it stops where the
+        # population's loss (not the inspected sample's) stops improving.
+        valid_set = lgb.Dataset(
+            x[valid_rows],
+            label=y_valid,
+            weight=None if weight is None else weight[valid_rows],
+            reference=train_set,
+        )
         return lgb.train(
             params,
             train_set,
@@ -179,13 +199,21 @@ class RiskModel:
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
 
-    def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
+    def _fit_calibration(
+        self, raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+    ) -> None:
         platt = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
-        platt.fit(raw.reshape(-1, 1), y)
+        platt.fit(raw.reshape(-1, 1), y, sample_weight=weight)
         self.calibration_slope_ = float(platt.coef_[0, 0])
         self.calibration_intercept_ = float(platt.intercept_[0])
 
-    def _fit_regressor(self, data: TrainingData, rows: np.ndarray, cut: int) -> lgb.Booster | None:
+    def _fit_regressor(
+        self,
+        data: TrainingData,
+        rows: np.ndarray,
+        cut: int,
+        weight: np.ndarray | None = None,
+    ) -> lgb.Booster | None:
         assert data.revenue is not None
         revenue = data.revenue.to_numpy(dtype="float64")
         illicit = data.illicit.to_numpy(dtype="float64")
@@ -218,10 +246,16 @@ class RiskModel:
         train_set = lgb.Dataset(
             x[train_rows],
             label=share[train_rows],
+            weight=None if weight is None else weight[train_rows],
             feature_name=self.revenue_features,
             categorical_feature=categorical,
         )
-        valid_set = lgb.Dataset(x[valid_rows], label=share[valid_rows], reference=train_set)
+        valid_set = lgb.Dataset(
+            x[valid_rows],
+            label=share[valid_rows],
+            weight=None if weight is None else weight[valid_rows],
+            reference=train_set,
+        )
         return lgb.train(
             params,
             train_set,
@@ -242,7 +276,7 @@ class RiskModel:
         return 1.0 / (1.0 + np.exp(-z))
 
     def revenue_if_illicit(
-        self, features: pd.DataFrame, num_threads: int = 0
+        self, features: pd.DataFrame | Mapping[str, np.ndarray], num_threads: int = 0
     ) -> tuple[np.ndarray, bool]:
         """Return the revenue a found violation would raise, and whether it is estimated.
 
@@ -255,11 +289,11 @@ class RiskModel:
             ``(amount, estimated)``; ``estimated`` is True when no revenue model exists.
         """
         if self.regressor_ is not None:
-            x = features[self.revenue_features].to_numpy(dtype="float64")
+            x = feature_matrix(features, self.revenue_features)
             share = self.regressor_.predict(x, num_threads=num_threads)
             return share * _value_base(features), False
-        value = features["declared_value"].to_numpy(dtype="float64")
-        rate = features["tax_rate"].to_numpy(dtype="float64") if "tax_rate" in features else None
+        value = np.asarray(features["declared_value"], dtype="float64")
+        rate = np.asarray(features["tax_rate"], dtype="float64") if "tax_rate" in features else None
         if rate is None:
             rate = np.full(len(features), self.estimate_default_tax_rate)
         rate = np.where(np.isfinite(rate), rate, self.estimate_default_tax_rate)
@@ -316,6 +350,32 @@ class RiskModel:
         return model
 
 
-def _value_base(features: pd.DataFrame) -> np.ndarray:
+def _checked_weights(
+    sample_weight: np.ndarray | None, n_rows: int, labelled_rows: np.ndarray
+) -> np.ndarray | None:
+    """Validate optional per-row weights; only the labelled rows' weights must be usable."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype="float64")
+    if weight.shape != (n_rows,):
+        raise ValueError(
+            f"sample_weight: need one weight per training row ({n_rows}), got shape {weight.shape}"
+        )
+    used = weight[labelled_rows]
+    if not (np.isfinite(used).all() and (used > 0).all()):
+        raise ValueError("sample_weight: weights of labelled rows must be finite and positive")
+    return weight
+
+
+def _value_base(features: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     """Declared value used as the scale of revenue (at least 1, for free-of-charge goods)."""
-    return np.maximum(features["declared_value"].to_numpy(dtype="float64"), 1.0)
+    return np.maximum(np.asarray(features["declared_value"], dtype="float64"), 1.0)
+
+
+def feature_matrix(
+    features: pd.DataFrame | Mapping[str, np.ndarray], names: Sequence[str]
+) -> np.ndarray:
+    """The named feature columns as one float64 matrix (from a frame or from arrays)."""
+    if isinstance(features, pd.DataFrame):
+        return features[list(names)].to_numpy(dtype="float64")
+    return np.column_stack([np.asarray(features[name], dtype="float64") for name in names])

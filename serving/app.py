@@ -34,11 +34,25 @@ import numpy as np
 import pandas as pd
 
 from features.loading import declarations_from_records, load_commodities, load_enterprises
+from features.online import (
+    NotCompilableError,
+    OnlineFeatures,
+    columns_from_frame,
+    columns_from_records,
+    compile_online,
+)
 from features.pipeline import Registers
 from features.validation import InputError
 from models.bundle import Bundle, load_bundle
-from models.policy import SelectionPolicy, ThresholdState
-from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
+from models.explain import Explanation
+from models.policy import RealTimePolicy, SelectionPolicy, ThresholdState
+from models.scoring import (
+    POLICY_OUTPUT_COLUMNS,
+    SCORE_COLUMNS,
+    registers_for,
+    score_declarations,
+    score_online,
+)
 from portsift.settings import load_settings
 from serving.audit import AuditStore, DecisionRecord
 from serving.auth import TokenVerifier
@@ -62,6 +76,12 @@ _FLOAT_COLUMNS = (
     "lab_test_deadline_days",
 )
 _INT_COLUMNS = ("selected", "lab_accepted", "green_channel", "priority_lane")
+#: Score and policy columns passed on as they are (text, or numbers turned to JSON).
+_PLAIN_COLUMNS = tuple(
+    c
+    for c in dict.fromkeys((*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS))
+    if c not in _FLOAT_COLUMNS and c not in _INT_COLUMNS
+)
 
 
 class FeedbackError(ValueError):
@@ -70,27 +90,6 @@ class FeedbackError(ValueError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-class _OnlinePolicy(SelectionPolicy):
-    """A selection policy whose ``decide`` is the real-time :meth:`decide_online`.
-
-    :func:`models.scoring.score_declarations` calls ``policy.with_params(rate=...)`` and
-    then ``decide``; this adapter keeps the saved thresholds across ``with_params`` and
-    decides each declaration on its own, so the API shares the whole scoring path with
-    ``portsift score`` and differs from it only in the selection rule.
-    """
-
-    def __init__(self, *args: Any, thresholds: ThresholdState, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.thresholds_ = thresholds
-        self.batch_ = None
-
-    def with_params(self, **changes: Any) -> _OnlinePolicy:
-        return _OnlinePolicy(**{**self.get_params(), **changes}, thresholds=self.thresholds_)
-
-    def decide(self, scored: pd.DataFrame) -> pd.DataFrame:
-        return self.decide_online(scored)
 
 
 def read_registers(enterprises: str | None, commodities: str | None) -> Registers:
@@ -128,6 +127,8 @@ class DecisionService:
         verifier: The bearer-token verifier.
         revenue_weight: The priority weight of the revenue at stake.
         num_threads: LightGBM threads per call (1: no oversubscription).
+        online: The pipeline compiled against the registers for the per-request path
+            (None: a pipeline with schema-file features, served by the pandas path).
     """
 
     bundle: Bundle
@@ -137,6 +138,7 @@ class DecisionService:
     verifier: TokenVerifier
     revenue_weight: float
     num_threads: int = 1
+    online: OnlineFeatures | None = None
 
     @classmethod
     def load(
@@ -165,7 +167,7 @@ class DecisionService:
             )
         state = ThresholdState.from_dict(saved)
         settings = load_settings()
-        policy = _OnlinePolicy(settings.selection, rate=state.rate, thresholds=state)
+        policy = RealTimePolicy(settings.selection, rate=state.rate, thresholds=state)
         trained_version = bundle.metadata.get("policy_version")
         if trained_version and trained_version != policy.version:
             logger.warning(
@@ -175,14 +177,21 @@ class DecisionService:
                 trained_version,
                 policy.version,
             )
+        registers = read_registers(enterprises, commodities)
+        try:
+            online = compile_online(bundle.pipeline, registers_for(bundle, registers))
+        except NotCompilableError as err:
+            logger.info("per-request path off (%s): every request uses the pandas path", err)
+            online = None
         return cls(
             bundle=bundle,
-            registers=read_registers(enterprises, commodities),
+            registers=registers,
             policy=policy,
             audit=AuditStore.from_url(audit_url),
             verifier=verifier if verifier is not None else TokenVerifier.from_env(),
             revenue_weight=settings.selection.revenue_weight,
             num_threads=num_threads,
+            online=online,
         )
 
     @classmethod
@@ -238,30 +247,42 @@ class DecisionService:
             AuditError: The audit store did not commit (nothing is returned then).
         """
         lang = lang if lang in LANGUAGES else "en"
-        extra_cat, extra_num = self._extra_features()
         records = [dict(r) for r in records]
-        loaded = declarations_from_records(
-            records, source=source, extra_categorical=extra_cat, extra_numeric=extra_num
-        )
-        missing = [c for c in (*extra_cat, *extra_num) if c not in loaded.frame]
-        if missing:
-            raise InputError(
-                f"{source}: the model was trained with schema feature(s) {', '.join(missing)}; "
-                "send them with every declaration",
-                file=source,
-                column=missing[0],
+        # Clean JSON goes straight to arrays; anything the fast reader is not sure of goes
+        # through the loader, which normalises it or names the field and record.
+        columns = columns_from_records(records) if self.online is not None else None
+        if columns is None:
+            frame = self._validated(records, source)
+            if self.online is not None:
+                columns = columns_from_frame(frame)
+        if self.online is not None and columns is not None:
+            scored = score_online(
+                self.bundle,
+                self.online,
+                columns,
+                policy=self.policy,
+                revenue_weight=self.revenue_weight,
+                lang=lang,
+                num_threads=self.num_threads,
             )
-        scored = score_declarations(
-            self.bundle,
-            loaded.frame,
-            self.registers,
-            rate=self.policy.rate_,
-            revenue_weight=self.revenue_weight,
-            policy=self.policy,
-            lang=lang,
-            num_threads=self.num_threads,
-        )
-        decisions = self._decisions(scored)
+            decisions = self._decisions(scored.decisions, scored.explanation, scored.features)
+        else:
+            batch_scored = score_declarations(
+                self.bundle,
+                frame,
+                self.registers,
+                rate=self.policy.rate_,
+                revenue_weight=self.revenue_weight,
+                policy=self.policy,
+                lang=lang,
+                num_threads=self.num_threads,
+            )
+            table = batch_scored.decisions
+            decisions = self._decisions(
+                {c: table[c].to_numpy() for c in table.columns},
+                batch_scored.explanation,
+                batch_scored.features,
+            )
         batch = uuid.uuid4().hex
         audit_rows = []
         for position, (record, decision) in enumerate(zip(records, decisions, strict=True)):
@@ -278,30 +299,55 @@ class DecisionService:
         self.audit.record_decisions(audit_rows)  # durable when it returns
         return decisions
 
-    def _decisions(self, scored: Any) -> list[dict[str, Any]]:
-        frame = scored.decisions
-        explanation = scored.explanation
-        features = scored.features.reset_index(drop=True)
+    def _validated(self, records: list[dict[str, Any]], source: str) -> pd.DataFrame:
+        """Declarations validated by the loader, with the schema features the model needs."""
+        extra_cat, extra_num = self._extra_features()
+        loaded = declarations_from_records(
+            records, source=source, extra_categorical=extra_cat, extra_numeric=extra_num
+        )
+        missing = [c for c in (*extra_cat, *extra_num) if c not in loaded.frame]
+        if missing:
+            raise InputError(
+                f"{source}: the model was trained with schema feature(s) {', '.join(missing)}; "
+                "send them with every declaration",
+                file=source,
+                column=missing[0],
+            )
+        return loaded.frame
+
+    def _decisions(
+        self,
+        columns: Mapping[str, np.ndarray],
+        explanation: Explanation | None,
+        features: Mapping[str, Any] | pd.DataFrame,
+    ) -> list[dict[str, Any]]:
+        """One JSON-ready decision per row, from decision columns and the explanation."""
+        assert explanation is not None  # the API always explains
         names = explanation.features
-        values = features[names].to_numpy(dtype="float64")
+        values = _matrix(features, names).tolist()
+        shap = explanation.values.tolist()
+        base = explanation.base_value.tolist()
+        # Python lists once per column, not numpy scalars per cell.
+        plain = {c: np.asarray(columns[c]).tolist() for c in _PLAIN_COLUMNS}
+        floats = {c: np.asarray(columns[c], dtype="float64").tolist() for c in _FLOAT_COLUMNS}
+        flags = {c: np.asarray(columns[c]).astype(bool).tolist() for c in _INT_COLUMNS}
+        raw = np.asarray(columns["raw_score"], dtype="float64").tolist()
+        estimated = np.asarray(columns["revenue_estimated"]).astype(bool).tolist()
         out: list[dict[str, Any]] = []
-        for i in range(len(frame)):
-            row = frame.iloc[i]
-            decision: dict[str, Any] = {}
-            for column in (*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS):
-                decision[column] = _json_value(row[column])
+        for i in range(len(raw)):
+            decision: dict[str, Any] = {c: _json_value(plain[c][i]) for c in _PLAIN_COLUMNS}
             for column in _FLOAT_COLUMNS:
-                decision[column] = _float_or_none(row[column])
+                decision[column] = _finite_or_none(floats[column][i])
             for column in _INT_COLUMNS:
-                decision[column] = int(bool(row[column]))
-            decision["declaration_id"] = str(row["declaration_id"])
+                decision[column] = int(flags[column][i])
+            decision["declaration_id"] = str(plain["declaration_id"][i])
             decision["model_version"] = self.model_version
-            decision["raw_score"] = float(row["raw_score"])
-            decision["base_value"] = float(explanation.base_value[i])
-            decision["revenue_estimated"] = bool(row["revenue_estimated"])
+            decision["raw_score"] = raw[i]
+            decision["base_value"] = base[i]
+            decision["revenue_estimated"] = estimated[i]
             decision["contributions"] = [
-                {"feature": name, "value": _float_or_none(values[i, j]), "shap": float(shap)}
-                for j, (name, shap) in enumerate(zip(names, explanation.values[i], strict=True))
+                {"feature": name, "value": _finite_or_none(value), "shap": contribution}
+                for name, value, contribution in zip(names, values[i], shap[i], strict=True)
             ]
             out.append(decision)
         return out
@@ -359,6 +405,16 @@ def _flag(value: Any, name: str, *, nullable: bool) -> int | None:
         return int(value)
     allowed = "0, 1 or null" if nullable else "0 or 1"
     raise FeedbackError(f"field '{name}' must be {allowed}, got {value!r}", name)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _matrix(features: Mapping[str, Any] | pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    if isinstance(features, pd.DataFrame):
+        return features.reset_index(drop=True)[list(names)].to_numpy(dtype="float64")
+    return np.column_stack([np.asarray(features[n], dtype="float64") for n in names])
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -1,0 +1,106 @@
+"""The compiled per-request features equal the pandas pipeline's, column by column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import lab
+from features.online import NotCompilableError, columns_from_frame, compile_online
+from features.pipeline import FeaturePipeline, Registers
+from features.synthetic import SyntheticData
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic: SyntheticData, registers: Registers) -> tuple[FeaturePipeline, pd.DataFrame]:
+    """A pipeline fitted on the first 80% and the later declarations, lab reports inline."""
+    declarations = synthetic.declarations
+    cut = declarations["declared_at"].quantile(0.8)
+    history = declarations[declarations["declared_at"] < cut]
+    later = declarations[declarations["declared_at"] >= cut].drop(
+        columns=["inspected", "illicit", "revenue"]
+    )
+    pipeline = FeaturePipeline().fit(history, registers)
+    reports = synthetic.lab_results.drop_duplicates("declaration_id", keep="last")
+    later = later.merge(reports, on="declaration_id", how="left").reset_index(drop=True)
+    return pipeline, later
+
+
+def _assert_same_columns(expected: pd.DataFrame, online: dict[str, np.ndarray]) -> None:
+    for name in expected.columns:
+        assert name in online, name
+        column = expected[name]
+        got = online[name]
+        assert len(got) == len(column), name
+        if pd.api.types.is_datetime64_any_dtype(column):
+            np.testing.assert_array_equal(column.to_numpy(dtype="datetime64[ns]"), got, name)
+        elif pd.api.types.is_numeric_dtype(column):
+            np.testing.assert_array_equal(column.to_numpy(dtype="float64"), got, err_msg=name)
+        else:
+            want = column.astype(object).where(column.notna(), None).tolist()
+            assert list(got) == want, name
+
+
+def _both(
+    pipeline: FeaturePipeline, declarations: pd.DataFrame, registers: Registers
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    serving = Registers(registers.enterprises, None, registers.commodities)
+    expected = pipeline.transform(declarations, serving)
+    online = compile_online(pipeline, serving).transform(columns_from_frame(declarations))
+    return expected, online
+
+
+def test_every_column_equals_the_pandas_pipeline(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], registers: Registers
+) -> None:
+    pipeline, later = fitted
+    expected, online = _both(pipeline, later, registers)
+    assert later["lab_id"].notna().sum() > 50  # inline reports are exercised
+    _assert_same_columns(expected, online)
+
+
+def test_unknown_keys_missing_fields_and_no_registers(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], registers: Registers
+) -> None:
+    pipeline, later = fitted
+    changed = later.head(400).copy()
+    # Importers, brokers, HS codes, offices and labs never seen in training.
+    changed.loc[::3, "importer_id"] = "NEW-IMPORTER"
+    changed.loc[1::3, "declarant_id"] = pd.NA
+    changed.loc[::4, "hs_code"] = "999999"
+    changed.loc[::5, "customs_office"] = "NEW-OFFICE"
+    changed.loc[::6, "origin_country"] = pd.NA
+    changed.loc[::7, ["quantity", "gross_weight"]] = np.nan
+    changed.loc[::2, "lab_id"] = "NEW-LAB"
+    changed.loc[::9, "issued_at"] = pd.NaT
+    changed = changed.drop(columns=["fob_value", "departure_country"])
+    expected, online = _both(pipeline, changed, registers)
+    _assert_same_columns(expected, online)
+    bare = Registers()
+    _assert_same_columns(*_both(pipeline, changed, bare))
+
+
+def test_a_lab_result_without_a_lab_id_is_ignored_as_by_pandas(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], registers: Registers
+) -> None:
+    pipeline, later = fitted
+    changed = later.head(50).copy()
+    changed["lab_id"] = pd.Series(pd.NA, index=changed.index, dtype="str")
+    changed["lab_result"] = "fail"
+    expected, online = _both(pipeline, changed, registers)
+    _assert_same_columns(expected, online)
+    assert np.isnan(online["lab_result_pass"]).all()
+
+
+def test_extra_features_and_lab_registers_are_left_to_pandas(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], registers: Registers
+) -> None:
+    pipeline, _ = fitted
+    with pytest.raises(NotCompilableError):
+        compile_online(pipeline, registers)  # a lab results register
+    extra = FeaturePipeline(extra_numeric=("freight",))
+    extra.__dict__.update({k: v for k, v in pipeline.__dict__.items() if k.endswith("_")})
+    with pytest.raises(NotCompilableError):
+        compile_online(extra, Registers())
+    assert set(lab.LAB_COLUMNS) <= set(columns_from_frame(fitted[1]))

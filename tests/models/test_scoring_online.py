@@ -1,0 +1,68 @@
+"""The API's per-request path gives the decisions of the pandas scoring path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.online import columns_from_frame, compile_online
+from features.pipeline import Registers
+from features.synthetic import SyntheticData
+from models.bundle import Bundle, load_bundle
+from models.policy import RealTimePolicy, ThresholdState
+from models.scoring import (
+    POLICY_OUTPUT_COLUMNS,
+    SCORE_COLUMNS,
+    registers_for,
+    score_declarations,
+    score_online,
+)
+from portsift.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def bundle(trained_model_dir: Path) -> Bundle:
+    """The session's trained bundle."""
+    return load_bundle(trained_model_dir)
+
+
+@pytest.fixture(scope="module")
+def policy(bundle: Bundle) -> RealTimePolicy:
+    """The real-time policy with the thresholds saved at training."""
+    state = ThresholdState.from_dict(bundle.metadata["policy_thresholds"])
+    return RealTimePolicy(load_settings().selection, rate=state.rate, thresholds=state)
+
+
+@pytest.fixture(scope="module")
+def declarations(synthetic: SyntheticData) -> pd.DataFrame:
+    """The last 1,500 declarations without labels, lab reports inline as the API takes them."""
+    later = synthetic.declarations.tail(1500).drop(columns=["inspected", "illicit", "revenue"])
+    reports = synthetic.lab_results.drop_duplicates("declaration_id", keep="last")
+    return later.merge(reports, on="declaration_id", how="left").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_online_decisions_equal_the_pandas_path(
+    bundle: Bundle, policy: RealTimePolicy, declarations: pd.DataFrame, lang: str
+) -> None:
+    registers = registers_for(bundle, Registers())
+    expected = score_declarations(
+        bundle, declarations, Registers(), rate=policy.rate_, policy=policy, lang=lang
+    )
+    online = compile_online(bundle.pipeline, registers)
+    got = score_online(bundle, online, columns_from_frame(declarations), policy=policy, lang=lang)
+    frame = expected.decisions
+    assert frame["selected"].sum() > 0 and (frame["selected"] == 0).sum() > 0
+    assert (frame["lane"] == "red_sampling").any() and (frame["lab_accepted"] == 1).any()
+    for column in (*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS, "raw_score", "revenue_estimated"):
+        want = frame[column]
+        have = got.decisions[column]
+        if pd.api.types.is_numeric_dtype(want):
+            np.testing.assert_array_equal(want.to_numpy(dtype="float64"), have, err_msg=column)
+        else:
+            assert list(have) == want.astype(object).tolist(), column
+    np.testing.assert_array_equal(expected.explanation.values, got.explanation.values)
+    np.testing.assert_array_equal(expected.explanation.base_value, got.explanation.base_value)
