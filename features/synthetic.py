@@ -1559,9 +1559,10 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
         The tables, and per declaration (in the same order) the truth: ``violation``,
         ``fraud_kind``, ``true_hs_code``, ``drift_ring``, ``random_inspection``,
         ``credit_tier`` (in force on the date), ``evaded`` (the revenue at stake
-        before the assessment noise), and the true goods: ``true_value`` (CIF; samples
-        are declared at 0), ``true_quantity``, ``true_net_weight``,
-        ``true_gross_weight``.
+        before the assessment noise), ``revenue`` (what an inspection would raise,
+        for every row: the ``revenue`` label of the inspected ones), and the true
+        goods: ``true_value`` (CIF; samples are declared at 0), ``true_quantity``,
+        ``true_net_weight``, ``true_gross_weight``.
     """
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
         raise ValueError(f"rows: must be a positive integer, got {rows!r}")
@@ -1640,6 +1641,7 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
                 _tier_on_day(importers, table.importer, table.day)
             ],
             "evaded": declared.evaded,
+            "revenue": revenue[order],
             **{
                 f"true_{name}": true_goods[order, i]
                 for i, name in enumerate(("value", "quantity", "net_weight", "gross_weight"))
@@ -1670,6 +1672,34 @@ def generate_synthetic(
     """
     data, _ = _simulate(rows, seed, start, days)
     return data
+
+
+def generate_synthetic_with_truth(
+    rows: int = 100_000, seed: int = 0, start: str = "2024-01-01", days: int = 730
+) -> tuple[SyntheticData, pd.DataFrame]:
+    """Generate the tables of :func:`generate_synthetic` and the hidden truth behind them.
+
+    The tables are identical to :func:`generate_synthetic`'s for the same arguments.
+    The truth (one row per declaration, in the same order) is what no customs office
+    knows: ``violation`` and ``revenue`` of every row (inspected or not),
+    ``drift_ring`` (the row belongs to the late fraud ring), ``random_inspection``
+    (the historic random share drew it), ``fraud_kind``, ``credit_tier`` in force and
+    the true goods. Simulations of the selection loop replay against it.
+
+    Args:
+        rows: Number of declarations.
+        seed: Seed of ``np.random.default_rng``.
+        start: First day of the period.
+        days: Length of the period in days.
+
+    Returns:
+        ``(tables, truth)``.
+
+    Raises:
+        ValueError: If ``rows`` or ``days`` is not a positive integer or ``start`` is
+            not a date.
+    """
+    return _simulate(rows, seed, start, days)
 
 
 # --------------------------------------------------------------------------------------

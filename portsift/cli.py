@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 EXIT_BAD_INPUT = 2
+#: ``portsift monitor``: a drift threshold was crossed (distinct from bad input).
+EXIT_DRIFT = 3
 
 
 class CliError(Exception):
@@ -190,6 +192,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_feedback(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The inspection outcomes of ``--feedback-from`` and the URL to show, or ``(None, None)``."""
+    if not args.feedback_from:
+        return None, None
+    from training.feedback import FeedbackSourceError, describe_url, read_feedback
+
+    try:
+        return read_feedback(args.feedback_from), describe_url(args.feedback_from)
+    except FeedbackSourceError as exc:
+        raise CliError(f"--feedback-from: {exc}") from exc
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow."""
     from training.evaluate import format_table
@@ -199,6 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     stages = ["reading input", "features and models", "bundle", "hold-out evaluation", "MLflow run"]
     with Progress(stages, args.quiet) as progress:
         progress.stage("reading input")
+        feedback, source = _read_feedback(args)  # first: a bad store fails before any output
         inputs = _read_inputs(args)
         _set_aside(args, inputs, args.model_dir)
         declarations = inputs.declarations
@@ -212,11 +227,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                 extra_numeric=declarations.extra_numeric,
                 track=not args.no_mlflow,
                 stage=progress.stage,
+                feedback=feedback,
+                feedback_source=source,
             )
         except ValueError as exc:
             raise CliError(f"{args.declarations}: {exc}") from exc
     for note in result.notes:
         _note(args, note)
+    if result.feedback is not None:
+        counts = result.feedback
+        _say(
+            args,
+            f"feedback from {source}: labels of {counts.labels_from_feedback:,} declarations "
+            f"taken from it ({counts.changed:,} differ from the file); "
+            f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
+            f"declaration of {args.declarations}",
+        )
     _say(args, f"model {result.model_version} written to {result.model_dir}")
     if result.evaluation is not None:
         facts = result.evaluation.facts
@@ -415,6 +441,314 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_model_dir(args: argparse.Namespace) -> str:
+    """The bundle directory to serve: ``--model-dir``, or ``--model-uri`` fetched and verified."""
+    if not args.model_uri:
+        return str(args.model_dir)
+    from serving.model_store import ModelUriError, resolve_model_uri
+
+    try:
+        resolved = resolve_model_uri(args.model_uri, args.model_cache)
+    except ModelUriError as exc:
+        raise CliError(str(exc)) from exc
+    how = "downloaded to" if resolved.downloaded else "cached in"
+    _say(
+        args,
+        f"portsift serve: {args.model_uri} is registry version {resolved.registry_version}, "
+        f"model {resolved.model_version} ({how} {resolved.path})",
+    )
+    return str(resolved.path)
+
+
+def _random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, Any] | None:
+    """The random-inspection marker column of the declarations file, aligned to its valid rows."""
+    import numpy as np
+
+    from features import loading
+    from training.monitor import random_marker
+
+    raw = loading.read_table(args.declarations)
+    try:
+        found = random_marker(raw, args.declarations)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if found is None:
+        return None
+    column, mask = found
+    rejected = inputs.declarations.rejected
+    if len(rejected):  # --skip-invalid: keep the marks of the rows that were kept
+        keep = np.ones(len(raw), dtype=bool)
+        keep[rejected["row"].to_numpy(dtype="int64") - 1] = False
+        mask = mask[keep]
+    return column, mask
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """``portsift monitor``: drift of recent declarations against the training window."""
+    import tempfile
+
+    import pandas as pd
+
+    from features.writing import write_rejected, write_text_atomic
+    from reports.monitor import render_dashboard
+    from training.monitor import Thresholds, monitor_declarations
+
+    settings = _settings(args)
+    m = settings.monitoring
+    if Path(args.out).suffix.lower() not in (".html", ".htm"):
+        raise CliError(f"{args.out}: the dashboard is HTML; name it F.html")
+    if args.json and Path(args.json).resolve() == Path(args.out).resolve():
+        raise CliError(f"{args.json}: --json and --out name the same file")
+    since = None
+    if args.since:
+        since = pd.to_datetime(args.since, errors="coerce", format="%Y-%m-%d")
+        if pd.isna(since):
+            raise CliError(f"--since {args.since!r} is not a date; use YYYY-MM-DD")
+    stages = ["loading model", "reading input", "monitoring", "writing dashboard"]
+    with Progress(stages, args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = _load_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        for note in inputs.notes:
+            _note(args, note)
+        _check_schema_matches(bundle, inputs.declarations, args.declarations)
+        marker = _random_marker(args, inputs)
+        progress.stage("monitoring")
+        thresholds = Thresholds(
+            psi_warn=m.psi_warn,
+            psi_alert=m.psi_alert,
+            share_floor=m.share_floor,
+            no_alert_features=tuple(m.no_alert_features),
+            weekly_min_rows=m.weekly_min_rows,
+        )
+        try:
+            result = monitor_declarations(
+                bundle,
+                inputs.declarations.frame,
+                inputs.registers,
+                bins=m.bins,
+                thresholds=thresholds,
+                label_confidence=m.label_confidence,
+                label_min_rows=m.label_min_rows,
+                point_in_time=m.point_in_time_features,
+                since=since,
+                random_mask=None if marker is None else marker[1],
+                marker_column=None if marker is None else marker[0],
+            )
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+        progress.stage("writing dashboard")
+        html = render_dashboard(
+            result, model_version=bundle.model_version, source=Path(args.declarations).name
+        )
+        summary = json.dumps(
+            {"model_version": bundle.model_version, **result.to_dict()}, indent=2, default=str
+        )
+        write_text_atomic(html, args.out)
+        if args.json:
+            write_text_atomic(summary, args.json)
+        rejected = write_rejected(inputs.rejected, args.out)
+        if rejected is not None:
+            _note(args, f"{len(inputs.rejected)} invalid rows set aside in {rejected}")
+        run_id = None
+        if not args.no_mlflow:
+            from training import tracking
+
+            with tempfile.TemporaryDirectory(prefix="portsift-monitor-") as scratch:
+                summary_path = Path(scratch) / "monitor.json"
+                summary_path.write_text(summary, encoding="utf-8")
+                run_id = tracking.record_monitoring_run(
+                    experiment_name=m.experiment_name,
+                    params={
+                        "model_version": bundle.model_version,
+                        "reference_from": result.reference.window_from,
+                        "reference_to": result.reference.window_to,
+                        "reference_source": result.reference_source,
+                        "recent_from": result.recent_from,
+                        "recent_to": result.recent_to,
+                        "recent_rows": len(result.recent_scores),
+                        "psi_warn": m.psi_warn,
+                        "psi_alert": m.psi_alert,
+                        "bins": m.bins,
+                        "label_sample": "none" if result.labels is None else result.labels.sample,
+                    },
+                    metrics=_monitor_metrics(result),
+                    artifacts={"dashboard.html": Path(args.out), "monitor.json": summary_path},
+                    tags={
+                        "portsift.model_version": bundle.model_version,
+                        "portsift.drift": "alert" if result.alerts else "ok",
+                    },
+                )
+    for note in result.notes:
+        _note(args, note)
+    _say(
+        args,
+        f"model {bundle.model_version}: recent {result.recent_from} .. {result.recent_to} "
+        f"({len(result.recent_scores):,} declarations) vs training window "
+        f"{result.reference.window_from} .. {result.reference.window_to} "
+        f"({result.reference.score.rows:,}; reference {result.reference_source})",
+    )
+    top = result.psi.head(10)
+    _say(args, "highest PSI:")
+    for row in top.itertuples():
+        flag = "" if row.alerting else " (not alerting)"
+        _say(args, f"  {row.variable:<34} {row.psi:8.3f}  {row.status}{flag}")
+    if result.labels is not None:
+        lab = result.labels
+        _say(
+            args,
+            f"violation rate ({lab.sample} sample): training {lab.reference_rate:.1%} "
+            f"(n={lab.reference_n}), recent {lab.recent_rate:.1%} (n={lab.recent_n})",
+        )
+    _say(args, f"dashboard written to {args.out}")
+    if args.json:
+        _say(args, f"summary written to {args.json}")
+    if run_id is not None:
+        _say(args, f"MLflow run {run_id} (experiment {m.experiment_name})")
+    if result.alerts:
+        # Always printed, even with --quiet: this is what a scheduler's log must show.
+        for line in result.alerts:
+            print(f"portsift monitor: drift alert: {line}", file=sys.stderr)
+        return EXIT_DRIFT
+    return 0
+
+
+def _monitor_metrics(result: Any) -> dict[str, float]:
+    """MLflow metrics of a monitoring run: every PSI, the label rates, the verdict."""
+    metrics = {f"psi.{row.variable}": float(row.psi) for row in result.psi.itertuples()}
+    metrics["alerts"] = float(len(result.alerts))
+    metrics["recent_rows"] = float(len(result.recent_scores))
+    if result.labels is not None:
+        metrics["label.reference_rate"] = result.labels.reference_rate
+        metrics["label.recent_rate"] = result.labels.recent_rate
+        metrics["label.recent_n"] = float(result.labels.recent_n)
+    return metrics
+
+
+def _simulation_history(args: argparse.Namespace, inputs: Inputs) -> Any:
+    """The fully labelled history of ``simulate --declarations``, with its markers.
+
+    The optional columns ``historic_inspected`` (the historic selection, the warm-up's
+    labels) and ``drift_ring`` (fraud-ring membership) are read from the file as 0/1
+    flags, on the rows the loader kept.
+    """
+    import numpy as np
+
+    from features import loading
+    from features.validation import format_rows, parse_flag, row_numbers
+    from training import simulation
+
+    raw = loading.read_table(args.declarations)
+    kept = np.ones(len(raw), dtype=bool)
+    rejected = inputs.rejected
+    if len(rejected):
+        mine = rejected[rejected["source_file"] == str(args.declarations)]
+        kept[mine["row"].to_numpy(dtype="int64") - 1] = False
+    markers: dict[str, Any] = {}
+    for column in ("historic_inspected", "drift_ring"):
+        if column not in raw:
+            continue
+        parsed = parse_flag(raw[column], required=True)
+        bad = np.zeros(len(raw), dtype=bool)
+        for _reason, mask in parsed.problems:
+            bad |= mask
+        bad &= kept
+        if bad.any():
+            raise CliError(
+                f"{args.declarations}: column '{column}' must be 0/1 on every row; "
+                f"{format_rows(row_numbers(bad))} are not"
+            )
+        markers[column] = parsed.values.to_numpy()[kept] == 1
+    try:
+        return simulation.history_from_frame(
+            inputs.declarations.frame,
+            historic=markers.get("historic_inspected"),
+            ring=markers.get("drift_ring"),
+            source=str(args.declarations),
+        )
+    except simulation.SimulationError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """``portsift simulate``: replay the selection feedback loop week by week."""
+    from features.pipeline import Registers
+    from features.synthetic import generate_synthetic_with_truth
+    from training import simulation
+
+    settings = _settings(args)
+    strategies = None
+    if args.strategies is not None:
+        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if args.synthetic is not None and args.synthetic < 1000:
+        raise CliError(f"--synthetic must be at least 1000 rows, got {args.synthetic}")
+    source = args.declarations or f"synthetic data ({args.synthetic} rows)"
+    with Progress(["reading input"], args.quiet) as progress:
+        progress.stage("reading input")
+        if args.synthetic is not None:
+            # The generated world of `portsift generate --rows N --seed S`, with the
+            # ground truth of every row that the written files cannot carry.
+            data, truth = generate_synthetic_with_truth(
+                rows=args.synthetic, seed=args.synthetic_seed
+            )
+            history = simulation.history_from_synthetic(data, truth)
+            registers = Registers(data.enterprises, data.lab_results, data.commodities)
+        else:
+            inputs = _read_inputs(args)
+            # The loader calls the marker columns unused; simulate reads them itself.
+            unused = f"{args.declarations}: columns not used: "
+            markers = {"historic_inspected", "drift_ring"}
+            notes = [
+                n
+                for n in inputs.notes
+                if not (n.startswith(unused) and set(n[len(unused) :].split(", ")) <= markers)
+            ]
+            inputs = Inputs(inputs.declarations, inputs.registers, notes, inputs.rejected)
+            _set_aside(args, inputs, args.out)
+            history = _simulation_history(args, inputs)
+            registers = inputs.registers
+    weeks = simulation.week_numbers(history.declarations["declared_at"])
+    try:
+        plan = simulation.SimulationPlan.build(
+            settings,
+            int(weeks.max()) + 1,
+            rate=args.rate,
+            weeks=args.weeks,
+            warmup_weeks=args.warmup_weeks,
+            retrain_every=args.retrain_every,
+            strategies=strategies,
+            seed=args.seed,
+        )
+    except simulation.SimulationError as exc:
+        raise CliError(f"{source}: {exc}") from exc
+    stages = [
+        "warm-up model",
+        *(
+            f"week {j + 1}/{plan.weeks}: {name}"
+            for j in range(plan.weeks)
+            for name in plan.strategies
+        ),
+        "writing report",
+    ]
+    with Progress(stages, args.quiet) as progress:
+        try:
+            result = simulation.simulate(history, registers, settings, plan, stage=progress.stage)
+        except simulation.SimulationError as exc:
+            raise CliError(f"{source}: {exc}") from exc
+        progress.stage("writing report")
+        paths = simulation.write_report(result, args.out)
+    for note in result.notes:
+        _note(args, note)
+    _say(args, simulation.format_summary(result))
+    _say(
+        args,
+        f"replayed in {result.seconds:.0f} s; wrote "
+        + ", ".join(str(path) for path in paths.values()),
+    )
+    return 0
+
+
 def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     """The ``bentoml serve`` command line and environment of ``portsift serve``.
 
@@ -427,10 +761,11 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     from features import loading
     from serving.auth import TokenConfigError, TokenVerifier
 
-    bundle = _load_bundle(args.model_dir)
+    model_dir = _serve_model_dir(args)
+    bundle = _load_bundle(model_dir)
     if not bundle.metadata.get("policy_thresholds"):
         raise CliError(
-            f"{args.model_dir}: the bundle has no real-time policy thresholds; "
+            f"{args.model_uri or model_dir}: the bundle has no real-time policy thresholds; "
             "retrain it with this version of portsift"
         )
     for path, load in (
@@ -457,7 +792,7 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         )
     if args.insecure_dev:
         env["PORTSIFT_INSECURE_DEV"] = "1"
-    env["PORTSIFT_MODEL_DIR"] = str(Path(args.model_dir).resolve())
+    env["PORTSIFT_MODEL_DIR"] = str(Path(model_dir).resolve())
     for name, path in (
         ("PORTSIFT_ENTERPRISES", args.enterprises),
         ("PORTSIFT_COMMODITIES", args.commodities),
@@ -493,7 +828,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     command, env = serve_command(args)
-    _say(args, f"portsift serve: http://{args.host}:{args.port} (model {args.model_dir})")
+    model = args.model_uri or args.model_dir
+    _say(args, f"portsift serve: http://{args.host}:{args.port} (model {model})")
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], command, env)
@@ -552,6 +888,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not record the run in MLflow",
     )
+    train.add_argument(
+        "--feedback-from",
+        dest="feedback_from",
+        metavar="URL",
+        help="audit store (SQLAlchemy URL, as PORTSIFT_AUDIT_URL) whose inspection outcomes "
+        "from POST /feedback replace the file's labels of the declarations they name",
+    )
     _add_common(train)
     train.set_defaults(handler=cmd_train)
 
@@ -600,6 +943,83 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(report)
     report.set_defaults(handler=cmd_report)
 
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay the selection feedback loop week by week and compare strategies",
+        description="Replay a fully labelled history week by week (WCO BACUDA simulation): "
+        "a warm-up model learns from the historic labels, then each week every strategy "
+        "scores and selects under the same budget and only its selections reveal their "
+        "labels. Every row of --declarations must carry its true illicit (and revenue); "
+        "optional 0/1 columns historic_inspected (the warm-up's labels) and drift_ring "
+        "(fraud-ring membership). --synthetic N replays the generated world of "
+        "`portsift generate --rows N` with its ground truth instead.",
+    )
+    source = simulate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--declarations", help="fully labelled declarations CSV or Parquet")
+    source.add_argument(
+        "--synthetic", type=int, help="replay N generated declarations with their ground truth"
+    )
+    simulate.add_argument(
+        "--synthetic-seed",
+        dest="synthetic_seed",
+        type=int,
+        default=0,
+        help="seed of the generated world (as generate --seed; default 0)",
+    )
+    simulate.add_argument("--enterprises", help="enterprise credit register")
+    simulate.add_argument("--lab-results", dest="lab_results", help="third-party lab results")
+    simulate.add_argument("--commodities", help="commodity catalogue")
+    simulate.add_argument("--schema", help="TOML schema file mapping another layout")
+    simulate.add_argument(
+        "--skip-invalid",
+        dest="skip_invalid",
+        action="store_true",
+        help="set invalid rows aside into OUT.rejected.csv instead of failing",
+    )
+    simulate.add_argument("--rate", type=float, help="share of each week to inspect")
+    simulate.add_argument("--weeks", type=int, help="weeks to replay (default [simulation])")
+    simulate.add_argument(
+        "--warmup-weeks",
+        dest="warmup_weeks",
+        type=int,
+        help="weeks of historic labels to warm up on (default: all before the replay)",
+    )
+    simulate.add_argument(
+        "--retrain-every", dest="retrain_every", type=int, help="weeks between refits"
+    )
+    simulate.add_argument(
+        "--strategies",
+        help="comma-separated: exploit, policy, uncertainty, bandit, policy_ipw",
+    )
+    simulate.add_argument("--seed", type=int, help="seed of the run's random draws")
+    simulate.add_argument("--out", required=True, help="output directory")
+    _add_common(simulate)
+    simulate.set_defaults(handler=cmd_simulate)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="drift of recent declarations against the model's training window",
+        description="Population stability (PSI) of every model feature and of the risk "
+        "score, and the violation rate of the random inspection sample, of the "
+        "declarations lodged after the model's training window (or from --since on) "
+        "against that window. Writes an HTML dashboard and records an MLflow run. Exit "
+        "status 0: nothing crossed an alert threshold; 3: a threshold was crossed (the "
+        "alerts are printed); 2: bad input.",
+    )
+    monitor.add_argument("--model-dir", dest="model_dir", required=True)
+    _add_inputs(monitor)
+    monitor.add_argument("--since", help="first day of the recent window, YYYY-MM-DD")
+    monitor.add_argument("--out", required=True, help="dashboard F.html")
+    monitor.add_argument("--json", help="also write the results as JSON")
+    monitor.add_argument(
+        "--no-mlflow",
+        dest="no_mlflow",
+        action="store_true",
+        help="do not record the run in MLflow",
+    )
+    _add_common(monitor)
+    monitor.set_defaults(handler=cmd_monitor)
+
     serve = commands.add_parser(
         "serve",
         help="start the real-time scoring API (BentoML)",
@@ -607,7 +1027,23 @@ def build_parser() -> argparse.ArgumentParser:
         "come from PORTSIFT_API_TOKENS or PORTSIFT_API_TOKEN_FILE; the audit store from "
         "PORTSIFT_AUDIT_URL (default sqlite:///portsift-audit.db).",
     )
-    serve.add_argument("--model-dir", dest="model_dir", required=True)
+    model = serve.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model-dir", dest="model_dir", help="the model bundle directory")
+    model.add_argument(
+        "--model-uri",
+        dest="model_uri",
+        metavar="URI",
+        help="a bundle registered in MLflow (MLFLOW_TRACKING_URI), e.g. "
+        "models:/portsift-risk@champion or models:/portsift-risk/3; fetched into the "
+        "model cache and verified before serving",
+    )
+    serve.add_argument(
+        "--model-cache",
+        dest="model_cache",
+        metavar="DIR",
+        help="where --model-uri bundles are kept (default PORTSIFT_MODEL_CACHE, else "
+        "~/.cache/portsift/models)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.add_argument("--enterprises", help="newer enterprise credit register")

@@ -208,6 +208,60 @@ class SelectionSettings(_Frozen):
     rules: tuple[RuleSettings, ...] = ()
 
 
+class MonitoringSettings(_Frozen):
+    """Drift monitoring (``portsift monitor``): PSI bins, thresholds, label-drift rule."""
+
+    bins: int = Field(ge=2, le=100)
+    psi_warn: float = Field(gt=0)
+    psi_alert: float = Field(gt=0)
+    share_floor: float = Field(gt=0, lt=0.01)
+    no_alert_features: tuple[str, ...] = ()
+    point_in_time_features: tuple[str, ...] = ()
+    label_confidence: float = Field(gt=0, lt=1)
+    label_min_rows: int = Field(ge=1)
+    weekly_min_rows: int = Field(ge=1)
+    experiment_name: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringSettings:
+        if self.psi_alert < self.psi_warn:
+            raise ValueError("psi_alert must be at least psi_warn")
+        return self
+
+
+#: Selection strategies ``portsift simulate`` can replay (training/simulation.py).
+StrategyName = Literal["exploit", "policy", "uncertainty", "bandit", "policy_ipw"]
+
+
+class SimulationSettings(_Frozen):
+    """The week-by-week replay of the selection feedback loop (``portsift simulate``)."""
+
+    weeks: int = Field(ge=1)
+    warmup_weeks: int = Field(ge=0)
+    retrain_every: int = Field(ge=1)
+    strategies: tuple[StrategyName, ...] = Field(min_length=1)
+    bandit_shares: tuple[float, ...] = Field(min_length=2)
+    bandit_discount: float = Field(gt=0, le=1)
+    uncertainty_floor: float = Field(gt=0)
+    ipw_max_weight: float = Field(ge=1)
+    ring_found_share: float = Field(gt=0, le=1)
+    ring_min_rows: int = Field(ge=1)
+    psi_bins: int = Field(ge=2, le=100)
+    psi_reference_weeks: int = Field(ge=1)
+    n_estimators: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    early_stopping_rounds: int = Field(ge=1)
+    revenue_n_estimators: int = Field(gt=0)
+    random_state: int
+
+    @field_validator("bandit_shares")
+    @classmethod
+    def _shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 <= share < 1 for share in value):
+            raise ValueError("bandit_shares must each be in [0, 1)")
+        return value
+
+
 class Settings(_Frozen):
     """All settings of a portsift run."""
 
@@ -217,6 +271,8 @@ class Settings(_Frozen):
     training: TrainingSettings
     evaluation: EvaluationSettings
     selection: SelectionSettings
+    monitoring: MonitoringSettings
+    simulation: SimulationSettings
 
 
 class SettingsError(ValueError):

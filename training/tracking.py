@@ -41,6 +41,8 @@ ALIAS_TAG = "portsift.registration.alias"
 REASON_TAG = "portsift.registration.reason"
 VERSION_TAG = "portsift.registration.version"
 PRIMARY_METRIC_TAG = "portsift.primary_metric"
+#: Run tag holding the bundle's ``model_version`` (set by ``training.train``).
+MODEL_VERSION_TAG = "portsift.model_version"
 
 # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH and MAX_TAG_VAL_LENGTH in MLflow 3.17.
 _MAX_PARAM_VALUE = 6000
@@ -357,11 +359,139 @@ def champion_metric(
     return version, value
 
 
+@dataclass(frozen=True)
+class RegisteredBundle:
+    """One registered model version and where its bundle is stored.
+
+    Attributes:
+        model_name: Registered model name.
+        version: Registry version number, as text.
+        run_id: The MLflow run that recorded it (None if the version has none).
+        source: Artifact URI of the bundle directory.
+        model_version: The bundle's own ``model_version`` as tagged on the run, or None
+            when the run carries no such tag.
+    """
+
+    model_name: str
+    version: str
+    run_id: str | None
+    source: str
+    model_version: str | None
+
+
+def store_exists(uri: str | None = None) -> bool:
+    """Tell whether the tracking store may exist: False only for a missing SQLite file.
+
+    MLflow creates a SQLite store on first use, so a reader that only wants to look
+    something up asks first instead of leaving an empty ``mlflow.db`` behind.
+
+    Args:
+        uri: Tracking URI; defaults to :func:`tracking_uri`.
+
+    Returns:
+        False when ``uri`` is a file-backed ``sqlite:///`` URI whose file is missing.
+    """
+    db = _sqlite_path(_resolve(uri))
+    return db is None or db.is_file()
+
+
+def find_registered_bundle(
+    model_name: str,
+    *,
+    alias: str | None = None,
+    version: str | None = None,
+    uri: str | None = None,
+) -> RegisteredBundle:
+    """Look up ``models:/<model_name>@<alias>`` or ``models:/<model_name>/<version>``.
+
+    Exactly one of ``alias`` and ``version`` is given. The lookup uses a client bound
+    to ``uri``: MLflow 3.17 resolves ``models:/`` URIs against the process-wide registry
+    URI, ignoring the one passed.
+
+    Args:
+        model_name: Registered model name.
+        alias: Alias, e.g. ``"champion"``.
+        version: Version number.
+        uri: Tracking and registry URI; defaults to :func:`tracking_uri`.
+
+    Returns:
+        The version and the location of its bundle.
+
+    Raises:
+        ValueError: If not exactly one of ``alias`` and ``version`` is given.
+        LookupError: If the model, the alias or the version does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    if (alias is None) == (version is None):
+        raise ValueError("give exactly one of alias and version")
+    uri = _resolve(uri)
+    client = _client(uri)
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        raise LookupError(f"no registered model {model_name!r} in {uri}") from exc
+    if alias is not None:
+        version = aliases.get(alias)
+        if version is None:
+            known = ", ".join(sorted(aliases)) or "none"
+            raise LookupError(
+                f"registered model {model_name!r} has no alias {alias!r} (aliases: {known})"
+            )
+    try:
+        entry = client.get_model_version(model_name, str(version))
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        raise LookupError(f"registered model {model_name!r} has no version {version}") from exc
+    model_version = None
+    if entry.run_id:
+        try:
+            model_version = client.get_run(entry.run_id).data.tags.get(MODEL_VERSION_TAG)
+        except MlflowException as exc:
+            if not _is_missing(exc):
+                raise
+    return RegisteredBundle(
+        model_name=model_name,
+        version=str(entry.version),
+        run_id=entry.run_id or None,
+        source=client.get_model_version_download_uri(model_name, str(entry.version)),
+        model_version=model_version,
+    )
+
+
+def fetch_registered_bundle(
+    registered: RegisteredBundle, dst: Path, uri: str | None = None
+) -> Path:
+    """Download the bundle directory of a registered version into ``dst``.
+
+    Args:
+        registered: The version, from :func:`find_registered_bundle`.
+        dst: Directory to download into; created if missing.
+        uri: Tracking and registry URI; defaults to :func:`tracking_uri`.
+
+    Returns:
+        Path of the downloaded bundle directory inside ``dst``.
+
+    Raises:
+        FileExistsError: If ``dst`` already holds a directory of the bundle's name.
+    """
+    from mlflow.artifacts import download_artifacts
+
+    uri = _resolve(uri)
+    _client(uri)  # the quiet settings, before MLflow downloads anything
+    target = Path(dst) / posixpath.basename(registered.source.rstrip("/"))
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; download into an empty directory")
+    return Path(
+        download_artifacts(artifact_uri=registered.source, dst_path=str(dst), tracking_uri=uri)
+    )
+
+
 def download_bundle(model_name: str, alias: str, dst: Path, uri: str | None = None) -> Path:
     """Fetch the bundle directory of ``models:/<model_name>@<alias>`` into ``dst``.
-
-    The alias is resolved with a client bound to ``uri``: MLflow 3.17 resolves
-    ``models:/`` URIs against the process-wide registry URI, ignoring the one passed.
 
     Args:
         model_name: Registered model name.
@@ -376,21 +506,63 @@ def download_bundle(model_name: str, alias: str, dst: Path, uri: str | None = No
         LookupError: If the model or the alias does not exist.
         FileExistsError: If ``dst`` already holds a directory of the bundle's name.
     """
-    from mlflow.artifacts import download_artifacts
-    from mlflow.exceptions import MlflowException
+    registered = find_registered_bundle(model_name, alias=alias, uri=uri)
+    return fetch_registered_bundle(registered, dst, uri=uri)
+
+
+def record_monitoring_run(
+    *,
+    experiment_name: str,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    artifacts: dict[str, Path],
+    tags: dict[str, str] | None = None,
+    uri: str | None = None,
+) -> str:
+    """Record one drift-monitoring run (``portsift monitor``) as an MLflow run.
+
+    No model is registered: the run holds the PSI values as metrics and the dashboard
+    and its JSON summary as artefacts, tagged with the model version monitored.
+
+    Args:
+        experiment_name: Experiment to record the run in; created if missing.
+        params: Run parameters (windows, thresholds); rendered as in training runs.
+        metrics: Metric name to value; non-finite values are left out (MLflow refuses
+            NaN in some stores and a missing PSI is better absent than 0).
+        artifacts: Run-relative destination path to a local file.
+        tags: Extra run tags.
+        uri: Tracking URI; defaults to :func:`tracking_uri`.
+
+    Returns:
+        The run id.
+    """
+    from mlflow.entities import Metric, Param, RunTag
 
     uri = _resolve(uri)
     client = _client(uri)
+    run_id = client.create_run(_experiment_id(client, experiment_name, uri)).info.run_id
     try:
-        version = client.get_registered_model(model_name).aliases.get(alias)
-    except MlflowException as exc:
-        if not _is_missing(exc):
-            raise
-        raise LookupError(f"no registered model {model_name!r} in {uri}") from exc
-    if version is None:
-        raise LookupError(f"registered model {model_name!r} has no alias {alias!r}")
-    source = client.get_model_version_download_uri(model_name, str(version))
-    target = Path(dst) / posixpath.basename(source.rstrip("/"))
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; download into an empty directory")
-    return Path(download_artifacts(artifact_uri=source, dst_path=str(dst), tracking_uri=uri))
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[
+                Metric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(float(v))
+            ],
+            params=[Param(k, _param_value(v)) for k, v in params.items()],
+            tags=[RunTag(k, _clip(str(v), _MAX_TAG_VALUE)) for k, v in (tags or {}).items()],
+        )
+        for dest, src in artifacts.items():
+            rel = PurePosixPath(dest)
+            if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+                raise ValueError(f"artifact path {dest!r} must be relative, without '..'")
+            folder = str(rel.parent) if str(rel.parent) != "." else None
+            with tempfile.TemporaryDirectory(prefix="portsift-monitor-") as staging:
+                # log_artifact keeps the source's file name; stage under the wanted name.
+                staged = Path(staging) / rel.name
+                shutil.copyfile(src, staged)
+                client.log_artifact(run_id, str(staged), folder)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return run_id

@@ -20,6 +20,8 @@ from models.scoring import ScoredBatch, score_declarations
 from portsift.settings import Settings
 from training.baselines import DateGBDT
 from training.evaluate import Evaluation, evaluate
+from training.feedback import FeedbackCounts, count_feedback, merge_feedback
+from training.monitor import training_reference
 
 Stage = Callable[[str], None]
 
@@ -34,6 +36,7 @@ class TrainResult:
     holdout_start: str | None
     registration: Any | None
     notes: list[str] = field(default_factory=list)
+    feedback: FeedbackCounts | None = None
 
 
 def split_by_time(
@@ -162,6 +165,8 @@ def train(
     extra_numeric: tuple[str, ...] = (),
     track: bool = True,
     stage: Stage | None = None,
+    feedback: pd.DataFrame | None = None,
+    feedback_source: str | None = None,
 ) -> TrainResult:
     """Train, evaluate on the time hold-out, write the bundle and record the run.
 
@@ -174,21 +179,29 @@ def train(
         extra_numeric: Schema-file numeric inputs.
         track: Whether to record the run in MLflow.
         stage: Called with the name of each stage as it starts (progress display).
+        feedback: Inspection outcomes (``AuditStore.feedback_frame()``) that override the
+            labels of the declarations they name (:func:`training.feedback.merge_feedback`).
+        feedback_source: Where the feedback came from (recorded; no password in it).
 
     Returns:
         The training result.
 
     Raises:
-        ValueError: If the data cannot train a model (too few labels).
+        ValueError: If the data cannot train a model (too few labels) or the feedback
+            is malformed.
     """
     step = stage or (lambda _name: None)
+    counts = None
+    if feedback is not None:
+        counts = count_feedback(declarations, feedback)
+        declarations = merge_feedback(declarations, feedback)
     if "illicit" not in declarations or declarations["illicit"].notna().sum() == 0:
         raise ValueError("the declarations carry no inspection outcomes (illicit) to learn from")
     ordered = declarations.sort_values("declared_at", kind="stable")
     history, holdout, holdout_start = split_by_time(ordered, settings.training.holdout_fraction)
     notes: list[str] = []
     step("features and models")
-    pipeline, model, baseline, _ = fit(
+    pipeline, model, baseline, as_of_features = fit(
         history,
         registers,
         settings,
@@ -213,7 +226,22 @@ def train(
         "feature_labels": pipeline.feature_labels(),
         "baseline": baseline.to_dict(),
         "revenue_estimated": model.regressor_ is None,
+        # What `portsift monitor` compares recent declarations with (bins and shares of
+        # every feature and of the score over the training window), so that a service
+        # can monitor without the training file.
+        "monitoring_reference": training_reference(
+            pipeline,
+            model,
+            history,
+            registers,
+            bins=settings.monitoring.bins,
+            as_of=as_of_features,
+            point_in_time=settings.monitoring.point_in_time_features,
+        ),
     }
+    if counts is not None:
+        # Kept with the model: which labels it learnt from is part of its provenance.
+        metadata["feedback"] = {"source": feedback_source, **counts.to_dict()}
     evaluation = None
     target = Path(model_dir)
     if len(holdout) and holdout["illicit"].notna().any():
@@ -240,7 +268,9 @@ def train(
     registration = None
     if track:
         step("MLflow run")
-        registration = _record(target, settings, ordered, registers, evaluation, model)
+        registration = _record(
+            target, settings, ordered, registers, evaluation, model, metadata.get("feedback")
+        )
     return TrainResult(
         model_dir=target,
         model_version=version,
@@ -248,6 +278,7 @@ def train(
         holdout_start=metadata["holdout_start"],
         registration=registration,
         notes=notes,
+        feedback=counts,
     )
 
 
@@ -346,6 +377,7 @@ def _record(
     registers: Registers,
     evaluation: Evaluation | None,
     model: RiskModel,
+    feedback: dict[str, Any] | None = None,
 ) -> Any:
     from training import artefacts, tracking
 
@@ -362,13 +394,22 @@ def _record(
             "model.n_features": len(model.risk_features),
             "model_version": bundle.model_version,
         }
+        metrics = evaluation.model_metrics() if evaluation is not None else {}
+        if feedback is not None:
+            params.update({f"feedback.{k}": v for k, v in feedback.items()})
+            # Also as metrics, so that runs can be compared and charted by them.
+            metrics = {
+                **metrics,
+                "feedback_labels": float(feedback["labels_from_feedback"]),
+                "feedback_unmatched": float(feedback["unmatched"]),
+            }
         return tracking.record_training_run(
             experiment_name=settings.training.experiment_name,
             model_name=settings.training.registered_model_name,
             params=params,
             fingerprint=bundle.metadata["fingerprint"],
-            metrics=evaluation.model_metrics() if evaluation is not None else {},
+            metrics=metrics,
             artifacts=files,
             bundle_dir=model_dir,
-            tags={"portsift.model_version": bundle.model_version},
+            tags={tracking.MODEL_VERSION_TAG: bundle.model_version},
         )
