@@ -792,6 +792,10 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         )
     if args.insecure_dev:
         env["PORTSIFT_INSECURE_DEV"] = "1"
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CliError(f"--workers must be at least 1, got {args.workers}")
+        env["PORTSIFT_WORKERS"] = str(args.workers)
     env["PORTSIFT_MODEL_DIR"] = str(Path(model_dir).resolve())
     for name, path in (
         ("PORTSIFT_ENTERPRISES", args.enterprises),
@@ -1046,6 +1050,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default PORTSIFT_WORKERS, else 1); one per core serves the "
+        "most clients, each runs LightGBM on one thread",
+    )
     serve.add_argument("--enterprises", help="newer enterprise credit register")
     serve.add_argument("--commodities", help="newer commodity catalogue")
     serve.add_argument(

@@ -135,9 +135,24 @@ class FeedbackReceipt(BaseModel):
     feedback_id: int
 
 
+class ValidationProblem(BaseModel):
+    """One problem pydantic found in a request body (an item of a 400's ``detail``)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    url: str | None = None
+
+
 class ErrorBody(BaseModel):
-    """A 4xx answer: the message and the field it is about."""
+    """An error answer: the message and the field it is about.
+
+    A 400 (the body does not have the shape of the request model, or is not JSON) also
+    carries pydantic's problems in ``detail``; a 422 (a value the loader refuses) names
+    the 1-based ``records`` of a batch it is about; 401, 413 and 503 carry ``error`` only.
+    """
 
     error: str
     field: str | None = None
     records: list[int] | None = None
+    detail: list[ValidationProblem] | None = None

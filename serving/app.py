@@ -35,11 +35,13 @@ import pandas as pd
 
 from features.loading import declarations_from_records, load_commodities, load_enterprises
 from features.online import (
+    Columns,
     NotCompilableError,
     OnlineFeatures,
     columns_from_frame,
     columns_from_records,
     compile_online,
+    concat_columns,
 )
 from features.pipeline import Registers
 from features.validation import InputError
@@ -90,6 +92,19 @@ class FeedbackError(ValueError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One request's declarations, the language of its reasons and its name in messages."""
+
+    records: list[dict[str, Any]]
+    lang: str = "en"
+    source: str = "request"
+
+
+def _lang(lang: str) -> str:
+    return lang if lang in LANGUAGES else "en"
 
 
 def read_registers(enterprises: str | None, commodities: str | None) -> Registers:
@@ -246,58 +261,116 @@ class DecisionService:
             InputError: A missing field or an invalid value (the message names both).
             AuditError: The audit store did not commit (nothing is returned then).
         """
-        lang = lang if lang in LANGUAGES else "en"
-        records = [dict(r) for r in records]
+        (result,) = self.score_requests([ScoreRequest(list(records), lang, source)])
+        if isinstance(result, InputError):
+            raise result
+        return result
+
+    def score_requests(
+        self, requests: Sequence[ScoreRequest]
+    ) -> list[list[dict[str, Any]] | InputError]:
+        """Decide several requests in one vectorised pass and one audit transaction.
+
+        What :class:`serving.batching.MicroBatcher` calls with the requests that queued
+        while the previous batch was decided. Each request is validated on its own (a bad
+        one gets its own :class:`InputError`, the others are decided); the valid ones are
+        scored together, by language, and every decision is committed before any is
+        returned.
+
+        Args:
+            requests: The requests, each with its declarations, language and source name.
+
+        Returns:
+            Per request, its decisions in order or the error that rejected it.
+
+        Raises:
+            AuditError: The audit store did not commit (nothing is returned then).
+        """
+        results: list[list[dict[str, Any]] | InputError] = []
+        prepared: list[tuple[int, Any]] = []
+        for position, request in enumerate(requests):
+            try:
+                prepared.append((position, self._columns_or_frame(request)))
+            except InputError as err:
+                prepared.append((position, err))
+            results.append([])
+        by_lang: dict[str, list[tuple[int, Columns]]] = {}
+        for position, ready in prepared:
+            if isinstance(ready, InputError):
+                results[position] = ready
+            elif isinstance(ready, pd.DataFrame):
+                results[position] = self._score_frame(ready, _lang(requests[position].lang))
+            else:
+                by_lang.setdefault(_lang(requests[position].lang), []).append((position, ready))
+        for lang, group in by_lang.items():
+            decided = self._score_columns(concat_columns([c for _, c in group]), lang)
+            start = 0
+            for position, columns in group:
+                n = len(columns["declaration_id"])
+                results[position] = decided[start : start + n]
+                start += n
+        audit_rows = []
+        for request, result in zip(requests, results, strict=True):
+            if isinstance(result, InputError):
+                continue
+            batch = uuid.uuid4().hex
+            for position, (record, decision) in enumerate(
+                zip(request.records, result, strict=True)
+            ):
+                decision["request_id"] = batch if len(result) == 1 else f"{batch}-{position}"
+                audit_rows.append(
+                    DecisionRecord.from_request(
+                        request_id=decision["request_id"],
+                        declaration=record,
+                        decision=decision,
+                        model_version=decision["model_version"],
+                        policy_version=decision["policy_version"],
+                    )
+                )
+        if audit_rows:
+            self.audit.record_decisions(audit_rows)  # durable when it returns
+        return results
+
+    def _columns_or_frame(self, request: ScoreRequest) -> Columns | pd.DataFrame:
+        """The request's declarations as arrays (per-request path) or as a frame (pandas)."""
+        records = [dict(r) for r in request.records]
         # Clean JSON goes straight to arrays; anything the fast reader is not sure of goes
         # through the loader, which normalises it or names the field and record.
-        columns = columns_from_records(records) if self.online is not None else None
-        if columns is None:
-            frame = self._validated(records, source)
-            if self.online is not None:
-                columns = columns_from_frame(frame)
-        if self.online is not None and columns is not None:
-            scored = score_online(
-                self.bundle,
-                self.online,
-                columns,
-                policy=self.policy,
-                revenue_weight=self.revenue_weight,
-                lang=lang,
-                num_threads=self.num_threads,
-            )
-            decisions = self._decisions(scored.decisions, scored.explanation, scored.features)
-        else:
-            batch_scored = score_declarations(
-                self.bundle,
-                frame,
-                self.registers,
-                rate=self.policy.rate_,
-                revenue_weight=self.revenue_weight,
-                policy=self.policy,
-                lang=lang,
-                num_threads=self.num_threads,
-            )
-            table = batch_scored.decisions
-            decisions = self._decisions(
-                {c: table[c].to_numpy() for c in table.columns},
-                batch_scored.explanation,
-                batch_scored.features,
-            )
-        batch = uuid.uuid4().hex
-        audit_rows = []
-        for position, (record, decision) in enumerate(zip(records, decisions, strict=True)):
-            decision["request_id"] = batch if len(decisions) == 1 else f"{batch}-{position}"
-            audit_rows.append(
-                DecisionRecord.from_request(
-                    request_id=decision["request_id"],
-                    declaration=record,
-                    decision=decision,
-                    model_version=decision["model_version"],
-                    policy_version=decision["policy_version"],
-                )
-            )
-        self.audit.record_decisions(audit_rows)  # durable when it returns
-        return decisions
+        if self.online is not None:
+            columns = columns_from_records(records)
+            if columns is not None:
+                return columns
+        frame = self._validated(records, request.source)
+        return columns_from_frame(frame) if self.online is not None else frame
+
+    def _score_columns(self, columns: Columns, lang: str) -> list[dict[str, Any]]:
+        assert self.online is not None
+        scored = score_online(
+            self.bundle,
+            self.online,
+            columns,
+            policy=self.policy,
+            revenue_weight=self.revenue_weight,
+            lang=lang,
+            num_threads=self.num_threads,
+        )
+        return self._decisions(scored.decisions, scored.explanation, scored.features)
+
+    def _score_frame(self, frame: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
+        scored = score_declarations(
+            self.bundle,
+            frame,
+            self.registers,
+            rate=self.policy.rate_,
+            revenue_weight=self.revenue_weight,
+            policy=self.policy,
+            lang=lang,
+            num_threads=self.num_threads,
+        )
+        table = scored.decisions
+        return self._decisions(
+            {c: table[c].to_numpy() for c in table.columns}, scored.explanation, scored.features
+        )
 
     def _validated(self, records: list[dict[str, Any]], source: str) -> pd.DataFrame:
         """Declarations validated by the loader, with the schema features the model needs."""

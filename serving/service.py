@@ -14,23 +14,32 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import bentoml
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from features.validation import InputError
 from serving.api_models import (
     Decision,
     Declaration,
+    ErrorBody,
     Feedback,
     FeedbackReceipt,
     ScoreBatchRequest,
     declaration_record,
 )
-from serving.app import INSECURE_ENV, DecisionService, FeedbackError, language_of
+from serving.app import INSECURE_ENV, DecisionService, FeedbackError, ScoreRequest, language_of
 from serving.audit import AuditError
 from serving.auth import TokenConfigError, TokenVerifier
+from serving.batching import MicroBatcher
+
+if TYPE_CHECKING:
+    from bentoml._internal.service.openapi.specification import OpenAPISpecification
 
 logger = logging.getLogger("portsift.serving")
 
@@ -38,8 +47,52 @@ logger = logging.getLogger("portsift.serving")
 MODEL_TAG = os.environ.get("PORTSIFT_MODEL_TAG") or None
 #: Largest request body accepted, in bytes (``PORTSIFT_MAX_BODY_BYTES``).
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+#: Most declarations decided in one batch of concurrent requests (serving.batching).
+BATCH_DECLARATIONS = 512
+
+#: Worker processes (``portsift serve --workers``): one per core serves the most clients;
+#: each worker runs LightGBM on one thread.
+WORKERS = int(os.environ.get("PORTSIFT_WORKERS", "1") or 1)
+
 #: Paths served without a token: BentoML's health and Prometheus endpoints.
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+
+
+#: How often a worker checks that the BentoML arbiter that started it still lives, in seconds.
+ARBITER_POLL_S = 0.5
+
+
+def exit_with_the_arbiter(poll_s: float = ARBITER_POLL_S) -> threading.Thread | None:
+    """Make this worker process exit when the process that started it dies.
+
+    BentoML's arbiter starts each worker in a session of its own, so a SIGKILL of the
+    ``portsift serve`` process group (or of the arbiter alone) leaves the worker running,
+    orphaned: it goes on answering on the inherited socket, unsupervised, and a new
+    ``portsift serve`` cannot bind the port. A daemon thread notices the new parent and
+    ends the process the way a kill would (``os._exit``; every decision already answered
+    is committed, so nothing is lost that was acknowledged).
+
+    Args:
+        poll_s: Seconds between two checks.
+
+    Returns:
+        The watching thread, or ``None`` when the parent is already ``init`` (nothing to
+        watch).
+    """
+    parent = os.getppid()
+    if parent <= 1:
+        return None
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        logger.error("portsift: the BentoML arbiter (pid %d) is gone; this worker exits", parent)
+        logging.shutdown()
+        os._exit(70)  # EX_SOFTWARE; no cleanup of a half-served request is wanted
+
+    thread = threading.Thread(target=watch, name="portsift-arbiter-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def insecure_dev() -> bool:
@@ -196,7 +249,8 @@ def _error(status: int, message: str, field: str | None, rows: list[int] | None 
 
 @bentoml.service(
     name="portsift",
-    workers=1,
+    workers=WORKERS,
+    # The scoring APIs are async (decided in the batcher's thread); threads serve /feedback.
     threads=2,
     traffic={"timeout": 30},
     labels={"project": "portsift"},
@@ -210,6 +264,8 @@ class Portsift:
         bundle_model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
+        # Before the (slow) bundle load: a worker orphaned while loading must not linger.
+        exit_with_the_arbiter()
         try:
             model_dir = self.bundle_model.path if MODEL_TAG else None
             self.decisions = DecisionService.from_env(model_dir)
@@ -228,20 +284,27 @@ class Portsift:
                 logger.error("portsift: %s", message)
                 raise TokenConfigError(message)
             logger.warning("portsift: --insecure-dev: the API accepts requests without a token")
+        self.batcher: MicroBatcher[ScoreRequest, list[dict[str, Any]]] = MicroBatcher(
+            self.decisions.score_requests,
+            size_of=lambda request: len(request.records),
+            max_batch_size=BATCH_DECLARATIONS,
+        )
 
     @bentoml.api(route="/score")
-    def score(self, declaration: Declaration, /, ctx: bentoml.Context) -> Decision:  # type: ignore[valid-type]
+    async def score(self, declaration: Declaration, /, ctx: bentoml.Context) -> Decision:  # type: ignore[valid-type]
         """Decide one declaration (flat JSON body); committed to the audit store first."""
         lang = language_of(ctx.request.headers.get("accept-language"), declaration.lang)
-        decided = self._score([declaration_record(declaration)], lang, "declaration", ctx)
+        decided = await self._score([declaration_record(declaration)], lang, "declaration", ctx)
         return decided if isinstance(decided, JSONResponse) else decided[0]
 
     @bentoml.api(route="/score_batch")
-    def score_batch(self, request: ScoreBatchRequest, /, ctx: bentoml.Context) -> list[Decision]:
+    async def score_batch(
+        self, request: ScoreBatchRequest, /, ctx: bentoml.Context
+    ) -> list[Decision]:
         """Decide declarations in order (``{"declarations": [...]}``), each audited first."""
         lang = language_of(ctx.request.headers.get("accept-language"), request.lang)
         records = [declaration_record(d) for d in request.declarations]
-        return self._score(records, lang, "declarations", ctx)
+        return await self._score(records, lang, "declarations", ctx)
 
     @bentoml.api(route="/feedback")
     def feedback(self, outcome: Feedback, /) -> FeedbackReceipt:
@@ -255,13 +318,15 @@ class Portsift:
             return _error(503, "the audit store did not record the feedback; retry", None)
         return FeedbackReceipt(**receipt)
 
-    def _score(
+    async def _score(
         self, records: list[dict[str, Any]], lang: str, source: str, ctx: bentoml.Context
     ) -> Any:
         # With a ``ctx`` parameter BentoML sets the response status from
         # ``ctx.response.status_code``, even on a Response the API returns.
         try:
-            decisions = self.decisions.score(records, lang, source=source)
+            # Requests that arrive while a batch is decided go together into the next one
+            # (serving.batching): one pass of the vectorised path and one audit commit.
+            decisions = await self.batcher.submit(ScoreRequest(records, lang, source))
         except InputError as err:
             ctx.response.status_code = 422
             return _error(422, str(err), err.column, err.rows)
@@ -274,3 +339,130 @@ class Portsift:
 
 
 Portsift.add_asgi_middleware(GuardMiddleware)
+
+
+# ------------------------------------------------------------------ the OpenAPI document
+
+#: Version of the OpenAPI document: 3.1, whose schemas are the JSON Schema pydantic writes
+#: (``{"type": "null"}`` in an ``anyOf`` is how an optional field is spelt; 3.0 has no
+#: such type).
+OPENAPI_VERSION = "3.1.0"
+_REF = "#/components/schemas/{model}"
+_SECURITY_SCHEME = "bearer"
+
+#: The request model, the answer's schema and the description of each API route.
+_ROUTES: dict[str, tuple[type[BaseModel], dict[str, Any], str]] = {
+    "/score": (Declaration, {"$ref": _REF.format(model="Decision")}, "the decision"),
+    "/score_batch": (
+        ScoreBatchRequest,
+        {"type": "array", "items": {"$ref": _REF.format(model="Decision")}},
+        "the decisions, in the order of the declarations",
+    ),
+    "/feedback": (Feedback, {"$ref": _REF.format(model="FeedbackReceipt")}, "the receipt"),
+}
+
+#: Error answers of every API route (404 and 500 stay as BentoML describes them).
+_ERRORS: dict[int, str] = {
+    400: "The body is not JSON or does not have the shape of the request (`detail` lists "
+    "pydantic's problems, `field` names the first field)",
+    401: "No accepted `Authorization: Bearer <token>`",
+    413: "The body is larger than the server accepts (`PORTSIFT_MAX_BODY_BYTES`)",
+    422: "A value the loader refuses (`field` names it; `records` the 1-based positions in "
+    "a batch)",
+    503: "The audit store did not commit: nothing was decided or recorded; retry",
+}
+
+
+def _model_schemas(model: type[BaseModel], mode: str) -> dict[str, dict[str, Any]]:
+    """A model's JSON schema and those of the models it nests, by component name."""
+    schema = model.model_json_schema(ref_template=_REF, mode=mode)  # type: ignore[arg-type]
+    schemas = schema.pop("$defs", {})
+    schemas[model.__name__] = schema
+    return schemas
+
+
+def describe_api(spec: OpenAPISpecification) -> OpenAPISpecification:
+    """The document BentoML generates, corrected to describe what the API really does.
+
+    BentoML inlines each route's request and answer schema and, doing so, keeps only the
+    first member of every ``anyOf``: optional fields lose ``null`` (a green decision's
+    ``null`` deadlines, ``"illicit": null`` in feedback) and ``str | int`` identifiers
+    lose ``int``. It documents the 400 body's ``detail`` as a string (it is pydantic's
+    list of problems) and leaves out the 401, 413, 422 and 503 this API answers and the
+    bearer token it needs. Here the routes refer to the pydantic models' own schemas
+    instead, the error answers are :class:`~serving.api_models.ErrorBody`, and the
+    bearer scheme is declared.
+
+    Args:
+        spec: The document :attr:`bentoml.Service.openapi_spec` generated.
+
+    Returns:
+        The corrected document (the argument is left as it was).
+    """
+    # generate_spec passes a plain dict; a Components object is read as one too.
+    components: dict[str, Any] = {}
+    if isinstance(spec.components, dict):
+        components = spec.components
+    elif spec.components is not None:
+        components = spec.components.asdict()
+    schemas = dict(components.get("schemas", {}))
+    for model, mode in (
+        (Declaration, "validation"),
+        (ScoreBatchRequest, "validation"),
+        (Feedback, "validation"),
+        (Decision, "serialization"),
+        (FeedbackReceipt, "serialization"),
+        (ErrorBody, "serialization"),
+    ):
+        schemas.update(_model_schemas(model, mode))
+    error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}}}
+    paths = dict(spec.paths)
+    for route, (request_model, answer, answered) in _ROUTES.items():
+        item = paths.get(route)
+        if item is None or not isinstance(item.post, dict):
+            continue  # not served (or not generated as expected): nothing to correct
+        post = dict(item.post)
+        responses = {str(code): value for code, value in post["responses"].items()}
+        responses["200"] = {
+            "description": f"Committed to the audit store first: {answered}",
+            "content": {"application/json": {"schema": answer}},
+        }
+        for code, description in _ERRORS.items():
+            responses[str(code)] = {"description": description, **error}
+        post["responses"] = dict(sorted(responses.items()))
+        post["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model=request_model.__name__)}}
+            },
+        }
+        post["security"] = [{_SECURITY_SCHEME: []}]
+        paths[route] = attrs.evolve(item, post=post)
+    components = {
+        **components,
+        "schemas": schemas,
+        "securitySchemes": {
+            _SECURITY_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a token of PORTSIFT_API_TOKENS (or PORTSIFT_API_TOKEN_FILE)",
+            }
+        },
+    }
+    return attrs.evolve(spec, openapi=OPENAPI_VERSION, paths=paths, components=components)
+
+
+class _DocumentedService(type(Portsift)):  # type: ignore[misc]
+    """The BentoML service class, with :func:`describe_api` applied to its document."""
+
+    __slots__ = ()
+
+    @property
+    def openapi_spec(self) -> OpenAPISpecification:
+        """The OpenAPI document of ``/docs.json`` (and of a built bento)."""
+        return describe_api(super().openapi_spec)
+
+
+# BentoML builds the document in its service object, which the decorator made; giving
+# that object this subclass is the one place /docs.json and `bentoml build` both read.
+Portsift.__class__ = _DocumentedService

@@ -1,8 +1,9 @@
 """The HTTP API against a real BentoML server started by ``portsift serve``.
 
-One server per module (a subprocess on a free loopback port, killed at the end). The
-answers are checked against :func:`models.scoring.score_declarations` on the same
-declarations and against the audit store the server wrote.
+One server per module (the ``server`` fixture of ``conftest.py``: a subprocess on a free
+loopback port, stopped at the end). The answers are checked against
+:func:`models.scoring.score_declarations` on the same declarations and against the audit
+store the server wrote.
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,124 +31,7 @@ from portsift.cli import main
 from serving.api_models import Decision
 from serving.audit import AuditStore
 from serving.service import DEFAULT_MAX_BODY_BYTES
-
-TOKEN = "test-token-0123456789abcdef"
-READY_TIMEOUT_S = 180
-_NUMBER_FIELDS = {f.name for f in contract.DECLARATION_FIELDS if f.kind == "number"}
-_LABELS = set(contract.LABEL_FIELDS)
-
-
-@dataclass
-class Server:
-    """A running ``portsift serve`` and what the tests need to talk to it."""
-
-    url: str
-    audit_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    model_dir: Path
-
-    def post(self, path: str, body: Any = None, *, token: str | None = TOKEN, **kw: Any) -> Any:
-        """POST JSON (or ``content=`` raw bytes) with the bearer token."""
-        headers = dict(kw.pop("headers", {}))
-        headers.setdefault("Content-Type", "application/json")
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        if "content" not in kw:
-            kw["content"] = json.dumps(body).encode("utf-8")
-        return httpx.post(self.url + path, headers=headers, timeout=60, **kw)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _records(path: Path, count: int, lab_results: Path) -> list[dict[str, Any]]:
-    """``count`` declarations as the JSON a front-line system sends, some with a lab report."""
-    with lab_results.open(encoding="utf-8") as handle:
-        labs = {row["declaration_id"]: row for row in csv.DictReader(handle)}
-    with path.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    # Spread over the file, and take a few that carry a lab report.
-    picked = rows[:: max(1, len(rows) // (count - 2))][: count - 2]
-    taken = {r["declaration_id"] for r in picked}
-    picked += [r for r in rows if r["declaration_id"] in labs and r["declaration_id"] not in taken][
-        :2
-    ]
-    records = []
-    for row in picked:
-        record: dict[str, Any] = {}
-        for key, value in row.items():
-            if value == "" or key in _LABELS:
-                continue
-            record[key] = float(value) if key in _NUMBER_FIELDS else value
-        lab = labs.get(row["declaration_id"])
-        if lab is not None:
-            record.update(
-                lab_id=lab["lab_id"],
-                lab_accredited=int(lab["lab_accredited"]),
-                lab_result=lab["lab_result"],
-                issued_at=lab["issued_at"],
-            )
-        records.append(record)
-    return records
-
-
-@pytest.fixture(scope="module")
-def server(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``portsift serve`` on a free port, ready, with its own SQLite audit store."""
-    directory = tmp_path_factory.mktemp("serve")
-    audit_url = f"sqlite:///{directory / 'audit.db'}"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORTSIFT_API_TOKENS": TOKEN,
-        "PORTSIFT_AUDIT_URL": audit_url,
-        "BENTOML_HOME": str(directory / "bentoml"),
-    }
-    env.pop("PORTSIFT_INSECURE_DEV", None)
-    log = directory / "server.log"
-    command = [sys.executable, "-m", "portsift.cli", "serve", "--model-dir", str(trained_model_dir)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=directory,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"portsift serve exited: {log.read_text(errors='replace')}")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in {READY_TIMEOUT_S}s: {log.read_text()}")
-            time.sleep(0.5)
-        yield Server(
-            url=url, audit_url=audit_url, process=process, log=log, model_dir=trained_model_dir
-        )
-    finally:
-        # The whole process group: BentoML's arbiter and its worker.
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+from tests.serving.conftest import TOKEN, Server, declaration_records
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +43,7 @@ def bundle(trained_model_dir: Path) -> Bundle:
 @pytest.fixture(scope="module")
 def records(data_files: Any) -> list[dict[str, Any]]:
     """Eight declarations of the shared data set as JSON objects."""
-    return _records(data_files.declarations, 8, data_files.lab_results)
+    return declaration_records(data_files.declarations, 8, data_files.lab_results)
 
 
 def _reference(bundle: Bundle, records: list[dict[str, Any]]) -> Any:

@@ -1,0 +1,1094 @@
+"""Benchmark the real-time API (``portsift serve``) against a bare BentoML floor.
+
+Starts two servers as subprocesses on free loopback ports, side by side, with the same
+BentoML settings and the same bearer-token middleware:
+
+* ``portsift serve --model-dir DIR`` (a fresh SQLite audit store in a temporary
+  directory): ``/score`` and ``/score_batch``, the product's full request path
+  (validation, features, scoring, selection, TreeSHAP, an audit commit per decision);
+* ``bentoml serve benchmarks.bare_service:Bare``: ``/predict`` (the same pydantic
+  validation, then one ``Booster.predict`` of the same risk booster on a numpy row, no
+  feature pipeline) and ``/noop`` (validation only).
+
+Then, in one run, with real declarations of ``--data-dir`` (the latest ``--declarations``
+of ``declarations.csv``, as a front-line system would send them, lab reports inline)
+cycled through so that no two consecutive requests are the same:
+
+1. **Latency, one client.** ``--requests`` requests per endpoint, sequential on one
+   keep-alive connection per server, the three endpoints interleaved (score, predict,
+   noop, score, ...) so that a change of the machine's load hits all three alike:
+   p50 / p90 / p99 / mean.
+2. **Throughput, ``--clients`` clients** (16). One thread per client, each with its own
+   keep-alive ``httpx.Client`` (connected before the clock starts), all released at once
+   and sending back to back for ``--duration`` seconds per endpoint: requests/s
+   (answered requests / time to the last answer), p50 / p99 and the peak number of
+   requests in flight (the check that the concurrency was real).
+3. **Batches.** ``/score_batch`` with ``--batch-size`` declarations a request, one
+   client and ``--batch-clients`` (4) clients, ``--duration`` seconds each:
+   declarations/s.
+
+For every phase it also records the CPU seconds of each server (all its processes), of
+this client process and of the rest of the machine, from ``psutil``: the client runs on
+the same machine, and "others' CPU" near one core means someone else's work took a core
+during that phase. The ratios it reports against the design targets:
+
+* ``/score`` p99 / ``/predict`` p99, one client (target <= 2): what portsift's request
+  path adds to a bare model call;
+* ``/score`` requests/s / ``/noop`` requests/s at 16 clients (target >= 0.5): how much of
+  the serving capacity the request path takes;
+* ``/score_batch`` declarations/s (target >= 2000).
+
+Any answer but 200 is counted per endpoint and status and reported (with the first
+answer body of each kind), never retried; the script then exits with status 1. Both
+servers are stopped at the end, also on an error or Ctrl-C, and their logs are copied
+beside the JSON. A Markdown table goes to stdout, everything to
+``benchmarks/out/serve.json``.
+
+Run from the repository root (``--quick`` for a smoke run of a few seconds a phase)::
+
+    .venv/bin/python benchmarks/serve.py
+    .venv/bin/python benchmarks/serve.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO / "benchmarks" / "out"
+OUT_FILE = OUT_DIR / "serve.json"
+
+#: How long a server may take to answer ``/readyz`` (a busy shared machine is slow).
+READY_TIMEOUT_S = 240.0
+#: Timeout of one request; a batch of SHAP on a loaded machine can take seconds.
+REQUEST_TIMEOUT_S = 120.0
+#: The design targets the ratios are read against.
+TARGET_P99_RATIO = 2.0
+TARGET_RPS_RATIO = 0.5
+TARGET_BATCH_DECL_S = 2000.0
+#: Label fields of the CSV, never sent to the API (``features.contract.LABEL_FIELDS``).
+LABEL_FIELDS = frozenset({"inspected", "illicit", "revenue"})
+#: Numeric declaration fields, sent as JSON numbers (the contract's ``number`` kind).
+NUMBER_FIELDS = frozenset(
+    {
+        "declared_value",
+        "quantity",
+        "gross_weight",
+        "net_weight",
+        "fob_value",
+        "total_taxes",
+        "tax_rate",
+    }
+)
+#: Characters of an error answer kept in the report, per endpoint and status.
+ERROR_SAMPLE_CHARS = 600
+
+
+# ------------------------------------------------------------------------ settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to run: sizes, durations and concurrency of every phase."""
+
+    requests: int
+    duration_s: float
+    clients: int
+    batch_size: int
+    batch_clients: int
+    declarations: int
+    warmup: int
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Settings]:
+    """Read the command line.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The parsed namespace (paths) and the run's settings; ``--quick`` replaces the
+        sizes and durations that were not given explicitly by small ones.
+    """
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=REPO / "demo" / "model")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "demo" / "data")
+    parser.add_argument("--requests", type=int, help="sequential requests per endpoint (500)")
+    parser.add_argument("--duration", type=float, help="seconds of each timed phase (10)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    parser.add_argument("--batch-size", type=int, default=100, help="declarations a batch (100)")
+    parser.add_argument("--batch-clients", type=int, default=4, help="clients of batches (4)")
+    parser.add_argument(
+        "--declarations", type=int, default=300, help="distinct declarations cycled (300)"
+    )
+    parser.add_argument("--warmup", type=int, help="warm-up requests per endpoint (30)")
+    parser.add_argument("--out", type=Path, default=OUT_FILE, help="JSON output file")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 40 requests, 2 s phases, 5 warm-up"
+    )
+    args = parser.parse_args(argv)
+    quick = {"requests": 40, "duration": 2.0, "warmup": 5}
+    full = {"requests": 500, "duration": 10.0, "warmup": 30}
+    chosen = quick if args.quick else full
+    settings = Settings(
+        requests=args.requests if args.requests is not None else int(chosen["requests"]),
+        duration_s=args.duration if args.duration is not None else float(chosen["duration"]),
+        clients=args.clients,
+        batch_size=args.batch_size,
+        batch_clients=args.batch_clients,
+        declarations=max(args.declarations, args.batch_size),
+        warmup=args.warmup if args.warmup is not None else int(chosen["warmup"]),
+    )
+    for name in ("requests", "clients", "batch_size", "batch_clients", "declarations"):
+        if getattr(settings, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if settings.duration_s <= 0:
+        parser.error("--duration must be positive")
+    return args, settings
+
+
+# ---------------------------------------------------------------------- the requests
+
+
+def load_records(data_dir: Path, count: int) -> list[dict[str, Any]]:
+    """The latest ``count`` declarations of ``data_dir`` as the JSON the API takes.
+
+    As ``tests/serving/conftest.py`` (``declaration_records``) builds them: empty values
+    and the label fields dropped, numbers as floats, the declaration's lab report (if
+    ``lab_results.csv`` has one) inline. The latest ones, because live traffic is
+    declarations lodged after the model's history.
+
+    Args:
+        data_dir: Directory with ``declarations.csv`` and optionally ``lab_results.csv``.
+        count: How many declarations.
+
+    Returns:
+        The request bodies, oldest first.
+    """
+    labs: dict[str, dict[str, str]] = {}
+    lab_file = data_dir / "lab_results.csv"
+    if lab_file.exists():
+        with lab_file.open(encoding="utf-8") as handle:
+            labs = {row["declaration_id"]: row for row in csv.DictReader(handle)}
+    with (data_dir / "declarations.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows.sort(key=lambda row: row["declared_at"])  # stable: file order within a day
+    records = []
+    for row in rows[-count:]:
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if value == "" or key in LABEL_FIELDS:
+                continue
+            record[key] = float(value) if key in NUMBER_FIELDS else value
+        lab = labs.get(row["declaration_id"])
+        if lab is not None:
+            record.update(
+                lab_id=lab["lab_id"],
+                lab_accredited=int(lab["lab_accredited"]),
+                lab_result=lab["lab_result"],
+                issued_at=lab["issued_at"],
+            )
+        records.append(record)
+    if not records:
+        raise SystemExit(f"{data_dir / 'declarations.csv'}: no declarations")
+    return records
+
+
+def encode(body: Any) -> bytes:
+    """A request body as JSON bytes, encoded once up front (not on the clock)."""
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def batch_bodies(records: list[dict[str, Any]], size: int, count: int) -> list[bytes]:
+    """``count`` different ``/score_batch`` bodies of ``size`` declarations each.
+
+    Windows over ``records`` (wrapping round) that start at a stride prime to the pool
+    size, so that the batches overlap but are not the same three over and over.
+    """
+    n = len(records)
+    stride = max(1, size // 3)
+    while np.gcd(stride, n) != 1:
+        stride += 1
+    return [
+        encode({"declarations": [records[(k * stride + i) % n] for i in range(size)]})
+        for k in range(count)
+    ]
+
+
+# ------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """One server subprocess in a process group of its own, and its log."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    known: list[psutil.Process] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the process (does not wait for it to be ready)."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # A group of its own, so that stopping it cannot reach this script.
+                start_new_session=True,
+            )
+
+    def processes(self) -> list[psutil.Process]:
+        """The arbiter and every process below it (BentoML's workers have own sessions)."""
+        if self.process is None:
+            return []
+        try:
+            arbiter = psutil.Process(self.process.pid)
+            found = [arbiter, *arbiter.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return list(self.known)
+        # Remember them: the workers must be stopped even if the arbiter dies first.
+        pids = {p.pid for p in self.known}
+        self.known.extend(p for p in found if p.pid not in pids)
+        return found
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the server's live processes."""
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def ready(self) -> bool:
+        """Whether ``/readyz`` answers 200."""
+        try:
+            return httpx.get(self.url + "/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def exited(self) -> int | None:
+        """The exit status if the process has ended, else ``None``."""
+        return None if self.process is None else self.process.poll()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of the server's output."""
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM the group, then SIGKILL whatever of the server is left; reap it."""
+        if self.process is None:
+            return
+        victims = self.processes()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=20)
+        for victim in victims:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                victim.kill()
+        psutil.wait_procs(victims, timeout=10)
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def server_env(base: Path, token: str, model_dir: Path, audit_url: str) -> dict[str, str]:
+    """The environment both servers run with: the token, the bundle, a private BentoML home.
+
+    Variables that would change what is served (another token source, insecure mode, a
+    model from the BentoML store) are removed, so both servers check the same token.
+    """
+    env = dict(os.environ)
+    for name in ("PORTSIFT_API_TOKEN_FILE", "PORTSIFT_INSECURE_DEV", "PORTSIFT_MODEL_TAG"):
+        env.pop(name, None)
+    env.update(
+        PORTSIFT_API_TOKENS=token,
+        PORTSIFT_AUDIT_URL=audit_url,
+        PORTSIFT_MODEL_DIR=str(model_dir.resolve()),
+        BENTOML_HOME=str(base / "bentoml"),
+        BENTOML_DO_NOT_TRACK="true",
+    )
+    # What ``portsift serve`` sets for its own server (portsift/cli.py serve_command).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def make_servers(base: Path, token: str, model_dir: Path) -> tuple[ServerProcess, ServerProcess]:
+    """The two servers to start: ``portsift serve`` and the bare service."""
+    audit_url = f"sqlite:///{base / 'audit.db'}"
+    env = server_env(base, token, model_dir, audit_url)
+    port = free_port()
+    portsift = ServerProcess(
+        name="portsift",
+        command=[
+            sys.executable,
+            *("-m", "portsift.cli", "serve", "--model-dir", str(model_dir.resolve())),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+        env=env,
+        cwd=base,
+        log=base / "portsift.log",
+        port=port,
+    )
+    port = free_port()
+    while port == portsift.port:
+        port = free_port()
+    bare = ServerProcess(
+        name="bare",
+        command=[
+            sys.executable,
+            *("-m", "bentoml", "serve", "benchmarks.bare_service:Bare"),
+            *("--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)),
+        ],
+        env=env,
+        cwd=base,
+        log=base / "bare.log",
+        port=port,
+    )
+    return portsift, bare
+
+
+class BenchmarkError(Exception):
+    """The benchmark cannot go on (a server did not start or answers wrongly)."""
+
+
+def wait_ready(servers: Sequence[ServerProcess]) -> float:
+    """Wait until every server answers ``/readyz``; the seconds that took.
+
+    Raises:
+        BenchmarkError: A server exited or was not ready in time (with its log's end).
+    """
+    start = time.monotonic()
+    waiting = list(servers)
+    while waiting:
+        for server in list(waiting):
+            if server.ready():
+                waiting.remove(server)
+                continue
+            status = server.exited()
+            if status is not None:
+                raise BenchmarkError(
+                    f"{server.name} server exited with status {status}:\n{server.log_tail()}"
+                )
+        if time.monotonic() - start > READY_TIMEOUT_S:
+            names = ", ".join(s.name for s in waiting)
+            tails = "\n".join(f"--- {s.name}\n{s.log_tail()}" for s in waiting)
+            raise BenchmarkError(f"not ready in {READY_TIMEOUT_S:.0f} s: {names}\n{tails}")
+        if waiting:
+            time.sleep(0.3)
+    return time.monotonic() - start
+
+
+# ------------------------------------------------------------------ CPU accounting
+
+
+def _machine_busy_s() -> float:
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + t.irq + t.softirq)
+
+
+class CpuSpan:
+    """CPU seconds of the servers, this client and everybody else over one phase."""
+
+    def __init__(self, servers: Sequence[ServerProcess]) -> None:
+        self.servers = servers
+        self.begin = self._snapshot()
+
+    def _snapshot(self) -> tuple[float, float, float, list[float]]:
+        return (
+            time.perf_counter(),
+            _machine_busy_s(),
+            time.process_time(),
+            [s.cpu_seconds() for s in self.servers],
+        )
+
+    def end(self) -> dict[str, float]:
+        """The span since construction: wall, and CPU seconds per party.
+
+        ``others_cpu_s`` is the machine's busy time minus the servers' and this client's:
+        the load other people put on the machine meanwhile (``others_cores`` is that per
+        wall second, 1.0 = a whole core).
+        """
+        wall1, busy1, own1, servers1 = self._snapshot()
+        wall0, busy0, own0, servers0 = self.begin
+        wall = wall1 - wall0
+        client = own1 - own0
+        out = {"wall_s": wall, "client_cpu_s": client}
+        server_total = 0.0
+        for server, a, b in zip(self.servers, servers0, servers1, strict=True):
+            out[f"{server.name}_cpu_s"] = b - a
+            server_total += b - a
+        others = max(0.0, (busy1 - busy0) - client - server_total)
+        out["others_cpu_s"] = others
+        out["others_cores"] = others / wall if wall > 0 else 0.0
+        return out
+
+
+# ------------------------------------------------------------------------ clients
+
+
+@dataclass
+class Endpoint:
+    """One endpoint to load: where it is and the bodies to cycle through."""
+
+    name: str
+    url: str
+    bodies: list[bytes]
+    server: str
+    declarations_per_request: int = 1
+
+
+@dataclass
+class Tally:
+    """What one endpoint answered in one phase: latencies of the 200s, the rest counted."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, str] = field(default_factory=dict)
+    last_answer: float = 0.0
+
+    def record(self, status: str, seconds: float, text: str | None) -> None:
+        """Count one answer (``status`` is the HTTP code or the transport error's name)."""
+        self.statuses[status] += 1
+        if status == "200":
+            self.latencies_s.append(seconds)
+        elif status not in self.samples:
+            self.samples[status] = (text or "")[:ERROR_SAMPLE_CHARS]
+
+    def merge(self, other: Tally) -> None:
+        """Add another client's tally of the same endpoint and phase."""
+        self.latencies_s.extend(other.latencies_s)
+        self.statuses.update(other.statuses)
+        for status, text in other.samples.items():
+            self.samples.setdefault(status, text)
+        self.last_answer = max(self.last_answer, other.last_answer)
+
+    @property
+    def errors(self) -> int:
+        """Answers that were not 200 (including transport errors)."""
+        return sum(n for status, n in self.statuses.items() if status != "200")
+
+
+def post(client: httpx.Client, endpoint: Endpoint, body: bytes, tally: Tally) -> None:
+    """Send one request on the client's keep-alive connection and tally the answer."""
+    start = time.perf_counter()
+    try:
+        response = client.post(endpoint.url, content=body)
+        # ``post`` has read the whole body (not streamed), so this is the full round trip.
+        seconds = time.perf_counter() - start
+        status = str(response.status_code)
+        tally.record(status, seconds, None if status == "200" else response.text)
+    except httpx.HTTPError as err:
+        tally.record(type(err).__name__, time.perf_counter() - start, str(err))
+    tally.last_answer = time.perf_counter()
+
+
+@contextlib.contextmanager
+def http_client(token: str) -> Iterator[httpx.Client]:
+    """A keep-alive client that sends the bearer token and JSON."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with httpx.Client(headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
+        yield client
+
+
+def latency_stats(latencies_s: Sequence[float]) -> dict[str, float | None]:
+    """p50 / p90 / p99 / mean / max in milliseconds (``None`` without any answer)."""
+    if not latencies_s:
+        return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "mean_ms": None, "max_ms": None}
+    ms = np.asarray(latencies_s) * 1000.0
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {
+        "p50_ms": float(p50),
+        "p90_ms": float(p90),
+        "p99_ms": float(p99),
+        "mean_ms": float(ms.mean()),
+        "max_ms": float(ms.max()),
+    }
+
+
+def tally_summary(tally: Tally) -> dict[str, Any]:
+    """A tally as JSON: counts, latency statistics and the error answers seen."""
+    return {
+        "ok": len(tally.latencies_s),
+        "errors": tally.errors,
+        "statuses": dict(tally.statuses),
+        "error_samples": tally.samples,
+        **latency_stats(tally.latencies_s),
+    }
+
+
+def warm_up(endpoints: Sequence[Endpoint], token: str, count: int) -> dict[str, Any]:
+    """Send ``count`` untimed requests to each endpoint (imports, caches, connections).
+
+    Returns:
+        The tally of each endpoint (a warm-up error is reported like any other).
+    """
+    tallies = {e.name: Tally() for e in endpoints}
+    with http_client(token) as client:
+        for i in range(count):
+            for endpoint in endpoints:
+                post(
+                    client,
+                    endpoint,
+                    endpoint.bodies[i % len(endpoint.bodies)],
+                    tallies[endpoint.name],
+                )
+    return {name: tally_summary(t) for name, t in tallies.items()}
+
+
+def check_answers(endpoints: Sequence[Endpoint], token: str) -> None:
+    """One request per endpoint, its answer checked for the shape it must have.
+
+    Raises:
+        BenchmarkError: An endpoint answered an error or the wrong shape; measuring it
+            would measure error handling.
+    """
+    expected = {
+        "score": "contributions",
+        "score_batch": "contributions",
+        "predict": "score",
+        "noop": "ok",
+    }
+    with http_client(token) as client:
+        for endpoint in endpoints:
+            response = client.post(endpoint.url, content=endpoint.bodies[0])
+            if response.status_code != 200:
+                raise BenchmarkError(
+                    f"{endpoint.name}: HTTP {response.status_code}: "
+                    f"{response.text[:ERROR_SAMPLE_CHARS]}"
+                )
+            answer = response.json()
+            first = answer[0] if isinstance(answer, list) and answer else answer
+            key = expected.get(endpoint.name)
+            if key is not None and (not isinstance(first, dict) or key not in first):
+                raise BenchmarkError(
+                    f"{endpoint.name}: answer without {key!r}: {response.text[:ERROR_SAMPLE_CHARS]}"
+                )
+
+
+def sequential(
+    endpoints: Sequence[Endpoint], token: str, requests: int, servers: Sequence[ServerProcess]
+) -> dict[str, Any]:
+    """Phase 1: one client, ``requests`` per endpoint, the endpoints interleaved.
+
+    Returns:
+        Per endpoint its tally summary, and the CPU span of the whole phase.
+    """
+    tallies = {e.name: Tally() for e in endpoints}
+    span = CpuSpan(servers)
+    with http_client(token) as client:
+        for i in range(requests):
+            for endpoint in endpoints:
+                body = endpoint.bodies[i % len(endpoint.bodies)]
+                post(client, endpoint, body, tallies[endpoint.name])
+    cpu = span.end()
+    return {
+        "requests_per_endpoint": requests,
+        "endpoints": {name: tally_summary(t) for name, t in tallies.items()},
+        "cpu": cpu,
+    }
+
+
+class InFlight:
+    """Counts the requests in flight across client threads and keeps the peak."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        """A request is about to be sent."""
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        """A request was answered."""
+        with self.lock:
+            self.now -= 1
+
+
+def concurrent(
+    endpoint: Endpoint,
+    token: str,
+    clients: int,
+    duration_s: float,
+    servers: Sequence[ServerProcess],
+) -> dict[str, Any]:
+    """Load one endpoint with ``clients`` threads, back to back, for ``duration_s``.
+
+    Each thread has its own keep-alive connection, opened by an untimed first request
+    before the start; a barrier releases all threads together. A request sent before the
+    deadline is waited for and counted, so the rate is answers / time to the last answer.
+
+    Returns:
+        Rate (requests and declarations per second), latency statistics, the peak
+        number of requests in flight, the CPU span and the server CPU per request.
+    """
+    clock: dict[str, float] = {}
+    span = CpuSpan(servers)
+    start = 0.0
+
+    def release() -> None:
+        # Run by the barrier once every client has connected: start the clock then.
+        nonlocal span, start
+        span = CpuSpan(servers)
+        start = time.perf_counter()
+        clock["deadline"] = start + duration_s
+
+    barrier = threading.Barrier(clients + 1, action=release)
+    inflight = InFlight()
+    tallies = [Tally() for _ in range(clients)]
+
+    def run(k: int) -> None:
+        tally = tallies[k]
+        with http_client(token) as client:
+            post(client, endpoint, endpoint.bodies[k % len(endpoint.bodies)], Tally())
+            barrier.wait()
+            deadline = clock["deadline"]
+            # Threads start at different points of the body list: no two in step.
+            i = k * 7
+            while time.perf_counter() < deadline:
+                inflight.enter()
+                post(client, endpoint, endpoint.bodies[i % len(endpoint.bodies)], tally)
+                inflight.leave()
+                i += 1
+
+    threads = [
+        threading.Thread(target=run, args=(k,), name=f"client-{k}", daemon=True)
+        for k in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        # Every thread connects first; the clock starts when all of them wait here.
+        barrier.wait(timeout=REQUEST_TIMEOUT_S * 2)
+    except threading.BrokenBarrierError as err:
+        raise BenchmarkError(f"{endpoint.name}: client threads did not connect") from err
+    for thread in threads:
+        thread.join()
+    cpu = span.end()
+    total = Tally()
+    for tally in tallies:
+        total.merge(tally)
+    elapsed = max(total.last_answer - start, 1e-9)
+    answered = len(total.latencies_s)
+    server_cpu = cpu.get(f"{endpoint.server}_cpu_s", 0.0)
+    return {
+        "clients": clients,
+        "duration_s": duration_s,
+        "elapsed_s": elapsed,
+        "requests_per_s": answered / elapsed,
+        "declarations_per_s": answered * endpoint.declarations_per_request / elapsed,
+        "peak_in_flight": inflight.peak,
+        "server_cpu_ms_per_request": 1000.0 * server_cpu / answered if answered else None,
+        **tally_summary(total),
+        "cpu": cpu,
+    }
+
+
+# ------------------------------------------------------------------ machine and run
+
+
+def _cpu_model() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def machine_info() -> dict[str, Any]:
+    """Static facts of the machine and of the code measured."""
+    import bentoml
+    import lightgbm
+
+    status = _git("status", "--porcelain", "--", "serving", "features", "models")
+    return {
+        "hostname": platform.node(),
+        "cpu_model": _cpu_model(),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "bentoml": bentoml.__version__,
+        "lightgbm": lightgbm.__version__,
+        "httpx": httpx.__version__,
+        "git_commit": _git("rev-parse", "HEAD"),
+        # The request path may be measured with uncommitted changes: say which files.
+        "uncommitted_in_request_path": status.splitlines() if status else [],
+    }
+
+
+def load_average() -> dict[str, float]:
+    """The 1, 5 and 15 minute load averages."""
+    one, five, fifteen = os.getloadavg()
+    return {"1m": one, "5m": five, "15m": fifteen}
+
+
+def server_memory_mb(server: ServerProcess) -> float:
+    """Resident memory of all the server's processes, in MB."""
+    total = 0
+    for proc in server.processes():
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ratios against the design targets."""
+    seq = result["sequential"]["endpoints"]
+    conc = result["concurrent"]
+    batch = result["batch"]
+    rows = [
+        {
+            "metric": "score p99 / predict p99 (1 client)",
+            "value": _ratio(seq["score"]["p99_ms"], seq["predict"]["p99_ms"]),
+            "target": f"<= {TARGET_P99_RATIO:g}",
+            "limit": TARGET_P99_RATIO,
+            "higher_is_better": False,
+        },
+        {
+            "metric": f"score rps / noop rps ({result['settings']['clients']} clients)",
+            "value": _ratio(conc["score"]["requests_per_s"], conc["noop"]["requests_per_s"]),
+            "target": f">= {TARGET_RPS_RATIO:g}",
+            "limit": TARGET_RPS_RATIO,
+            "higher_is_better": True,
+        },
+    ]
+    for key, label in (("sequential", "1 client"), ("concurrent", "clients")):
+        run = batch[key]
+        name = label if key == "sequential" else f"{run['clients']} clients"
+        rows.append(
+            {
+                "metric": f"score_batch declarations/s ({name})",
+                "value": run["declarations_per_s"] if run["ok"] else None,
+                "target": f">= {TARGET_BATCH_DECL_S:g}",
+                "limit": TARGET_BATCH_DECL_S,
+                "higher_is_better": True,
+            }
+        )
+    for row in rows:
+        value = row["value"]
+        if value is None:
+            row["met"] = None
+        elif row["higher_is_better"]:
+            row["met"] = value >= row["limit"]
+        else:
+            row["met"] = value <= row["limit"]
+    return rows
+
+
+# ------------------------------------------------------------------------- report
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _cores(phase: dict[str, Any], party: str) -> float | None:
+    # CPU seconds per wall second: 1.0 is one whole core of the machine.
+    wall = phase["cpu"]["wall_s"]
+    return phase["cpu"][f"{party}_cpu_s"] / wall if wall > 0 else None
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The result as Markdown tables."""
+    s = result["settings"]
+    m = result["machine"]
+    lines = [
+        f"## portsift serve benchmark ({'quick smoke run' if s['quick'] else 'full run'})",
+        "",
+        f"{result['started_at']}, {m['nproc']} cores ({m['cpu_model']}), load average "
+        f"{result['load_average_start']['1m']:.2f} at start / "
+        f"{result['load_average_end']['1m']:.2f} at end; BentoML {m['bentoml']}, "
+        f"LightGBM {m['lightgbm']}; {s['declarations']} distinct declarations.",
+    ]
+    lines += [f"\n**{w}**" for w in result["warnings"]]
+    seq = result["sequential"]
+    lines += [
+        "",
+        f"### 1. Latency, one client, {seq['requests_per_endpoint']} requests per endpoint "
+        "(interleaved)",
+        "",
+        "| endpoint | ok | errors | p50 ms | p90 ms | p99 ms | mean ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in seq["endpoints"].items():
+        lines.append(
+            f"| /{name} | {r['ok']} | {r['errors']} | {_f(r['p50_ms'], 2)} | "
+            f"{_f(r['p90_ms'], 2)} | {_f(r['p99_ms'], 2)} | {_f(r['mean_ms'], 2)} |"
+        )
+    lines += [
+        "",
+        f"### 2. Throughput, {s['clients']} concurrent clients, {s['duration_s']:g} s each",
+        "",
+        "| endpoint | requests/s | ok | errors | p50 ms | p99 ms | peak in flight "
+        "| server CPU ms/request | client CPU (cores) | others' CPU (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["concurrent"].items():
+        lines.append(
+            f"| /{name} | {_f(r['requests_per_s'])} | {r['ok']} | {r['errors']} | "
+            f"{_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {r['peak_in_flight']} | "
+            f"{_f(r['server_cpu_ms_per_request'], 2)} | {_f(_cores(r, 'client'), 2)} | "
+            f"{_f(r['cpu']['others_cores'], 2)} |"
+        )
+    lines += [
+        "",
+        f"### 3. /score_batch, {s['batch_size']} declarations a request, "
+        f"{s['duration_s']:g} s each",
+        "",
+        "| clients | declarations/s | batches ok | errors | p50 ms a batch | p99 ms a batch "
+        "| server CPU ms/declaration | others' CPU (cores) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["batch"].values():
+        per_decl = r["server_cpu_ms_per_request"]
+        per_decl = None if per_decl is None else per_decl / s["batch_size"]
+        lines.append(
+            f"| {r['clients']} | {_f(r['declarations_per_s'])} | {r['ok']} | {r['errors']} | "
+            f"{_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {_f(per_decl, 2)} | "
+            f"{_f(r['cpu']['others_cores'], 2)} |"
+        )
+    lines += [
+        "",
+        "### Targets",
+        "",
+        "| ratio | value | target | met |",
+        "|---|---:|---:|:---:|",
+    ]
+    for row in result["targets"]:
+        met = {True: "yes", False: "**no**", None: "–"}[row["met"]]
+        digits = 2 if row["limit"] < 100 else 0
+        lines.append(f"| {row['metric']} | {_f(row['value'], digits)} | {row['target']} | {met} |")
+    errors = result["errors"]
+    if errors:
+        lines += ["", "### Errors answered (not retried, not in the latencies)", ""]
+        for where, statuses in errors.items():
+            lines.append(f"- {where}: {statuses}")
+    return "\n".join(lines)
+
+
+def collect_errors(result: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Every non-200 answer of the run, by phase and endpoint."""
+    found: dict[str, dict[str, int]] = {}
+
+    def add(where: str, summary: dict[str, Any]) -> None:
+        bad = {k: v for k, v in summary["statuses"].items() if k != "200"}
+        if bad:
+            found[where] = bad
+
+    for name, summary in result["warmup"].items():
+        add(f"warm-up /{name}", summary)
+    for name, summary in result["sequential"]["endpoints"].items():
+        add(f"sequential /{name}", summary)
+    for name, summary in result["concurrent"].items():
+        add(f"{summary['clients']} clients /{name}", summary)
+    for summary in result["batch"].values():
+        add(f"{summary['clients']} clients /score_batch", summary)
+    return found
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM becomes an exception, so that the ``finally`` stopping the servers runs.
+    raise SystemExit(128 + signum)
+
+
+def run(args: argparse.Namespace, settings: Settings, base: Path) -> dict[str, Any]:
+    """Start both servers, run every phase, stop the servers; the result as JSON.
+
+    Raises:
+        BenchmarkError: A server did not start or answered the check request wrongly.
+    """
+    load_start = load_average()
+    records = load_records(args.data_dir, settings.declarations)
+    token = secrets.token_urlsafe(24)
+    portsift, bare = make_servers(base, token, args.model_dir)
+    servers = (portsift, bare)
+    print(f"starting portsift serve on :{portsift.port} and the bare service on :{bare.port}")
+    try:
+        for server in servers:
+            server.start()
+        ready_s = wait_ready(servers)
+        print(f"both ready in {ready_s:.1f} s")
+        singles = [encode(r) for r in records]
+        # Twice as many batch bodies as 4 clients need to differ from each other.
+        batches = batch_bodies(records, settings.batch_size, max(8, 2 * settings.batch_clients))
+        score = Endpoint("score", portsift.url + "/score", singles, "portsift")
+        predict = Endpoint("predict", bare.url + "/predict", singles, "bare")
+        noop = Endpoint("noop", bare.url + "/noop", singles, "bare")
+        score_batch = Endpoint(
+            "score_batch", portsift.url + "/score_batch", batches, "portsift", settings.batch_size
+        )
+        singles_endpoints = (score, predict, noop)
+        check_answers([*singles_endpoints, score_batch], token)
+        print(f"warming up ({settings.warmup} requests per endpoint)")
+        warmup = warm_up(singles_endpoints, token, settings.warmup)
+        warmup.update(warm_up([score_batch], token, max(1, settings.warmup // 10)))
+
+        print(f"1. sequential: {settings.requests} requests per endpoint")
+        seq = sequential(singles_endpoints, token, settings.requests, servers)
+        conc: dict[str, Any] = {}
+        for endpoint in singles_endpoints:
+            print(f"2. {settings.clients} clients, {settings.duration_s:g} s: /{endpoint.name}")
+            conc[endpoint.name] = concurrent(
+                endpoint, token, settings.clients, settings.duration_s, servers
+            )
+        batch: dict[str, Any] = {}
+        for key, clients in (("sequential", 1), ("concurrent", settings.batch_clients)):
+            print(f"3. /score_batch x {settings.batch_size}, {clients} client(s)")
+            batch[key] = concurrent(score_batch, token, clients, settings.duration_s, servers)
+        memory = {s.name: server_memory_mb(s) for s in servers}
+    finally:
+        for server in servers:
+            server.stop()
+        # Kept beside the JSON: the temporary directory goes, the logs explain errors.
+        for server in servers:
+            with contextlib.suppress(OSError):
+                shutil.copyfile(server.log, args.out.parent / f"serve-{server.name}.log")
+    load_end = load_average()
+    return {
+        "load_average_start": load_start,
+        "load_average_end": load_end,
+        "ready_s": ready_s,
+        "server_rss_mb": memory,
+        "warmup": warmup,
+        "sequential": seq,
+        "concurrent": conc,
+        "batch": batch,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; exit status 0, 1 if a server answered errors, 2 if it could not run."""
+    args, settings = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    machine = machine_info()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="portsift-serve-bench-") as tmp:
+        try:
+            measured = run(args, settings, Path(tmp))
+        except BenchmarkError as err:
+            print(f"serve benchmark: {err}", file=sys.stderr)
+            print(f"server logs: {args.out.parent}/serve-*.log", file=sys.stderr)
+            return 2
+    result: dict[str, Any] = {
+        "started_at": started,
+        "settings": {
+            **{k: getattr(settings, k) for k in settings.__dataclass_fields__},
+            "quick": args.quick,
+            "model_dir": str(args.model_dir.resolve()),
+            "data_dir": str(args.data_dir.resolve()),
+        },
+        "machine": machine,
+        **measured,
+    }
+    nproc = machine["nproc"]
+    warnings = []
+    # The start figure is other people's load alone: nothing of this run was running yet.
+    if result["load_average_start"]["1m"] >= 0.5 * nproc:
+        warnings.append(
+            f"the machine was busy before the run: load average "
+            f"{result['load_average_start']['1m']:.2f} on {nproc} cores; the absolute "
+            "figures are pessimistic, read the ratios (and the others' CPU column)"
+        )
+    busiest = max(
+        phase["cpu"]["others_cores"]
+        for phase in [*result["concurrent"].values(), *result["batch"].values()]
+    )
+    if busiest >= 0.5:
+        warnings.append(f"other processes used up to {busiest:.2f} cores during a timed phase")
+    if machine["uncommitted_in_request_path"]:
+        warnings.append(
+            "measured with uncommitted changes in serving/, features/ or models/ "
+            "(listed in the JSON)"
+        )
+    result["warnings"] = warnings
+    result["targets"] = targets(result)
+    result["errors"] = collect_errors(result)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print()
+    print(markdown(result))
+    print(f"\nwrote {args.out}")
+    if result["errors"]:
+        print(
+            "serve benchmark: the servers answered errors (above; the first answer of each "
+            "kind is in the JSON, the server logs beside it)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
