@@ -627,3 +627,27 @@ def _as_array(kind: str, column: list[object]) -> np.ndarray:
             [np.datetime64("NaT") if v is None else v for v in column], dtype="datetime64[ns]"
         )
     return np.array(column, dtype=object)
+
+
+def concat_columns(parts: Sequence[Mapping[str, np.ndarray]]) -> Columns:
+    """Stack the columns of several requests; a field absent from one is missing there."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    lengths = [len(p["declaration_id"]) for p in parts]
+    out: Columns = {}
+    for name in dict.fromkeys(k for p in parts for k in p):
+        example = next(p[name] for p in parts if name in p)
+        pieces = [
+            p[name] if name in p else _missing_like(example, n)
+            for p, n in zip(parts, lengths, strict=True)
+        ]
+        out[name] = np.concatenate(pieces)
+    return out
+
+
+def _missing_like(example: np.ndarray, n: int) -> np.ndarray:
+    if example.dtype.kind == "M":
+        return np.full(n, np.datetime64("NaT"), dtype=example.dtype)
+    if example.dtype.kind == "f":
+        return np.full(n, np.nan)
+    return np.full(n, None, dtype=object)
