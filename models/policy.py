@@ -884,22 +884,43 @@ class SelectionPolicy:
         cap_en = np.where(selected, cap_en, empty)
         cap_zh = np.where(selected, cap_zh, empty)
 
-        # The lab report.
+        # The lab report and the deadlines: most declarations have neither, and a real-time
+        # request is one row on which every text operation has a fixed cost, so the texts
+        # are only built when some row needs them.
         status = np.asarray(lab["status"], dtype=object)
+        sampling = lane == "red_sampling"
+        noted = (status != "") & ((status != "no_report") | sampling)
+        lab_en, lab_zh = (
+            self._lab_notes(frame, lab, status, lane) if noted.any() else (empty, empty)
+        )
+        if priority_lane.any() or sampling.any():
+            deadline_en, deadline_zh = self._deadline_notes(priority_lane, sampling, test_class)
+        else:
+            deadline_en, deadline_zh = (empty, empty), (empty, empty)
+        return (
+            _join(why_en, cap_en, lab_en, *deadline_en),
+            _join(why_zh, cap_zh, lab_zh, *deadline_zh),
+        )
+
+    def _lab_notes(
+        self, frame: Table, lab: Mapping[str, np.ndarray], status: np.ndarray, lane: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What the policy did with each lab report, in English and Chinese."""
         lab_id = _text(frame, "lab_id")
         issued = _date_text(frame, "issued_at")
         age = np.char.mod("%.0f", _numbers(frame, "lab_report_age_days")).astype(object)
         validity = np.char.mod("%g", np.asarray(lab["validity_days"], dtype="float64")).astype(
             object
         )
+        conditions = [
+            status == "accepted",
+            status == "not_accredited",
+            status == "failed",
+            status == "out_of_validity",
+            (status == "no_report") & (lane == "red_sampling"),
+        ]
         lab_en = np.select(
-            [
-                status == "accepted",
-                status == "not_accredited",
-                status == "failed",
-                status == "out_of_validity",
-                (status == "no_report") & (lane == "red_sampling"),
-            ],
+            conditions,
             [
                 "lab report " + lab_id + " (pass, " + issued + ") accepted (采信): no sampling",
                 "lab report "
@@ -913,13 +934,7 @@ class SelectionPolicy:
             "",
         ).astype(object)
         lab_zh = np.select(
-            [
-                status == "accepted",
-                status == "not_accredited",
-                status == "failed",
-                status == "out_of_validity",
-                (status == "no_report") & (lane == "red_sampling"),
-            ],
+            conditions,
             [
                 "采信第三方检验报告" + lab_id + "（合格，" + issued + "），免于取样送检",
                 "检验报告" + lab_id + "不予采信：检验机构不在采信名录",
@@ -929,8 +944,13 @@ class SelectionPolicy:
             ],
             "",
         ).astype(object)
+        return lab_en, lab_zh
 
-        # Deadlines.
+    def _deadline_notes(
+        self, priority_lane: np.ndarray, sampling: np.ndarray, test_class: np.ndarray
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The sampling and green-channel deadlines: ``(sample, green)`` in en, then zh."""
+        s = self.settings
         g = s.green_channel
         green_en = np.where(
             priority_lane,
@@ -954,15 +974,11 @@ class SelectionPolicy:
             [f"，{_fmt(c.days)}天内完成检测（{c.name_zh}）" for c in classes] + [""],
             dtype=object,
         )[test_class]
-        sampling = lane == "red_sampling"
         sample_en = np.where(
             sampling, f"sampling: submit samples within {submit} days" + test_en, ""
         )
         sample_zh = np.where(sampling, f"取样送检：{submit}天内送样" + test_zh, "")
-        return (
-            _join(why_en, cap_en, lab_en, sample_en, green_en),
-            _join(why_zh, cap_zh, lab_zh, sample_zh, green_zh),
-        )
+        return (sample_en, green_en), (sample_zh, green_zh)
 
     @staticmethod
     def _rule_conditions(rule: RuleSettings, lang: str) -> str:
