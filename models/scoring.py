@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,8 @@ class ScoredBatch:
         decisions: One row per declaration with the contract's score columns, plus
             ``raw_score`` and ``revenue_estimated``.
         features: The feature frame the model saw.
-        explanation: SHAP contributions of every row (None when not explained).
+        explanation: SHAP contributions aligned with the rows (None when no row is
+            explained; NaN in the rows left unexplained by a row mask).
         policy_facts: What the selection policy did with the batch (budget, rule hits,
             random draws, whether the tier rules could be met).
     """
@@ -78,7 +80,8 @@ def score_declarations(
     rate: float,
     revenue_weight: float = 0.2,
     policy: SelectionPolicy | None = None,
-    explain_rows: bool = True,
+    explain_rows: bool | Literal["selected"] | np.ndarray = True,
+    explain_ids: Collection[str] | None = None,
     lang: explain.Language = "en",
     reason_count: int = 3,
     num_threads: int = 0,
@@ -93,7 +96,13 @@ def score_declarations(
         revenue_weight: Weight of the revenue at stake in the priority (0 = risk only).
         policy: The selection policy (None = the packaged configuration); ``rate``
             overrides its rate.
-        explain_rows: Whether to compute SHAP contributions and reasons.
+        explain_rows: Which rows get SHAP contributions and model reasons: True for
+            all, False for none, ``"selected"`` for the declarations the policy
+            selects (and those named in ``explain_ids``), or a boolean mask aligned
+            with ``declarations``. Unexplained rows keep the policy's note only; the
+            decisions never depend on it.
+        explain_ids: Declaration ids explained besides the selected ones (with
+            ``explain_rows="selected"``).
         lang: Language of the reasons.
         reason_count: Reasons per declaration at most.
         num_threads: LightGBM threads (0 = default).
@@ -123,13 +132,25 @@ def score_declarations(
     decisions["credit_tier"] = features["credit_tier"].to_numpy()
     note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"].to_numpy(dtype=object)
     explanation = None
-    if explain_rows:
+    mask = explain_mask(explain_rows, decided["selected"].to_numpy(), decisions, explain_ids)
+    model_text = np.full(len(decisions), "", dtype=object)
+    if mask.all():
         contrib = model.contributions(x, num_threads=num_threads)
         explanation = explain.explanation_from_contrib(contrib, model.risk_features)
         texts = explain.reasons(features, explanation, count=reason_count, lang=lang)
         model_text = texts.to_numpy(dtype=object)
-    else:
-        model_text = np.full(len(decisions), "", dtype=object)
+    elif mask.any():
+        # SHAP costs ~100x a prediction: only the rows asked for pay it; the others
+        # keep NaN contributions so that the explanation stays aligned with the rows.
+        contrib = model.contributions(x[mask], num_threads=num_threads)
+        part = explain.explanation_from_contrib(contrib, model.risk_features)
+        texts = explain.reasons(features.loc[mask], part, count=reason_count, lang=lang)
+        model_text[mask] = texts.to_numpy(dtype=object)
+        values = np.full((len(mask), len(part.features)), np.nan)
+        values[mask] = part.values
+        base = np.full(len(mask), np.nan)
+        base[mask] = part.base_value
+        explanation = explain.Explanation(features=part.features, values=values, base_value=base)
     decisions["reasons"] = _join_reasons(note, model_text)
     decisions["reasons"] = decisions["reasons"].astype("str")
     decisions["raw_score"] = raw
@@ -215,6 +236,43 @@ def score_online(
         "revenue_estimated": np.full(len(raw), int(estimated)),
     }
     return OnlineScored(decisions=decisions, features=features, explanation=explanation)
+
+
+def explain_mask(
+    explain_rows: bool | Literal["selected"] | np.ndarray,
+    selected: np.ndarray,
+    decisions: pd.DataFrame,
+    explain_ids: Collection[str] | None = None,
+) -> np.ndarray:
+    """Return which rows to explain (see ``explain_rows`` of :func:`score_declarations`).
+
+    Args:
+        explain_rows: True, False, ``"selected"`` or a boolean mask.
+        selected: The policy's 0/1 selection per row.
+        decisions: Rows with ``declaration_id``.
+        explain_ids: Further ids to explain in ``"selected"`` mode.
+
+    Returns:
+        A boolean mask aligned with the rows.
+
+    Raises:
+        ValueError: On an unknown mode or a mask of the wrong length.
+    """
+    n = len(decisions)
+    if isinstance(explain_rows, bool):
+        return np.full(n, explain_rows)
+    if isinstance(explain_rows, str):
+        if explain_rows != "selected":
+            raise ValueError(f"explain_rows: unknown mode {explain_rows!r}")
+        mask = np.asarray(selected).astype(bool)
+        if explain_ids:
+            ids = decisions["declaration_id"].astype("str")
+            mask = mask | ids.isin(list(explain_ids)).to_numpy()
+        return mask
+    mask = np.asarray(explain_rows, dtype=bool)
+    if mask.shape != (n,):
+        raise ValueError(f"explain_rows: need one flag per declaration ({n}), got {mask.shape}")
+    return mask
 
 
 def _join_reasons(note: np.ndarray, model_text: np.ndarray) -> np.ndarray:

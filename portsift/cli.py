@@ -204,11 +204,142 @@ def _read_feedback(args: argparse.Namespace) -> tuple[Any, str | None]:
         raise CliError(f"--feedback-from: {exc}") from exc
 
 
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=["pandas", "dask"],
+        default="pandas",
+        help="pandas (one process) or dask (partitions on a Dask cluster)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler to use (default: start a local cluster for the run)",
+    )
+    parser.add_argument(
+        "--dask-workers",
+        dest="dask_workers",
+        type=int,
+        default=2,
+        help="workers of the local Dask cluster (one thread each; default 2)",
+    )
+
+
+def _explain_mode(args: argparse.Namespace) -> Any:
+    mode = getattr(args, "explain", "selected")
+    return {"all": True, "none": False}.get(mode, "selected")
+
+
+def _explain_ids(args: argparse.Namespace) -> list[str] | None:
+    path = getattr(args, "explain_ids", None)
+    if not path:
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CliError(f"--explain-ids: cannot read {path}: {exc}") from exc
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _cluster(args: argparse.Namespace) -> Any:
+    from training.scale import ClusterConfig
+
+    if args.dask_workers < 1:
+        raise CliError(f"--dask-workers must be at least 1, got {args.dask_workers}")
+    return ClusterConfig(scheduler=args.scheduler, n_workers=args.dask_workers)
+
+
+def _cmd_train_dask(args: argparse.Namespace) -> int:
+    """``portsift train --engine dask``: the same bundle, trained on a Dask cluster."""
+    from training.evaluate import format_table
+    from training.scale import dask_client, partitioned, train_dask
+
+    if getattr(args, "feedback_from", None):
+        raise CliError("--feedback-from is not supported with --engine dask")
+    settings = _settings(args)
+    stages = ["reading input", "features and models", "hold-out evaluation", "bundle"]
+    with Progress(stages, args.quiet) as progress:
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        _set_aside(args, inputs, args.model_dir)
+        declarations = inputs.declarations
+        with dask_client(_cluster(args)) as client:
+            try:
+                result = train_dask(
+                    partitioned(declarations.frame, client=client),
+                    inputs.registers,
+                    settings,
+                    args.model_dir,
+                    client,
+                    extra_categorical=declarations.extra_categorical,
+                    extra_numeric=declarations.extra_numeric,
+                    stage=progress.stage,
+                )
+            except ValueError as exc:
+                raise CliError(f"{args.declarations}: {exc}") from exc
+    for note in result.notes:
+        _note(args, note)
+    _say(args, f"model {result.model_version} written to {result.model_dir}")
+    if result.evaluation is not None:
+        facts = result.evaluation.facts
+        _say(
+            args,
+            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
+            f"inspected declarations, {facts['violations']:,} violations",
+        )
+        _say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+    return 0
+
+
+def _cmd_score_dask(args: argparse.Namespace) -> int:
+    """``portsift score --engine dask``: the same decisions, computed on a Dask cluster."""
+    from models.policy import SelectionPolicy
+    from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS
+    from training.scale import dask_client, partitioned, score_dask, write_scores
+
+    settings = _settings(args)
+    rate = _rate(args, settings)
+    policy = SelectionPolicy(settings.selection, rate=rate)
+    with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = _load_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = _read_inputs(args)
+        _check_schema_matches(bundle, inputs.declarations, args.declarations)
+        progress.stage("scoring")
+        with dask_client(_cluster(args)) as client:
+            scored = score_dask(
+                bundle,
+                partitioned(inputs.declarations.frame, client=client),
+                inputs.registers,
+                client,
+                rate=rate,
+                revenue_weight=settings.selection.revenue_weight,
+                policy=policy,
+                lang=args.lang,
+                explain_rows=_explain_mode(args),
+                explain_ids=_explain_ids(args),
+            )
+        progress.stage("writing")
+        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
+        write_scores(output, args.out)
+        _set_aside(args, inputs, args.out)
+    selected = int(output["selected"].sum())
+    _say(
+        args,
+        f"scored {len(output):,} declarations with model {bundle.model_version} on Dask: "
+        f"{selected:,} selected ({selected / max(len(output), 1):.1%}); written to {args.out}",
+    )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow."""
     from training.evaluate import format_table
     from training.train import train
 
+    if getattr(args, "engine", "pandas") == "dask":
+        return _cmd_train_dask(args)
     settings = _settings(args)
     stages = ["reading input", "features and models", "bundle", "hold-out evaluation", "MLflow run"]
     with Progress(stages, args.quiet) as progress:
@@ -262,12 +393,112 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """``portsift retrain``: a challenger on the latest window against the champion."""
+    import tempfile
+
+    from features.writing import write_text_atomic
+    from training.retrain import RetrainError, fetch_champion, format_comparison, retrain
+
+    settings = _settings(args)
+    stages = [
+        "reading input",
+        "champion",
+        "champion on the hold-out",
+        "features and models",
+        "hold-out evaluation",
+        "bundle",
+        "challenger on the hold-out",
+        "MLflow run",
+    ]
+    # The champion is fetched into a directory of this run only (serve keeps a cache).
+    with (
+        Progress(stages, args.quiet) as progress,
+        tempfile.TemporaryDirectory(prefix="portsift-champion-") as cache,
+    ):
+        progress.stage("reading input")
+        feedback, source = _read_feedback(args)  # first: a bad store fails before any output
+        inputs = _read_inputs(args)
+        declarations = inputs.declarations
+        marker = _random_marker(args, inputs)
+        progress.stage("champion")
+        try:
+            champion = fetch_champion(settings.training.registered_model_name, Path(cache))
+        except RetrainError as exc:
+            raise CliError(str(exc)) from exc
+        if champion is not None:
+            _check_schema_matches(champion.bundle, declarations, args.declarations)
+        _set_aside(args, inputs, args.model_dir)
+        frame = declarations.frame
+        random_ids = None if marker is None else frame.loc[marker[1], "declaration_id"]
+        try:
+            result = retrain(
+                frame,
+                inputs.registers,
+                settings,
+                args.model_dir,
+                champion=champion,
+                window_days=args.window_days,
+                holdout_days=args.holdout_days,
+                feedback=feedback,
+                feedback_source=source,
+                random_ids=None if random_ids is None else random_ids.astype(str).tolist(),
+                extra_categorical=declarations.extra_categorical,
+                extra_numeric=declarations.extra_numeric,
+                stage=progress.stage,
+            )
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+        if args.json:
+            write_text_atomic(json.dumps(result.comparison, indent=2, default=str), args.json)
+    for note in result.notes:
+        _note(args, note)
+    if result.training.feedback is not None:
+        counts = result.training.feedback
+        _say(
+            args,
+            f"feedback from {source}: labels of {counts.labels_from_feedback:,} declarations "
+            f"taken from it ({counts.changed:,} differ from the file); "
+            f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
+            f"declaration of {args.declarations}",
+        )
+    if champion is None:
+        _say(args, "no champion registered yet: the challenger becomes the champion")
+    else:
+        _say(
+            args,
+            f"champion {champion.uri}: version {champion.registry_version}, model "
+            f"{champion.bundle.model_version}",
+        )
+    challenger, reg = result.challenger, result.registration
+    _say(
+        args,
+        f"challenger model {challenger.model_version} (trained {challenger.trained_from} .. "
+        f"{challenger.trained_to}) written to {result.training.model_dir}",
+    )
+    _say(args, format_comparison(challenger, result.champion))
+    _say(args, f"MLflow run {reg.run_id}: {reg.model_name} v{reg.version} -> {reg.alias}")
+    if result.promoted:
+        _say(args, f"promoted: v{reg.version} is the champion now ({reg.reason})")
+    else:
+        _say(
+            args,
+            f"not promoted: v{reg.version} stays challenger, the champion stays "
+            f"v{reg.champion_version_before} ({reg.reason})",
+        )
+    if args.json:
+        _say(args, f"comparison written to {args.json}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """``portsift score``: score declarations and select under the budget."""
     from features.writing import write_table_atomic
     from models.policy import SelectionPolicy
     from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
+    if getattr(args, "engine", "pandas") == "dask":
+        return _cmd_score_dask(args)
     settings = _settings(args)
     rate = _rate(args, settings)
     policy = SelectionPolicy(settings.selection, rate=rate)
@@ -286,6 +517,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             revenue_weight=settings.selection.revenue_weight,
             policy=policy,
             lang=args.lang,
+            explain_rows=_explain_mode(args),
+            explain_ids=_explain_ids(args),
         )
         progress.stage("writing")
         # The contract's columns first, then the policy's deadlines and flags.
@@ -899,8 +1132,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="audit store (SQLAlchemy URL, as PORTSIFT_AUDIT_URL) whose inspection outcomes "
         "from POST /feedback replace the file's labels of the declarations they name",
     )
+    _add_engine(train)
     _add_common(train)
     train.set_defaults(handler=cmd_train)
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="train a challenger on the latest window and promote it if it beats the champion",
+        description="Train a challenger on the latest window of --declarations (the last "
+        "--window-days before a recent hold-out; default all of it), with the outcomes of "
+        "--feedback-from merged in, and evaluate it and the registered champion "
+        "(models:/<registered_model_name>@champion in MLFLOW_TRACKING_URI) on the same "
+        "hold-out rows, after both models' training windows. The challenger takes the "
+        "champion alias only with a strictly higher P@5% there, else it is registered as "
+        "challenger. Exit status 0 either way, 2 on bad input.",
+    )
+    _add_inputs(retrain)
+    retrain.add_argument("--model-dir", dest="model_dir", required=True)
+    retrain.add_argument(
+        "--feedback-from",
+        dest="feedback_from",
+        metavar="URL",
+        help="audit store (SQLAlchemy URL, as PORTSIFT_AUDIT_URL) whose inspection outcomes "
+        "replace the file's labels of the declarations they name",
+    )
+    retrain.add_argument(
+        "--window-days",
+        dest="window_days",
+        type=int,
+        metavar="N",
+        help="train on the last N days before the hold-out (default: everything before it)",
+    )
+    retrain.add_argument(
+        "--holdout-days",
+        dest="holdout_days",
+        type=int,
+        metavar="N",
+        help="hold out the last N days of the file (default: [training] holdout_fraction)",
+    )
+    retrain.add_argument("--json", help="also write the comparison (comparison.json) here")
+    _add_common(retrain)
+    retrain.set_defaults(handler=cmd_retrain)
 
     score = commands.add_parser("score", help="score declarations and select inspections")
     score.add_argument("--model-dir", dest="model_dir", required=True)
@@ -908,6 +1180,19 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--rate", type=float, help="share of declarations to inspect")
     score.add_argument("--out", required=True, help="output CSV or Parquet")
     score.add_argument("--lang", choices=["en", "zh"], default="en", help="language of reasons")
+    score.add_argument(
+        "--explain",
+        choices=["selected", "all", "none"],
+        default="selected",
+        help="rows that get SHAP reasons: selected ones (and --explain-ids), all, or none",
+    )
+    score.add_argument(
+        "--explain-ids",
+        dest="explain_ids",
+        metavar="FILE",
+        help="declaration ids (one a line) also explained with --explain selected",
+    )
+    _add_engine(score)
     _add_common(score)
     score.set_defaults(handler=cmd_score)
 

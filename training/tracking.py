@@ -76,6 +76,26 @@ class Registration:
     champion_metric_before: float | None
 
 
+@dataclass(frozen=True)
+class SharedComparison:
+    """A new version and the champion measured on the same rows (``portsift retrain``).
+
+    Given to :func:`record_training_run`, it decides the alias instead of each model's
+    own hold-out metric: the same rule (strictly higher wins), on the shared rows.
+
+    Attributes:
+        metric: Name of the compared metric, as shown in the reason.
+        challenger: The new version's value on the shared rows.
+        champion_version: The champion version that was compared, None if there was none.
+        champion: Its value on the same rows, None if there was no champion.
+    """
+
+    metric: str
+    challenger: float
+    champion_version: str | None
+    champion: float | None
+
+
 def tracking_uri() -> str:
     """Return the tracking URI: ``MLFLOW_TRACKING_URI`` if set, else the local SQLite store.
 
@@ -215,6 +235,25 @@ def _decide(
     return CHALLENGER, f"{metric} {a} does not beat champion v{champion_version} ({b})"
 
 
+def _decide_shared(comparison: SharedComparison, champion_version: str | None) -> tuple[str, str]:
+    """Return the alias and reason from a comparison on shared rows.
+
+    The comparison only holds for the champion it was made against: if the alias moved
+    meanwhile (another training registered a champion), the new version was not
+    measured against the current champion and so does not take its place.
+    """
+    if comparison.champion_version != champion_version:
+        compared = (
+            f"v{comparison.champion_version}" if comparison.champion_version else "no champion"
+        )
+        now = f"v{champion_version}" if champion_version else "none"
+        return CHALLENGER, (
+            f"the champion changed while comparing (compared with {compared}, now {now}); "
+            "not compared on the same rows, so not promoted"
+        )
+    return _decide(comparison.metric, comparison.challenger, champion_version, comparison.champion)
+
+
 def _stage_artifacts(
     staging: Path, artifacts: dict[str, Path], fingerprint: dict[str, object]
 ) -> None:
@@ -248,6 +287,7 @@ def record_training_run(
     primary_metric: str = "holdout_precision_at_5",
     tags: dict[str, str] | None = None,
     uri: str | None = None,
+    comparison: SharedComparison | None = None,
 ) -> Registration:
     """Record one training as an MLflow run and register its bundle.
 
@@ -266,6 +306,9 @@ def record_training_run(
         primary_metric: Metric that decides champion or challenger (higher is better).
         tags: Extra run tags.
         uri: Tracking and registry URI; defaults to :func:`tracking_uri`.
+        comparison: The new version and the champion measured on the same rows; when
+            given it decides the alias (see :class:`SharedComparison`) and
+            ``champion_metric_before`` is the champion's value on those rows.
 
     Returns:
         The registration: run id, new version, its alias and the reason.
@@ -308,7 +351,11 @@ def record_training_run(
 
         new_value = float(metrics[primary_metric])
         before_version, before_value = _champion_state(client, model_name, primary_metric)
-        alias, reason = _decide(primary_metric, new_value, before_version, before_value)
+        if comparison is None:
+            alias, reason = _decide(primary_metric, new_value, before_version, before_value)
+        else:
+            alias, reason = _decide_shared(comparison, before_version)
+            before_value = comparison.champion
         try:
             client.create_registered_model(model_name)
         except MlflowException as exc:
@@ -337,6 +384,25 @@ def record_training_run(
         champion_version_before=before_version,
         champion_metric_before=before_value,
     )
+
+
+def log_json_artifact(run_id: str, name: str, payload: object, uri: str | None = None) -> None:
+    """Log a JSON document as an artefact of an existing run.
+
+    For results known only after :func:`record_training_run` returned (the registration
+    outcome that ``portsift retrain`` records in ``comparison.json``).
+
+    Args:
+        run_id: The run.
+        name: File name of the artefact, e.g. ``"comparison.json"``.
+        payload: JSON-serialisable content (other values are rendered with ``str``).
+        uri: Tracking URI; defaults to :func:`tracking_uri`.
+    """
+    client = _client(_resolve(uri))
+    with tempfile.TemporaryDirectory(prefix="portsift-json-") as staging:
+        path = Path(staging) / name
+        path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        client.log_artifact(run_id, str(path))
 
 
 def champion_metric(

@@ -60,6 +60,29 @@ def split_by_time(
     return declarations.loc[~is_holdout], declarations.loc[is_holdout], start
 
 
+def split_at(
+    declarations: pd.DataFrame, holdout_from: pd.Timestamp, window_from: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """Hold out the declarations lodged on or after a day; train on a window before it.
+
+    Args:
+        declarations: Canonical declarations.
+        holdout_from: First day of the hold-out.
+        window_from: First day of the training window; None for everything before
+            ``holdout_from``.
+
+    Returns:
+        ``(history, holdout, holdout_start)`` as :func:`split_by_time` gives them.
+    """
+    days = declarations["declared_at"].dt.normalize()
+    start = pd.Timestamp(holdout_from).normalize()
+    is_holdout = (days >= start).to_numpy()
+    in_window = ~is_holdout
+    if window_from is not None:
+        in_window &= (days >= pd.Timestamp(window_from).normalize()).to_numpy()
+    return declarations.loc[in_window], declarations.loc[is_holdout], start
+
+
 def fingerprint(declarations: pd.DataFrame) -> dict[str, Any]:
     """Rows, date range, label rate and a content hash of a declarations table."""
     labelled = declarations.get("inspected", pd.Series(0, index=declarations.index)) == 1
@@ -167,6 +190,8 @@ def train(
     stage: Stage | None = None,
     feedback: pd.DataFrame | None = None,
     feedback_source: str | None = None,
+    holdout_from: pd.Timestamp | None = None,
+    window_from: pd.Timestamp | None = None,
 ) -> TrainResult:
     """Train, evaluate on the time hold-out, write the bundle and record the run.
 
@@ -182,6 +207,10 @@ def train(
         feedback: Inspection outcomes (``AuditStore.feedback_frame()``) that override the
             labels of the declarations they name (:func:`training.feedback.merge_feedback`).
         feedback_source: Where the feedback came from (recorded; no password in it).
+        holdout_from: Hold out the declarations lodged on or after this day instead of
+            the latest ``[training] holdout_fraction`` (``portsift retrain``).
+        window_from: With ``holdout_from``: train only on declarations lodged on or
+            after this day (the latest window); None for the whole history.
 
     Returns:
         The training result.
@@ -198,7 +227,10 @@ def train(
     if "illicit" not in declarations or declarations["illicit"].notna().sum() == 0:
         raise ValueError("the declarations carry no inspection outcomes (illicit) to learn from")
     ordered = declarations.sort_values("declared_at", kind="stable")
-    history, holdout, holdout_start = split_by_time(ordered, settings.training.holdout_fraction)
+    if holdout_from is None:
+        history, holdout, holdout_start = split_by_time(ordered, settings.training.holdout_fraction)
+    else:
+        history, holdout, holdout_start = split_at(ordered, holdout_from, window_from)
     notes: list[str] = []
     step("features and models")
     pipeline, model, baseline, as_of_features = fit(
@@ -378,7 +410,17 @@ def _record(
     evaluation: Evaluation | None,
     model: RiskModel,
     feedback: dict[str, Any] | None = None,
+    *,
+    extra_metrics: dict[str, float] | None = None,
+    extra_tags: dict[str, str] | None = None,
+    comparison: Any | None = None,
 ) -> Any:
+    """Record a training run in MLflow and register its bundle.
+
+    ``extra_metrics``, ``extra_tags`` and ``comparison`` (a
+    :class:`training.tracking.SharedComparison` deciding the alias instead of each
+    model's own hold-out metric) are what ``portsift retrain`` adds.
+    """
     from training import artefacts, tracking
 
     bundle = load_bundle(model_dir)
@@ -403,6 +445,7 @@ def _record(
                 "feedback_labels": float(feedback["labels_from_feedback"]),
                 "feedback_unmatched": float(feedback["unmatched"]),
             }
+        metrics = {**metrics, **(extra_metrics or {})}
         return tracking.record_training_run(
             experiment_name=settings.training.experiment_name,
             model_name=settings.training.registered_model_name,
@@ -411,5 +454,6 @@ def _record(
             metrics=metrics,
             artifacts=files,
             bundle_dir=model_dir,
-            tags={tracking.MODEL_VERSION_TAG: bundle.model_version},
+            tags={tracking.MODEL_VERSION_TAG: bundle.model_version, **(extra_tags or {})},
+            comparison=comparison,
         )

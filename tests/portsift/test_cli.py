@@ -110,6 +110,9 @@ def test_score_in_chinese_gives_chinese_reasons(
             str(out),
             "--lang",
             "zh",
+            # Every row explained (the default explains the selected ones only).
+            "--explain",
+            "all",
         )
         == 0
     )

@@ -1,0 +1,190 @@
+"""The Dask engine against the pandas engine, on a real two-process local cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+from distributed import Client, LocalCluster
+
+from features.dask_pipeline import fit_transform_dask, partition_column, with_row_index
+from features.pipeline import STATS, FeaturePipeline, Registers
+from features.synthetic import generate_synthetic
+from models.bundle import load_bundle
+from models.policy import SelectionPolicy
+from models.scoring import score_declarations
+from portsift.settings import load_settings
+from training.scale import partitioned, score_dask, train_dask
+from training.train import train
+
+#: Features built from sums of revenue (floats summed per group and day, in an order
+#: that can differ between engines): equal to 1e-9 relative, not bit for bit.
+FLOAT_SUMS = ("importer_revenue_per_inspection", "declarant_revenue_per_inspection")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as dask_client,
+    ):
+        yield dask_client
+
+
+@pytest.fixture(scope="module")
+def data():
+    tables = generate_synthetic(120_000, seed=11)
+    registers = Registers(tables.enterprises, tables.lab_results, tables.commodities)
+    return tables.declarations, registers
+
+
+def test_every_statistic_has_a_partition_column():
+    # The unkeyed ones are the global totals; every keyed one must keep its groups whole.
+    for stat in STATS:
+        column = partition_column(stat)
+        if column is None:
+            assert stat.keys == ()
+        elif column == "hs2":
+            assert {k[:2] for k in stat.keys} & {"hs"}
+        else:
+            assert column in stat.keys
+
+
+def test_dask_features_equal_pandas_features(client, data):
+    declarations, registers = data
+    history = declarations.iloc[:30_000]
+    expected_pipeline = FeaturePipeline()
+    expected = expected_pipeline.fit_transform(history, registers)
+    pipeline = FeaturePipeline()
+    frame = with_row_index(partitioned(history, 7_000, client))
+    got = fit_transform_dask(pipeline, frame, registers).compute()
+    got.index = history.index[got.index.to_numpy()]
+    got = got.loc[expected.index]
+    assert list(got.columns) == list(expected.columns)
+    assert pipeline.feature_names_ == expected_pipeline.feature_names_
+    assert pipeline.vocabulary_ == expected_pipeline.vocabulary_
+    assert pipeline.history_end_ == expected_pipeline.history_end_
+    for column in expected.columns:
+        a, b = expected[column], got[column]
+        if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
+            x, y = a.to_numpy(dtype="float64"), b.to_numpy(dtype="float64")
+            if column in FLOAT_SUMS:
+                np.testing.assert_allclose(y, x, rtol=1e-9, atol=0, err_msg=column)
+            else:
+                np.testing.assert_array_equal(y, x, err_msg=column)
+        else:
+            pd.testing.assert_series_equal(b.astype("str"), a.astype("str"), check_names=False)
+    assert list(pipeline.state_) == list(expected_pipeline.state_)
+    for name, table in expected_pipeline.state_.items():
+        other = pipeline.state_[name]
+        assert list(other.columns) == list(table.columns), name
+        assert len(other) == len(table), name
+        for column in table.columns:
+            if pd.api.types.is_numeric_dtype(table[column]):
+                np.testing.assert_allclose(
+                    other[column].to_numpy(dtype="float64"),
+                    table[column].to_numpy(dtype="float64"),
+                    rtol=1e-9,
+                    err_msg=f"{name}.{column}",
+                )
+            else:
+                assert other[column].astype("str").tolist() == table[column].astype("str").tolist()
+
+
+@pytest.fixture(scope="module")
+def models(client, data, tmp_path_factory):
+    declarations, registers = data
+    settings = load_settings()
+    root = tmp_path_factory.mktemp("models")
+    pandas_result = train(declarations, registers, settings, root / "pandas", track=False)
+    dask_result = train_dask(
+        partitioned(declarations, 30_000, client), registers, settings, root / "dask", client
+    )
+    return settings, pandas_result, dask_result
+
+
+def test_dask_model_matches_pandas_model(models):
+    _, pandas_result, dask_result = models
+    assert dask_result.holdout_start == pandas_result.holdout_start
+    expected = pandas_result.evaluation.model_metrics()
+    got = dask_result.evaluation.model_metrics()
+    assert abs(got["holdout_auc"] - expected["holdout_auc"]) <= 0.01
+    assert abs(got["holdout_precision_at_5"] - expected["holdout_precision_at_5"]) <= 0.01
+    bundle = load_bundle(dask_result.model_dir)
+    assert bundle.metadata["engine"] == "dask"
+    assert (
+        bundle.pipeline.feature_names_
+        == load_bundle(pandas_result.model_dir).pipeline.feature_names_
+    )
+
+
+@pytest.fixture(scope="module")
+def holdout(data, models):
+    declarations, _ = data
+    start = pd.Timestamp(models[1].holdout_start)
+    return declarations[declarations["declared_at"] >= start].reset_index(drop=True)
+
+
+def test_explain_modes(models, data, holdout):
+    settings, _, dask_result = models
+    _, registers = data
+    bundle = load_bundle(dask_result.model_dir)
+    batch = holdout.iloc[:4_000]
+
+    def run(mode, ids=None):
+        return score_declarations(
+            bundle,
+            batch,
+            registers,
+            rate=0.05,
+            policy=SelectionPolicy(settings.selection),
+            explain_rows=mode,
+            explain_ids=ids,
+        )
+
+    every, none = run(True), run(False)
+    chosen = every.decisions["selected"].to_numpy() == 1
+    extra = batch["declaration_id"][~chosen].iloc[:5].tolist()
+    selected = run("selected", extra)
+    asked = chosen | batch["declaration_id"].isin(extra).to_numpy()
+    decision_columns = [c for c in every.decisions.columns if c != "reasons"]
+    for scored in (none, selected):
+        pd.testing.assert_frame_equal(
+            scored.decisions[decision_columns], every.decisions[decision_columns]
+        )
+    reasons = selected.decisions["reasons"]
+    assert reasons[asked].tolist() == every.decisions["reasons"][asked].tolist()
+    assert reasons[~asked].tolist() == none.decisions["reasons"][~asked].tolist()
+    # The explained rows carry the model's factors, the policy's note alone is shorter.
+    assert (reasons[asked].str.len() > none.decisions["reasons"][asked].str.len()).all()
+    assert none.explanation is None
+    assert np.isnan(selected.explanation.values[~asked]).all()
+    np.testing.assert_allclose(
+        selected.explanation.values[asked], every.explanation.values[asked], rtol=0, atol=1e-12
+    )
+
+
+def test_dask_scoring_equals_pandas_scoring(client, models, data, holdout):
+    settings, _, dask_result = models
+    _, registers = data
+    bundle = load_bundle(dask_result.model_dir)
+    policy = SelectionPolicy(settings.selection)
+    expected = score_declarations(
+        bundle, holdout, registers, rate=0.05, policy=policy, explain_rows="selected"
+    ).decisions
+    got = score_dask(
+        bundle,
+        partitioned(holdout, 6_000, client),
+        registers,
+        client,
+        rate=0.05,
+        policy=policy,
+        explain_rows="selected",
+    ).decisions
+    pd.testing.assert_frame_equal(got, expected)

@@ -1,0 +1,730 @@
+"""``portsift retrain``: a challenger on the latest window against the champion, same rows.
+
+A retrain trains a challenger on the latest window of a declarations file (the last
+``window_days`` before a recent hold-out; by default everything before it), with the
+inspection outcomes of the audit store merged in (:mod:`training.feedback`), and measures
+it and the current champion (``models:/<registered_model_name>@champion``) on the *same*
+recent rows. Those rows must lie after both models' training windows: the champion was
+trained up to its ``trained_to`` and must not be scored on rows it learnt from, so when
+its window reaches into the hold-out the comparison is restricted to the rows after it
+(and the run says so).
+
+The challenger takes the ``champion`` alias only with a strictly higher P@5% on those
+shared rows (:class:`training.tracking.SharedComparison`, the tracking module's rule on
+the shared rows instead of each model's own hold-out); otherwise it is registered as
+``challenger``. Without a champion it becomes the champion. The comparison is recorded
+in the MLflow run (metrics of both, tags, ``comparison.json``).
+
+The split and the comparison are pure functions (:func:`plan_retrain`,
+:func:`measure`, :func:`comparison_payload`, :func:`format_comparison`); reading the
+registry and recording the run are at the edges (:func:`fetch_champion`,
+:func:`retrain`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.pipeline import Registers
+from models.bundle import Bundle, load_bundle
+from models.scoring import ScoredBatch
+from portsift.settings import Settings
+from training import metrics
+from training.evaluate import MODEL, Evaluation
+from training.feedback import merge_feedback
+from training.train import Stage, TrainResult, evaluate_bundle, split_by_time, train
+
+#: The metric that decides promotion (higher is better), as ``metrics.metric_row`` names it.
+PRIMARY_METRIC = "precision_at_5"
+#: The metrics compared and printed, in this order, with their short names.
+COMPARED_METRICS: tuple[tuple[str, str], ...] = (
+    ("precision_at_5", "P@5%"),
+    ("revenue_at_5", "Rev@5%"),
+    ("auc", "AUC"),
+)
+#: Name of the comparison artefact of the MLflow run.
+COMPARISON_ARTIFACT = "comparison.json"
+CHALLENGER_ROLE = "challenger"
+CHAMPION_ROLE = "champion"
+
+
+class RetrainError(ValueError):
+    """Input that cannot be retrained on (no hold-out, no shared rows, no labels there)."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The current champion, fetched from the registry and verified.
+
+    Attributes:
+        bundle: The loaded bundle (every file checked against its manifest).
+        registry_version: Its version number in the registry.
+        uri: The ``models:/NAME@champion`` URI it was resolved from.
+    """
+
+    bundle: Bundle
+    registry_version: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """Where a retrain cuts the file.
+
+    Attributes:
+        holdout_start: First day of the recent hold-out (the challenger trains before it).
+        window_start: First day of the challenger's training window; None for the whole
+            history before the hold-out.
+        shared_start: First day of the rows both models are compared on: the hold-out
+            start, or the day after the champion's training window when that is later.
+        champion_trained_to: Last day of the champion's training window (None: no champion).
+        notes: What the plan had to adjust, in words.
+    """
+
+    holdout_start: pd.Timestamp
+    window_start: pd.Timestamp | None
+    shared_start: pd.Timestamp
+    champion_trained_to: pd.Timestamp | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the champion's training window cut the shared rows short."""
+        return self.shared_start > self.holdout_start
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One model's metrics on one set of rows, with what identifies those rows.
+
+    Attributes:
+        rows: Declarations scored.
+        labelled_rows: Inspected declarations with a known outcome (the evaluated ones).
+        violations: Of those, how many were illicit.
+        ids_sha256: SHA-256 of the sorted declaration ids of the evaluated rows, so that
+            two models can be shown to have been measured on identical rows.
+        first_day: First lodging day of the rows.
+        last_day: Last lodging day of the rows.
+        metrics: :data:`COMPARED_METRICS` by name (None where undefined, e.g. AUC of one
+            class, revenue share without a revenue label).
+    """
+
+    rows: int
+    labelled_rows: int
+    violations: int
+    ids_sha256: str
+    first_day: str
+    last_day: str
+    metrics: dict[str, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "rows": self.rows,
+            "labelled_rows": self.labelled_rows,
+            "violations": self.violations,
+            "ids_sha256": self.ids_sha256,
+            "from": self.first_day,
+            "to": self.last_day,
+            "metrics": dict(self.metrics),
+        }
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model of the comparison.
+
+    Attributes:
+        role: ``"challenger"`` or ``"champion"``.
+        model_version: The bundle's own version.
+        registry_version: Its registry version (the challenger's is known once registered).
+        trained_from: First day of its training window.
+        trained_to: Last day of its training window.
+        holdout: Its results on the shared hold-out.
+        random_sample: Its results on the random inspections among those rows, or None
+            when the file marks none.
+    """
+
+    role: str
+    model_version: str
+    registry_version: str | None
+    trained_from: str
+    trained_to: str
+    holdout: RowResult
+    random_sample: RowResult | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "model_version": self.model_version,
+            "registry_version": self.registry_version,
+            "trained_from": self.trained_from,
+            "trained_to": self.trained_to,
+            "holdout": self.holdout.to_dict(),
+            "random_sample": None if self.random_sample is None else self.random_sample.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What a retrain did.
+
+    Attributes:
+        plan: The split.
+        training: The challenger's training (bundle path, version, own evaluation).
+        challenger: The challenger's results on the shared rows.
+        champion: The champion's, or None when there was no champion.
+        registration: The MLflow registration (alias and reason).
+        comparison: The ``comparison.json`` document recorded with the run.
+        notes: Notes to show (plan adjustments, training notes).
+    """
+
+    plan: RetrainPlan
+    training: TrainResult
+    challenger: ModelResult
+    champion: ModelResult | None
+    registration: Any
+    comparison: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the challenger took the champion alias."""
+        return self.registration.alias == CHAMPION_ROLE
+
+
+# -- pure parts ----------------------------------------------------------------------
+
+
+def plan_retrain(
+    declared_at: pd.Series,
+    *,
+    holdout_fraction: float,
+    holdout_days: int | None = None,
+    window_days: int | None = None,
+    champion_trained_to: pd.Timestamp | None = None,
+) -> RetrainPlan:
+    """Decide the hold-out, the training window and the rows both models are compared on.
+
+    Args:
+        declared_at: Lodging dates of the declarations (any order).
+        holdout_fraction: Share of the latest rows held out when ``holdout_days`` is None
+            (cut between whole days, as ``train`` does).
+        holdout_days: Hold out the last this many calendar days of the file instead.
+        window_days: Train on the last this many days before the hold-out; None for all.
+        champion_trained_to: Last day of the champion's training window, if there is one.
+
+    Returns:
+        The plan.
+
+    Raises:
+        RetrainError: A non-positive day count, no hold-out, no rows to train on, or no
+            rows after both training windows.
+    """
+    for name, value in (("--holdout-days", holdout_days), ("--window-days", window_days)):
+        if value is not None and value < 1:
+            raise RetrainError(f"{name} must be at least 1, got {value}")
+    days = pd.to_datetime(declared_at).dt.normalize()
+    first, last = days.min(), days.max()
+    if holdout_days is not None:
+        holdout_start = last - pd.Timedelta(days=holdout_days - 1)
+    else:
+        ordered = pd.DataFrame({"declared_at": days.sort_values(kind="stable").to_numpy()})
+        holdout_start = split_by_time(ordered, holdout_fraction)[2]
+        if holdout_start is None:
+            raise RetrainError(
+                "no hold-out: [training] holdout_fraction is 0; give --holdout-days N"
+            )
+    if holdout_start <= first:
+        raise RetrainError(
+            f"the hold-out from {holdout_start.date()} covers the whole file "
+            f"({first.date()} .. {last.date()}): nothing is left to train on"
+        )
+    window_start = None
+    if window_days is not None:
+        window_start = holdout_start - pd.Timedelta(days=window_days)
+        if not ((days >= window_start) & (days < holdout_start)).any():
+            raise RetrainError(
+                f"no declarations in the {window_days}-day window "
+                f"{window_start.date()} .. {(holdout_start - pd.Timedelta(days=1)).date()}"
+            )
+        if window_start <= first:
+            window_start = None  # the window reaches back to the file's start: all of it
+    shared_start = holdout_start
+    notes: list[str] = []
+    if champion_trained_to is not None:
+        champion_to = pd.Timestamp(champion_trained_to).normalize()
+        if champion_to >= holdout_start:
+            shared_start = champion_to + pd.Timedelta(days=1)
+            if shared_start > last:
+                raise RetrainError(
+                    f"the champion was trained on declarations up to {champion_to.date()}, "
+                    f"the file ends {last.date()}: no rows after both models' training "
+                    "windows to compare them on"
+                )
+            notes.append(
+                f"the champion's training window (to {champion_to.date()}) overlaps the "
+                f"hold-out (from {holdout_start.date()}); both are compared on the rows "
+                f"from {shared_start.date()} only"
+            )
+    return RetrainPlan(
+        holdout_start=holdout_start,
+        window_start=window_start,
+        shared_start=shared_start,
+        champion_trained_to=(
+            None if champion_trained_to is None else pd.Timestamp(champion_trained_to)
+        ),
+        notes=tuple(notes),
+    )
+
+
+def _labelled(frame: pd.DataFrame) -> np.ndarray:
+    """Inspected rows with a known outcome (the only ones with a label; see evaluate)."""
+    inspected = frame["inspected"] if "inspected" in frame else pd.Series(0, index=frame.index)
+    illicit = frame["illicit"] if "illicit" in frame else pd.Series(np.nan, index=frame.index)
+    return (inspected == 1).to_numpy() & illicit.notna().to_numpy()
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _ids_digest(ids: np.ndarray) -> str:
+    text = "\n".join(sorted(str(i) for i in ids))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def measure(
+    scored: ScoredBatch,
+    evaluation: Evaluation,
+    percents: tuple[float, ...],
+    random_ids: Collection[str] | None = None,
+) -> tuple[RowResult, RowResult | None]:
+    """One model's results on the scored rows, and on their random inspections.
+
+    Args:
+        scored: The rows as the model scored them (:func:`training.train.evaluate_bundle`).
+        evaluation: The evaluation computed from ``scored`` (its ``model`` row: the
+            policy's ranking, as ``train`` reports and MLflow records it).
+        percents: Inspection rates of the evaluation settings.
+        random_ids: Declaration ids inspected at random (exploration), or None.
+
+    Returns:
+        ``(holdout, random_sample)``; ``random_sample`` is None without ``random_ids``.
+    """
+    features, decisions = scored.features, scored.decisions
+    labelled = _labelled(features)
+    ids = decisions["declaration_id"].astype(str).to_numpy()
+    days = features["declared_at"]
+    row = evaluation.table.loc[MODEL]
+    holdout = RowResult(
+        rows=len(features),
+        labelled_rows=int(labelled.sum()),
+        violations=int(features["illicit"].to_numpy(dtype="float64")[labelled].sum()),
+        ids_sha256=_ids_digest(ids[labelled]),
+        first_day=str(days.min().date()),
+        last_day=str(days.max().date()),
+        metrics={name: _finite(row.get(name, math.nan)) for name, _ in COMPARED_METRICS},
+    )
+    if random_ids is None:
+        return holdout, None
+    drawn = pd.Series(ids).isin(set(map(str, random_ids))).to_numpy()
+    chosen = labelled & drawn
+    sample_metrics: dict[str, float | None] = dict.fromkeys(
+        (name for name, _ in COMPARED_METRICS), None
+    )
+    y = features["illicit"].to_numpy(dtype="float64")[chosen]
+    if chosen.any():
+        revenue = None
+        if "revenue" in features and features["revenue"].notna().any():
+            revenue = features["revenue"].fillna(0.0).to_numpy(dtype="float64")[chosen]
+        # The same ranking as the model row: the policy's priority.
+        values = metrics.metric_row(
+            decisions["priority"].to_numpy(dtype="float64")[chosen], y, revenue, percents
+        )
+        sample_metrics = {name: _finite(values.get(name, math.nan)) for name in sample_metrics}
+    sample_days = days[drawn] if drawn.any() else days.iloc[0:0]
+    sample = RowResult(
+        rows=int(drawn.sum()),
+        labelled_rows=int(chosen.sum()),
+        violations=int(y.sum()),
+        ids_sha256=_ids_digest(ids[chosen]),
+        first_day=str(sample_days.min().date()) if len(sample_days) else "",
+        last_day=str(sample_days.max().date()) if len(sample_days) else "",
+        metrics=sample_metrics,
+    )
+    return holdout, sample
+
+
+def model_result(
+    role: str,
+    bundle: Bundle,
+    registry_version: str | None,
+    holdout: RowResult,
+    random_sample: RowResult | None,
+) -> ModelResult:
+    """Put a model's identity (from its bundle metadata) with its results."""
+    return ModelResult(
+        role=role,
+        model_version=bundle.model_version,
+        registry_version=registry_version,
+        trained_from=str(bundle.metadata.get("trained_from")),
+        trained_to=str(bundle.metadata.get("trained_to")),
+        holdout=holdout,
+        random_sample=random_sample,
+    )
+
+
+def run_metrics(challenger: ModelResult, champion: ModelResult | None) -> dict[str, float]:
+    """The comparison as flat MLflow metrics (``shared_<role>_<metric>``, row counts).
+
+    Args:
+        challenger: The challenger's results.
+        champion: The champion's, or None.
+
+    Returns:
+        Metric name to finite value.
+    """
+    out: dict[str, float] = {
+        "shared_rows": float(challenger.holdout.rows),
+        "shared_labelled_rows": float(challenger.holdout.labelled_rows),
+    }
+    for result in (challenger, champion):
+        if result is None:
+            continue
+        for prefix, rows in (("shared", result.holdout), ("random", result.random_sample)):
+            if rows is None:
+                continue
+            for name, value in rows.metrics.items():
+                if value is not None:
+                    out[f"{prefix}_{result.role}_{name}"] = value
+    if challenger.random_sample is not None:
+        out["random_labelled_rows"] = float(challenger.random_sample.labelled_rows)
+    return out
+
+
+def comparison_payload(
+    plan: RetrainPlan,
+    challenger: ModelResult,
+    champion: ModelResult | None,
+    *,
+    registration: Any | None,
+    champion_uri: str | None,
+    feedback: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``comparison.json`` document of a retrain.
+
+    Args:
+        plan: The split.
+        challenger: The challenger's results.
+        champion: The champion's, or None.
+        registration: The MLflow registration (None before it).
+        champion_uri: The URI the champion was resolved from.
+        feedback: Feedback provenance and counts (as the bundle metadata keeps them).
+
+    Returns:
+        A JSON-ready mapping.
+    """
+    decision = None
+    if registration is not None:
+        decision = {
+            "registry_version": registration.version,
+            "alias": registration.alias,
+            "promoted": registration.alias == CHAMPION_ROLE,
+            "reason": registration.reason,
+            "champion_version_before": registration.champion_version_before,
+            "run_id": registration.run_id,
+        }
+    return {
+        "primary_metric": PRIMARY_METRIC,
+        "rule": "the challenger becomes champion only with a strictly higher "
+        f"{PRIMARY_METRIC} than the champion on the shared hold-out",
+        "holdout": {
+            "from": str(plan.holdout_start.date()),
+            "shared_from": str(plan.shared_start.date()),
+            "restricted_to_after_champion_window": plan.restricted,
+            "window_from": None if plan.window_start is None else str(plan.window_start.date()),
+            "notes": list(plan.notes),
+        },
+        "champion_uri": champion_uri,
+        "models": {
+            CHALLENGER_ROLE: challenger.to_dict(),
+            CHAMPION_ROLE: None if champion is None else champion.to_dict(),
+        },
+        "feedback": feedback,
+        "decision": decision,
+    }
+
+
+def _cell(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if name == "auc" else f"{100 * value:.1f}"
+
+
+def format_comparison(challenger: ModelResult, champion: ModelResult | None) -> str:
+    """Render the comparison as a fixed-width table (percentages; AUC as a fraction).
+
+    Args:
+        challenger: The challenger's results.
+        champion: The champion's, or None.
+
+    Returns:
+        One block per row set (shared hold-out, then the random sample if marked).
+    """
+
+    def label(result: ModelResult) -> str:
+        version = f" v{result.registry_version}" if result.registry_version else ""
+        return f"{result.role}{version} (trained {result.trained_from} .. {result.trained_to})"
+
+    models = [m for m in (champion, challenger) if m is not None]
+    headers = ["model", *(short for _, short in COMPARED_METRICS), "labelled", "rows sha256"]
+    blocks: list[str] = []
+    for title, pick in (
+        ("shared hold-out", lambda m: m.holdout),
+        ("random inspections of the shared hold-out", lambda m: m.random_sample),
+    ):
+        rows = [(m, pick(m)) for m in models if pick(m) is not None]
+        if not rows:
+            continue
+        first = rows[0][1]
+        lines = [
+            [
+                label(m),
+                *(_cell(name, r.metrics[name]) for name, _ in COMPARED_METRICS),
+                f"{r.labelled_rows:,}",
+                r.ids_sha256[:12],
+            ]
+            for m, r in rows
+        ]
+        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+
+        def render(cells: list[str], widths: list[int] = widths) -> str:
+            return "  ".join(
+                c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells)
+            )
+
+        blocks.append(
+            "\n".join(
+                [
+                    f"{title}: {first.first_day} .. {first.last_day}, {first.rows:,} "
+                    f"declarations, {first.labelled_rows:,} inspected, "
+                    f"{first.violations:,} violations",
+                    render(headers),
+                    *(render(line) for line in lines),
+                ]
+            )
+        )
+    return "\n\n".join(blocks)
+
+
+# -- I/O at the edges ----------------------------------------------------------------
+
+
+def fetch_champion(model_name: str, cache_dir: Path) -> Champion | None:
+    """Fetch and verify ``models:/<model_name>@champion`` as ``serve --model-uri`` does.
+
+    Args:
+        model_name: Registered model name (``[training] registered_model_name``).
+        cache_dir: Where to download the bundle (a directory of this run).
+
+    Returns:
+        The champion, or None when the store, the model or its champion alias does not
+        exist yet.
+
+    Raises:
+        RetrainError: The registry cannot be read, or the champion's bundle fails
+            verification (a champion that cannot be checked is not replaced blindly).
+    """
+    from mlflow.exceptions import MlflowException
+
+    from serving.model_store import ModelUriError, resolve_model_uri
+    from training import tracking
+
+    uri = f"models:/{model_name}@{tracking.CHAMPION}"
+    if not tracking.store_exists():
+        return None
+    try:
+        tracking.find_registered_bundle(model_name, alias=tracking.CHAMPION)
+    except LookupError:
+        return None
+    except MlflowException as exc:
+        raise RetrainError(f"{uri}: the MLflow registry cannot be read: {exc}") from exc
+    try:
+        resolved = resolve_model_uri(uri, cache_dir)
+    except ModelUriError as exc:
+        raise RetrainError(str(exc)) from exc
+    bundle = load_bundle(resolved.path)
+    if not bundle.metadata.get("trained_to"):
+        raise RetrainError(
+            f"{uri}: version {resolved.registry_version} records no trained_to; the rows it "
+            "was trained on are unknown, so it cannot be compared without leakage"
+        )
+    return Champion(bundle=bundle, registry_version=resolved.registry_version, uri=uri)
+
+
+def retrain(
+    declarations: pd.DataFrame,
+    registers: Registers,
+    settings: Settings,
+    model_dir: str | Path,
+    *,
+    champion: Champion | None,
+    window_days: int | None = None,
+    holdout_days: int | None = None,
+    feedback: pd.DataFrame | None = None,
+    feedback_source: str | None = None,
+    random_ids: Collection[str] | None = None,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
+    stage: Stage | None = None,
+) -> RetrainResult:
+    """Train a challenger, compare it with the champion on shared rows, register it.
+
+    Everything that can fail on the input (the split, the labels of the shared rows,
+    the champion's scoring) is checked before the bundle is written, so bad input
+    leaves no model directory.
+
+    Args:
+        declarations: Canonical declarations with labels.
+        registers: The registers.
+        settings: Run settings (``[training] registered_model_name`` names the champion).
+        model_dir: Where the challenger bundle is written (atomically, as by ``train``).
+        champion: The current champion (:func:`fetch_champion`), or None.
+        window_days: Train on the last this many days before the hold-out.
+        holdout_days: Hold out the last this many days (default: the settings' fraction).
+        feedback: Inspection outcomes from the audit store (``read_feedback``); they
+            replace the file's labels for training and for both evaluations.
+        feedback_source: Where the feedback came from (recorded, without password).
+        random_ids: Declaration ids inspected at random, for the random-sample metrics.
+        extra_categorical: Schema-file categorical inputs.
+        extra_numeric: Schema-file numeric inputs.
+        stage: Called with the name of each stage as it starts.
+
+    Returns:
+        The result, with the MLflow registration.
+
+    Raises:
+        RetrainError: See :func:`plan_retrain`; also no labelled row to compare on.
+        ValueError: Malformed feedback or too few labels to train (from ``train``).
+    """
+    from training import tracking
+    from training.train import _record
+
+    step = stage or (lambda _name: None)
+    labelled_frame = declarations if feedback is None else merge_feedback(declarations, feedback)
+    if "illicit" not in labelled_frame:
+        raise RetrainError("the declarations carry no inspection outcomes (illicit)")
+    ordered = labelled_frame.sort_values("declared_at", kind="stable")
+    trained_to = None if champion is None else pd.Timestamp(champion.bundle.metadata["trained_to"])
+    plan = plan_retrain(
+        ordered["declared_at"],
+        holdout_fraction=settings.training.holdout_fraction,
+        holdout_days=holdout_days,
+        window_days=window_days,
+        champion_trained_to=trained_to,
+    )
+    days = ordered["declared_at"].dt.normalize()
+    shared = ordered.loc[(days >= plan.shared_start).to_numpy()]
+    if not _labelled(shared).any():
+        raise RetrainError(
+            f"no inspected declaration with a known outcome from {plan.shared_start.date()} "
+            "on: nothing to compare the models on"
+        )
+    percents = tuple(settings.evaluation.percents)
+    if 5 not in percents:
+        raise RetrainError(
+            f"[evaluation] percents {list(percents)} lack 5: P@5% decides the promotion"
+        )
+    champion_result = None
+    if champion is not None:
+        step("champion on the hold-out")
+        evaluation, scored = evaluate_bundle(champion.bundle, shared, registers, settings)
+        champion_result = model_result(
+            CHAMPION_ROLE,
+            champion.bundle,
+            champion.registry_version,
+            *measure(scored, evaluation, percents, random_ids),
+        )
+    training = train(
+        declarations,
+        registers,
+        settings,
+        model_dir,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
+        track=False,
+        stage=step,
+        feedback=feedback,
+        feedback_source=feedback_source,
+        holdout_from=plan.holdout_start,
+        window_from=plan.window_start,
+    )
+    step("challenger on the hold-out")
+    bundle = load_bundle(training.model_dir)  # what was written, verified
+    evaluation, scored = evaluate_bundle(bundle, shared, registers, settings)
+    challenger = model_result(
+        CHALLENGER_ROLE, bundle, None, *measure(scored, evaluation, percents, random_ids)
+    )
+    step("MLflow run")
+    comparison = tracking.SharedComparison(
+        metric=f"shared hold-out {PRIMARY_METRIC}",
+        challenger=float(challenger.holdout.metrics[PRIMARY_METRIC] or 0.0),
+        champion_version=None if champion is None else champion.registry_version,
+        champion=(
+            None if champion_result is None else champion_result.holdout.metrics[PRIMARY_METRIC]
+        ),
+    )
+    tags = {
+        "portsift.command": "retrain",
+        "portsift.retrain.shared_from": str(plan.shared_start.date()),
+        "portsift.retrain.shared_ids_sha256": challenger.holdout.ids_sha256,
+        "portsift.retrain.holdout_restricted": str(plan.restricted).lower(),
+        "portsift.retrain.champion_version": "none"
+        if champion is None
+        else champion.registry_version,
+        "portsift.retrain.champion_model_version": (
+            "none" if champion is None else champion.bundle.model_version
+        ),
+    }
+    feedback_meta = bundle.metadata.get("feedback")
+    registration = _record(
+        training.model_dir,
+        settings,
+        ordered,
+        registers,
+        training.evaluation,
+        bundle.model,
+        feedback_meta,
+        extra_metrics=run_metrics(challenger, champion_result),
+        extra_tags=tags,
+        comparison=comparison,
+    )
+    challenger = replace(challenger, registry_version=registration.version)
+    payload = comparison_payload(
+        plan,
+        challenger,
+        champion_result,
+        registration=registration,
+        champion_uri=None if champion is None else champion.uri,
+        feedback=feedback_meta,
+    )
+    # After the registration: the document records the decision that was actually made.
+    tracking.log_json_artifact(registration.run_id, COMPARISON_ARTIFACT, payload)
+    return RetrainResult(
+        plan=plan,
+        training=training,
+        challenger=challenger,
+        champion=champion_result,
+        registration=registration,
+        comparison=payload,
+        notes=[*plan.notes, *training.notes],
+    )
