@@ -821,7 +821,8 @@ def _json_text(values: pd.Series, name: str, source: str) -> pd.Series:
     # element by element; homogeneous columns go through Arrow like Parquet columns.
     try:
         array = pa.chunked_array([pa.array(values, from_pandas=True)])
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        # OverflowError: an integer beyond 64 bits (a JSON number may be any size).
         array = None
     if array is not None and not pa.types.is_nested(array.type):
         text = _as_text(array, name, source)

@@ -672,3 +672,19 @@ def test_input_error_survives_pickling() -> None:
     error = InputError("f.csv: bad", file="f.csv", column="c", rows=[1, 2])
     back = pickle.loads(pickle.dumps(error))
     assert (str(back), back.file, back.column, back.rows) == ("f.csv: bad", "f.csv", "c", [1, 2])
+
+
+def test_records_with_integers_beyond_64_bits_are_read_as_text() -> None:
+    """JSON numbers may be any size; Arrow's int64 is not (found by the API fuzzer)."""
+    big = -510593419026884509033636444864774144
+    record = {
+        "declaration_id": 207878,
+        "declared_at": "2025-03-01",
+        "importer_id": "IMP1",
+        "hs_code": "610910",
+        "declared_value": 10.0,
+        "declarant_id": big,
+    }
+    frame = declarations_from_records([record]).frame
+    assert frame["declarant_id"].iloc[0] == str(big)
+    assert frame["declaration_id"].iloc[0] == "207878"
