@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from features.dask_pipeline import ROW, fit_transform_dask, transform_dask, with_row_index
-from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
+from features.pipeline import FeaturePipeline, Registers
 from models import explain
 from models import policy as policy_module
 from models.bundle import Bundle, save_bundle
@@ -59,7 +59,7 @@ from models.scoring import ScoredBatch, _join_reasons, explain_mask, registers_f
 from portsift.settings import Settings
 from training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from training.monitor import build_reference
-from training.train import _recent_state, evaluate_bundle
+from training.train import _recent_state, evaluate_bundle, model_from_settings
 
 Stage = Callable[[str], None]
 
@@ -378,37 +378,7 @@ def new_pipeline(
 
 def new_model(pipeline: FeaturePipeline, settings: Settings) -> RiskModel:
     """The unfitted risk model of ``settings`` (as :func:`training.train.fit` builds it)."""
-    m, r = settings.model, settings.revenue_model
-    return RiskModel(
-        risk_features=pipeline.risk_features_,
-        revenue_features=pipeline.revenue_features_,
-        categorical_features=pipeline.categorical_features_,
-        monotone_decreasing=MONOTONE_DECREASING,
-        classifier_params={
-            "learning_rate": m.learning_rate,
-            "num_leaves": m.num_leaves,
-            "max_depth": m.max_depth,
-            "min_data_in_leaf": m.min_child_samples,
-            "bagging_fraction": m.subsample,
-            "bagging_freq": m.subsample_freq,
-            "feature_fraction": m.colsample_bytree,
-            "lambda_l2": m.reg_lambda,
-        },
-        regressor_params={
-            "learning_rate": r.learning_rate,
-            "num_leaves": r.num_leaves,
-            "max_depth": r.max_depth,
-            "min_data_in_leaf": r.min_child_samples,
-        },
-        n_estimators=m.n_estimators,
-        revenue_n_estimators=r.n_estimators,
-        early_stopping_rounds=m.early_stopping_rounds,
-        validation_fraction=settings.training.validation_fraction,
-        estimate_evaded_share=r.estimate_evaded_share,
-        estimate_default_tax_rate=r.estimate_default_tax_rate,
-        n_jobs=1,
-        random_state=m.random_state,
-    )
+    return model_from_settings(settings, pipeline, n_jobs=1)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import get_args
 import numpy as np
 import pandas as pd
 
-from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
+from features.pipeline import FeaturePipeline, Registers
 from features.synthetic import SyntheticData
 from models.policy import (
     POLICY_COLUMNS,
@@ -54,6 +54,7 @@ from models.policy import (
 )
 from models.risk_model import RiskModel, TrainingData
 from portsift.settings import Settings, SimulationSettings, StrategyName
+from training.train import model_from_settings
 
 #: Every strategy a run can compare.
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
@@ -688,7 +689,7 @@ def _fit(
 ) -> _Fitted:
     """Fit the feature state and a small model on the rows before ``end``."""
     view = _labelled_view(history, end, revealed)
-    f, m, r, sim = settings.features, settings.model, settings.revenue_model, plan.config
+    f, sim = settings.features, plan.config
     pipeline = FeaturePipeline(
         smoothing=f.smoothing,
         label_delay_days=f.label_delay_days,
@@ -697,36 +698,16 @@ def _fit(
         min_category_count=f.min_category_count,
     )
     features = pipeline.fit_transform(view, registers)
-    model = RiskModel(
-        risk_features=pipeline.risk_features_,
-        revenue_features=pipeline.revenue_features_,
-        categorical_features=pipeline.categorical_features_,
-        monotone_decreasing=MONOTONE_DECREASING,
-        # The production model's shape, with fewer and faster trees: a run refits often.
-        classifier_params={
-            "learning_rate": sim.learning_rate,
-            "num_leaves": m.num_leaves,
-            "max_depth": m.max_depth,
-            "min_data_in_leaf": m.min_child_samples,
-            "bagging_fraction": m.subsample,
-            "bagging_freq": m.subsample_freq,
-            "feature_fraction": m.colsample_bytree,
-            "lambda_l2": m.reg_lambda,
-        },
-        regressor_params={
-            "learning_rate": sim.learning_rate,
-            "num_leaves": r.num_leaves,
-            "max_depth": r.max_depth,
-            "min_data_in_leaf": r.min_child_samples,
-        },
+    # The production model's shape, with fewer and faster trees (a run refits often) and
+    # one thread, steady on a shared machine (see [model] n_jobs).
+    model = model_from_settings(
+        settings,
+        pipeline,
+        learning_rate=sim.learning_rate,
         n_estimators=sim.n_estimators,
         revenue_n_estimators=sim.revenue_n_estimators,
         early_stopping_rounds=sim.early_stopping_rounds,
-        validation_fraction=settings.training.validation_fraction,
-        estimate_evaded_share=r.estimate_evaded_share,
-        estimate_default_tax_rate=r.estimate_default_tax_rate,
-        n_jobs=1,  # one thread: steady on a shared machine (see [model] n_jobs)
-        random_state=m.random_state,
+        n_jobs=1,
     )
     model.fit(
         TrainingData(

@@ -99,6 +99,67 @@ def fingerprint(declarations: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def model_from_settings(
+    settings: Settings,
+    pipeline: FeaturePipeline,
+    *,
+    learning_rate: float | None = None,
+    n_estimators: int | None = None,
+    revenue_n_estimators: int | None = None,
+    early_stopping_rounds: int | None = None,
+    n_jobs: int | None = None,
+) -> RiskModel:
+    """An unfitted :class:`RiskModel` of the configured shape for a fitted pipeline's features.
+
+    Args:
+        settings: The settings (``[model]``, ``[revenue_model]``, ``[training]``).
+        pipeline: The fitted feature pipeline (its risk, revenue and categorical features).
+        learning_rate: Overrides both models' learning rate (e.g. a faster simulation).
+        n_estimators: Overrides the classifier's number of trees.
+        revenue_n_estimators: Overrides the revenue model's number of trees.
+        early_stopping_rounds: Overrides the classifier's early-stopping patience.
+        n_jobs: Overrides ``[model] n_jobs`` (LightGBM threads).
+
+    Returns:
+        The model, ready for :meth:`RiskModel.fit`.
+    """
+    m, r = settings.model, settings.revenue_model
+    return RiskModel(
+        risk_features=pipeline.risk_features_,
+        revenue_features=pipeline.revenue_features_,
+        categorical_features=pipeline.categorical_features_,
+        monotone_decreasing=MONOTONE_DECREASING,
+        classifier_params={
+            "learning_rate": m.learning_rate if learning_rate is None else learning_rate,
+            "num_leaves": m.num_leaves,
+            "max_depth": m.max_depth,
+            "min_data_in_leaf": m.min_child_samples,
+            "bagging_fraction": m.subsample,
+            "bagging_freq": m.subsample_freq,
+            "feature_fraction": m.colsample_bytree,
+            "lambda_l2": m.reg_lambda,
+        },
+        regressor_params={
+            "learning_rate": r.learning_rate if learning_rate is None else learning_rate,
+            "num_leaves": r.num_leaves,
+            "max_depth": r.max_depth,
+            "min_data_in_leaf": r.min_child_samples,
+        },
+        n_estimators=m.n_estimators if n_estimators is None else n_estimators,
+        revenue_n_estimators=r.n_estimators
+        if revenue_n_estimators is None
+        else revenue_n_estimators,
+        early_stopping_rounds=(
+            m.early_stopping_rounds if early_stopping_rounds is None else early_stopping_rounds
+        ),
+        validation_fraction=settings.training.validation_fraction,
+        estimate_evaded_share=r.estimate_evaded_share,
+        estimate_default_tax_rate=r.estimate_default_tax_rate,
+        n_jobs=m.n_jobs if n_jobs is None else n_jobs,
+        random_state=m.random_state,
+    )
+
+
 def fit(
     declarations: pd.DataFrame,
     registers: Registers,
@@ -130,37 +191,7 @@ def fit(
         extra_numeric=extra_numeric,
     )
     features = pipeline.fit_transform(declarations, registers)
-    m, r = settings.model, settings.revenue_model
-    model = RiskModel(
-        risk_features=pipeline.risk_features_,
-        revenue_features=pipeline.revenue_features_,
-        categorical_features=pipeline.categorical_features_,
-        monotone_decreasing=MONOTONE_DECREASING,
-        classifier_params={
-            "learning_rate": m.learning_rate,
-            "num_leaves": m.num_leaves,
-            "max_depth": m.max_depth,
-            "min_data_in_leaf": m.min_child_samples,
-            "bagging_fraction": m.subsample,
-            "bagging_freq": m.subsample_freq,
-            "feature_fraction": m.colsample_bytree,
-            "lambda_l2": m.reg_lambda,
-        },
-        regressor_params={
-            "learning_rate": r.learning_rate,
-            "num_leaves": r.num_leaves,
-            "max_depth": r.max_depth,
-            "min_data_in_leaf": r.min_child_samples,
-        },
-        n_estimators=m.n_estimators,
-        revenue_n_estimators=r.n_estimators,
-        early_stopping_rounds=m.early_stopping_rounds,
-        validation_fraction=settings.training.validation_fraction,
-        estimate_evaded_share=r.estimate_evaded_share,
-        estimate_default_tax_rate=r.estimate_default_tax_rate,
-        n_jobs=m.n_jobs,
-        random_state=m.random_state,
-    )
+    model = model_from_settings(settings, pipeline)
     has_revenue = "revenue" in declarations and declarations["revenue"].notna().any()
     model.fit(
         TrainingData(
@@ -172,7 +203,7 @@ def fit(
         )
     )
     labelled = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
-    baseline = DateGBDT(random_state=m.random_state).fit(
+    baseline = DateGBDT(random_state=settings.model.random_state).fit(
         features.loc[labelled], features.loc[labelled, "illicit"].to_numpy(dtype="float64")
     )
     return pipeline, model, baseline, features
