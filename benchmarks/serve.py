@@ -79,6 +79,8 @@ import httpx
 import numpy as np
 import psutil
 
+from serving.api_models import declaration_json
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "benchmarks" / "out"
 OUT_FILE = OUT_DIR / "serve.json"
@@ -91,20 +93,6 @@ REQUEST_TIMEOUT_S = 120.0
 TARGET_P99_RATIO = 2.0
 TARGET_RPS_RATIO = 0.5
 TARGET_BATCH_DECL_S = 2000.0
-#: Label fields of the CSV, never sent to the API (``features.contract.LABEL_FIELDS``).
-LABEL_FIELDS = frozenset({"inspected", "illicit", "revenue"})
-#: Numeric declaration fields, sent as JSON numbers (the contract's ``number`` kind).
-NUMBER_FIELDS = frozenset(
-    {
-        "declared_value",
-        "quantity",
-        "gross_weight",
-        "net_weight",
-        "fob_value",
-        "total_taxes",
-        "tax_rate",
-    }
-)
 #: Characters of an error answer kept in the report, per endpoint and status.
 ERROR_SAMPLE_CHARS = 600
 
@@ -198,22 +186,7 @@ def load_records(data_dir: Path, count: int) -> list[dict[str, Any]]:
     with (data_dir / "declarations.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     rows.sort(key=lambda row: row["declared_at"])  # stable: file order within a day
-    records = []
-    for row in rows[-count:]:
-        record: dict[str, Any] = {}
-        for key, value in row.items():
-            if value == "" or key in LABEL_FIELDS:
-                continue
-            record[key] = float(value) if key in NUMBER_FIELDS else value
-        lab = labs.get(row["declaration_id"])
-        if lab is not None:
-            record.update(
-                lab_id=lab["lab_id"],
-                lab_accredited=int(lab["lab_accredited"]),
-                lab_result=lab["lab_result"],
-                issued_at=lab["issued_at"],
-            )
-        records.append(record)
+    records = [declaration_json(row, labs.get(row["declaration_id"])) for row in rows[-count:]]
     if not records:
         raise SystemExit(f"{data_dir / 'declarations.csv'}: no declarations")
     return records

@@ -10,6 +10,7 @@ exactly as a file is (dates, HS codes, lab results), which answers 422 naming th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
@@ -69,6 +70,41 @@ Declaration = create_model(
     lang=(Language | None, Field(None, description="language of the reasons (en or zh)")),
     **_declaration_fields(),
 )
+
+
+#: Canonical fields that are numbers (JSON numbers in a request).
+_NUMBER_FIELDS = frozenset(f.name for f in contract.DECLARATION_FIELDS if f.kind == "number")
+
+
+def declaration_json(
+    row: Mapping[str, str], lab: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A declaration read from a CSV (text values) as the JSON body ``POST /score`` takes.
+
+    Empty values and the training labels are left out, numbers become JSON numbers, and a
+    lab report of the lab results table (``lab_id, lab_accredited, lab_result,
+    issued_at``) goes inline.
+
+    Args:
+        row: One declaration with canonical field names, as ``csv.DictReader`` gives it.
+        lab: Its lab report row, if any.
+
+    Returns:
+        The request body.
+    """
+    record: dict[str, Any] = {
+        key: float(value) if key in _NUMBER_FIELDS else value
+        for key, value in row.items()
+        if value != "" and key not in contract.LABEL_FIELDS
+    }
+    if lab is not None:
+        record.update(
+            lab_id=lab["lab_id"],
+            lab_accredited=int(lab["lab_accredited"]),
+            lab_result=lab["lab_result"],
+            issued_at=lab["issued_at"],
+        )
+    return record
 
 
 def declaration_record(declaration: BaseModel) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from models.scoring import ScoredBatch, _join_reasons, explain_mask, registers_f
 from portsift.settings import Settings
 from training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from training.monitor import build_reference
-from training.train import _recent_state, evaluate_bundle, model_from_settings
+from training.train import evaluate_draft, model_from_settings
 
 Stage = Callable[[str], None]
 
@@ -515,19 +515,12 @@ def train_dask(
     holdout_local = pd.DataFrame() if start is None else declarations[days >= start].compute()
     if len(holdout_local) and holdout_local["illicit"].notna().any():
         step("hold-out evaluation")
-        draft = Bundle(
-            path=target,
-            pipeline=pipeline,
-            model=model,
-            enterprises=registers.enterprises,
-            commodities=registers.commodities,
-            metadata={**metadata, "model_version": "unsaved"},
-        )
-        # In time order, as training.train hands the hold-out to evaluate_bundle.
+        # In time order, as training.train hands the hold-out over.
         holdout_local = holdout_local.sort_values("declared_at", kind="stable")
         holdout_local = holdout_local.reset_index(drop=True)
-        evaluation, scored = evaluate_bundle(draft, holdout_local, registers, settings)
-        metadata.update(_recent_state(scored, settings))
+        evaluation = evaluate_draft(
+            target, pipeline, model, registers, metadata, holdout_local, settings
+        )
     lap("hold-out evaluation")
     step("bundle")
     version = save_bundle(

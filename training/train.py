@@ -309,16 +309,7 @@ def train(
     target = Path(model_dir)
     if len(holdout) and holdout["illicit"].notna().any():
         step("hold-out evaluation")
-        draft = Bundle(
-            path=target,
-            pipeline=pipeline,
-            model=model,
-            enterprises=registers.enterprises,
-            commodities=registers.commodities,
-            metadata={**metadata, "model_version": "unsaved"},
-        )
-        evaluation, scored = evaluate_bundle(draft, holdout, registers, settings)
-        metadata.update(_recent_state(scored, settings))
+        evaluation = evaluate_draft(target, pipeline, model, registers, metadata, holdout, settings)
     step("bundle")
     version = save_bundle(
         target,
@@ -406,6 +397,46 @@ def evaluate_bundle(
 #: Quantiles of recent risk scores kept with the model, for "percentile among recent
 #: declarations" in real-time decisions and reports.
 RECENT_QUANTILES = 101
+
+
+def evaluate_draft(
+    target: Path,
+    pipeline: FeaturePipeline,
+    model: RiskModel,
+    registers: Registers,
+    metadata: dict[str, Any],
+    holdout: pd.DataFrame,
+    settings: Settings,
+) -> Evaluation:
+    """Evaluate a bundle before it is saved, and add its real-time policy state.
+
+    The hold-out's scores are the most recent the model has seen, so the policy's
+    real-time thresholds and the recent risk quantiles are fitted on them and written into
+    ``metadata`` (in place), which is then saved with the bundle.
+
+    Args:
+        target: Where the bundle will be saved.
+        pipeline: The fitted feature pipeline.
+        model: The fitted risk model.
+        registers: The registers of the training run.
+        metadata: The bundle's metadata so far (updated in place).
+        holdout: The hold-out declarations, in time order.
+        settings: The settings.
+
+    Returns:
+        The hold-out evaluation.
+    """
+    draft = Bundle(
+        path=target,
+        pipeline=pipeline,
+        model=model,
+        enterprises=registers.enterprises,
+        commodities=registers.commodities,
+        metadata={**metadata, "model_version": "unsaved"},
+    )
+    evaluation, scored = evaluate_bundle(draft, holdout, registers, settings)
+    metadata.update(_recent_state(scored, settings))
+    return evaluation
 
 
 def _recent_state(scored: ScoredBatch, settings: Settings) -> dict[str, Any]:

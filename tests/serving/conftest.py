@@ -34,7 +34,7 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from features import contract
+from serving.api_models import declaration_json
 from serving.audit import AuditStore
 
 POSTGRES_URL_ENV = "PORTSIFT_TEST_POSTGRES_URL"
@@ -125,8 +125,6 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 TOKEN = "test-token-0123456789abcdef"
 #: How long a server may take to answer ``/readyz`` (the machine may be busy).
 READY_TIMEOUT_S = 180
-_NUMBER_FIELDS = {f.name for f in contract.DECLARATION_FIELDS if f.kind == "number"}
-_LABELS = set(contract.LABEL_FIELDS)
 
 
 def free_port() -> int:
@@ -345,20 +343,4 @@ def declaration_records(path: Path, count: int, lab_results: Path) -> list[dict[
     picked += [r for r in rows if r["declaration_id"] in labs and r["declaration_id"] not in taken][
         :2
     ]
-    records = []
-    for row in picked:
-        record: dict[str, Any] = {}
-        for key, value in row.items():
-            if value == "" or key in _LABELS:
-                continue
-            record[key] = float(value) if key in _NUMBER_FIELDS else value
-        lab = labs.get(row["declaration_id"])
-        if lab is not None:
-            record.update(
-                lab_id=lab["lab_id"],
-                lab_accredited=int(lab["lab_accredited"]),
-                lab_result=lab["lab_result"],
-                issued_at=lab["issued_at"],
-            )
-        records.append(record)
-    return records
+    return [declaration_json(row, labs.get(row["declaration_id"])) for row in picked]
