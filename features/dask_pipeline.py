@@ -60,11 +60,11 @@ from features.pipeline import STATS, FeaturePipeline, Registers
 from features.stats import (
     OUTCOME_VALUES,
     OutcomeStat,
-    ReferenceStat,
     Stat,
     State,
     _outcome_events,
     _state_key,
+    needed_columns,
     stats_as_of,
 )
 
@@ -130,17 +130,6 @@ def _renumber(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
     out = frame.reset_index(drop=True)
     out.index = pd.RangeIndex(offset, offset + len(out), name=ROW)
     return out
-
-
-def _working_columns(frame: pd.DataFrame, stats: Sequence[Stat]) -> list[str]:
-    needed = ["declared_at", "inspected", "illicit", "revenue"]
-    for stat in stats:
-        needed += list(stat.keys)
-        if isinstance(stat, OutcomeStat) and stat.where is not None:
-            needed.append(stat.where)
-        if isinstance(stat, ReferenceStat):
-            needed.append(stat.measure)
-    return [c for c in dict.fromkeys(needed) if c in frame]
 
 
 def _keyed_part(
@@ -281,7 +270,7 @@ def fit_transform_dask(
     divisions = prepared.divisions
     value_frames: list[dd.DataFrame] = []
     for column, stats in groups.items():
-        columns = _working_columns(prepared_meta, stats)
+        columns = needed_columns(prepared_meta, stats)
         work = prepared[columns]
         known = work[~work[column].isna()].shuffle(on=column, npartitions=prepared.npartitions)
         unknown = work[work[column].isna()]

@@ -162,8 +162,8 @@ def _group_ids(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
     return ids
 
 
-def _working_frame(frame: pd.DataFrame, stats: list[Stat]) -> tuple[pd.DataFrame, dict]:
-    """The columns the statistics read, sorted by time once, with a group id per key set."""
+def needed_columns(frame: pd.DataFrame, stats: Sequence[Stat]) -> list[str]:
+    """The columns of ``frame`` that computing ``stats`` reads (dates, labels, keys, measures)."""
     needed = ["declared_at", "inspected", "illicit", "revenue"]
     for stat in stats:
         needed += list(stat.keys)
@@ -171,8 +171,12 @@ def _working_frame(frame: pd.DataFrame, stats: list[Stat]) -> tuple[pd.DataFrame
             needed.append(stat.where)
         if isinstance(stat, ReferenceStat):
             needed.append(stat.measure)
-    columns = [c for c in dict.fromkeys(needed) if c in frame]
-    work = frame[columns].copy()
+    return [c for c in dict.fromkeys(needed) if c in frame]
+
+
+def _working_frame(frame: pd.DataFrame, stats: list[Stat]) -> tuple[pd.DataFrame, dict]:
+    """The columns the statistics read, sorted by time once, with a group id per key set."""
+    work = frame[needed_columns(frame, stats)].copy()
     work["declared_at"] = work["declared_at"].astype("datetime64[ns]")
     id_columns: dict[tuple[str, ...], str] = {}
     for stat in stats:

@@ -59,7 +59,7 @@ from models.scoring import ScoredBatch, _join_reasons, explain_mask, registers_f
 from portsift.settings import Settings
 from training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from training.monitor import build_reference
-from training.train import evaluate_draft, model_from_settings
+from training.train import evaluate_draft, model_from_settings, model_notes
 
 Stage = Callable[[str], None]
 
@@ -486,16 +486,7 @@ def train_dask(
         point_in_time=settings.monitoring.point_in_time_features,
     ).to_dict()
     lap("baseline and monitoring reference")
-    notes = ["the Dask engine records no MLflow run"]
-    if pipeline.dropped_features_:
-        notes.append(
-            "features left out because the data lacks their fields: "
-            + ", ".join(pipeline.dropped_features_)
-        )
-    if model.regressor_ is None:
-        notes.append(
-            "no revenue label: expected_revenue is estimated from declared value and tax rate"
-        )
+    notes = ["the Dask engine records no MLflow run", *model_notes(pipeline, model)]
     first, last = dask.compute(history["declared_at"].min(), history["declared_at"].max())
     metadata: dict[str, Any] = {
         "trained_from": str(pd.Timestamp(first).date()),

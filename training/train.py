@@ -271,15 +271,7 @@ def train(
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
     )
-    if pipeline.dropped_features_:
-        notes.append(
-            "features left out because the data lacks their fields: "
-            + ", ".join(pipeline.dropped_features_)
-        )
-    if model.regressor_ is None:
-        notes.append(
-            "no revenue label: expected_revenue is estimated from declared value and tax rate"
-        )
+    notes += model_notes(pipeline, model)
     metadata: dict[str, Any] = {
         "trained_from": str(history["declared_at"].min().date()),
         "trained_to": str(history["declared_at"].max().date()),
@@ -397,6 +389,21 @@ def evaluate_bundle(
 #: Quantiles of recent risk scores kept with the model, for "percentile among recent
 #: declarations" in real-time decisions and reports.
 RECENT_QUANTILES = 101
+
+
+def model_notes(pipeline: FeaturePipeline, model: RiskModel) -> list[str]:
+    """What a user should know about a fitted model: features left out, estimated revenue."""
+    notes = []
+    if pipeline.dropped_features_:
+        notes.append(
+            "features left out because the data lacks their fields: "
+            + ", ".join(pipeline.dropped_features_)
+        )
+    if model.regressor_ is None:
+        notes.append(
+            "no revenue label: expected_revenue is estimated from declared value and tax rate"
+        )
+    return notes
 
 
 def evaluate_draft(
