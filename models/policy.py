@@ -68,13 +68,20 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
+from portsift.settings import (
+    CreditRuleSetSettings,
+    CreditSettings,
+    RuleSettings,
+    SelectionSettings,
+    TierRuleSettings,
+    load_settings,
+)
 
 LANES = ("green", "yellow", "red", "red_sampling")
 SELECTION_REASONS = ("risk", "random", "tier_floor", "rule", "")
@@ -99,6 +106,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
 #: Columns of the scored frame the policy reads (besides ``priority`` and ``risk_score``).
 POLICY_COLUMNS: tuple[str, ...] = (
     "declaration_id",
+    "declared_at",
     "credit_tier",
     "hs_code",
     "origin_country",
@@ -172,11 +180,25 @@ def select_top(score: np.ndarray, rate: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _TierSpec:
-    """One tier of the allocation: ``below`` (strict cap) or ``at_least`` (floor)."""
+    """One tier of the allocation: caps and floors, relative or absolute."""
 
     name: str
     below: float | None = None
     at_least: float | None = None
+    below_rate: float | None = None
+    at_least_rate: float | None = None
+
+    @property
+    def has_floor(self) -> bool:
+        return self.at_least is not None or self.at_least_rate is not None
+
+    @property
+    def has_cap(self) -> bool:
+        return self.below is not None or self.below_rate is not None
+
+    def absolute_only(self) -> _TierSpec:
+        """The rule without its relative parts (no reference tier to refer to)."""
+        return _TierSpec(self.name, below_rate=self.below_rate, at_least_rate=self.at_least_rate)
 
 
 @dataclass(frozen=True)
@@ -196,20 +218,39 @@ def _tier_codes(tiers: np.ndarray, specs: list[_TierSpec]) -> tuple[np.ndarray, 
     return codes.astype("int64"), specs
 
 
+def _strictly_below(x: np.ndarray | float, n_t: int) -> np.ndarray:
+    # n < x  <=>  n <= ceil(x) - 1 (the slack absorbs round-off so that an exact integer
+    # x, computed as x + tiny, still excludes n = x).
+    return np.clip(np.ceil(np.asarray(x) - _EPS) - 1, 0, n_t).astype("int64")
+
+
+def _at_least(x: np.ndarray | float, n_t: int) -> np.ndarray:
+    return np.minimum(np.ceil(np.asarray(x) - _EPS), n_t).astype("int64")
+
+
+def _absolute_floor(spec: _TierSpec, n_t: int) -> int:
+    """Selections an absolute floor needs in a tier of ``n_t`` rows (0 without one)."""
+    if spec.at_least_rate is None:
+        return 0
+    return int(_at_least(spec.at_least_rate * n_t, n_t))
+
+
 def _bounds(
     m: np.ndarray, spec: _TierSpec, n_t: int, n_ref: int, forced_t: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper selection counts of a tier for reference counts ``m``."""
-    x = (spec.below or spec.at_least or 0.0) * m * n_t / max(n_ref, 1)
-    if spec.below is not None:
-        # Strictly below: n < x  <=>  n <= ceil(x) - 1 (the slack absorbs round-off so
-        # that an exact integer x, computed as x + tiny, still excludes n = x).
-        hi = np.clip(np.ceil(x - _EPS) - 1, 0, n_t).astype("int64")
-        return np.full(len(m), forced_t, dtype="int64"), hi
+    relative = m * n_t / max(n_ref, 1)
     lo = np.full(len(m), forced_t, dtype="int64")
+    hi = np.full(len(m), n_t, dtype="int64")
+    if spec.below is not None:
+        hi = np.minimum(hi, _strictly_below(spec.below * relative, n_t))
+    if spec.below_rate is not None:
+        hi = np.minimum(hi, _strictly_below(spec.below_rate * n_t, n_t))
     if spec.at_least is not None:
-        lo = np.maximum(lo, np.minimum(np.ceil(x - _EPS), n_t).astype("int64"))
-    return lo, np.full(len(m), n_t, dtype="int64")
+        lo = np.maximum(lo, _at_least(spec.at_least * relative, n_t))
+    if spec.at_least_rate is not None:
+        lo = np.maximum(lo, _absolute_floor(spec, n_t))
+    return lo, hi
 
 
 def _allocate(
@@ -288,11 +329,11 @@ def _allocate(
     for t in others:
         lows[t], highs[t] = lo[t][best], max(hi[t][best], lo[t][best])
         counts[t] = max(min(demand[t][best], hi[t][best]), lo[t][best])
-        if specs[t].at_least is not None:
+        if specs[t].has_floor:
             floors[t] = demand[t][best]
     selected = rank < counts[codes]
     # Floor rows: those a floor adds beyond the tier's demand (not later fill-ups).
-    has_floor = np.array([s.at_least is not None for s in specs])
+    has_floor = np.array([s.has_floor for s in specs])
     floor = has_floor[codes] & selected & (rank >= floors[codes]) & (rank < lows[codes])
     gap = k - int(selected.sum())
     non_ref = codes != reference
@@ -348,7 +389,50 @@ def _systematic_draw(
     return drawn
 
 
+def _yield_to_floors(
+    random: np.ndarray,
+    keys: np.ndarray,
+    codes: np.ndarray,
+    rule_counts: np.ndarray,
+    floor_need: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, int]:
+    """Drop random draws that would crowd a mandatory floor out of ``k`` selections.
+
+    A draw in a tier counts towards that tier's floor; a draw beyond what its tier's
+    floor needs takes a place the floors may need. When the floors, rule hits and
+    draws together need more than ``k``, such draws go (tiers without a floor first,
+    then the latest in key order), so that the floors never depend on the draw.
+
+    Returns:
+        The draws kept and how many were dropped.
+    """
+    forced = np.bincount(codes, weights=random, minlength=len(floor_need)).astype("int64")
+    forced += rule_counts
+    excess = int(np.maximum(forced, floor_need).sum()) - k
+    if excess <= 0:
+        return random, 0
+    drawn = np.flatnonzero(random)
+    # Rank each tier's draws by key, latest first: those past the tier's floor may go.
+    order = drawn[np.lexsort((-keys[drawn], codes[drawn]))]
+    tier_of = codes[order]
+    starts = np.searchsorted(tier_of, np.arange(len(floor_need)))
+    rank = np.arange(len(order)) - starts[tier_of]
+    room = forced - np.maximum(floor_need, rule_counts)  # draws beyond what the floor needs
+    spare = order[rank < room[tier_of]]
+    has_floor = floor_need[codes[spare]] > 0
+    spare = spare[np.lexsort((-keys[spare], has_floor))][:excess]
+    kept = random.copy()
+    kept[spare] = False
+    return kept, len(spare)
+
+
 # -- online state --------------------------------------------------------------------
+
+
+#: Per tier of a rule set: ``threshold`` (priority at or above which a declaration is
+#: selected by risk; None = never), ``explore_probability``, ``rows``, ``expected_rate``.
+TierThresholds = dict[str, dict[str, float | int | None]]
 
 
 @dataclass(frozen=True)
@@ -357,25 +441,29 @@ class ThresholdState:
 
     Attributes:
         rate: Target inspection rate.
-        expected_rate: Rate the thresholds give on the data they were fitted on.
+        expected_rate: Rate the thresholds of the latest rule set give on the data
+            they were fitted on.
         rows: Declarations they were fitted on.
-        reference_tier: The tier whose threshold marks ``tier_floor`` selections.
-        tiers: Per tier: ``threshold`` (priority at or above which a declaration is
-            selected by risk; None = never), ``explore_probability``, ``rows`` and
-            ``expected_rate``.
+        reference_tier: The latest rule set's reference tier.
+        tiers: The thresholds of the latest credit rule set, per tier.
         policy_version: Version of the policy that fitted them.
         fitted_from: Earliest declaration date of the fitting data (or None).
         fitted_to: Latest declaration date of the fitting data (or None).
+        rule_sets: Per credit rule set id: its tier thresholds, fitted on the same
+            recent declarations as if that set were in force, so that a declaration is
+            decided by the set in force on its own date (empty in states saved before
+            rule sets existed: ``tiers`` then applies to every date).
     """
 
     rate: float
     expected_rate: float
     rows: int
     reference_tier: str
-    tiers: dict[str, dict[str, float | int | None]]
+    tiers: TierThresholds
     policy_version: str
     fitted_from: str | None = None
     fitted_to: str | None = None
+    rule_sets: dict[str, TierThresholds] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (saved with the model bundle)."""
@@ -388,6 +476,7 @@ class ThresholdState:
             "policy_version": self.policy_version,
             "fitted_from": self.fitted_from,
             "fitted_to": self.fitted_to,
+            "rule_sets": self.rule_sets,
         }
 
     @classmethod
@@ -402,7 +491,40 @@ class ThresholdState:
             policy_version=str(data["policy_version"]),
             fitted_from=data.get("fitted_from"),
             fitted_to=data.get("fitted_to"),
+            rule_sets={
+                str(name): {str(k): dict(v) for k, v in table.items()}
+                for name, table in (data.get("rule_sets") or {}).items()
+            },
         )
+
+    def thresholds_for(self, rule_set_id: str) -> TierThresholds:
+        """The tier thresholds fitted for a rule set (the latest set's if it has none)."""
+        return self.rule_sets.get(rule_set_id, self.tiers)
+
+
+@dataclass(frozen=True)
+class FloorNeed:
+    """What an absolute credit floor needs in a batch.
+
+    Attributes:
+        rule_set: Id of the credit rule set.
+        source: The legal instrument (e.g. "GACC Order 282 (2026)").
+        tier: The tier held to the floor.
+        rows: Its declarations in the batch.
+        rate: The floor, e.g. 0.8.
+        needed: Selections the floor needs: ``ceil(rate x rows)``.
+    """
+
+    rule_set: str
+    source: str
+    tier: str
+    rows: int
+    rate: float
+    needed: int
+
+    def describe(self) -> str:
+        """E.g. ``dishonest: 80% of 140 = 112 (GACC Order 282 (2026))``."""
+        return f"{self.tier}: {self.rate:.0%} of {self.rows:,} = {self.needed:,} ({self.source})"
 
 
 @dataclass(frozen=True)
@@ -412,12 +534,17 @@ class BatchFacts:
     Attributes:
         rows: Declarations in the batch.
         budget: ``k``, the number the rate asks for.
-        selected: Number selected (``budget`` unless rules alone exceed it).
+        selected: Number selected (``budget`` unless rules or floors alone exceed it).
         rule_hits: Declarations selected by officer rules.
         random: Declarations drawn at random.
         exploration_moved: Random draws moved out of a capped tier that had no room.
         constraints_met: Whether the tier rules hold (False only if infeasible).
         reference_count: Selections in the reference tier.
+        floor_excess: Selections beyond the budget (and the rule hits) that the
+            mandatory absolute floors needed.
+        floor_needs: What each absolute floor needed.
+        exploration_dropped: Random draws given up so that the floors fit.
+        rule_sets: Declarations per credit rule set (by id).
     """
 
     rows: int
@@ -428,6 +555,26 @@ class BatchFacts:
     exploration_moved: int
     constraints_met: bool
     reference_count: int
+    floor_excess: int = 0
+    floor_needs: tuple[FloorNeed, ...] = ()
+    exploration_dropped: int = 0
+    rule_sets: dict[str, int] = field(default_factory=dict)
+
+    def floor_message(self) -> str:
+        """Why the selections exceed the budget because of the floors ("" when they do not)."""
+        if self.floor_excess <= 0:
+            return ""
+        needs = "; ".join(need.describe() for need in self.floor_needs if need.needed > 0)
+        return (
+            f"mandatory credit floors need {self.floor_excess:,} selections beyond the budget "
+            f"of {self.budget:,}: {self.selected:,} selected ({needs})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        out = asdict(self)
+        out["floor_needs"] = [asdict(need) for need in self.floor_needs]
+        return out
 
 
 @dataclass(frozen=True)
@@ -523,6 +670,119 @@ def _date_text(frame: Table, column: str) -> np.ndarray:
     dates = np.asarray(values, dtype="datetime64[ns]")
     text = np.datetime_as_string(dates, unit="D").astype(object)
     return np.where(np.isnat(dates), "", text)
+
+
+def _dates(frame: Table, column: str) -> np.ndarray:
+    """A date column as ``datetime64[D]`` (NaT where missing, all NaT when absent)."""
+    if column not in frame:
+        return np.full(_length(frame), np.datetime64("NaT"), dtype="datetime64[D]")
+    values = frame[column]
+    if isinstance(values, pd.Series):
+        values = pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")
+
+
+def rule_set_index(declared_at: np.ndarray, credit: CreditSettings) -> np.ndarray:
+    """Which credit rule set is in force on each date (index into ``credit.rule_sets``).
+
+    A date before the first set's ``valid_from`` takes the first set; a missing date
+    the latest.
+
+    Args:
+        declared_at: Declaration dates (``datetime64``).
+        credit: The ``[selection.credit]`` settings.
+
+    Returns:
+        An int64 index per date.
+    """
+    days = np.asarray(declared_at, dtype="datetime64[D]")
+    starts = np.array([np.datetime64(r.valid_from, "D") for r in credit.rule_sets])
+    which = np.searchsorted(starts, days, side="right") - 1
+    which = np.clip(which, 0, len(starts) - 1)
+    return np.where(np.isnat(days), len(starts) - 1, which).astype("int64")
+
+
+def _held_to(register: np.ndarray, rule_set: CreditRuleSetSettings) -> np.ndarray:
+    """The tier whose rule each register tier is held to under one rule set."""
+    held = np.where(register == "", rule_set.reference_tier, register).astype(object)
+    for register_tier, target in rule_set.fallback.items():
+        held[held == register_tier] = target
+    return held
+
+
+def rule_text(rule: TierRuleSettings | None) -> str:
+    """A tier rule in short: ``< 0.2 x ref``, ``>= 80%`` ("" without a rule)."""
+    if rule is None:
+        return ""
+    parts = []
+    if rule.below is not None:
+        parts.append(f"< {rule.below:g} x ref")
+    if rule.below_rate is not None:
+        parts.append(f"< {rule.below_rate:.0%}")
+    if rule.at_least is not None:
+        parts.append(f">= {rule.at_least:g} x ref")
+    if rule.at_least_rate is not None:
+        parts.append(f">= {rule.at_least_rate:.0%}")
+    return ", ".join(parts)
+
+
+def rule_holds(rule: TierRuleSettings | None, rate: float, reference_rate: float) -> bool:
+    """Whether a tier's realised rate meets its rule (relative rules need a reference rate).
+
+    A relative rule with no reference rate to compare with (no reference-tier rows) is
+    vacuously met; a cap is met by a zero rate when the reference rate is zero too.
+    """
+    if rule is None:
+        return True
+    ok = True
+    known = not math.isnan(reference_rate)
+    if rule.below is not None and known:
+        ok &= rate < rule.below * reference_rate - _EPS or (reference_rate == 0 and rate == 0)
+    if rule.below_rate is not None:
+        ok &= rate < rule.below_rate - _EPS
+    if rule.at_least is not None and known:
+        ok &= rate >= rule.at_least * reference_rate - _EPS
+    if rule.at_least_rate is not None:
+        ok &= rate >= rule.at_least_rate - _EPS
+    return bool(ok)
+
+
+def _tier_summary(
+    selected: np.ndarray, tiers: np.ndarray, rule_set: CreditRuleSetSettings
+) -> tuple[pd.DataFrame, bool]:
+    """Realised rate per tier of one rule set's rows, against that set's rules."""
+    frame = pd.DataFrame({"tier": tiers.astype(str), "selected": selected})
+    grouped = frame.groupby("tier", sort=False)["selected"].agg(["size", "sum"])
+    grouped.columns = ["rows", "selected"]
+    order = [t for t in rule_set.tiers if t in grouped.index]
+    grouped = grouped.loc[order + [t for t in grouped.index if t not in order]]
+    grouped["rate"] = grouped["selected"] / grouped["rows"]
+    reference = rule_set.reference_tier
+    reference_rate = (
+        float(grouped.loc[reference, "rate"]) if reference in grouped.index else math.nan
+    )
+    grouped["ratio_to_reference"] = (
+        grouped["rate"] / reference_rate if reference_rate > 0 else np.nan
+    )
+    rules = [rule_set.tiers.get(str(name)) for name in grouped.index]
+    grouped["rule"] = [rule_text(rule) for rule in rules]
+    grouped["met"] = [
+        rule_holds(rule, float(rate), reference_rate)
+        for rule, rate in zip(rules, grouped["rate"], strict=True)
+    ]
+    grouped.insert(0, "rule_set", rule_set.id)
+    return grouped, bool(grouped["met"].all())
+
+
+def _apportion(total: int, sizes: np.ndarray) -> np.ndarray:
+    """Split ``total`` in proportion to ``sizes`` by largest remainders (sums to ``total``)."""
+    sizes = np.asarray(sizes, dtype="float64")
+    quota = total * sizes / sizes.sum()
+    counts = np.floor(quota).astype("int64")
+    left = total - int(counts.sum())
+    if left > 0:
+        counts[np.argsort(-(quota - counts), kind="stable")[:left]] += 1
+    return counts
 
 
 def _startswith(texts: np.ndarray, prefix: str) -> np.ndarray:
@@ -687,13 +947,33 @@ class SelectionPolicy:
         self.__dict__["_version"] = f"policy-{digest.hexdigest()[:12]}"
         return self.__dict__["_version"]
 
-    def _specs(self) -> tuple[list[_TierSpec], str]:
-        credit = self.settings.credit
-        specs = [_TierSpec(name, rule.below, rule.at_least) for name, rule in credit.tiers.items()]
-        return specs, credit.reference_tier
+    @staticmethod
+    def _specs(rule_set: CreditRuleSetSettings) -> list[_TierSpec]:
+        return [
+            _TierSpec(name, rule.below, rule.at_least, rule.below_rate, rule.at_least_rate)
+            for name, rule in rule_set.tiers.items()
+        ]
 
-    def _tier_rule(self, name: str) -> TierRuleSettings | None:
-        return self.settings.credit.tiers.get(name)
+    def rule_sets_of(self, frame: Table) -> tuple[np.ndarray, np.ndarray]:
+        """The credit rule set in force for each declaration, and the tier it is held to.
+
+        Args:
+            frame: Declarations with ``declared_at`` and ``credit_tier`` (a missing
+                date takes the latest rule set; a missing tier is its reference tier).
+
+        Returns:
+            The index into ``[selection.credit] rule_sets`` per row, and the tier whose
+            rule applies to the row under that set (its register tier, or the tier
+            the set's ``fallback`` maps it to).
+        """
+        credit = self.settings.credit
+        which = rule_set_index(_dates(frame, "declared_at"), credit)
+        tiers = _text(frame, "credit_tier")
+        effective = np.empty(len(tiers), dtype=object)
+        for index in np.unique(which):
+            here = which == index
+            effective[here] = _held_to(tiers[here], credit.rule_sets[int(index)])
+        return which, effective
 
     # -- the parts of a decision -----------------------------------------------------
 
@@ -782,10 +1062,14 @@ class SelectionPolicy:
         selected: np.ndarray,
         reason: np.ndarray,
         rule_index: np.ndarray,
+        rule_sets: tuple[np.ndarray, np.ndarray],
     ) -> dict[str, np.ndarray]:
-        """Lanes, deadlines and notes of decided rows (:data:`DECISION_COLUMNS`)."""
+        """Lanes, deadlines and notes of decided rows (:data:`DECISION_COLUMNS`).
+
+        ``rule_sets`` is :meth:`rule_sets_of` of the rows: the credit rule set in force
+        per row and the tier it holds the row to.
+        """
         s = self.settings
-        n = _length(frame)
         lab = self._lab_status(frame)
         accepted = lab["accepted"]
         listed = _flag(frame, "acceptance_listed")
@@ -821,11 +1105,12 @@ class SelectionPolicy:
         out["sampling_deadline_days"] = np.where(sampling, s.sampling.submission_days, nan)
         out["lab_test_deadline_days"] = np.where(sampling, test_days, nan)
         note_en, note_zh = self._notes(
-            frame, selected, reason, rule_index, lane, lab, priority_lane, test_class
+            frame, selected, reason, rule_index, lane, lab, priority_lane, test_class, rule_sets
         )
         out["policy_note_en"] = note_en
         out["policy_note_zh"] = note_zh
-        out["policy_version"] = np.full(n, self.version, dtype=object)
+        versions = [f"{self.version}/{r.id}" for r in s.credit.rule_sets]
+        out["policy_version"] = np.array(versions, dtype=object)[rule_sets[0]]
         return out
 
     def _notes(
@@ -838,14 +1123,12 @@ class SelectionPolicy:
         lab: Mapping[str, np.ndarray],
         priority_lane: np.ndarray,
         test_class: np.ndarray,
+        rule_sets: tuple[np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
         """The policy's part of the reasons, per row, in English and Chinese."""
         s = self.settings
         n = _length(frame)
         empty = np.full(n, "", dtype=object)
-        tier = _text(frame, "credit_tier")
-        reference = s.credit.reference_tier
-        ref_zh = self._tier_rule(reference).name_zh or reference  # type: ignore[union-attr]
         risk = _numbers(frame, "risk_score")
         risk_text = np.char.mod("%.2f", risk).astype(object)
 
@@ -863,26 +1146,7 @@ class SelectionPolicy:
             dtype=object,
         )[rule_index]
         share = f"{self.share_:.0%}"
-        floor_en = np.full(n, "", dtype=object)
-        floor_zh = np.full(n, "", dtype=object)
-        cap_en = np.full(n, "", dtype=object)
-        cap_zh = np.full(n, "", dtype=object)
-        for name, rule in s.credit.tiers.items():
-            here = tier == name
-            zh = rule.name_zh or name
-            source_zh = rule.source_zh or rule.source
-            if rule.at_least is not None:
-                floor_en[here] = (
-                    f"credit tier {name}: its inspection rate must be at least "
-                    f"{rule.at_least:.0%} of {reference} enterprises' ({rule.source})"
-                )
-                floor_zh[here] = f"{zh}：查验率不低于{ref_zh}的{rule.at_least:.0%}（{source_zh}）"
-            if rule.below is not None:
-                cap_en[here] = (
-                    f"credit tier {name}: inspection rate kept below {rule.below:.0%} of "
-                    f"{reference} enterprises' ({rule.source})"
-                )
-                cap_zh[here] = f"{zh}：查验率低于{ref_zh}的{rule.below:.0%}（{source_zh}）"
+        (floor_en, floor_zh), (cap_en, cap_zh) = self._tier_notes(frame, rule_sets)
         why_en = np.select(
             [reason == "rule", reason == "random", reason == "tier_floor", reason == "risk"],
             [
@@ -923,6 +1187,66 @@ class SelectionPolicy:
             _join(why_en, cap_en, lab_en, *deadline_en),
             _join(why_zh, cap_zh, lab_zh, *deadline_zh),
         )
+
+    def _tier_notes(
+        self, frame: Table, rule_sets: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The credit rule behind each row: ``(floor en, zh)`` and ``(cap en, zh)``."""
+        credit = self.settings.credit
+        which, effective = rule_sets
+        n = len(which)
+        register = _text(frame, "credit_tier")
+        floor_en, floor_zh, cap_en, cap_zh = (np.full(n, "", dtype=object) for _ in range(4))
+        for index in np.unique(which):
+            rule_set = credit.rule_sets[int(index)]
+            reference = rule_set.reference_tier
+            ref_zh = credit.name_zh(reference)
+            in_set = which == index
+            for name, rule in rule_set.tiers.items():
+                here = in_set & (effective == name)
+                if rule.is_empty or not here.any():
+                    continue
+                zh = credit.name_zh(name)
+                source = rule.source or rule_set.source
+                source_zh = rule.source_zh or rule_set.source_zh
+                if rule.at_least_rate is not None:
+                    floor_en[here] = (
+                        f"credit tier {name}: average inspection rate at least "
+                        f"{rule.at_least_rate:.0%} ({source})"
+                    )
+                    floor_zh[here] = (
+                        f"{zh}：平均查验率不低于{rule.at_least_rate:.0%}（{source_zh}）"
+                    )
+                elif rule.at_least is not None:
+                    floor_en[here] = (
+                        f"credit tier {name}: its inspection rate must be at least "
+                        f"{rule.at_least:.0%} of {reference} enterprises' ({source})"
+                    )
+                    floor_zh[here] = (
+                        f"{zh}：查验率不低于{ref_zh}的{rule.at_least:.0%}（{source_zh}）"
+                    )
+                if rule.below is not None:
+                    cap_en[here] = (
+                        f"credit tier {name}: inspection rate kept below {rule.below:.0%} of "
+                        f"{reference} enterprises' ({source})"
+                    )
+                    cap_zh[here] = f"{zh}：查验率低于{ref_zh}的{rule.below:.0%}（{source_zh}）"
+                elif rule.below_rate is not None:
+                    cap_en[here] = (
+                        f"credit tier {name}: inspection rate kept below "
+                        f"{rule.below_rate:.0%} ({source})"
+                    )
+                    cap_zh[here] = f"{zh}：查验率低于{rule.below_rate:.0%}（{source_zh}）"
+        # A register tier the rule set does not know is held to another tier's rule.
+        moved = (register != effective) & (register != "")
+        for en, zh in ((floor_en, floor_zh), (cap_en, cap_zh)):
+            hit = moved & (en != "")
+            if hit.any():
+                tier = register[hit]
+                tier_zh = pd.Series(tier).map(credit.name_zh).to_numpy(dtype=object)
+                en[hit] = en[hit] + " (" + tier + " enterprises are held to this rule)"
+                zh[hit] = zh[hit] + "（" + tier_zh + "适用此规则）"
+        return (floor_en, floor_zh), (cap_en, cap_zh)
 
     def _lab_notes(
         self, frame: Table, lab: Mapping[str, np.ndarray], status: np.ndarray, lane: np.ndarray
@@ -1022,12 +1346,16 @@ class SelectionPolicy:
     # -- batch -----------------------------------------------------------------------
 
     def decide(self, scored: pd.DataFrame) -> pd.DataFrame:
-        """Decide a batch: exactly ``round(rate x N)`` selections under every rule.
+        """Decide a batch: ``round(rate x N)`` selections under every rule.
+
+        Mandatory credit floors beat the budget: when the absolute floors (with the
+        officer rules) need more selections, all of them are selected and
+        ``self.batch_`` says by how many and why.
 
         Args:
             scored: The feature frame with ``priority`` (and ``risk_score``) per row; the
-                lab, catalogue, ``credit_tier``, ``hs_code`` and ``declared_value``
-                columns of the pipeline.
+                lab, catalogue, ``credit_tier``, ``declared_at``, ``hs_code`` and
+                ``declared_value`` columns of the pipeline.
 
         Returns:
             :data:`DECISION_COLUMNS`, aligned with ``scored.index``. The batch facts
@@ -1035,41 +1363,97 @@ class SelectionPolicy:
         """
         n = len(scored)
         prio = scored["priority"].to_numpy(dtype="float64", na_value=np.nan)
-        tiers = _text(scored, "credit_tier")
-        tiers = np.where(tiers == "", self.settings.credit.reference_tier, tiers)
+        rule_sets = self.rule_sets_of(scored)
         rule_hit, rule_index = self.rule_hits(scored)
         ids = (
             scored["declaration_id"].to_numpy(dtype=object)
             if "declaration_id" in scored
             else np.arange(n)
         )
-        selected, random, floor, facts = self._batch(prio, tiers, rule_hit, ids, self.rate_)
+        selected, random, floor, facts = self._batch(prio, rule_sets, rule_hit, ids, self.rate_)
         reason = np.select(
             [rule_hit, random, floor, selected], ["rule", "random", "tier_floor", "risk"], ""
         )
         self.batch_ = facts
-        return _as_frame(self._finish(scored, selected, reason, rule_index), scored.index)
+        decided = self._finish(scored, selected, reason, rule_index, rule_sets)
+        return _as_frame(decided, scored.index)
 
     def _batch(
+        self,
+        prio: np.ndarray,
+        rule_sets: tuple[np.ndarray, np.ndarray],
+        rule_hit: np.ndarray,
+        ids: np.ndarray,
+        rate: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BatchFacts]:
+        """The selection of a batch: selected, random and tier-floor masks and facts.
+
+        Rows under different credit rule sets (a batch spanning a change of the law)
+        are decided apart, each with its share of the budget (largest remainders), so
+        that each set's rules hold on its own rows.
+        """
+        n = len(prio)
+        which, tiers = rule_sets
+        budget = budget_count(n, rate)
+        groups = np.unique(which)
+        sizes = np.array([(which == g).sum() for g in groups])
+        budgets = _apportion(budget, sizes) if len(groups) > 1 else np.full(len(groups), budget)
+        selected = np.zeros(n, dtype=bool)
+        random = np.zeros(n, dtype=bool)
+        floor = np.zeros(n, dtype=bool)
+        parts: list[BatchFacts] = []
+        for group, k in zip(groups, budgets, strict=True):
+            rows = np.flatnonzero(which == group) if len(groups) > 1 else slice(None)
+            rule_set = self.settings.credit.rule_sets[int(group)]
+            part = self._batch_group(
+                prio[rows], tiers[rows], rule_hit[rows], ids[rows], int(k), rule_set
+            )
+            selected[rows], random[rows], floor[rows] = part[:3]
+            parts.append(part[3])
+        facts = BatchFacts(
+            rows=n,
+            budget=budget,
+            selected=int(selected.sum()),
+            rule_hits=int(rule_hit.sum()),
+            random=int(random.sum()),
+            exploration_moved=sum(p.exploration_moved for p in parts),
+            constraints_met=all(p.constraints_met for p in parts),
+            reference_count=sum(p.reference_count for p in parts),
+            floor_excess=sum(p.floor_excess for p in parts),
+            floor_needs=tuple(need for p in parts for need in p.floor_needs),
+            exploration_dropped=sum(p.exploration_dropped for p in parts),
+            rule_sets={k: v for p in parts for k, v in p.rule_sets.items()},
+        )
+        return selected, random, floor, facts
+
+    def _batch_group(
         self,
         prio: np.ndarray,
         tiers: np.ndarray,
         rule_hit: np.ndarray,
         ids: np.ndarray,
-        rate: float,
+        budget: int,
+        rule_set: CreditRuleSetSettings,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BatchFacts]:
-        """The selection of a batch: selected, random and tier-floor masks and facts."""
+        """:meth:`_batch` for the rows of one credit rule set and their share of the budget."""
         n = len(prio)
-        specs, reference_name = self._specs()
-        codes, specs = _tier_codes(tiers, specs)
-        reference = [s.name for s in specs].index(reference_name)
+        codes, specs = _tier_codes(tiers, self._specs(rule_set))
+        reference = [s.name for s in specs].index(rule_set.reference_tier)
         if not (codes == reference).any():
             # No reference tier in the batch: the relative rules have nothing to refer to.
-            specs = [_TierSpec(spec.name) for spec in specs]
-        k = max(budget_count(n, rate), int(rule_hit.sum()))
-        r = min(exploration_count(budget_count(n, rate), self.share_), k - int(rule_hit.sum()))
+            specs = [spec.absolute_only() for spec in specs]
+        sizes = np.bincount(codes, minlength=len(specs))
+        rule_counts = np.bincount(codes, weights=rule_hit, minlength=len(specs)).astype("int64")
+        floor_need = np.array(
+            [_absolute_floor(spec, int(size)) for spec, size in zip(specs, sizes, strict=True)]
+        )
+        # Floors first: mandatory, so they raise the count above the budget if they must.
+        k = max(budget, int(rule_hit.sum()), int(np.maximum(rule_counts, floor_need).sum()))
+        floor_excess = k - max(budget, int(rule_hit.sum()))
+        r = min(exploration_count(budget, self.share_), k - int(rule_hit.sum()))
         keys = _hash_uniform(ids, f"batch:{self.seed_}")
         random = _systematic_draw(keys, codes, ~rule_hit, r, self.seed_)
+        random, dropped = _yield_to_floors(random, keys, codes, rule_counts, floor_need, k)
         moved = 0
         allocation = _allocate(prio, codes, rule_hit | random, k, specs, reference)
         # A capped tier may hold more random draws than its cap allows at the solution:
@@ -1088,21 +1472,37 @@ class SelectionPolicy:
             moved += int(surplus.sum())
             allocation = _allocate(prio, codes, rule_hit | random, k, specs, reference)
         selected = allocation.selected
+        needs = tuple(
+            FloorNeed(
+                rule_set=rule_set.id,
+                source=rule_set.source,
+                tier=spec.name,
+                rows=int(sizes[t]),
+                rate=float(spec.at_least_rate),
+                needed=int(floor_need[t]),
+            )
+            for t, spec in enumerate(specs)
+            if spec.at_least_rate is not None and sizes[t] > 0
+        )
         facts = BatchFacts(
             rows=n,
-            budget=budget_count(n, rate),
+            budget=budget,
             selected=int(selected.sum()),
             rule_hits=int(rule_hit.sum()),
-            random=int(random.sum()),
+            random=int((random & selected).sum()),
             exploration_moved=moved,
             constraints_met=allocation.feasible,
             reference_count=allocation.reference_count,
+            floor_excess=floor_excess,
+            floor_needs=needs,
+            exploration_dropped=dropped,
+            rule_sets={rule_set.id: n},
         )
         return selected, random & selected, allocation.floor & ~random & ~rule_hit, facts
 
     @staticmethod
     def _capped(specs: list[_TierSpec]) -> list[int]:
-        return [t for t, spec in enumerate(specs) if spec.below is not None]
+        return [t for t, spec in enumerate(specs) if spec.has_cap]
 
     def _random_surplus(
         self,
@@ -1113,10 +1513,23 @@ class SelectionPolicy:
         random: np.ndarray,
         k: int,
     ) -> np.ndarray:
-        """Random draws of capped tiers beyond their cap at the largest possible reference count."""
-        sizes = np.bincount(codes, minlength=len(specs))
-        rules = np.bincount(codes, weights=rule_hit, minlength=len(specs))
-        m_max = min(int(sizes[reference]), k - int(rules.sum() - rules[reference]))
+        """Random draws of capped tiers beyond their cap at the largest possible reference count.
+
+        The reference tier can take at most what the other tiers' rule hits, absolute
+        floors and (outside capped tiers) random draws leave of ``k``.
+        """
+        n_tiers = len(specs)
+        sizes = np.bincount(codes, minlength=n_tiers)
+        rules = np.bincount(codes, weights=rule_hit, minlength=n_tiers).astype("int64")
+        drawn_counts = np.bincount(codes, weights=random, minlength=n_tiers).astype("int64")
+        floors = np.array(
+            [_absolute_floor(spec, int(size)) for spec, size in zip(specs, sizes, strict=True)]
+        )
+        capped = np.zeros(n_tiers, dtype=bool)
+        capped[self._capped(specs)] = True
+        taken = np.where(capped, rules, np.maximum(rules + drawn_counts, floors))
+        taken[reference] = 0
+        m_max = min(int(sizes[reference]), k - int(taken.sum()))
         surplus = np.zeros(len(codes), dtype=bool)
         for t in self._capped(specs):
             _, hi = _bounds(
@@ -1161,40 +1574,53 @@ class SelectionPolicy:
         if n == 0:
             raise ValueError("fit_thresholds needs at least one recent scored declaration")
         rate = self.rate_ if rate is None else float(rate)
-        reference_name = self.settings.credit.reference_tier
-        tiers = (
-            np.full(n, reference_name, dtype=object)
+        credit = self.settings.credit
+        register = (
+            np.full(n, "", dtype=object)
             if credit_tier is None
-            else pd.Series(np.asarray(credit_tier, dtype=object)).fillna(reference_name).to_numpy()
+            else _text(
+                pd.DataFrame({"credit_tier": np.asarray(credit_tier, dtype=object)}), "credit_tier"
+            )
         )
         hits = np.zeros(n, dtype=bool) if rule_hit is None else np.asarray(rule_hit, dtype=bool)
-        selected, random, _, _ = self._batch(prio, tiers, hits, np.arange(n), rate)
-        risk_part = selected & ~random & ~hits
         p = np.where(np.isnan(prio), -np.inf, prio)
-        table: dict[str, dict[str, float | int | None]] = {}
-        for name in pd.unique(tiers.astype(str)):
-            here = tiers == name
-            free = np.sort(p[here & ~hits])[::-1]
-            n_risk = int((risk_part & here).sum())
-            threshold = float(free[n_risk - 1]) if n_risk > 0 else None
-            left = len(free) - n_risk
-            n_random = int((random & here).sum())
-            table[str(name)] = {
-                "threshold": threshold if threshold is None or np.isfinite(threshold) else None,
-                "explore_probability": n_random / left if left > 0 else 0.0,
-                "rows": int(here.sum()),
-                "expected_rate": float((selected & here).sum() / here.sum()),
-            }
+        # Every rule set is fitted on the same recent declarations, as if it were in
+        # force: a declaration is then decided by the set in force on its own date.
+        by_set: dict[str, TierThresholds] = {}
+        expected = math.nan
+        for rule_set in credit.rule_sets:
+            tiers = _held_to(register, rule_set)
+            selected, random, _, _ = self._batch_group(
+                prio, tiers, hits, np.arange(n), budget_count(n, rate), rule_set
+            )
+            risk_part = selected & ~random & ~hits
+            table: TierThresholds = {}
+            for name in pd.unique(tiers.astype(str)):
+                here = tiers == name
+                free = np.sort(p[here & ~hits])[::-1]
+                n_risk = int((risk_part & here).sum())
+                threshold = float(free[n_risk - 1]) if n_risk > 0 else None
+                left = len(free) - n_risk
+                n_random = int((random & here).sum())
+                table[str(name)] = {
+                    "threshold": threshold if threshold is None or np.isfinite(threshold) else None,
+                    "explore_probability": n_random / left if left > 0 else 0.0,
+                    "rows": int(here.sum()),
+                    "expected_rate": float((selected & here).sum() / here.sum()),
+                }
+            by_set[rule_set.id] = table
+            expected = float(selected.sum() / n)
         dates = None if declared_at is None else pd.to_datetime(pd.Series(declared_at))
         state = ThresholdState(
             rate=rate,
-            expected_rate=float(selected.sum() / n),
+            expected_rate=expected,
             rows=n,
-            reference_tier=reference_name,
-            tiers=table,
+            reference_tier=credit.latest.reference_tier,
+            tiers=by_set[credit.latest.id],
             policy_version=self.version,
             fitted_from=None if dates is None else str(dates.min().date()),
             fitted_to=None if dates is None else str(dates.max().date()),
+            rule_sets=by_set,
         )
         self.thresholds_ = state
         return state
@@ -1239,35 +1665,45 @@ class SelectionPolicy:
             raise RuntimeError("decide_online needs thresholds: call fit_thresholds first")
         prio = _numbers(scored, "priority")
         prio = np.where(np.isnan(prio), -np.inf, prio)
-        tiers = _text(scored, "credit_tier")
-        tiers = np.where(tiers == "", state.reference_tier, tiers)
-        fallback = state.tiers[state.reference_tier]
-
-        def column(key: str, missing: float) -> np.ndarray:
-            table = {
-                name: missing if entry[key] is None else float(entry[key])  # type: ignore[arg-type]
-                for name, entry in state.tiers.items()
-            }
-            default = missing if fallback[key] is None else float(fallback[key])  # type: ignore[arg-type]
-            return _tier_values(tiers, table, default)
-
-        threshold = column("threshold", np.inf)
-        explore = column("explore_probability", 0.0)
-        ref_value = fallback["threshold"]
-        ref_threshold = np.inf if ref_value is None else float(ref_value)
+        rule_sets = self.rule_sets_of(scored)
+        which, tiers = rule_sets
+        credit = self.settings.credit
+        threshold = np.full(len(prio), np.inf)
+        explore = np.zeros(len(prio))
+        ref_threshold = np.full(len(prio), np.inf)
+        floored = np.zeros(len(prio), dtype=bool)
+        for index in np.unique(which):
+            rule_set = credit.rule_sets[int(index)]
+            here = which == index
+            table = state.thresholds_for(rule_set.id)
+            # A tier the state has not seen is decided as the reference tier.
+            fallback = table.get(rule_set.reference_tier) or table.get(state.reference_tier) or {}
+            for key, missing, out in (
+                ("threshold", np.inf, threshold),
+                ("explore_probability", 0.0, explore),
+            ):
+                values = {
+                    name: missing if entry[key] is None else float(entry[key])  # type: ignore[arg-type]
+                    for name, entry in table.items()
+                }
+                default = fallback.get(key)
+                default = missing if default is None else float(default)  # type: ignore[arg-type]
+                out[here] = _tier_values(tiers[here], values, default)
+            ref_value = fallback.get("threshold")
+            ref_threshold[here] = np.inf if ref_value is None else float(ref_value)  # type: ignore[arg-type]
+            floors = [name for name, rule in rule_set.tiers.items() if rule.has_floor]
+            floored[here] = np.isin(tiers[here].astype(str), floors)
         rule_hit, rule_index = self.rule_hits(scored)
         by_risk = ~rule_hit & (prio >= threshold)
         ids = np.asarray(scored["declaration_id"], dtype=object)
         u = _hash_uniform(ids, f"online:{self.seed_}")
         random = ~rule_hit & ~by_risk & (u < explore)
-        floored_tiers = [n for n, r in self.settings.credit.tiers.items() if r.at_least is not None]
-        floored = np.isin(tiers.astype(str), floored_tiers)
         floor = by_risk & floored & (prio < ref_threshold)
         selected = rule_hit | by_risk | random
         reason = np.select(
             [rule_hit, random, floor, by_risk], ["rule", "random", "tier_floor", "risk"], ""
         )
-        return self._finish(scored, selected, reason, rule_index)
+        return self._finish(scored, selected, reason, rule_index, rule_sets)
 
     def decide_one(self, row: Mapping[str, Any] | pd.Series) -> dict[str, Any]:
         """Decide one scored declaration in real time (see :meth:`decide_online`).
@@ -1284,55 +1720,48 @@ class SelectionPolicy:
     # -- reporting -------------------------------------------------------------------
 
     def summarise(
-        self, decisions: pd.DataFrame, credit_tier: np.ndarray | pd.Series
+        self,
+        decisions: pd.DataFrame,
+        credit_tier: np.ndarray | pd.Series,
+        declared_at: np.ndarray | pd.Series | None = None,
     ) -> PolicySummary:
-        """Realised rates of decisions per tier against the configured rules.
+        """Realised rates of decisions per credit rule set and tier against its rules.
 
         Args:
             decisions: Output of :meth:`decide` or :meth:`decide_online`.
-            credit_tier: The tier of each decision.
+            credit_tier: The register tier of each decision.
+            declared_at: The date of each decision (None: the rule set is read from
+                each decision's ``policy_version``, else the latest set applies).
 
         Returns:
-            The summary (rates, ratios to the reference tier, whether each rule holds).
+            The summary (rates, ratios to the reference tier, whether each rule holds),
+            one row per rule set and tier the rows are held to.
         """
         credit = self.settings.credit
-        tiers = pd.Series(np.asarray(credit_tier, dtype=object)).fillna(credit.reference_tier)
-        selected = decisions["selected"].to_numpy(dtype="int64")
-        frame = pd.DataFrame({"tier": tiers.astype(str).to_numpy(), "selected": selected})
-        grouped = frame.groupby("tier", sort=False)["selected"].agg(["size", "sum"])
-        grouped.columns = ["rows", "selected"]
-        order = [t for t in credit.tiers if t in grouped.index]
-        order += [t for t in grouped.index if t not in order]
-        grouped = grouped.loc[order]
-        grouped["rate"] = grouped["selected"] / grouped["rows"]
-        reference_rate = (
-            float(grouped.loc[credit.reference_tier, "rate"])
-            if credit.reference_tier in grouped.index
-            else math.nan
+        ids = [r.id for r in credit.rule_sets]
+        register = _text(
+            pd.DataFrame({"credit_tier": np.asarray(credit_tier, dtype=object)}), "credit_tier"
         )
-        ratio = grouped["rate"] / reference_rate if reference_rate > 0 else np.nan
-        grouped["ratio_to_reference"] = ratio
-        rules, met = [], []
-        for name, row in grouped.iterrows():
-            rule = credit.tiers.get(str(name))
-            if rule is None or (rule.below is None and rule.at_least is None):
-                rules.append("")
-                met.append(True)
-            elif math.isnan(reference_rate):
-                rules.append("below" if rule.below is not None else "at_least")
-                met.append(True)  # nothing to compare with: vacuously met
-            elif rule.below is not None:
-                rules.append(f"< {rule.below:g}")
-                met.append(
-                    bool(row["rate"] < rule.below * reference_rate - _EPS)
-                    or (reference_rate == 0 and row["rate"] == 0)
-                )
-            else:
-                rules.append(f">= {rule.at_least:g}")
-                met.append(bool(row["rate"] >= rule.at_least * reference_rate - _EPS))
-        grouped["rule"] = rules
-        grouped["met"] = met
-        grouped.index.name = "credit_tier"
+        if declared_at is not None:
+            which = rule_set_index(np.asarray(pd.to_datetime(pd.Series(declared_at))), credit)
+        elif "policy_version" in decisions:
+            named = decisions["policy_version"].astype(str).str.rsplit("/", n=1).str[-1]
+            which = pd.Index(ids).get_indexer(named.to_numpy())
+            which = np.where(which < 0, len(ids) - 1, which)
+        else:
+            which = np.full(len(decisions), len(ids) - 1)
+        selected = decisions["selected"].to_numpy(dtype="int64")
+        parts = []
+        met_all = True
+        for index in np.unique(which):
+            rule_set = credit.rule_sets[int(index)]
+            here = which == index
+            part, met = _tier_summary(selected[here], _held_to(register[here], rule_set), rule_set)
+            parts.append(part)
+            met_all &= met
+        columns = ["rule_set", "rows", "selected", "rate", "ratio_to_reference", "rule", "met"]
+        tiers = pd.concat(parts) if parts else pd.DataFrame(columns=columns)
+        tiers.index.name = "credit_tier"
         reasons = decisions["selection_reason"].astype(str)
         by_reason = {
             r: int((reasons == r).sum()) for r in SELECTION_REASONS if r and (reasons == r).any()
@@ -1349,8 +1778,8 @@ class SelectionPolicy:
             by_reason=by_reason,
             by_lane=by_lane,
             random_share=by_reason.get("random", 0) / total if total else 0.0,
-            tiers=grouped,
-            constraints_met=bool(all(met)),
+            tiers=tiers,
+            constraints_met=bool(met_all),
         )
 
     def __repr__(self) -> str:
@@ -1394,6 +1823,7 @@ __all__ = [
     "POLICY_COLUMNS",
     "SELECTION_REASONS",
     "BatchFacts",
+    "FloorNeed",
     "PolicySummary",
     "RealTimePolicy",
     "SelectionPolicy",
@@ -1401,5 +1831,8 @@ __all__ = [
     "budget_count",
     "exploration_count",
     "priority",
+    "rule_holds",
+    "rule_set_index",
+    "rule_text",
     "select_top",
 ]

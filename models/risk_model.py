@@ -43,6 +43,23 @@ class TrainingData:
     revenue: pd.Series | None
 
 
+def time_split(data: TrainingData, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The time-ordered split of the labelled rows that :meth:`RiskModel.fit` uses.
+
+    Args:
+        data: Training rows; only inspected rows with a known outcome are split.
+        validation_fraction: Latest share of the labelled rows for validation.
+
+    Returns:
+        ``(train_rows, valid_rows)``: positions in ``data``, each in time order.
+    """
+    labelled = (data.inspected == 1).to_numpy() & data.illicit.notna().to_numpy()
+    order = np.argsort(data.declared_at.to_numpy()[labelled], kind="stable")
+    rows = np.flatnonzero(labelled)[order]
+    cut = round(len(rows) * (1 - validation_fraction))
+    return rows[:cut], rows[cut:]
+
+
 class RiskModel:
     """LightGBM violation classifier with Platt calibration, and a revenue regressor.
 
@@ -118,9 +135,8 @@ class RiskModel:
             ValueError: If there are too few labelled rows or only one class, or the
                 weights are not finite, positive and one per row.
         """
-        labelled = (data.inspected == 1).to_numpy() & data.illicit.notna().to_numpy()
-        order = np.argsort(data.declared_at.to_numpy()[labelled], kind="stable")
-        rows = np.flatnonzero(labelled)[order]
+        train_rows, valid_rows = time_split(data, self.validation_fraction)
+        rows = np.concatenate([train_rows, valid_rows])
         y = data.illicit.to_numpy(dtype="float64")[rows]
         if len(rows) < 50 or y.min() == y.max():
             raise ValueError(
@@ -128,8 +144,7 @@ class RiskModel:
                 f"got {len(rows)} labelled rows with {int(y.sum())} violations"
             )
         weight = _checked_weights(sample_weight, len(data.features), rows)
-        cut = round(len(rows) * (1 - self.validation_fraction))
-        train_rows, valid_rows = rows[:cut], rows[cut:]
+        cut = len(train_rows)
         x_risk = data.features[self.risk_features].to_numpy(dtype="float64")
         self.classifier_ = self._fit_classifier(x_risk, y, train_rows, valid_rows, weight)
         raw_valid = self.classifier_.predict(x_risk[valid_rows], raw_score=True)

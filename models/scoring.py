@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,34 @@ class ScoredBatch:
     policy_facts: BatchFacts | None = None
 
 
+def ranking_weight(metadata: Mapping[str, Any], objective: str | None) -> float:
+    """The revenue weight ``w`` a bundle ranks by under an objective.
+
+    Args:
+        metadata: The bundle's metadata (``ranking`` holds the blend weight chosen at
+            training, ``training/objective.py``).
+        objective: ``hits`` (``w = 0``), ``revenue`` (``w = 1``), ``blend`` (the
+            bundle's blend weight; 0 for a bundle without one), or None for the
+            objective in force when the bundle was trained.
+
+    Returns:
+        ``w``.
+
+    Raises:
+        ValueError: An unknown objective.
+    """
+    ranking = metadata.get("ranking") or {}
+    if objective is None:
+        return float(ranking.get("revenue_weight", 0.0))
+    if objective == "hits":
+        return 0.0
+    if objective == "revenue":
+        return 1.0
+    if objective == "blend":
+        return float(ranking.get("blend_weight", 0.0))
+    raise ValueError(f"unknown ranking objective {objective!r}: hits, revenue or blend")
+
+
 def registers_for(bundle: Bundle, given: Registers) -> Registers:
     """Use the registers given for this run, else the snapshot saved with the model."""
     return Registers(
@@ -78,7 +106,7 @@ def score_declarations(
     registers: Registers,
     *,
     rate: float,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     policy: SelectionPolicy | None = None,
     explain_rows: bool | Literal["selected"] | np.ndarray = True,
     explain_ids: Collection[str] | None = None,
@@ -93,7 +121,8 @@ def score_declarations(
         declarations: Canonical declarations.
         registers: Registers given for this run (missing ones come from the bundle).
         rate: Share of the batch to inspect.
-        revenue_weight: Weight of the revenue at stake in the priority (0 = risk only).
+        revenue_weight: Weight of the revenue at stake in the priority (0 = risk only);
+            None = the weight chosen at training (:func:`ranking_weight`).
         policy: The selection policy (None = the packaged configuration); ``rate``
             overrides its rate.
         explain_rows: Which rows get SHAP contributions and model reasons: True for
@@ -121,6 +150,8 @@ def score_declarations(
     decisions["declaration_id"] = declarations["declaration_id"].to_numpy()
     decisions["risk_score"] = risk
     decisions["expected_revenue"] = np.maximum(risk * np.nan_to_num(amount), 0.0)
+    if revenue_weight is None:
+        revenue_weight = ranking_weight(bundle.metadata, None)
     decisions["priority"] = policy_module.priority(risk, amount, revenue_weight)
     chosen = (policy if policy is not None else SelectionPolicy()).with_params(rate=rate)
     # Only the columns the policy reads, so that the wide feature frame is not copied.
@@ -184,7 +215,7 @@ def score_online(
     declarations: Mapping[str, np.ndarray],
     *,
     policy: SelectionPolicy,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     lang: explain.Language = "en",
     reason_count: int = 3,
     num_threads: int = 1,
@@ -202,7 +233,8 @@ def score_online(
         declarations: Canonical declaration fields as arrays
             (see :mod:`features.online`).
         policy: A selection policy with fitted real-time thresholds.
-        revenue_weight: Weight of the revenue at stake in the priority.
+        revenue_weight: Weight of the revenue at stake in the priority; None = the
+            weight chosen at training.
         lang: Language of the reasons.
         reason_count: Reasons per declaration at most.
         num_threads: LightGBM threads.
@@ -216,6 +248,8 @@ def score_online(
     raw = model.raw_score(x, num_threads=num_threads)
     risk = model.calibrate(raw)
     amount, estimated = model.revenue_if_illicit(features, num_threads=num_threads)
+    if revenue_weight is None:
+        revenue_weight = ranking_weight(bundle.metadata, None)
     priority = policy_module.priority(risk, amount, revenue_weight)
     inputs = {c: features[c] for c in POLICY_COLUMNS if c in features}
     inputs.update(risk_score=risk, priority=priority, raw_score=raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -92,35 +93,118 @@ class ExplorationSettings(_Frozen):
 
 
 class TierRuleSettings(_Frozen):
-    """One tier's rate rule, relative to the reference tier's average rate."""
+    """One tier's inspection-rate rule within a credit rule set.
+
+    A cap (``below`` relative to the reference tier's average rate, or ``below_rate``
+    absolute) and a floor (``at_least`` relative, or ``at_least_rate`` absolute); at
+    most one of each kind. GACC's rules for certified enterprises are relative ("below
+    20% of the regular enterprises' average rate"), those for dishonest ones absolute
+    ("an average inspection rate of 80% or more").
+    """
 
     below: float | None = Field(default=None, gt=0)
+    below_rate: float | None = Field(default=None, gt=0, le=1)
     at_least: float | None = Field(default=None, gt=0)
-    name_zh: str = ""
+    at_least_rate: float | None = Field(default=None, gt=0, le=1)
     source: str = ""
     source_zh: str = ""
 
     @model_validator(mode="after")
-    def _one_rule(self) -> TierRuleSettings:
-        if self.below is not None and self.at_least is not None:
-            raise ValueError("a tier takes `below` or `at_least`, not both")
+    def _one_of_each(self) -> TierRuleSettings:
+        if self.below is not None and self.below_rate is not None:
+            raise ValueError("a tier takes `below` or `below_rate`, not both")
+        if self.at_least is not None and self.at_least_rate is not None:
+            raise ValueError("a tier takes `at_least` or `at_least_rate`, not both")
         return self
 
+    @property
+    def relative(self) -> bool:
+        """Whether the rule refers to the reference tier's rate."""
+        return self.below is not None or self.at_least is not None
 
-class CreditSettings(_Frozen):
-    """Differentiated credit management: per-tier rate rules (the tier set is data)."""
+    @property
+    def has_floor(self) -> bool:
+        """Whether the rule sets a minimum rate."""
+        return self.at_least is not None or self.at_least_rate is not None
 
+    @property
+    def is_empty(self) -> bool:
+        """Whether the rule constrains nothing."""
+        return not self.has_floor and self.below is None and self.below_rate is None
+
+
+class CreditRuleSetSettings(_Frozen):
+    """The credit-management rules of one legal instrument, in force from a date."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    valid_from: dt.date
+    source: str
+    source_zh: str
     reference_tier: str
+    # Register tiers the instrument does not know, read as a tier it does know.
+    fallback: dict[str, str] = Field(default_factory=dict)
     tiers: dict[str, TierRuleSettings]
 
     @model_validator(mode="after")
-    def _reference_is_free(self) -> CreditSettings:
+    def _consistent(self) -> CreditRuleSetSettings:
         reference = self.tiers.get(self.reference_tier)
         if reference is None:
-            raise ValueError(f"reference_tier {self.reference_tier!r} is not among the tiers")
-        if reference.below is not None or reference.at_least is not None:
-            raise ValueError("the reference tier cannot carry a rate rule of its own")
+            raise ValueError(
+                f"rule set {self.id}: reference_tier {self.reference_tier!r} is not among its tiers"
+            )
+        if not reference.is_empty:
+            raise ValueError(f"rule set {self.id}: the reference tier cannot carry a rule")
+        unknown = sorted(set(self.fallback.values()) - set(self.tiers))
+        if unknown:
+            raise ValueError(f"rule set {self.id}: fallback to tiers it does not list: {unknown}")
+        both = sorted(set(self.fallback) & set(self.tiers))
+        if both:
+            raise ValueError(f"rule set {self.id}: tiers both listed and mapped away: {both}")
         return self
+
+    def effective_tier(self, tier: str) -> str:
+        """The tier whose rule a register tier is held to under this rule set."""
+        return self.fallback.get(tier, tier)
+
+
+class CreditSettings(_Frozen):
+    """Differentiated credit management: dated rule sets, each picked by ``declared_at``."""
+
+    tier_names_zh: dict[str, str] = Field(default_factory=dict)
+    rule_sets: tuple[CreditRuleSetSettings, ...] = Field(min_length=1)
+
+    @field_validator("rule_sets")
+    @classmethod
+    def _ordered(
+        cls, value: tuple[CreditRuleSetSettings, ...]
+    ) -> tuple[CreditRuleSetSettings, ...]:
+        dates = [rule_set.valid_from for rule_set in value]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise ValueError("rule_sets must be listed by strictly increasing valid_from")
+        ids = [rule_set.id for rule_set in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("rule_sets need distinct ids")
+        return value
+
+    def name_zh(self, tier: str) -> str:
+        """The Chinese name of a tier (the code itself when none is configured)."""
+        return self.tier_names_zh.get(tier, tier)
+
+    def rule_set(self, rule_set_id: str) -> CreditRuleSetSettings:
+        """The rule set with this id.
+
+        Raises:
+            KeyError: No such rule set.
+        """
+        for rule_set in self.rule_sets:
+            if rule_set.id == rule_set_id:
+                return rule_set
+        raise KeyError(rule_set_id)
+
+    @property
+    def latest(self) -> CreditRuleSetSettings:
+        """The rule set in force last (for declarations dated after every change)."""
+        return self.rule_sets[-1]
 
 
 class AcceptanceSettings(_Frozen):
@@ -194,11 +278,31 @@ class RuleSettings(_Frozen):
         return self
 
 
+#: What the ranking of the budget maximises (see ``[selection] objective``).
+ObjectiveName = Literal["hits", "revenue", "blend"]
+
+
+class BlendSettings(_Frozen):
+    """How training chooses the revenue weight of the ``blend`` objective."""
+
+    weights: tuple[float, ...] = Field(min_length=1)
+    min_precision_share: float = Field(gt=0, le=1)
+    percent: float = Field(gt=0, le=100)
+
+    @field_validator("weights")
+    @classmethod
+    def _unit(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 <= w <= 1 for w in value) or 0.0 not in value:
+            raise ValueError("weights must lie in [0, 1] and include 0 (risk alone)")
+        return tuple(sorted(set(value)))
+
+
 class SelectionSettings(_Frozen):
     """The selection policy: budget, credit rules, exploration, 采信, deadlines, rules."""
 
     default_rate: float = Field(gt=0, le=1)
-    revenue_weight: float = Field(ge=0, le=1)
+    objective: ObjectiveName
+    blend: BlendSettings
     exploration: ExplorationSettings
     credit: CreditSettings
     acceptance: AcceptanceSettings

@@ -131,7 +131,7 @@ def build_batch_report(
     date: str | dt.date,
     lang: i18n.Lang,
     rate: float,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     tier_rules: Mapping[str, TierRule] | None = None,
     reference_tier: str = "regular",
     top_reasons: int = 10,
@@ -148,7 +148,8 @@ def build_batch_report(
         date: The day of the batch.
         lang: ``"zh"`` or ``"en"``.
         rate: Inspection rate of the batch.
-        revenue_weight: Weight of the revenue at stake in the priority.
+        revenue_weight: Weight of the revenue at stake in the priority (None = the
+            bundle's training objective).
         tier_rules: Credit-management rules to check the realised rates against, by
             tier; without them the rates are shown with their ratio to the reference
             tier's rate only.
@@ -375,7 +376,7 @@ def write_batch_report(
     lang: i18n.Lang,
     out: str | Path,
     rate: float,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     tier_rules: Mapping[str, TierRule] | None = None,
     reference_tier: str = "regular",
     source: str = "",
@@ -392,7 +393,8 @@ def write_batch_report(
         lang: ``"zh"`` or ``"en"``.
         out: ``*.html`` or ``*.pdf``.
         rate: Inspection rate of the batch.
-        revenue_weight: Weight of the revenue at stake in the priority.
+        revenue_weight: Weight of the revenue at stake in the priority (None = the
+            bundle's training objective).
         tier_rules: Credit-management rules to check the realised rates against.
         reference_tier: The tier the rules are relative to.
         source: Name of the declarations file.

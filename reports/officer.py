@@ -81,7 +81,7 @@ def build_report(
     declaration_id: str,
     lang: i18n.Lang,
     rate: float,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     top: int = 8,
     reason_count: int = 5,
     source: str = "",
@@ -96,7 +96,8 @@ def build_report(
         declaration_id: The declaration to report on.
         lang: ``"zh"`` or ``"en"``.
         rate: Inspection rate of the batch.
-        revenue_weight: Weight of the revenue at stake in the priority.
+        revenue_weight: Weight of the revenue at stake in the priority (None = the
+            bundle's training objective).
         top: Factors drawn in the waterfall (the rest are summed into one bar).
         reason_count: Reasons in words at most.
         source: Name of the declarations file, for the batch line.
@@ -584,7 +585,7 @@ def write_declaration_report(
     lang: i18n.Lang,
     out: str | Path,
     rate: float,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     source: str = "",
     timeout: float = DEFAULT_TIMEOUT,
     policy: Any = None,
@@ -599,7 +600,8 @@ def write_declaration_report(
         lang: ``"zh"`` or ``"en"``.
         out: ``*.html`` or ``*.pdf``.
         rate: Inspection rate of the batch.
-        revenue_weight: Weight of the revenue at stake in the priority.
+        revenue_weight: Weight of the revenue at stake in the priority (None = the
+            bundle's training objective).
         source: Name of the declarations file, for the batch line.
         timeout: Seconds the browser may take for a PDF.
         policy: The selection policy to decide with (None = the packaged one).

@@ -148,6 +148,8 @@ class Decision(BaseModel):
     lab_test_deadline_days: float | None
     model_version: str
     policy_version: str
+    objective: Literal["hits", "revenue", "blend"]
+    revenue_weight: float
     raw_score: float
     base_value: float
     revenue_estimated: bool

@@ -51,6 +51,7 @@ from models.policy import RealTimePolicy, SelectionPolicy, ThresholdState
 from models.scoring import (
     POLICY_OUTPUT_COLUMNS,
     SCORE_COLUMNS,
+    ranking_weight,
     registers_for,
     score_declarations,
     score_online,
@@ -140,7 +141,8 @@ class DecisionService:
         policy: The real-time selection policy with the thresholds saved at training.
         audit: The audit store every decision is committed to before it is returned.
         verifier: The bearer-token verifier.
-        revenue_weight: The priority weight of the revenue at stake.
+        objective: The ranking objective the bundle was trained for.
+        revenue_weight: The priority weight of the revenue at stake under it.
         num_threads: LightGBM threads per call (1: no oversubscription).
         online: The pipeline compiled against the registers for the per-request path
             (None: a pipeline with schema-file features, served by the pandas path).
@@ -151,6 +153,7 @@ class DecisionService:
     policy: SelectionPolicy
     audit: AuditStore
     verifier: TokenVerifier
+    objective: str
     revenue_weight: float
     num_threads: int = 1
     online: OnlineFeatures | None = None
@@ -192,6 +195,16 @@ class DecisionService:
                 trained_version,
                 policy.version,
             )
+        # The real-time thresholds are priorities under the objective in force at training:
+        # the service ranks by that objective, whatever the settings say now.
+        objective = str((bundle.metadata.get("ranking") or {}).get("objective", "hits"))
+        if objective != settings.selection.objective:
+            logger.warning(
+                "the bundle was trained for objective %s (its thresholds rank by it); "
+                "[selection] objective %s applies from the next training",
+                objective,
+                settings.selection.objective,
+            )
         registers = read_registers(enterprises, commodities)
         try:
             online = compile_online(bundle.pipeline, registers_for(bundle, registers))
@@ -204,7 +217,8 @@ class DecisionService:
             policy=policy,
             audit=AuditStore.from_url(audit_url),
             verifier=verifier if verifier is not None else TokenVerifier.from_env(),
-            revenue_weight=settings.selection.revenue_weight,
+            objective=objective,
+            revenue_weight=ranking_weight(bundle.metadata, None),
             num_threads=num_threads,
             online=online,
         )
@@ -415,6 +429,8 @@ class DecisionService:
                 decision[column] = int(flags[column][i])
             decision["declaration_id"] = str(plain["declaration_id"][i])
             decision["model_version"] = self.model_version
+            decision["objective"] = self.objective
+            decision["revenue_weight"] = self.revenue_weight
             decision["raw_score"] = raw[i]
             decision["base_value"] = base[i]
             decision["revenue_estimated"] = estimated[i]

@@ -72,6 +72,7 @@ def evaluate(
     random_draws: int = 20,
     random_state: int = 0,
     policy: SelectionPolicy | None = None,
+    ranking: dict[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluate a ranking on the labelled rows of a scored batch.
 
@@ -91,6 +92,8 @@ def evaluate(
         random_state: Seed of the random baseline.
         policy: The selection policy whose section is reported (None = the packaged
             configuration).
+        ranking: The objective and revenue weight ``priority`` was computed with
+            (``objective``, ``revenue_weight``, ``reason``), shown in the policy section.
 
     Returns:
         The evaluation.
@@ -144,6 +147,8 @@ def evaluate(
         priority,
         policy if policy is not None else SelectionPolicy(),
         labelled=labelled,
+        expected_revenue=expected_revenue,
+        ranking=ranking,
     )
     return Evaluation(table=frame, by_tier=by_tier, facts=facts, policy=section)
 
@@ -187,6 +192,8 @@ def policy_section(
     policy: SelectionPolicy,
     *,
     labelled: np.ndarray,
+    expected_revenue: np.ndarray | None = None,
+    ranking: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The selection policy's section of an evaluation.
 
@@ -200,6 +207,9 @@ def policy_section(
     equal-probability sample of the rows it is drawn from, so its hit rate is unbiased
     for them; on a hold-out those are the historically inspected rows, themselves a
     targeted sample, which is why the labelled violation rate is reported beside it.
+    The **comparison** puts what the policy selected (floors, rules and random share
+    included), its risk-selected part, and the risk-only and revenue-only rankings at
+    the same budget side by side: hits, precision and revenue share.
 
     Args:
         features: Feature frame with ``inspected``, ``illicit`` and ``revenue``
@@ -208,6 +218,9 @@ def policy_section(
         priority: Priority per row.
         policy: The policy (its rate is the budget of both views).
         labelled: Which rows have a known outcome.
+        expected_revenue: Expected revenue per row, for the revenue-only ranking of the
+            comparison (None: ranked by priority instead).
+        ranking: The objective and revenue weight behind ``priority``.
 
     Returns:
         A JSON-serialisable dict.
@@ -228,6 +241,7 @@ def policy_section(
         else np.zeros(len(rows))
     )
     replay = policy.decide(rows)
+    replay_facts = policy.batch_
     reason = replay["selection_reason"].to_numpy(dtype=object)
     chosen = replay["selected"].to_numpy(dtype="int64") == 1
     parts: dict[str, dict[str, Any]] = {}
@@ -255,18 +269,35 @@ def policy_section(
     tier_only = policy.with_params(exploration_share=0.0).decide(rows)
     tier_only_precision = float(y[tier_only["selected"].to_numpy() == 1].mean())
     kept = tier_only_precision / unconstrained if unconstrained > 0 else math.nan
+    k = int(top.sum())
+    risk_only = select_top(rows["risk_score"].to_numpy(), rate)
+    stake = priority if expected_revenue is None else expected_revenue
+    revenue_only = select_top(np.asarray(stake, dtype="float64")[labelled], rate)
+    comparison = [
+        _selection_row("policy", chosen, y, revenue),
+        _selection_row("policy_risk_part", reason == "risk", y, revenue),
+        _selection_row("risk_only", risk_only, y, revenue),
+        _selection_row("revenue_only", revenue_only, y, revenue),
+    ]
     return {
         "policy_version": policy.version,
         "rate": rate,
         "exploration_share": policy.share_,
+        "ranking": dict(ranking or {}),
         "batch": {
             **summary.to_dict(),
             "budget": facts.budget,
             "exploration_moved": facts.exploration_moved,
+            "exploration_dropped": facts.exploration_dropped,
+            "floor_excess": facts.floor_excess,
+            "floor_message": facts.floor_message(),
+            "floor_needs": facts.to_dict()["floor_needs"],
             "feasible": facts.constraints_met,
         },
+        "comparison": {"budget": k, "selections": comparison},
         "labelled": {
             "rows": len(rows),
+            "floor_message": replay_facts.floor_message(),
             "parts": {k: {kk: _clean(vv) for kk, vv in v.items()} for k, v in parts.items()},
             "random_violation_rate": _clean(random_hits / random_n if random_n else math.nan),
             "random_violation_rate_ci95": [_clean(low), _clean(high)],
@@ -279,8 +310,28 @@ def policy_section(
     }
 
 
+def _selection_row(
+    name: str, mask: np.ndarray, y: np.ndarray, revenue: np.ndarray
+) -> dict[str, Any]:
+    """Hits, precision and revenue share of one set of selected labelled rows."""
+    mask = np.asarray(mask, dtype=bool)
+    n = int(mask.sum())
+    total = float(revenue.sum())
+    return {
+        "selection": name,
+        "selected": n,
+        "hits": int(y[mask].sum()),
+        "precision": _clean(float(y[mask].mean()) if n else math.nan),
+        "revenue_share": _clean(float(revenue[mask].sum()) / total if total > 0 else math.nan),
+    }
+
+
 def format_policy(section: dict[str, Any]) -> str:
     """Render the policy section as text (``portsift evaluate``)."""
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
     batch, labelled = section["batch"], section["labelled"]
     reasons = ", ".join(f"{k} {v:,}" for k, v in batch["by_reason"].items())
     lanes = ", ".join(f"{k} {v:,}" for k, v in batch["by_lane"].items())
@@ -288,20 +339,35 @@ def format_policy(section: dict[str, Any]) -> str:
         f"selection policy {section['policy_version']} at {section['rate']:.1%}: "
         f"{batch['selected']:,} of {batch['rows']:,} selected ({reasons}); "
         f"random share {batch['random_share']:.1%}; lanes: {lanes}",
-        "realised inspection rate by credit tier (rule relative to the reference tier):",
     ]
-    header = f"  {'tier':<20} {'rows':>7} {'selected':>8} {'rate':>7} {'x ref':>6}  rule      met"
-    lines.append(header)
+    ranking = section.get("ranking") or {}
+    if ranking:
+        lines.append(
+            f"ranking objective {ranking.get('objective', '-')}: priority = risk x stake^"
+            f"{ranking.get('revenue_weight', 0):g}"
+            + (f" ({ranking['reason']})" if ranking.get("reason") else "")
+        )
+    if batch.get("floor_message"):
+        lines.append(f"budget exceeded: {batch['floor_message']}")
+    lines += [
+        "realised inspection rate by credit rule set and tier "
+        "(x ref: multiple of the reference tier's rate):",
+        f"  {'rule set':<15} {'tier':<20} {'rows':>7} {'selected':>8} {'rate':>7} {'x ref':>6}  "
+        f"{'rule':<12} met",
+    ]
     for tier in batch["tiers"]:
         ratio = tier["ratio_to_reference"]
         lines.append(
-            f"  {tier['credit_tier']:<20} {tier['rows']:>7,} {tier['selected']:>8,} "
-            f"{tier['rate']:>7.2%} {'-' if ratio is None else f'{ratio:.2f}':>6}  "
-            f"{tier['rule'] or '-':<8}  {'yes' if tier['met'] else 'NO'}"
+            f"  {tier['rule_set']:<15} {tier['credit_tier']:<20} {tier['rows']:>7,} "
+            f"{tier['selected']:>8,} {tier['rate']:>7.2%} "
+            f"{'-' if ratio is None else f'{ratio:.2f}':>6}  "
+            f"{tier['rule'] or '-':<12} {'yes' if tier['met'] else 'NO'}"
         )
     lines.append(
         f"on the {labelled['rows']:,} inspected declarations (the policy replayed on them):"
     )
+    if labelled.get("floor_message"):
+        lines.append(f"  budget exceeded: {labelled['floor_message']}")
     lines.append(f"  {'part':<8} {'selected':>8} {'hits':>6} {'precision':>9} {'revenue':>14}")
     for part in ("risk", "random", "rule", "all"):
         p = labelled["parts"][part]
@@ -320,9 +386,20 @@ def format_policy(section: dict[str, Any]) -> str:
             f"(95% Wilson interval {low:.1%} .. {high:.1%}, n = {n})"
         )
 
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
-
+    comparison = section.get("comparison")
+    if comparison:
+        lines.append(
+            f"  what the policy selected against the rankings at the same budget "
+            f"({comparison['budget']:,} of the inspected declarations):"
+        )
+        lines.append(
+            f"  {'selection':<18} {'selected':>8} {'hits':>6} {'precision':>9} {'Rev share':>9}"
+        )
+        for entry in comparison["selections"]:
+            lines.append(
+                f"  {entry['selection']:<18} {entry['selected']:>8,} {entry['hits']:>6,} "
+                f"{pct(entry['precision']):>9} {pct(entry['revenue_share']):>9}"
+            )
     lines.append(
         f"  precision at {section['rate']:.0%}: unconstrained top-k "
         f"{pct(labelled['precision_unconstrained'])}, with the tier rules "

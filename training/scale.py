@@ -55,10 +55,17 @@ from models import policy as policy_module
 from models.bundle import Bundle, save_bundle
 from models.policy import POLICY_COLUMNS, SelectionPolicy
 from models.risk_model import RiskModel, _value_base, feature_matrix
-from models.scoring import ScoredBatch, _join_reasons, explain_mask, registers_for
+from models.scoring import (
+    ScoredBatch,
+    _join_reasons,
+    explain_mask,
+    ranking_weight,
+    registers_for,
+)
 from portsift.settings import Settings
 from training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from training.monitor import build_reference
+from training.objective import RankingChoice
 from training.train import evaluate_draft, model_from_settings, model_notes
 
 Stage = Callable[[str], None]
@@ -497,6 +504,13 @@ def train_dask(
         "feature_labels": pipeline.feature_labels(),
         "baseline": baseline.to_dict(),
         "revenue_estimated": model.regressor_ is None,
+        # The validation slice stays on the workers: no blend weight is chosen here yet.
+        "ranking": RankingChoice(
+            settings.selection.objective,
+            0.0,
+            model.regressor_ is not None,
+            "the Dask engine does not choose a blend weight yet: blend ranks by risk alone",
+        ).to_dict(),
         "monitoring_reference": reference,
         "engine": "dask",
         "monitoring_reference_rows": len(sample),
@@ -614,7 +628,7 @@ def score_dask(
     client: Any,
     *,
     rate: float,
-    revenue_weight: float = 0.2,
+    revenue_weight: float | None = None,
     policy: SelectionPolicy | None = None,
     explain_rows: bool | Literal["selected"] = "selected",
     explain_ids: Collection[str] | None = None,
@@ -629,7 +643,8 @@ def score_dask(
         registers: Registers given for this run (missing ones come from the bundle).
         client: A ``distributed.Client``.
         rate: Share of the batch to inspect.
-        revenue_weight: Weight of the revenue at stake in the priority.
+        revenue_weight: Weight of the revenue at stake in the priority (None = the
+            weight of the objective the bundle was trained for).
         policy: The selection policy (None = the packaged configuration).
         explain_rows: True (all rows), False (none) or ``"selected"``.
         explain_ids: Further declaration ids to explain with ``"selected"``.
@@ -640,6 +655,8 @@ def score_dask(
         The decisions of :func:`models.scoring.score_declarations`, in input order.
         ``features`` is empty and ``explanation`` None: both stay on the workers.
     """
+    if revenue_weight is None:
+        revenue_weight = ranking_weight(bundle.metadata, None)
     used = registers_for(bundle, registers)
     indexed = with_row_index(declarations)
     shipped_bundle = client.scatter(bundle, broadcast=True)
