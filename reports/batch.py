@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ from features.pipeline import Registers
 from features.validation import InputError
 from models import explain
 from models.bundle import Bundle
+from models.policy import SelectionPolicy
 from models.scoring import score_declarations
+from portsift.settings import TierRuleSettings
 from reports import i18n, page
 from reports.charts import histogram_svg
 from reports.officer import check_output, officer_words
@@ -36,52 +37,19 @@ from reports.render import DEFAULT_TIMEOUT, write_document
 REASON_SLOTS = 3
 
 
-@dataclass(frozen=True)
-class TierRule:
-    """A credit-management rate rule: a tier's rate against the reference tier's rate.
-
-    Attributes:
-        relation: ``"<"`` (below) or ``">="`` (at least).
-        share: The multiple of the reference tier's realised rate, e.g. 0.2 or 0.8.
-        source: Where the rule comes from (shown as a tooltip).
-    """
-
-    relation: str
-    share: float
-    source: str = ""
-
-    def holds(self, rate: float, reference_rate: float) -> bool:
-        """Whether a realised rate meets the rule (with slack for float round-off)."""
-        bound = self.share * reference_rate
-        return rate < bound + 1e-12 if self.relation == "<" else rate >= bound - 1e-12
-
-    def describe(self, reference: str, lang: i18n.Lang) -> str:
-        """The rule in words, e.g. ``< 20% × regular``."""
-        sign = "<" if self.relation == "<" else "≥"
-        return f"{sign} {self.share * 100:.0f}% × {i18n.tier_name(reference, lang)}"
-
-
-def tier_rules_from_settings(selection: Any) -> tuple[str, dict[str, TierRule]]:
-    """Read the credit-management rules of the selection settings, if they have any.
-
-    Args:
-        selection: ``Settings.selection``; its ``credit`` part (``reference_tier`` and
-            ``tiers`` with ``below`` / ``at_least``) is read when present.
-
-    Returns:
-        The reference tier and the rules by tier (empty without a ``credit`` part).
-    """
-    credit = getattr(selection, "credit", None)
-    if credit is None:
-        return "regular", {}
-    rules: dict[str, TierRule] = {}
-    for tier, spec in dict(getattr(credit, "tiers", {}) or {}).items():
-        source = str(getattr(spec, "source", "") or "")
-        if getattr(spec, "below", None) is not None:
-            rules[tier] = TierRule("<", float(spec.below), source)
-        elif getattr(spec, "at_least", None) is not None:
-            rules[tier] = TierRule(">=", float(spec.at_least), source)
-    return str(getattr(credit, "reference_tier", "regular")), rules
+def describe_rule(rule: TierRuleSettings, reference: str, lang: i18n.Lang) -> str:
+    """A credit rule in words, e.g. ``< 20% × regular`` or ``≥ 80%``."""
+    parts = []
+    reference_name = i18n.tier_name(reference, lang)
+    if rule.below is not None:
+        parts.append(f"< {rule.below * 100:.0f}% × {reference_name}")
+    if rule.below_rate is not None:
+        parts.append(f"< {rule.below_rate * 100:.0f}%")
+    if rule.at_least is not None:
+        parts.append(f"≥ {rule.at_least * 100:.0f}% × {reference_name}")
+    if rule.at_least_rate is not None:
+        parts.append(f"≥ {rule.at_least_rate * 100:.0f}%")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -132,8 +100,6 @@ def build_batch_report(
     lang: i18n.Lang,
     rate: float,
     revenue_weight: float | None = None,
-    tier_rules: Mapping[str, TierRule] | None = None,
-    reference_tier: str = "regular",
     top_reasons: int = 10,
     list_limit: int = 50,
     source: str = "",
@@ -150,10 +116,6 @@ def build_batch_report(
         rate: Inspection rate of the batch.
         revenue_weight: Weight of the revenue at stake in the priority (None = the
             bundle's training objective).
-        tier_rules: Credit-management rules to check the realised rates against, by
-            tier; without them the rates are shown with their ratio to the reference
-            tier's rate only.
-        reference_tier: The tier the rules are relative to.
         top_reasons: Reasons listed.
         list_limit: Selected declarations listed at most.
         source: Name of the declarations file.
@@ -231,28 +193,37 @@ def build_batch_report(
                 "rate": page.fmt_percent(chosen / mask.sum()) if mask.sum() else "-",
             }
         )
-    rates = {tier: float(selected[(tiers == tier).to_numpy()].mean()) for tier in tier_codes}
-    regular = rates.get(reference_tier)
-    rules = dict(tier_rules or {})
+    # The rules in force on the day (the rule set of its date), as the policy applied them.
+    chosen = policy if policy is not None else SelectionPolicy()
+    summary = chosen.summarise(decisions, tiers.to_numpy(), batch["declared_at"])
+    credit = chosen.settings.credit
     tier_rates = []
-    for tier in tier_codes:
-        mask = (tiers == tier).to_numpy()
-        ratio = rates[tier] / regular if regular else None
-        rule = rules.get(tier)
-        holds = None if rule is None or regular is None else rule.holds(rates[tier], regular)
+    reference_tier = credit.latest.reference_tier
+    for code, row in summary.tiers.iterrows():
+        rule_set = credit.rule_set(str(row["rule_set"]))
+        reference_tier = rule_set.reference_tier
+        rule = rule_set.tiers.get(str(code))
+        empty = rule is None or rule.is_empty
+        source = rule_set.source_zh if lang == "zh" else rule_set.source
+        ratio = row["ratio_to_reference"]
         tier_rates.append(
             {
-                "tier": i18n.tier_name(tier, lang),
-                "code": tier,
-                "declarations": int(mask.sum()),
-                "selected": int(selected[mask].sum()),
-                "rate": page.fmt_percent(rates[tier]),
-                "vs_regular": "-" if ratio is None else f"{ratio * 100:.0f}%",
-                "rule": labels["no_rule"] if rule is None else rule.describe(reference_tier, lang),
-                "source": "" if rule is None else rule.source,
-                "holds": holds,
+                "tier": i18n.tier_name(str(code), lang),
+                "code": str(code),
+                "declarations": int(row["rows"]),
+                "selected": int(row["selected"]),
+                "rate": page.fmt_percent(float(row["rate"])),
+                "vs_regular": "-" if pd.isna(ratio) else f"{ratio * 100:.0f}%",
+                "rule": labels["no_rule"] if empty else describe_rule(rule, reference_tier, lang),
+                "source": ""
+                if empty
+                else (rule_set.source_zh if lang == "zh" else rule_set.source),
+                "holds": None if empty else bool(row["met"]),
             }
         )
+    facts = scored.policy_facts
+    if facts is not None and facts.floor_excess > 0:
+        overview.append((labels["floor_excess"], facts.floor_message()))
     reason_counts = Counter(decisions.loc[selected, "selection_reason"].astype(str))
     selection_reasons = [
         (i18n.reason_name(code, lang), count, page.fmt_percent(count / k) if k else "-")
@@ -300,7 +271,7 @@ def build_batch_report(
         lanes=[(lane, i18n.LANE_SHORT[lang].get(lane, lane)) for lane in lane_codes],
         lane_tier=lane_tier,
         tier_rates=tier_rates,
-        has_rules=bool(rules),
+        has_rules=any(row["holds"] is not None for row in tier_rates),
         reference=i18n.tier_name(reference_tier, lang),
         selection_reasons=selection_reasons,
         histogram=histogram,
@@ -377,8 +348,6 @@ def write_batch_report(
     out: str | Path,
     rate: float,
     revenue_weight: float | None = None,
-    tier_rules: Mapping[str, TierRule] | None = None,
-    reference_tier: str = "regular",
     source: str = "",
     timeout: float = DEFAULT_TIMEOUT,
     policy: Any = None,
@@ -395,8 +364,6 @@ def write_batch_report(
         rate: Inspection rate of the batch.
         revenue_weight: Weight of the revenue at stake in the priority (None = the
             bundle's training objective).
-        tier_rules: Credit-management rules to check the realised rates against.
-        reference_tier: The tier the rules are relative to.
         source: Name of the declarations file.
         timeout: Seconds the browser may take for a PDF.
         policy: The selection policy to decide with (None = the packaged one).
@@ -417,8 +384,6 @@ def write_batch_report(
         lang=lang,
         rate=rate,
         revenue_weight=revenue_weight,
-        tier_rules=tier_rules,
-        reference_tier=reference_tier,
         source=source,
         policy=policy,
     )

@@ -116,6 +116,7 @@ LABELS: dict[Lang, dict[str, str]] = {
         "overview": "Overview",
         "by_lane_tier": "Selections by lane and credit tier",
         "tier_rates": "Realised inspection rates by credit tier",
+        "floor_excess": "Budget exceeded by credit floors",
         "vs_reference": "Relative to {tier}",
         "rule": "Rule",
         "meets": "Meets",
@@ -227,6 +228,7 @@ LABELS: dict[Lang, dict[str, str]] = {
         "overview": "概况",
         "by_lane_tier": "按通道与信用等级的布控数",
         "tier_rates": "各信用等级的实际查验率",
+        "floor_excess": "信用规则强制查验超出额度",
         "vs_reference": "相对{tier}",
         "rule": "规则",
         "meets": "是否符合",
@@ -461,8 +463,50 @@ FACTORS: dict[str, tuple[str, str, str]] = {
     "transport_mode": ("运输方式", "transport mode", CATEGORY),
     "hs_chapter": ("商品章", "HS chapter", CATEGORY),
 }
+#: Whose record an identity feature (``features.identity``) measures, by its key.
+IDENTITY_SUBJECTS: dict[str, tuple[str, str]] = {
+    "importer_declarant": ("进口企业经该报关企业", "importer with this broker"),
+    "importer_hs6": ("进口企业申报该税号", "importer with this HS6"),
+    "declarant_origin": ("报关企业申报该原产地", "broker with this origin"),
+    "seller_hs6": ("卖方供应该税号", "seller with this HS6"),
+}
+#: What an identity feature measures, by its name's suffix, with how its value prints.
+IDENTITY_MEASURES: dict[str, tuple[str, str, str]] = {
+    "_inspections": ("此前查验次数", "earlier inspections", LOG_COUNT),
+    "_violations": ("此前查获违规次数", "earlier violations found", LOG_COUNT),
+    "_violation_rate": ("历史违规率", "violation rate", RATE),
+    "_revenue_per_inspection": ("每次查验补税", "revenue per inspection", LOG_MONEY),
+}
+#: Officer names of schema-file columns (model inputs ``extra_<slug>``).
+EXTRA_FIELD_NAMES: dict[str, tuple[str, str]] = {
+    "extra_seller_id": ("卖方", "seller"),
+    "extra_seller": ("卖方", "seller"),
+    "extra_courier_id": ("承运企业", "courier"),
+    "extra_courier": ("承运企业", "courier"),
+}
+FACTORS.update(
+    {
+        f"{key}{suffix}": (f"{who_zh}{what_zh}", f"{who_en}: {what_en}", kind)
+        for key, (who_zh, who_en) in IDENTITY_SUBJECTS.items()
+        for suffix, (what_zh, what_en, kind) in IDENTITY_MEASURES.items()
+    }
+)
+
 #: Raw columns that hold the value of a categorical factor.
 CATEGORY_SOURCES: dict[str, str] = {"hs_chapter": "hs2"}
+
+
+def _extra_identity_factor(label: str) -> tuple[str, str, str] | None:
+    """The factor of a schema-file column's identity feature (``extra_courier_id_...``)."""
+    if not label.startswith("extra_"):
+        return None
+    for suffix, (what_zh, what_en, kind) in IDENTITY_MEASURES.items():
+        if label.endswith(suffix):
+            column = label.removesuffix(suffix)
+            slug = column.removeprefix("extra_").replace("_", " ")
+            zh, en = EXTRA_FIELD_NAMES.get(column, (slug, slug))
+            return f"{zh}{what_zh}", f"{en}: {what_en}", kind
+    return None
 
 
 def labels(lang: Lang) -> dict[str, str]:
@@ -488,7 +532,7 @@ def reason_name(reason: str, lang: Lang, *, short: bool = False) -> str:
 
 def factor_name(label: str, lang: Lang) -> str:
     """Return the officer name of a factor (a model feature's field or signal label)."""
-    known = FACTORS.get(label)
+    known = FACTORS.get(label) or _extra_identity_factor(label)
     if known is not None:
         return known[0] if lang == "zh" else known[1]
     return label.replace("_", " ")
@@ -496,7 +540,7 @@ def factor_name(label: str, lang: Lang) -> str:
 
 def factor_kind(label: str) -> str:
     """Return how a factor's value prints (``NUMBER`` when unknown)."""
-    known = FACTORS.get(label)
+    known = FACTORS.get(label) or _extra_identity_factor(label)
     return known[2] if known is not None else NUMBER
 
 

@@ -16,12 +16,13 @@ from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.policy import SelectionPolicy
 from models.risk_model import RiskModel, TrainingData
-from models.scoring import ScoredBatch, score_declarations
+from models.scoring import ScoredBatch, ranking_weight, score_declarations
 from portsift.settings import Settings
 from training.baselines import DateGBDT
 from training.evaluate import Evaluation, evaluate
 from training.feedback import FeedbackCounts, count_feedback, merge_feedback
 from training.monitor import training_reference
+from training.objective import choose_ranking
 
 Stage = Callable[[str], None]
 
@@ -160,6 +161,26 @@ def model_from_settings(
     )
 
 
+def training_data(declarations: pd.DataFrame, features: pd.DataFrame) -> TrainingData:
+    """The model's training rows: features of a history with its dates and labels.
+
+    Args:
+        declarations: The training history (canonical declarations with labels).
+        features: Its point-in-time features, aligned with it.
+
+    Returns:
+        The rows :meth:`RiskModel.fit` takes (revenue None when the data has no label).
+    """
+    has_revenue = "revenue" in declarations and declarations["revenue"].notna().any()
+    return TrainingData(
+        features=features,
+        declared_at=declarations["declared_at"],
+        inspected=declarations["inspected"],
+        illicit=declarations["illicit"],
+        revenue=declarations["revenue"] if has_revenue else None,
+    )
+
+
 def fit(
     declarations: pd.DataFrame,
     registers: Registers,
@@ -192,16 +213,7 @@ def fit(
     )
     features = pipeline.fit_transform(declarations, registers)
     model = model_from_settings(settings, pipeline)
-    has_revenue = "revenue" in declarations and declarations["revenue"].notna().any()
-    model.fit(
-        TrainingData(
-            features=features,
-            declared_at=declarations["declared_at"],
-            inspected=declarations["inspected"],
-            illicit=declarations["illicit"],
-            revenue=declarations["revenue"] if has_revenue else None,
-        )
-    )
+    model.fit(training_data(declarations, features))
     labelled = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
     baseline = DateGBDT(random_state=settings.model.random_state).fit(
         features.loc[labelled], features.loc[labelled, "illicit"].to_numpy(dtype="float64")
@@ -272,6 +284,13 @@ def train(
         extra_numeric=extra_numeric,
     )
     notes += model_notes(pipeline, model)
+    ranking = choose_ranking(
+        settings.selection.objective,
+        model,
+        training_data(history, as_of_features),
+        settings.selection.blend,
+    )
+    notes.append(f"ranking objective {ranking.reason}")
     metadata: dict[str, Any] = {
         "trained_from": str(history["declared_at"].min().date()),
         "trained_to": str(history["declared_at"].max().date()),
@@ -281,6 +300,7 @@ def train(
         "feature_labels": pipeline.feature_labels(),
         "baseline": baseline.to_dict(),
         "revenue_estimated": model.regressor_ is None,
+        "ranking": ranking.to_dict(),
         # What `portsift monitor` compares recent declarations with (bins and shares of
         # every feature and of the score over the training window), so that a service
         # can monitor without the training file.
@@ -360,12 +380,14 @@ def evaluate_bundle(
         The evaluation and the scored batch it was computed from.
     """
     policy = SelectionPolicy(settings.selection)
+    objective = settings.selection.objective
+    weight = ranking_weight(bundle.metadata, objective)
     scored = score_declarations(
         bundle,
         declarations,
         registers,
         rate=settings.selection.default_rate,
-        revenue_weight=settings.selection.revenue_weight,
+        revenue_weight=weight,
         explain_rows=False,
         policy=policy,
     )
@@ -382,6 +404,11 @@ def evaluate_bundle(
         random_draws=e.random_baseline_draws,
         random_state=e.random_state,
         policy=policy,
+        ranking={
+            "objective": objective,
+            "revenue_weight": weight,
+            "reason": (bundle.metadata.get("ranking") or {}).get("reason", ""),
+        },
     )
     return evaluation, scored
 
@@ -504,6 +531,8 @@ def _record(
             "model.best_iteration": model.metadata()["best_iteration"],
             "model.n_features": len(model.risk_features),
             "model_version": bundle.model_version,
+            "selection.objective": settings.selection.objective,
+            "selection.blend_weight": (bundle.metadata.get("ranking") or {}).get("blend_weight"),
         }
         metrics = evaluation.model_metrics() if evaluation is not None else {}
         if feedback is not None:

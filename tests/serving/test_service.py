@@ -76,7 +76,12 @@ def test_score_equals_the_library_and_is_audited(
             answer = response.json()
             _assert_same_as_library(answer, _reference(bundle, [record]), 0)
             assert answer["model_version"] == bundle.model_version
-            assert answer["policy_version"] == bundle.metadata["policy_version"]
+            # The settings' digest and the credit rule set of the declaration's date.
+            version, rule_set = answer["policy_version"].split("/")
+            assert version == bundle.metadata["policy_version"]
+            assert rule_set.startswith("gacc-order-")
+            assert answer["objective"] == bundle.metadata["ranking"]["objective"]
+            assert answer["revenue_weight"] == bundle.metadata["ranking"]["revenue_weight"]
             assert answer["lane"] in ("green", "yellow", "red", "red_sampling")
             assert answer["selected"] == int(answer["lane"] != "green")
             stored = store.get_decision(answer["request_id"])
