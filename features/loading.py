@@ -273,16 +273,23 @@ def load_declarations(
     *,
     schema_path: str | Path | None = None,
     skip_invalid: bool = False,
+    require_labels: bool = True,
 ) -> LoadedTable:
     """Read and validate a declarations table (contract section 1.1).
 
     The layout is the schema file's if one is given, else BACUDA when the header
-    has :data:`contract.BACUDA_SIGNATURE`, else canonical.
+    has :data:`contract.BACUDA_SIGNATURE`, else canonical. In every layout the
+    label fields (:data:`contract.LABEL_FIELDS`) are optional columns, and an empty
+    label cell is a missing value (NaN).
 
     Args:
         path: CSV or Parquet file.
         schema_path: Optional ``--schema`` TOML file mapping another layout.
         skip_invalid: Set invalid rows aside instead of rejecting the table.
+        require_labels: Whether a label field the schema file maps must be a column
+            of the file (training, evaluation). ``False`` for scoring: new
+            declarations have no outcomes yet, so a mapped label column the file
+            lacks is read as absent.
 
     Returns:
         The typed declarations, with the label rules applied.
@@ -294,7 +301,7 @@ def load_declarations(
     source = str(path)
     schema = read_schema_file(schema_path) if schema_path is not None else None
     raw = read_table(path)
-    layout = _declaration_layout(list(raw.columns), source, schema)
+    layout = _declaration_layout(list(raw.columns), source, schema, require_labels)
     if raw.empty:
         raise InputError(f"{source}: the table has no data rows.", file=source)
     return _load_declaration_frame(raw, layout, source, skip_invalid, _FILE_WORDING)
@@ -399,9 +406,11 @@ def _load_declaration_frame(
     )
 
 
-def _declaration_layout(header: list[str], source: str, schema: SchemaFile | None) -> _Layout:
+def _declaration_layout(
+    header: list[str], source: str, schema: SchemaFile | None, require_labels: bool
+) -> _Layout:
     if schema is not None:
-        return _schema_layout(header, source, schema)
+        return _schema_layout(header, source, schema, require_labels)
     if set(header) >= contract.BACUDA_SIGNATURE:
         return _bacuda_layout(header)
     layout = _Layout(name="canonical", columns=_own_names(contract.DECLARATION_FIELDS, header))
@@ -425,16 +434,25 @@ def _bacuda_layout(header: list[str]) -> _Layout:
     return _Layout(name="bacuda", columns=columns, date_format=contract.BACUDA_DATE_FORMAT)
 
 
-def _schema_layout(header: list[str], source: str, schema: SchemaFile) -> _Layout:
+def _schema_layout(
+    header: list[str], source: str, schema: SchemaFile, require_labels: bool
+) -> _Layout:
     schema_source = schema.path or "the schema file"
+    # Declarations to score have no outcomes yet: their mapped label columns may be absent.
+    absent_labels: set[str] = set()
     for canonical, column in schema.columns.items():
-        if column not in header:
-            raise InputError(
-                f"{schema_source}: [columns] maps {canonical} to '{column}', but {source} "
-                f"has no column '{column}' (its columns: {_names_list(header)}).",
-                file=schema_source,
-                column=column,
-            )
+        if column in header:
+            continue
+        if canonical in contract.LABEL_FIELDS and not require_labels:
+            absent_labels.add(canonical)
+            continue
+        message = (
+            f"{schema_source}: [columns] maps {canonical} to '{column}', but {source} "
+            f"has no column '{column}' (its columns: {_names_list(header)})."
+        )
+        if canonical in contract.LABEL_FIELDS:
+            message += " Only a file to score may lack its label columns."
+        raise InputError(message, file=schema_source, column=column)
     for column in schema.categorical + schema.numeric:
         if column not in header:
             raise InputError(
@@ -443,11 +461,12 @@ def _schema_layout(header: list[str], source: str, schema: SchemaFile) -> _Layou
                 file=schema_source,
                 column=column,
             )
-    columns = dict(schema.columns)
-    # A column the schema maps elsewhere is not read a second time under its own name.
+    columns = {name: column for name, column in schema.columns.items() if name not in absent_labels}
+    # A column the schema maps elsewhere is not read a second time under its own name,
+    # and a label mapped to an absent column is not read from another one.
     targets = set(schema.columns.values())
     for name, column in _own_names(contract.DECLARATION_FIELDS, header).items():
-        if column not in targets:
+        if column not in targets and name not in absent_labels:
             columns.setdefault(name, column)
     missing = _missing_required(columns)
     if missing:

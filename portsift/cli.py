@@ -87,10 +87,22 @@ def _note(args: argparse.Namespace, text: str) -> None:
 def _settings(args: argparse.Namespace) -> Any:
     from portsift.settings import load_settings
 
-    return load_settings(args.config)
+    settings = load_settings(args.config)
+    objective = getattr(args, "objective", None)
+    if objective is not None:
+        selection = settings.selection.model_copy(update={"objective": objective})
+        settings = settings.model_copy(update={"selection": selection})
+    return settings
 
 
-def _read_inputs(args: argparse.Namespace) -> Inputs:
+def _revenue_weight(settings: Any, bundle: Any) -> float:
+    """The ranking's revenue weight: the objective in force, read against the bundle."""
+    from models.scoring import ranking_weight
+
+    return ranking_weight(bundle.metadata, settings.selection.objective)
+
+
+def _read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inputs:
     import pandas as pd
 
     from features import loading
@@ -98,7 +110,7 @@ def _read_inputs(args: argparse.Namespace) -> Inputs:
 
     skip = args.skip_invalid
     declarations = loading.load_declarations(
-        args.declarations, schema_path=args.schema, skip_invalid=skip
+        args.declarations, schema_path=args.schema, skip_invalid=skip, require_labels=require_labels
     )
     tables: dict[str, Any] = {}
     for name, path, load in (
@@ -167,9 +179,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.rows < 100:
         raise CliError(f"--rows must be at least 100, got {args.rows}")
+    if args.fraud == "identity" and args.layout == "bacuda":
+        raise CliError(
+            "--fraud identity writes seller and courier columns that --layout bacuda lacks"
+        )
     with Progress(["generating", "writing"], args.quiet) as progress:
         progress.stage("generating")
-        data = generate_synthetic(rows=args.rows, seed=args.seed)
+        data = generate_synthetic(rows=args.rows, seed=args.seed, fraud=args.fraud)
         progress.stage("writing")
         paths = write_synthetic(data, args.out)
         if args.layout == "bacuda":
@@ -189,6 +205,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"{d['illicit'].mean():.1%}, {d['declared_at'].min().date()} .. "
         f"{d['declared_at'].max().date()}",
     )
+    if "schema" in paths:
+        _say(args, f"identity columns: train and score with --schema {paths['schema']}")
     return 0
 
 
@@ -304,7 +322,7 @@ def _cmd_score_dask(args: argparse.Namespace) -> int:
         progress.stage("loading model")
         bundle = _load_bundle(args.model_dir)
         progress.stage("reading input")
-        inputs = _read_inputs(args)
+        inputs = _read_inputs(args, require_labels=False)
         _check_schema_matches(bundle, inputs.declarations, args.declarations)
         progress.stage("scoring")
         with dask_client(_cluster(args)) as client:
@@ -314,7 +332,7 @@ def _cmd_score_dask(args: argparse.Namespace) -> int:
                 inputs.registers,
                 client,
                 rate=rate,
-                revenue_weight=settings.selection.revenue_weight,
+                revenue_weight=_revenue_weight(settings, bundle),
                 policy=policy,
                 lang=args.lang,
                 explain_rows=_explain_mode(args),
@@ -330,6 +348,7 @@ def _cmd_score_dask(args: argparse.Namespace) -> int:
         f"scored {len(output):,} declarations with model {bundle.model_version} on Dask: "
         f"{selected:,} selected ({selected / max(len(output), 1):.1%}); written to {args.out}",
     )
+    _report_policy(args, scored, output, policy, _revenue_weight(settings, bundle))
     return 0
 
 
@@ -506,7 +525,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         progress.stage("loading model")
         bundle = _load_bundle(args.model_dir)
         progress.stage("reading input")
-        inputs = _read_inputs(args)
+        inputs = _read_inputs(args, require_labels=False)
         _check_schema_matches(bundle, inputs.declarations, args.declarations)
         progress.stage("scoring")
         scored = score_declarations(
@@ -514,7 +533,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             inputs.declarations.frame,
             inputs.registers,
             rate=rate,
-            revenue_weight=settings.selection.revenue_weight,
+            revenue_weight=_revenue_weight(settings, bundle),
             policy=policy,
             lang=args.lang,
             explain_rows=_explain_mode(args),
@@ -533,21 +552,32 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"{selected:,} selected ({selected / max(len(output), 1):.1%}); lanes {lanes}; "
         f"written to {args.out}",
     )
+    _report_policy(args, scored, output, policy, _revenue_weight(settings, bundle))
+    return 0
+
+
+def _report_policy(
+    args: argparse.Namespace, scored: Any, output: Any, policy: Any, revenue_weight: float
+) -> None:
+    """What ``score`` says about the selection: reasons, objective, budget, rules."""
     facts = scored.policy_facts
     if facts is not None:
         reasons = output["selection_reason"].value_counts().drop("", errors="ignore").to_dict()
         _say(args, f"policy {policy.version}: selections by reason {reasons}")
-        if facts.selected > facts.budget:
+        if facts.rule_hits > facts.budget:
             _note(
                 args,
                 f"officer rules select {facts.rule_hits:,}, more than the budget of "
                 f"{facts.budget:,}: all rule hits are selected",
             )
+        if facts.floor_excess > 0:
+            _note(args, facts.floor_message())
         if not facts.constraints_met:
             _note(args, "the credit-tier rate rules cannot all be met in this batch")
+    objective = policy.settings.objective
+    _say(args, f"ranking objective {objective}: priority = risk x stake^{revenue_weight:g}")
     if bool(scored.decisions["revenue_estimated"].iloc[0]) if len(output) else False:
         _note(args, "expected_revenue is an estimate (the model had no revenue label)")
-    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -606,7 +636,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``portsift report``: one declaration's officer report, or a day's batch report."""
     from features.writing import write_rejected
     from models.policy import SelectionPolicy
-    from reports.batch import parse_date, tier_rules_from_settings, write_batch_report
+    from reports.batch import parse_date, write_batch_report
     from reports.officer import check_output, write_declaration_report
     from reports.render import RenderError, find_chromium
 
@@ -630,7 +660,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         progress.stage("loading model")
         bundle = _load_bundle(args.model_dir)
         progress.stage("reading input")
-        inputs = _read_inputs(args)
+        inputs = _read_inputs(args, require_labels=False)
         for note in inputs.notes:
             _note(args, note)
         _check_schema_matches(bundle, inputs.declarations, args.declarations)
@@ -639,21 +669,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             "lang": args.lang,
             "out": args.out,
             "rate": rate,
-            "revenue_weight": settings.selection.revenue_weight,
+            "revenue_weight": _revenue_weight(settings, bundle),
             "source": Path(args.declarations).name,
             "timeout": args.timeout,
             "policy": SelectionPolicy(settings.selection, rate=rate),
         }
         try:
             if day is not None:
-                reference, rules = tier_rules_from_settings(settings.selection)
                 path = write_batch_report(
                     bundle,
                     inputs.declarations.frame,
                     inputs.registers,
                     date=day,
-                    tier_rules=rules,
-                    reference_tier=reference,
                     **common,
                 )
             else:
@@ -742,7 +769,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         progress.stage("loading model")
         bundle = _load_bundle(args.model_dir)
         progress.stage("reading input")
-        inputs = _read_inputs(args)
+        inputs = _read_inputs(args, require_labels=False)
         for note in inputs.notes:
             _note(args, note)
         _check_schema_matches(bundle, inputs.declarations, args.declarations)
@@ -1076,6 +1103,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------
 
 
+def _add_objective(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--objective",
+        choices=["hits", "revenue", "blend"],
+        help="what the ranking maximises: hits (risk alone), revenue (expected revenue) or "
+        "blend (the revenue weight chosen at training); default [selection] objective",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.add_argument("--config", help="settings TOML overriding the packaged defaults")
@@ -1113,6 +1149,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="canonical",
         help="layout of declarations.csv",
     )
+    generate.add_argument(
+        "--fraud",
+        choices=["default", "identity"],
+        default="default",
+        help="what drives the fraud: the default world, or recurring identities and their "
+        "pairs (adds seller_id and courier_id, and schema.toml to read them)",
+    )
     _add_common(generate)
     generate.set_defaults(handler=cmd_generate)
 
@@ -1133,6 +1176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from POST /feedback replace the file's labels of the declarations they name",
     )
     _add_engine(train)
+    _add_objective(train)
     _add_common(train)
     train.set_defaults(handler=cmd_train)
 
@@ -1193,6 +1237,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="declaration ids (one a line) also explained with --explain selected",
     )
     _add_engine(score)
+    _add_objective(score)
     _add_common(score)
     score.set_defaults(handler=cmd_score)
 
@@ -1200,6 +1245,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-dir", dest="model_dir", required=True)
     _add_inputs(evaluate)
     evaluate.add_argument("--json", help="also write the table as JSON")
+    _add_objective(evaluate)
     _add_common(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -1229,6 +1275,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         help="seconds the browser may take to print a PDF (default 120)",
     )
+    _add_objective(report)
     _add_common(report)
     report.set_defaults(handler=cmd_report)
 

@@ -507,6 +507,119 @@ def test_no_label_columns_without_inspected_or_illicit(tmp_path: Path) -> None:
     assert any("'revenue' is ignored" in note for note in loaded.notes)
 
 
+# ------------------------------------------------- labels are optional when scoring
+
+BACUDA_HEADER = (
+    "sgd.id,sgd.date,importer.id,declarant.id,country,office.id,tariff.code,quantity,"
+    "gross.weight,fob.value,cif.value,total.taxes"
+)
+BACUDA_ROWS = [
+    "S1,13-01-02,IMP1,DEC1,CN,OF1,8471300000,2,10.5,100,120,12",
+    "S2,13-01-03,IMP2,DEC1,US,OF2,8471300000,1,3,50,60,6",
+]
+
+
+@pytest.mark.parametrize("require_labels", [True, False])
+def test_canonical_file_without_label_columns_loads(tmp_path: Path, require_labels: bool) -> None:
+    loaded = load_declarations(declarations(tmp_path, good_rows(3)), require_labels=require_labels)
+    assert loaded.layout == "canonical"
+    assert len(loaded.frame) == 3
+    assert not set(contract.LABEL_FIELDS) & set(loaded.frame.columns)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_canonical_empty_label_cells_are_missing_not_rejected(tmp_path: Path, suffix: str) -> None:
+    csv_path = declarations(
+        tmp_path, [row + ",,," for row in good_rows(3)], HEADER + ",inspected,illicit,revenue"
+    )
+    path = csv_path
+    if suffix == "parquet":
+        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        for name in contract.LABEL_FIELDS:
+            frame[name] = pd.Series([None] * len(frame), dtype="float64")
+        path = tmp_path / "declarations.parquet"
+        frame.to_parquet(path, index=False)
+    loaded = load_declarations(path, require_labels=False)
+    frame = loaded.frame
+    assert len(frame) == 3 and loaded.rejected.empty
+    assert frame["illicit"].isna().all() and frame["revenue"].isna().all()
+    # No row says it was inspected and none has an outcome: none counts as inspected.
+    assert frame["inspected"].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("empty_columns", [False, True])
+def test_bacuda_file_without_labels_loads(tmp_path: Path, empty_columns: bool) -> None:
+    header, rows = BACUDA_HEADER, BACUDA_ROWS
+    if empty_columns:
+        header, rows = header + ",illicit,revenue", [row + ",," for row in rows]
+    path = write(tmp_path, "bacuda.csv", "\n".join([header, *rows]) + "\n")
+    loaded = load_declarations(path, require_labels=False)
+    frame = loaded.frame
+    assert loaded.layout == "bacuda"
+    assert frame["declaration_id"].tolist() == ["S1", "S2"]
+    if empty_columns:
+        assert frame["illicit"].isna().all() and frame["revenue"].isna().all()
+        assert frame["inspected"].tolist() == [0.0, 0.0]
+    else:
+        assert not set(contract.LABEL_FIELDS) & set(frame.columns)
+
+
+LABELLED_COLUMNS = COLUMNS + 'inspected = "Checked"\nrevenue = "Revenue"\n'
+UNLABELLED_DATA = (
+    "Declaration ID,Date,Importer ID,HS6 Code,Item Price,illicit\n"
+    "A1,2020-01-01,IMP,610910,100,1\n"
+    "A2,2020-01-02,IMP,610910,50,0\n"
+)
+
+
+def test_schema_mapping_labels_scores_a_file_without_them(tmp_path: Path) -> None:
+    schema_path = schema(tmp_path, LABELLED_COLUMNS)
+    # The file lacks Fraud, Checked and Revenue; its own 'illicit' column is not read
+    # instead, since the schema says the outcome is in 'Fraud'.
+    data = write(tmp_path, "new.csv", UNLABELLED_DATA)
+    loaded = load_declarations(data, schema_path=schema_path, require_labels=False)
+    assert loaded.layout == "schema"
+    assert loaded.frame["declaration_id"].tolist() == ["A1", "A2"]
+    assert not set(contract.LABEL_FIELDS) & set(loaded.frame.columns)
+
+
+def test_schema_mapping_labels_with_empty_label_cells(tmp_path: Path) -> None:
+    schema_path = schema(tmp_path, LABELLED_COLUMNS)
+    data = write(
+        tmp_path,
+        "new.csv",
+        "Declaration ID,Date,Importer ID,HS6 Code,Item Price,Fraud,Checked,Revenue\n"
+        "A1,2020-01-01,IMP,610910,100,,,\n"
+        "A2,2020-01-02,IMP,610910,50,,,\n",
+    )
+    frame = load_declarations(data, schema_path=schema_path, require_labels=False).frame
+    assert frame["illicit"].isna().all() and frame["revenue"].isna().all()
+    assert frame["inspected"].tolist() == [0.0, 0.0]
+
+
+def test_schema_mapping_absent_labels_is_an_error_when_labels_are_required(
+    tmp_path: Path,
+) -> None:
+    schema_path = schema(tmp_path, LABELLED_COLUMNS)
+    data = write(tmp_path, "new.csv", UNLABELLED_DATA)
+    error = error_of(load_declarations, data, schema_path=schema_path)
+    message = str(error)
+    assert message.startswith(
+        f"{schema_path}: [columns] maps illicit to 'Fraud', but {data} has no column 'Fraud'"
+    )
+    assert message.endswith("Only a file to score may lack its label columns.")
+    assert (error.file, error.column) == (str(schema_path), "Fraud")
+
+
+def test_scoring_still_needs_the_mapped_required_fields(tmp_path: Path) -> None:
+    schema_path = schema(tmp_path, LABELLED_COLUMNS)
+    data = write(
+        tmp_path, "new.csv", "Declaration ID,Date,Importer ID,HS6 Code\nA1,2020-01-01,I,610910\n"
+    )
+    error = error_of(load_declarations, data, schema_path=schema_path, require_labels=False)
+    assert "maps declared_value to 'Item Price'" in str(error)
+
+
 # -------------------------------------------------------------------- registers
 
 

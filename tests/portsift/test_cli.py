@@ -285,6 +285,68 @@ def test_report_writes_html(trained_model_dir: Path, data_files: DataFiles, tmp_
         assert needle in html and target in html and 'id="contributions"' in html
 
 
+# -- labels are optional when scoring, required when training ------------------------
+
+NEW_LAYOUT = {
+    "declaration_id": "Declaration ID",
+    "declared_at": "Date",
+    "importer_id": "Importer ID",
+    "hs_code": "HS6 Code",
+    "declared_value": "Item Price",
+}
+LABEL_SCHEMA = (
+    "[columns]\n"
+    + "".join(f'{field} = "{column}"\n' for field, column in NEW_LAYOUT.items())
+    + 'illicit = "Fraud"\ninspected = "Checked"\nrevenue = "Revenue"\n'
+)
+
+
+def _unlabelled_with_schema(synthetic: SyntheticData, tmp_path: Path) -> tuple[Path, Path]:
+    """New declarations in a schema layout that maps the labels, without the label columns."""
+    frame = synthetic.declarations.tail(1000).drop(columns=["inspected", "illicit", "revenue"])
+    path = tmp_path / "new_declarations.csv"
+    frame.rename(columns=NEW_LAYOUT).to_csv(path, index=False)
+    schema = tmp_path / "labels_schema.toml"
+    schema.write_text(LABEL_SCHEMA, "utf-8")
+    return path, schema
+
+
+def test_score_with_a_schema_mapping_labels_on_a_file_without_them(
+    synthetic: SyntheticData, trained_model_dir: Path, tmp_path: Path
+) -> None:
+    path, schema = _unlabelled_with_schema(synthetic, tmp_path)
+    out = tmp_path / "scores.csv"
+    command = ["score", "--model-dir", str(trained_model_dir), "--declarations", str(path)]
+    assert _run(*command, "--schema", str(schema), "--out", str(out)) == 0
+    scores = pd.read_csv(out, dtype={"declaration_id": str})
+    assert list(scores.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
+    expected = synthetic.declarations.tail(1000)["declaration_id"].astype(str).tolist()
+    assert scores["declaration_id"].tolist() == expected
+    assert scores["risk_score"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("with_schema", [True, False])
+def test_train_without_labels_exits_2_and_writes_nothing(
+    synthetic: SyntheticData, tmp_path: Path, capsys: pytest.CaptureFixture, with_schema: bool
+) -> None:
+    path, schema = _unlabelled_with_schema(synthetic, tmp_path)
+    extra: list[str] = ["--schema", str(schema)]
+    needles = ["labels_schema.toml", "illicit", "'Fraud'", "new_declarations.csv"]
+    if not with_schema:  # the same declarations in the canonical layout
+        path = tmp_path / "canonical.csv"
+        synthetic.declarations.tail(1000).drop(columns=["inspected", "illicit", "revenue"]).to_csv(
+            path, index=False
+        )
+        extra, needles = [], ["canonical.csv", "illicit"]
+    model_dir = tmp_path / "model"
+    assert _train(path, model_dir, *extra) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("portsift train: error: ")
+    for needle in needles:
+        assert needle in message, message
+    assert not model_dir.exists()
+
+
 # -- bad input: exit 2, a message naming file, column and rows, nothing written ----------
 
 
