@@ -3,8 +3,8 @@
 The policy ranks declarations by ``risk x (revenue at stake) ^ w``. This script trains
 the shipped model once on generated data (the same time split as ``portsift train``)
 and prints hold-out Precision@5% and Revenue@5% for a range of ``w``, beside the price
-and importer-history baselines, so that the default ``[selection] revenue_weight`` can
-be read off a measured table.
+and importer-history baselines: the hold-out view of the trade-off that the ``blend``
+objective settles on the validation slice at training (docs/policy.md).
 
     .venv/bin/python benchmarks/revenue_weight.py --rows 100000 --seed 7
 """

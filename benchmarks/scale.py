@@ -178,7 +178,6 @@ def run_pandas(root: Path, work: Path) -> dict[str, Any]:
             holdout,
             registers,
             rate=settings.selection.default_rate,
-            revenue_weight=settings.selection.revenue_weight,
             policy=SelectionPolicy(settings.selection),
             explain_rows="selected",
         )
@@ -229,7 +228,6 @@ def run_dask(root: Path, work: Path, workers: int) -> dict[str, Any]:
             registers,
             client,
             rate=settings.selection.default_rate,
-            revenue_weight=settings.selection.revenue_weight,
             policy=SelectionPolicy(settings.selection),
             explain_rows="selected",
         )
