@@ -2,20 +2,24 @@
 
 Design
 ------
-Every point-in-time statistic of :data:`features.pipeline.STATS` is keyed by a group
-(importer, declarant, lab, HS code, ...) and time, and :mod:`features.history` computes
-each group's running totals from that group's own rows only (the cumulative sums never
-cross groups). So a group's statistics are exact in any partition that holds the group's
-*whole* history, whatever else the partition holds. The Dask path therefore:
+Every point-in-time statistic of :meth:`features.pipeline.FeaturePipeline.statistics` is
+keyed by a group (importer, declarant, lab, HS code, importer x broker, ...) and time,
+and :mod:`features.history` computes each group's running totals from that group's own
+rows only (the cumulative sums never cross groups). So a group's statistics are exact
+in any partition that holds the group's *whole* history, whatever else the partition
+holds. The Dask path therefore:
 
 1. numbers the rows (``_row``, a global position that becomes the index, with known
    divisions) and runs :meth:`FeaturePipeline._prepare` per partition (row-wise:
    measures, catalogue flags, lab reports, credit tier in force);
 2. sorts the keyed statistics into *shuffle groups*, one per partition column that is a
    function of their keys: ``importer_id`` (importer outcomes and activity, importer x
-   HS6 activity and references), ``declarant_id``, ``lab_id`` and ``hs2`` (HS2, HS4,
-   HS6, HS6 x origin rates and all HS references: a heading's code starts with its
-   chapter, so one chapter holds all of its headings);
+   HS6 activity and references, the importer x broker and importer x HS6 records),
+   ``declarant_id`` (and the broker x origin record), ``lab_id`` and ``hs2`` (HS2, HS4,
+   HS6, HS6 x origin rates, all HS references and a seller x HS6 record: a heading's
+   code starts with its chapter, so one chapter holds all of its headings); the record
+   of a schema-file categorical column (:mod:`features.identity`) is shuffled by that
+   column itself;
 3. for each shuffle group, hash-shuffles the rows whose partition column is known
    (``DataFrame.shuffle(on=...)``) so that each key's full history is in one partition,
    and runs the unchanged :func:`features.stats.stats_as_of` on every partition with
@@ -56,7 +60,7 @@ import pandas as pd
 
 from features import history
 from features.history import AVAILABLE_AT
-from features.pipeline import STATS, FeaturePipeline, Registers
+from features.pipeline import FeaturePipeline, Registers
 from features.stats import (
     OUTCOME_VALUES,
     OutcomeStat,
@@ -82,21 +86,22 @@ def partition_column(stat: Stat) -> str | None:
     """Return the column whose hash partitioning keeps each group of ``stat`` whole.
 
     Args:
-        stat: A statistic of :data:`features.pipeline.STATS`.
+        stat: A statistic of :meth:`features.pipeline.FeaturePipeline.statistics`.
 
     Returns:
-        The partition column, or None for a statistic over the whole history.
-
-    Raises:
-        ValueError: If no known partition column is a function of the keys.
+        The partition column, or None for a statistic over the whole history: the first
+        of :data:`_PARTITION_COLUMNS` that is (a coarsening of) a key, else the first key
+        (coarsened).
     """
     if not stat.keys:
         return None
-    coarse = {_COARSER.get(key, key) for key in stat.keys}
+    coarse = [_COARSER.get(key, key) for key in stat.keys]
     for column in _PARTITION_COLUMNS:
         if column in coarse:
             return column
-    raise ValueError(f"statistic {stat.name!r}: no partition column among keys {stat.keys}")
+    # Any one key column keeps the groups whole (a group fixes every key); a statistic
+    # over none of the usual columns (a schema-file column's) is shuffled by its first.
+    return coarse[0]
 
 
 def shuffle_groups(stats: Sequence[Stat]) -> dict[str | None, tuple[Stat, ...]]:
@@ -251,7 +256,7 @@ def fit_transform_dask(
         _prepare_part, pipeline, shipped, meta=prepared_meta, align_dataframes=False
     ).persist()
     delay, period = pipeline.label_delay_days, pipeline.reference_period
-    groups = shuffle_groups(STATS)
+    groups = shuffle_groups(pipeline.statistics())
     unkeyed = groups.pop(None, ())
 
     # Unkeyed statistics: per-day event sums, added up and accumulated on the client.
@@ -288,7 +293,7 @@ def fit_transform_dask(
 
     categorical = pipeline._categorical_inputs(prepared_meta)
     pipeline.vocabulary_ = _vocabulary(prepared, categorical, pipeline.min_category_count)
-    pipeline.state_ = {name: state[name] for name in _state_order(state)}
+    pipeline.state_ = {name: state[name] for name in _state_order(pipeline, state)}
     pipeline.history_end_ = pd.Timestamp(prepared["declared_at"].max().compute())
     # ``_derive`` reads the parameters and vocabulary only: the tasks carry a copy
     # without the fitted state, which grows with the number of groups.
@@ -326,15 +331,16 @@ def _params(pipeline: FeaturePipeline) -> dict[str, Any]:
         "min_category_count": pipeline.min_category_count,
         "extra_categorical": tuple(pipeline.extra_categorical),
         "extra_numeric": tuple(pipeline.extra_numeric),
+        "identity_smoothing": pipeline.identity_smoothing,
     }
 
 
-def _state_order(state: State) -> list[str]:
-    """State keys in the order :func:`stats_as_of` creates them (STATS order)."""
+def _state_order(pipeline: FeaturePipeline, state: State) -> list[str]:
+    """State keys in the order :func:`stats_as_of` creates them (the pipeline's order)."""
     from features.stats import ActivityStat
 
     order: list[str] = []
-    for stat in STATS:
+    for stat in pipeline.statistics():
         order.append(_state_key(stat))
         if isinstance(stat, ActivityStat):
             order.append(f"first:{stat.name}")

@@ -7,12 +7,15 @@ same fitted state once per worker into plain dictionaries (key -> row of totals,
 -> its dated tier history, HS prefix -> catalogue flags, category -> code) and computes
 the features of a handful of declarations with numpy arrays and those dictionaries.
 
-It is the same arithmetic as the pandas path, written once more for small inputs, so it
-is held to the pandas path by a test: on thousands of declarations (unknown keys, missing
-optional fields, inline lab reports, enterprises without a register entry) every column
-equals :meth:`FeaturePipeline.transform` exactly (see ``tests/features/test_online.py``).
-Pipelines trained with schema-file extra features are not compiled (:func:`compile_online`
-raises :class:`NotCompilableError`) and are served by the pandas path.
+It is the same arithmetic as the pandas path, written once more for small inputs (the
+identity features of :mod:`features.identity` are derived by the one function both paths
+call on their arrays), so it is held to the pandas path by a test: on thousands of
+declarations (unknown keys, missing optional fields, inline lab reports, enterprises
+without a register entry) every column equals :meth:`FeaturePipeline.transform` exactly
+(see ``tests/features/test_online.py``). Pipelines trained with schema-file extra features
+are not compiled (:func:`compile_online` raises :class:`NotCompilableError`) and are
+served by the pandas path; the pair statistics over built-in columns (importer x broker,
+importer x HS6, broker x origin) are compiled like every other statistic.
 
 Input and output are *columns*: a mapping from field name to a 1-D numpy array, text as
 ``object`` arrays with ``None`` for missing, numbers and flags as ``float64`` with NaN,
@@ -31,7 +34,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features import commodity, enterprise, lab, transaction
+from features import commodity, enterprise, identity, lab, transaction
 from features.contract import (
     CREDIT_TIERS,
     DECLARATION_FIELDS,
@@ -42,8 +45,8 @@ from features.contract import (
     LABEL_FIELDS,
     Field,
 )
-from features.pipeline import CONTEXT_COLUMNS, STATS, FeaturePipeline, Registers
-from features.stats import ActivityStat, _state_key, _values_of
+from features.pipeline import CONTEXT_COLUMNS, FeaturePipeline, Registers
+from features.stats import ActivityStat, OutcomeStat, _state_key, _values_of
 
 Columns = dict[str, np.ndarray]
 
@@ -117,6 +120,9 @@ class OnlineFeatures:
     Attributes:
         smoothing: Pseudo-inspections of the prior in smoothed rates.
         new_importer_days: Days after its first declaration an importer counts as new.
+        identity: The identity statistics (pairs over built-in columns, see
+            :mod:`features.identity`) whose features are derived.
+        identity_smoothing: Pseudo-inspections of the prior in their smoothed rates.
         totals: Fitted totals per statistic (``outcome:importer``, ``activity:hs6``...).
         first_days: First-declaration day per activity statistic name.
         tiers: The credit register's tier histories (None = no register).
@@ -126,6 +132,8 @@ class OnlineFeatures:
 
     smoothing: float
     new_importer_days: int
+    identity: tuple[OutcomeStat, ...]
+    identity_smoothing: float
     totals: dict[str, _KeyedTotals]
     first_days: dict[str, _KeyedTotals]
     tiers: _TierHistory | None
@@ -147,6 +155,9 @@ class OnlineFeatures:
         values = self._stats(frame, n)
         out: Columns = {name: frame[name] for name in enterprise.CREDIT_FEATURES}
         out.update(self._history(frame, values))
+        out.update(
+            identity.identity_features(frame, values, self.identity, self.identity_smoothing)
+        )
         out.update(self._lab(frame, values))
         out.update(self._commodity(frame, values))
         out.update(_transaction(frame, n))
@@ -344,7 +355,8 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
         raise NotCompilableError("a lab results register is read by the pandas path only")
     totals: dict[str, _KeyedTotals] = {}
     first_days: dict[str, _KeyedTotals] = {}
-    for stat in STATS:
+    # Without schema-file columns (refused above) the statistics are STATS exactly.
+    for stat in pipeline.statistics():
         key = _state_key(stat)
         totals[key] = _keyed(pipeline.state_[key], stat.keys, _values_of(stat))
         if isinstance(stat, ActivityStat):
@@ -353,6 +365,8 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
     return OnlineFeatures(
         smoothing=pipeline.smoothing,
         new_importer_days=pipeline.new_importer_days,
+        identity=identity.BUILT_IN_STATS,
+        identity_smoothing=pipeline.identity_weight,
         totals=totals,
         first_days=first_days,
         tiers=_tier_history(registers.enterprises),

@@ -16,9 +16,11 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from features import commodity, enterprise, lab, transaction
-from features.stats import OutcomeStat, Stat, State, stats_as_of, stats_from_state
+from features import commodity, enterprise, identity, lab, transaction
+from features.stats import OutcomeStat, Stat, State, _state_key, stats_as_of, stats_from_state
 
+#: The statistics of every pipeline. A pipeline with schema-file categorical columns
+#: adds their identity statistics (see :meth:`FeaturePipeline.statistics`).
 STATS: tuple[Stat, ...] = (
     OutcomeStat("all", ()),
     *enterprise.OUTCOME_STATS,
@@ -26,6 +28,7 @@ STATS: tuple[Stat, ...] = (
     *lab.OUTCOME_STATS,
     *commodity.OUTCOME_STATS,
     *commodity.REFERENCE_STATS,
+    *identity.BUILT_IN_STATS,
 )
 
 #: Features whose risk may only grow as the declared price falls: a lower declared
@@ -85,7 +88,7 @@ class NotFittedError(RuntimeError):
 
 
 class FeaturePipeline:
-    """Build the enterprise, lab, commodity and transaction features.
+    """Build the enterprise, identity, lab, commodity and transaction features.
 
     Args:
         smoothing: Pseudo-inspections of the prior in every smoothed rate.
@@ -95,6 +98,9 @@ class FeaturePipeline:
         min_category_count: Categories seen fewer times in training become "other".
         extra_categorical: Further categorical input columns (from a schema file).
         extra_numeric: Further numeric input columns (from a schema file).
+        identity_smoothing: Pseudo-inspections of the prior in the identity keys' smoothed
+            rates (:mod:`features.identity`); None for ``smoothing``. Their records are
+            short (a pair is inspected a few times), and the model also sees their counts.
     """
 
     def __init__(
@@ -106,8 +112,10 @@ class FeaturePipeline:
         min_category_count: int = 20,
         extra_categorical: tuple[str, ...] = (),
         extra_numeric: tuple[str, ...] = (),
+        identity_smoothing: float | None = None,
     ) -> None:
         self.smoothing = smoothing
+        self.identity_smoothing = identity_smoothing
         self.label_delay_days = label_delay_days
         self.reference_period = reference_period
         self.new_importer_days = new_importer_days
@@ -143,7 +151,7 @@ class FeaturePipeline:
         frame = self._prepare(declarations, registers)
         values, state = stats_as_of(
             frame,
-            STATS,
+            self.statistics(),
             label_delay_days=self.label_delay_days,
             period=self.reference_period,
         )
@@ -174,9 +182,36 @@ class FeaturePipeline:
         """
         if not hasattr(self, "state_"):
             raise NotFittedError("FeaturePipeline.transform called before fit")
+        stats = self.statistics()
+        absent = [_state_key(s) for s in stats if _state_key(s) not in self.state_]
+        if absent:
+            raise NotFittedError(
+                f"the fitted state lacks the statistics {', '.join(absent)} (a model "
+                "trained by an earlier portsift); retrain it"
+            )
         frame = self._prepare(declarations, registers)
-        values = stats_from_state(frame, STATS, self.state_)
+        values = stats_from_state(frame, stats, self.state_)
         return self._derive(frame, values)
+
+    def statistics(self) -> tuple[Stat, ...]:
+        """Return every statistic this pipeline computes, in computing order.
+
+        :data:`STATS`, then the identity statistics that the schema-file categorical
+        columns add (each column's own, and the pairs whose roles they fill, see
+        :mod:`features.identity`).
+        """
+        extra = self._identity_stats()
+        built_in = set(identity.BUILT_IN_STATS)
+        return (*STATS, *(stat for stat in extra if stat not in built_in))
+
+    @property
+    def identity_weight(self) -> float:
+        """Pseudo-inspections of the prior in the identity keys' smoothed rates."""
+        return self.smoothing if self.identity_smoothing is None else self.identity_smoothing
+
+    def _identity_stats(self) -> tuple[OutcomeStat, ...]:
+        extra = tuple(extra_feature_name(c) for c in self.extra_categorical)
+        return identity.identity_stats(extra)
 
     # -- feature lists -------------------------------------------------------------
 
@@ -232,6 +267,7 @@ class FeaturePipeline:
             "declarant_violation_rate",
             "declarant_revenue_per_inspection",
             "declarant_declarations",
+            *identity.feature_names(self._identity_stats()),
             "acceptance_listed",
             "lab_report_present",
             "lab_accredited",
@@ -288,6 +324,12 @@ class FeaturePipeline:
         parts = [
             frame[list(enterprise.CREDIT_FEATURES)],
             enterprise.history_features(frame, values, self.smoothing, self.new_importer_days),
+            pd.DataFrame(
+                identity.identity_features(
+                    frame, values, self._identity_stats(), self.identity_weight
+                ),
+                index=frame.index,
+            ),
             lab.lab_features(frame, values, self.smoothing),
             commodity.commodity_features(frame, values, self.smoothing),
             transaction.transaction_features(frame),
@@ -314,6 +356,7 @@ class FeaturePipeline:
                 "min_category_count": self.min_category_count,
                 "extra_categorical": list(self.extra_categorical),
                 "extra_numeric": list(self.extra_numeric),
+                "identity_smoothing": self.identity_smoothing,
             },
             "vocabulary": self.vocabulary_,
             "feature_names": self.feature_names_,
@@ -328,6 +371,7 @@ class FeaturePipeline:
         params = dict(data["params"])
         params["extra_categorical"] = tuple(params["extra_categorical"])
         params["extra_numeric"] = tuple(params["extra_numeric"])
+        params.setdefault("identity_smoothing", None)
         pipeline = cls(**params)
         pipeline.vocabulary_ = {k: list(v) for k, v in data["vocabulary"].items()}
         pipeline.feature_names_ = list(data["feature_names"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -289,6 +289,46 @@ _DRIFT_UNDERVALUATION_RANGE: Final = (0.2, 0.5)
 _DRIFT_ENTRY_DAYS: Final = 30  # ring members enter within a month of the drift start
 _DRIFT_VOLUME_SIGMA: Final = 0.5
 _DRIFT_REGISTERED_SHARE: Final = 0.5  # half the ring registered just before trading
+
+# Identity-driven fraud (``fraud="identity"``), after the public benchmarks of customs
+# declarations keyed by importer, declarant, seller and courier: fraud follows recurring
+# parties and their combinations, and most parties recur only a few times. On top of the
+# default world (whose propensity is damped), every declaration names an overseas seller
+# and a courier, and violations concentrate on
+#   * importers that lodge part of their trade through a complicit broker: the pair, not
+#     the importer nor the broker alone, is fraudulent with high probability;
+#   * importers that misdeclare one HS6 line of their product line;
+#   * brokers that launder one origin;
+#   * sellers whose goods of one HS6 line are counterfeit; bad sellers and couriers.
+# These draws come from a second random stream of the seed, so that the default mode's
+# draws, and its output, are exactly those of a world without identities.
+FRAUD_MODES: Final = ("default", "identity")
+IDENTITY_COLUMNS: Final = ("seller_id", "courier_id")
+_IDENTITY_STREAM: Final = 1
+_IDENTITY_BASE_WEIGHT: Final = 0.5  # the default world's log-odds, damped
+_SELLERS_PER_ROW: Final = 0.12  # distinct sellers per declaration: most are seen rarely
+_SELLER_VOLUME_SIGMA: Final = 1.5
+_SELLER_SLOTS: Final = 4  # each importer's regular suppliers
+_REGULAR_SELLER_SHARE: Final = 0.6  # the rest are one-off purchases from any seller
+_COURIERS_AT_REFERENCE: Final = 60
+_COURIER_VOLUME_SIGMA: Final = 1.0
+_PREFERRED_COURIER_SHARE: Final = 0.8
+_COLLUSIVE_IMPORTER_SHARE: Final = 0.1
+_COLLUSIVE_ROW_SHARE: Final = 0.3  # of a collusive importer's rows, lodged by its accomplice
+_FRAUD_LINE_IMPORTER_SHARE: Final = 0.1
+_LAUNDERING_BROKER_SHARE: Final = 0.25
+_COUNTERFEIT_LINE_SHARE: Final = 0.04  # of the (seller, HS6 line) combinations
+_BAD_SELLER_SHARE: Final = 0.05
+_BAD_COURIER_SHARE: Final = 0.1
+# Log-odds shifts: a pattern makes a declaration fraudulent with high probability.
+_COLLUSION_EFFECT: Final = 5.0
+_FRAUD_LINE_EFFECT: Final = 4.5
+_LAUNDERING_EFFECT: Final = 4.0
+_COUNTERFEIT_EFFECT: Final = 4.5
+_BAD_SELLER_EFFECT: Final = 1.5
+_BAD_COURIER_EFFECT: Final = 1.0
+#: The truth's ``identity_pattern`` of a row (the first of these patterns it falls under).
+_PATTERNS: Final = ("", "importer_declarant", "importer_hs6", "declarant_origin", "seller_hs6")
 
 
 @dataclass(frozen=True)
@@ -615,6 +655,19 @@ class _Declared:
     cif: np.ndarray
     kind: np.ndarray
     evaded: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Identities:
+    """The parties of ``fraud="identity"`` and the fraud they drive, per row."""
+
+    broker: np.ndarray  # the broker of each row, accomplices included
+    seller: np.ndarray
+    courier: np.ndarray
+    effect: np.ndarray  # log-odds shift of the violation propensity
+    pattern: np.ndarray  # index into _PATTERNS
+    seller_ids: np.ndarray
+    courier_ids: np.ndarray
 
 
 # --------------------------------------------------------------------------------------
@@ -1399,6 +1452,100 @@ def _declare(
 
 
 # --------------------------------------------------------------------------------------
+# Identity-driven fraud
+# --------------------------------------------------------------------------------------
+
+
+def _first_per_group(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """The first of ``values`` per group in the given order (-1 for an empty group)."""
+    first = np.full(n_groups, -1, dtype=np.int64)
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+    if order.size:
+        first[group[order][starts]] = values[order][starts]
+    return first
+
+
+def _draw_identities(
+    rng: np.random.Generator,
+    catalogue: _Catalogue,
+    importers: _Importers,
+    brokers: _Brokers,
+    rows: _Rows,
+) -> _Identities:
+    """Sellers, couriers, accomplice brokers and the identity patterns of every row."""
+    n = rows.code.shape[0]
+    n_imp = importers.weight.shape[0]
+    n_brokers = brokers.weight.shape[0]
+    n_sellers = max(20, round(n * _SELLERS_PER_ROW))
+    n_couriers = max(5, round(_COURIERS_AT_REFERENCE * (n / _REFERENCE_ROWS) ** 0.5))
+    importer = rows.importer
+
+    # Sellers: a few regular suppliers per importer, the rest one-off purchases from a
+    # heavy-tailed market, so that most sellers appear a handful of times.
+    seller_w = np.exp(rng.normal(0.0, _SELLER_VOLUME_SIGMA, n_sellers))
+    seller_p = seller_w / seller_w.sum()
+    slots = rng.choice(n_sellers, (n_imp, _SELLER_SLOTS), p=seller_p)
+    regular = rng.random(n) < _REGULAR_SELLER_SHARE
+    slot = rng.integers(0, _SELLER_SLOTS, n)
+    seller = np.where(regular, slots[importer, slot], rng.choice(n_sellers, n, p=seller_p))
+    courier_w = np.exp(rng.normal(0.0, _COURIER_VOLUME_SIGMA, n_couriers))
+    courier_p = courier_w / courier_w.sum()
+    preferred = rng.choice(n_couriers, n_imp, p=courier_p)
+    courier = np.where(
+        rng.random(n) < _PREFERRED_COURIER_SHARE,
+        preferred[importer],
+        rng.choice(n_couriers, n, p=courier_p),
+    )
+
+    # Collusion: some importers lodge part of their trade through an accomplice broker
+    # (never their usual one, so that the pair is not the importer under another name).
+    ring_firm = np.arange(n_imp) >= n_imp - importers.ring
+    collusive = (rng.random(n_imp) < _COLLUSIVE_IMPORTER_SHARE) & ~ring_firm
+    accomplice = rng.choice(n_brokers, n_imp, p=brokers.weight / brokers.weight.sum())
+    accomplice = np.where(
+        accomplice == importers.primary_broker, (accomplice + 1) % n_brokers, accomplice
+    )
+    via = collusive[importer] & (rng.random(n) < _COLLUSIVE_ROW_SHARE) & ~rows.ring
+    broker = np.where(via, accomplice[importer], rows.broker)
+    collusion = collusive[importer] & (broker == accomplice[importer])
+
+    # A fraud line: one HS6 line of the importer's product line, misdeclared.
+    has_line = (rng.random(n_imp) < _FRAUD_LINE_IMPORTER_SHARE) & ~ring_firm
+    line = catalogue.family_start[importers.main_family] + _choose_by_group(
+        rng, importers.main_family, catalogue.code_prob
+    )
+    fraud_line = has_line[importer] & (rows.code == line[importer])
+
+    # Laundering: a broker's one origin (that of a random declaration it lodged).
+    shuffled = rng.permutation(n)
+    laundered = _first_per_group(broker[shuffled], rows.origin[shuffled], n_brokers)
+    launders = rng.random(n_brokers) < _LAUNDERING_BROKER_SHARE
+    laundering = launders[broker] & (rows.origin == laundered[broker]) & ~rows.ring
+
+    # Counterfeits: some (seller, HS6 line) combinations; bad sellers and couriers.
+    combos, combo = np.unique(seller * catalogue.codes.shape[0] + rows.code, return_inverse=True)
+    counterfeit = (rng.random(combos.shape[0]) < _COUNTERFEIT_LINE_SHARE)[combo] & ~rows.ring
+    bad_seller = rng.random(n_sellers) < _BAD_SELLER_SHARE
+    bad_courier = rng.random(n_couriers) < _BAD_COURIER_SHARE
+
+    patterns = (collusion, fraud_line, laundering, counterfeit)
+    effects = (_COLLUSION_EFFECT, _FRAUD_LINE_EFFECT, _LAUNDERING_EFFECT, _COUNTERFEIT_EFFECT)
+    effect = sum(e * p for e, p in zip(effects, patterns, strict=True))
+    effect = effect + _BAD_SELLER_EFFECT * bad_seller[seller]
+    effect = effect + _BAD_COURIER_EFFECT * bad_courier[courier]
+    return _Identities(
+        broker=broker,
+        seller=seller,
+        courier=courier,
+        effect=np.asarray(effect, dtype=float),
+        pattern=np.select(patterns, np.arange(1, len(_PATTERNS)), 0),
+        seller_ids=_permuted_ids(rng, "SEL", n_sellers, 6),
+        courier_ids=_permuted_ids(rng, "CUR", n_couriers, 3),
+    )
+
+
+# --------------------------------------------------------------------------------------
 # Historic selection
 # --------------------------------------------------------------------------------------
 
@@ -1552,7 +1699,9 @@ def _commodity_frame() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticData, pd.DataFrame]:
+def _simulate(
+    rows: int, seed: int, start: str, days: int, fraud: str = "default"
+) -> tuple[SyntheticData, pd.DataFrame]:
     """Generate the tables and the hidden truth behind them.
 
     Returns:
@@ -1562,12 +1711,15 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
         before the assessment noise), ``revenue`` (what an inspection would raise,
         for every row: the ``revenue`` label of the inspected ones), and the true
         goods: ``true_value`` (CIF; samples are declared at 0), ``true_quantity``,
-        ``true_net_weight``, ``true_gross_weight``.
+        ``true_net_weight``, ``true_gross_weight``; with ``fraud="identity"`` also
+        ``identity_pattern`` (the identity pattern the row falls under, or empty).
     """
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
         raise ValueError(f"rows: must be a positive integer, got {rows!r}")
     if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 1:
         raise ValueError(f"days: must be a positive integer, got {days!r}")
+    if fraud not in FRAUD_MODES:
+        raise ValueError(f"fraud: must be one of {', '.join(FRAUD_MODES)}, got {fraud!r}")
     rows, days = int(rows), int(days)
     start_day = _parse_start(start)
     rng = np.random.default_rng(seed)
@@ -1593,10 +1745,18 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
     )
     table = _draw_rows(rng, catalogue, importers, brokers, cdf, n_base, n_ring)
     goods = _draw_goods(rng, catalogue, importers, table)
+    identities = None
+    if fraud == "identity":
+        stream = np.random.default_rng([seed, _IDENTITY_STREAM])
+        identities = _draw_identities(stream, catalogue, importers, brokers, table)
+        table = replace(table, broker=identities.broker)
     propensity = _base_propensity(catalogue, importers, brokers, table, days)
     reports = _draw_reports(rng, catalogue, importers, labs, table, propensity)
-    violation = _draw_violations(rng, propensity + reports.effect, table)
-    del propensity
+    logit = propensity + reports.effect
+    if identities is not None:
+        logit = _IDENTITY_BASE_WEIGHT * logit + identities.effect
+    violation = _draw_violations(rng, logit, table)
+    del propensity, logit
     declared = _declare(rng, catalogue, table, goods, violation)
     true_goods = np.column_stack([goods.cif, goods.quantity, goods.net, goods.gross])
     del goods
@@ -1612,19 +1772,24 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
     broker_ids = _permuted_ids(rng, "BRK", brokers.weight.shape[0], 4)
     lab_ids = _permuted_ids(rng, "LAB", labs.kind.shape[0], 2)
 
+    declarations = _declaration_frame(
+        start_day,
+        catalogue,
+        table,
+        declared,
+        inspected[order],
+        violation[order],
+        revenue[order],
+        importer_ids,
+        broker_ids,
+        ids,
+    )
+    if identities is not None:
+        declarations["seller_id"] = identities.seller_ids[identities.seller[order]]
+        declarations["courier_id"] = identities.courier_ids[identities.courier[order]]
+        declarations = declarations.astype({name: "str" for name in IDENTITY_COLUMNS})
     data = SyntheticData(
-        declarations=_declaration_frame(
-            start_day,
-            catalogue,
-            table,
-            declared,
-            inspected[order],
-            violation[order],
-            revenue[order],
-            importer_ids,
-            broker_ids,
-            ids,
-        ),
+        declarations=declarations,
         enterprises=_enterprise_frame(start_day, importers, brokers, importer_ids, broker_ids),
         lab_results=_lab_frame(start_day, reports, order, ids, lab_ids),
         commodities=_commodity_frame(),
@@ -1648,11 +1813,17 @@ def _simulate(rows: int, seed: int, start: str, days: int) -> tuple[SyntheticDat
             },
         }
     )
+    if identities is not None:
+        truth["identity_pattern"] = np.asarray(_PATTERNS)[identities.pattern[order]]
     return data, truth
 
 
 def generate_synthetic(
-    rows: int = 100_000, seed: int = 0, start: str = "2024-01-01", days: int = 730
+    rows: int = 100_000,
+    seed: int = 0,
+    start: str = "2024-01-01",
+    days: int = 730,
+    fraud: str = "default",
 ) -> SyntheticData:
     """Generate a synthetic Hainan customs district: declarations and reference tables.
 
@@ -1661,21 +1832,31 @@ def generate_synthetic(
         seed: Seed of ``np.random.default_rng``; the same seed gives identical frames.
         start: First day of the period (any date ``pandas.Timestamp`` parses).
         days: Length of the period in days.
+        fraud: ``"default"``, or ``"identity"`` for a world whose fraud is driven by
+            recurring parties and their combinations (importer x broker, importer x
+            HS6, broker x origin, seller x HS6): the declarations then also carry
+            ``seller_id`` and ``courier_id`` (:data:`IDENTITY_COLUMNS`), which a model
+            reads as schema-file categorical features (see :func:`write_synthetic`).
+            The default mode's output does not depend on this mode's existence.
 
     Returns:
         The declarations, the enterprise credit register, the lab reports and the
         commodity catalogue, with the columns and types of the contract.
 
     Raises:
-        ValueError: If ``rows`` or ``days`` is not a positive integer or ``start`` is
-            not a date.
+        ValueError: If ``rows`` or ``days`` is not a positive integer, ``start`` is
+            not a date or ``fraud`` is not a mode of :data:`FRAUD_MODES`.
     """
-    data, _ = _simulate(rows, seed, start, days)
+    data, _ = _simulate(rows, seed, start, days, fraud)
     return data
 
 
 def generate_synthetic_with_truth(
-    rows: int = 100_000, seed: int = 0, start: str = "2024-01-01", days: int = 730
+    rows: int = 100_000,
+    seed: int = 0,
+    start: str = "2024-01-01",
+    days: int = 730,
+    fraud: str = "default",
 ) -> tuple[SyntheticData, pd.DataFrame]:
     """Generate the tables of :func:`generate_synthetic` and the hidden truth behind them.
 
@@ -1691,15 +1872,17 @@ def generate_synthetic_with_truth(
         seed: Seed of ``np.random.default_rng``.
         start: First day of the period.
         days: Length of the period in days.
+        fraud: The fraud mode (see :func:`generate_synthetic`); ``"identity"`` adds the
+            truth's ``identity_pattern``.
 
     Returns:
         ``(tables, truth)``.
 
     Raises:
-        ValueError: If ``rows`` or ``days`` is not a positive integer or ``start`` is
-            not a date.
+        ValueError: If ``rows`` or ``days`` is not a positive integer, ``start`` is
+            not a date or ``fraud`` is unknown.
     """
-    return _simulate(rows, seed, start, days)
+    return _simulate(rows, seed, start, days, fraud)
 
 
 # --------------------------------------------------------------------------------------
@@ -1730,13 +1913,57 @@ def _write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
+def schema_text(declarations: pd.DataFrame) -> str:
+    """Return the ``--schema`` file that reads the further columns of ``declarations``.
+
+    Every canonical column maps to itself under ``[columns]``; the columns beyond the
+    contract (the identity columns of ``fraud="identity"``) are listed as categorical
+    model inputs under ``[features]``.
+
+    Args:
+        declarations: Generated declarations.
+
+    Returns:
+        The TOML text.
+    """
+    canonical = field_names(DECLARATION_FIELDS)
+    mapped = [name for name in canonical if name in declarations.columns]
+    extra = [name for name in declarations.columns if name not in canonical]
+    lines = [
+        "# The layout of declarations.csv: canonical columns, and the identity columns",
+        "# used as categorical model inputs (portsift train --schema schema.toml).",
+        "[columns]",
+        *(f'{name} = "{name}"' for name in mapped),
+        "",
+        "[features]",
+        "categorical = [" + ", ".join(f'"{name}"' for name in extra) + "]",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _write_text_atomic(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_synthetic(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]:
     """Write the four tables as CSV files into ``out_dir``.
 
     Writes ``declarations.csv``, ``enterprises.csv``, ``lab_results.csv`` and
     ``commodities.csv`` into ``out_dir`` (created if missing), each atomically: write to
     a temp file in the same directory, then ``os.replace``; on error the temp file is
-    removed.
+    removed. Declarations with columns beyond the contract (``fraud="identity"``) also
+    get ``schema.toml`` (:func:`schema_text`), the ``--schema`` that reads them.
 
     Args:
         data: The tables to write.
@@ -1744,7 +1971,7 @@ def write_synthetic(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]
 
     Returns:
         Table name (``declarations``, ``enterprises``, ``lab_results``,
-        ``commodities``) to the path written.
+        ``commodities``, and ``schema`` when written) to the path written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1753,6 +1980,9 @@ def write_synthetic(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]
         path = out / f"{name}.csv"
         _write_csv_atomic(_for_csv(getattr(data, name)), path)
         paths[name] = path
+    if set(data.declarations.columns) - set(field_names(DECLARATION_FIELDS)):
+        paths["schema"] = out / "schema.toml"
+        _write_text_atomic(schema_text(data.declarations), paths["schema"])
     return paths
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import identity
+
 Language = str  # "en" | "zh"
 
 
@@ -321,6 +323,10 @@ FIELD_NAMES_ZH: dict[str, str] = {
     "trade_mode": "贸易方式",
     "transport_mode": "运输方式",
     "hs2": "商品章",
+    "extra_seller_id": "卖方",
+    "extra_seller": "卖方",
+    "extra_courier_id": "承运企业",
+    "extra_courier": "承运企业",
 }
 FIELD_NAMES_EN: dict[str, str] = {
     "customs_office": "customs office",
@@ -328,6 +334,10 @@ FIELD_NAMES_EN: dict[str, str] = {
     "trade_mode": "trade mode",
     "transport_mode": "transport mode",
     "hs2": "HS chapter",
+    "extra_seller_id": "seller",
+    "extra_seller": "seller",
+    "extra_courier_id": "courier",
+    "extra_courier": "courier",
 }
 
 
@@ -400,6 +410,83 @@ def _assessment_reason(frame: _Rows, feature: str, lang: Language) -> Text:
     if lang == "zh":
         return _cat("申报税款与申报税率相差", gap, "个百分点")
     return _cat("taxes declared differ from the declared rate by ", gap, " points")
+
+
+def _identity_key(feature: str) -> str:
+    """Return the identity key of an identity feature, ``""`` for another feature.
+
+    ``importer_declarant_violations`` -> ``importer_declarant`` (see
+    :data:`features.identity.SUFFIXES`).
+    """
+    for suffix in identity.SUFFIXES:
+        if feature.endswith(suffix):
+            return feature.removesuffix(suffix)
+    return ""
+
+
+def _field_words(column: str, lang: Language) -> str:
+    """An officer's name of a schema-file column (``extra_courier_id`` -> courier)."""
+    names = FIELD_NAMES_ZH if lang == "zh" else FIELD_NAMES_EN
+    return names.get(column, column.removeprefix("extra_").replace("_", " "))
+
+
+def _identity_subject(frame: _Rows, key: str, lang: Language) -> Text:
+    """Who an identity key's record is about, per row (``importer IMP01 with broker B2``)."""
+    zh = lang == "zh"
+    if key == "importer_declarant":
+        importer, broker = _words(frame, "importer_id"), _words(frame, "declarant_id")
+        if zh:
+            return _cat("进口企业", importer, "经报关企业", broker, "申报")
+        return _cat("importer ", importer, " with broker ", broker)
+    if key == "importer_hs6":
+        importer = _words(frame, "importer_id")
+        if zh:
+            return _cat("进口企业", importer, "申报税号", _hs(frame))
+        return _cat("importer ", importer, " with HS ", _hs(frame))
+    if key == "declarant_origin":
+        broker, origin = _words(frame, "declarant_id"), _words(frame, "origin_country")
+        if zh:
+            return _cat("报关企业", broker, "申报原产于", origin, "的货物")
+        return _cat("broker ", broker, " with goods from ", origin)
+    if key == "seller_hs6":
+        column = next((c for c in identity.ROLE_COLUMNS["seller"] if c in frame), "")
+        seller = _words(frame, column)
+        if zh:
+            return _cat("卖方", seller, "的税号", _hs(frame), "货物")
+        return _cat("seller ", seller, " with HS ", _hs(frame))
+    # A schema-file column's own record.
+    return _cat(_field_words(key, lang), "" if zh else " ", _words(frame, key))
+
+
+def _identity_reason(frame: _Rows, feature: str, lang: Language) -> Text:
+    """``importer IMP01 with broker BRK02: 5 of 7 past inspections found a violation``.
+
+    Every feature of an identity key (:mod:`features.identity`) is explained by its
+    record: the inspections and violations counted before the declaration.
+    """
+    key = _identity_key(feature)
+    who = _identity_subject(frame, key, lang)
+    inspections = np.round(np.expm1(_float(frame, f"{key}_inspections")), 0)
+    violations = np.round(np.expm1(_float(frame, f"{key}_violations")), 0)
+    n, v = _fmt(inspections, ".0f"), _fmt(violations, ".0f")
+    if lang == "zh":
+        found = _cat(who, "：此前", n, "次查验中", v, "次查获违规")
+        never = _cat(who, "：此前未经查验")
+    else:
+        noun = np.where(inspections == 1, " past inspection", " past inspections").astype(object)
+        found = _cat(who, ": ", v, " of ", n, noun, " found a violation")
+        never = _cat(who, ": no past inspection")
+    return np.where(inspections > 0, found, never)
+
+
+def _renderer(feature: str) -> Callable[[_Rows, str, Language], Text]:
+    """The reason renderer of a feature (identity features of schema-file columns too)."""
+    known = REASONS.get(feature)
+    if known is not None:
+        return known
+    if feature.startswith("extra_") and _identity_key(feature):
+        return _identity_reason
+    return _generic_reason
 
 
 def _generic_reason(frame: _Rows, feature: str, lang: Language) -> Text:
@@ -479,6 +566,11 @@ REASONS: dict[str, Callable[[_Rows, str, Language], Text]] = {
     ),
     "importer_declarations": _count_reason("the importer", "该进口企业"),
     "declarant_declarations": _count_reason("the broker", "该报关企业"),
+    **{
+        f"{pair.name}{suffix}": _identity_reason
+        for pair in identity.PAIRS
+        for suffix in identity.SUFFIXES
+    },
 }
 
 
@@ -519,7 +611,7 @@ def reason_texts(
     for position in np.unique(positions[positions >= 0]):
         feature = explanation.features[position]
         rows, slots = np.nonzero(positions == position)
-        render = REASONS.get(feature, _generic_reason)
+        render = _renderer(feature)
         subset = _Rows(frame, rows)
         try:
             rendered = render(subset, feature, lang)

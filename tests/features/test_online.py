@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import lab
+from features import identity, lab
 from features.online import NotCompilableError, columns_from_frame, compile_online
 from features.pipeline import FeaturePipeline, Registers
 from features.synthetic import SyntheticData
@@ -104,3 +104,37 @@ def test_extra_features_and_lab_registers_are_left_to_pandas(
     with pytest.raises(NotCompilableError):
         compile_online(extra, Registers())
     assert set(lab.LAB_COLUMNS) <= set(columns_from_frame(fitted[1]))
+
+
+def test_pair_statistics_over_built_in_columns_are_compiled(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], registers: Registers
+) -> None:
+    pipeline, later = fitted
+    serving = Registers(registers.enterprises, None, registers.commodities)
+    compiled = compile_online(pipeline, serving)
+    expected, online = _both(pipeline, later, registers)
+    for stat in identity.BUILT_IN_STATS:
+        assert f"outcome:{stat.name}" in compiled.totals
+        for name in identity.feature_names([stat]):
+            assert name in pipeline.feature_names_, name
+            np.testing.assert_array_equal(online[name], expected[name].to_numpy(), err_msg=name)
+    # Known pairs are looked up, not filled: most later rows have a pair history.
+    assert (online["importer_declarant_inspections"] > 0).mean() > 0.3
+    assert (online["declarant_origin_violations"] > 0).any()
+    # A weight of its own for the identity rates is compiled too.
+    light = FeaturePipeline(identity_smoothing=2.0)
+    light.__dict__.update({k: v for k, v in pipeline.__dict__.items() if k.endswith("_")})
+    expected, online = _both(light, later.head(500), registers)
+    _assert_same_columns(expected, online)
+    changed = expected["importer_declarant_violation_rate"]
+    assert not np.allclose(changed, pipeline.transform(later.head(500), serving)[changed.name])
+
+
+def test_schema_categorical_columns_are_left_to_pandas(
+    fitted: tuple[FeaturePipeline, pd.DataFrame],
+) -> None:
+    pipeline, _ = fitted
+    extra = FeaturePipeline(extra_categorical=("seller_id",))
+    extra.__dict__.update({k: v for k, v in pipeline.__dict__.items() if k.endswith("_")})
+    with pytest.raises(NotCompilableError):
+        compile_online(extra, Registers())

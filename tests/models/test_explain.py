@@ -46,3 +46,56 @@ def test_reasons_list_only_risk_raising_factors_largest_first() -> None:
     assert texts[0] == ""
     first, second = texts[1].split("; ")
     assert first.startswith("declared unit value 3.10") and second.startswith("other = 2")
+
+
+def _identity_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "importer_id": ["IMP01", "IMP02", "IMP03"],
+            "declarant_id": ["BRK7", "BRK8", None],
+            "hs6": ["851713", "610910", "610910"],
+            "importer_declarant_inspections": np.log1p([7.0, 0.0, np.nan]),
+            "importer_declarant_violations": np.log1p([5.0, 0.0, np.nan]),
+            "importer_declarant_violation_rate": [0.31, 0.09, np.nan],
+            "extra_courier_id": ["CUR003", "CUR004", "CUR005"],
+            "extra_courier_id_inspections": np.log1p([1.0, 4.0, 2.0]),
+            "extra_courier_id_violations": np.log1p([1.0, 0.0, 2.0]),
+            "extra_courier_id_violation_rate": [0.2, 0.05, 0.3],
+        }
+    )
+
+
+def test_identity_reason_quotes_the_pair_record_in_both_languages() -> None:
+    frame = _identity_frame()
+    for feature in ("importer_declarant_violation_rate", "importer_declarant_violations"):
+        explanation = Explanation([feature], np.ones((3, 1)), np.zeros(3))
+        en = reasons(frame, explanation, lang="en").tolist()
+        zh = reasons(frame, explanation, lang="zh").tolist()
+        assert en[0] == "importer IMP01 with broker BRK7: 5 of 7 past inspections found a violation"
+        assert zh[0] == "进口企业IMP01经报关企业BRK7申报：此前7次查验中5次查获违规"
+        assert en[1] == "importer IMP02 with broker BRK8: no past inspection"
+        assert zh[1] == "进口企业IMP02经报关企业BRK8申报：此前未经查验"
+        assert en[2] == zh[2] == ""  # no broker: no pair, no reason
+
+
+def test_identity_reason_of_a_schema_column_names_the_field() -> None:
+    frame = _identity_frame()
+    explanation = Explanation(["extra_courier_id_violation_rate"], np.ones((3, 1)), np.zeros(3))
+    en = reasons(frame, explanation, lang="en").tolist()
+    zh = reasons(frame, explanation, lang="zh").tolist()
+    assert en[0] == "courier CUR003: 1 of 1 past inspection found a violation"
+    assert en[1] == "courier CUR004: 0 of 4 past inspections found a violation"
+    assert zh[2] == "承运企业CUR005：此前2次查验中2次查获违规"
+
+
+def test_identity_factors_have_officer_names() -> None:
+    from reports import i18n
+
+    assert i18n.factor_name("importer_declarant_violation_rate", "en") == (
+        "importer with this broker: violation rate"
+    )
+    assert i18n.factor_name("seller_hs6_inspections", "zh") == "卖方供应该税号此前查验次数"
+    assert i18n.factor_kind("declarant_origin_violations") == i18n.LOG_COUNT
+    assert i18n.factor_name("extra_courier_id_violation_rate", "en") == "courier: violation rate"
+    assert i18n.factor_kind("extra_courier_id_violation_rate") == i18n.RATE
+    assert i18n.factor_kind("extra_courier_id_code") == i18n.NUMBER
