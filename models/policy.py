@@ -710,19 +710,26 @@ def _held_to(register: np.ndarray, rule_set: CreditRuleSetSettings) -> np.ndarra
     return held
 
 
-def rule_text(rule: TierRuleSettings | None) -> str:
-    """A tier rule in short: ``< 0.2 x ref``, ``>= 80%`` ("" without a rule)."""
+def rule_text(rule: TierRuleSettings | None, reference: str = "ref", *, plain: bool = True) -> str:
+    """A tier rule in short: ``< 20% x ref``, ``>= 80%`` ("" without a rule).
+
+    Args:
+        rule: The rule.
+        reference: How to name the reference tier in a relative rule.
+        plain: ASCII signs (``x``, ``>=``) for terminals; False for ``×`` and ``≥``.
+    """
     if rule is None:
         return ""
+    times, at_least = ("x", ">=") if plain else ("×", "≥")
     parts = []
     if rule.below is not None:
-        parts.append(f"< {rule.below:g} x ref")
+        parts.append(f"< {rule.below:.0%} {times} {reference}")
     if rule.below_rate is not None:
         parts.append(f"< {rule.below_rate:.0%}")
     if rule.at_least is not None:
-        parts.append(f">= {rule.at_least:g} x ref")
+        parts.append(f"{at_least} {rule.at_least:.0%} {times} {reference}")
     if rule.at_least_rate is not None:
-        parts.append(f">= {rule.at_least_rate:.0%}")
+        parts.append(f"{at_least} {rule.at_least_rate:.0%}")
     return ", ".join(parts)
 
 

@@ -25,9 +25,8 @@ from features.pipeline import Registers
 from features.validation import InputError
 from models import explain
 from models.bundle import Bundle
-from models.policy import SelectionPolicy
+from models.policy import SelectionPolicy, rule_text
 from models.scoring import score_declarations
-from portsift.settings import TierRuleSettings
 from reports import i18n, page
 from reports.charts import histogram_svg
 from reports.officer import check_output, officer_words
@@ -35,21 +34,6 @@ from reports.render import DEFAULT_TIMEOUT, write_document
 
 #: Reasons per selected declaration counted in the top reasons.
 REASON_SLOTS = 3
-
-
-def describe_rule(rule: TierRuleSettings, reference: str, lang: i18n.Lang) -> str:
-    """A credit rule in words, e.g. ``< 20% × regular`` or ``≥ 80%``."""
-    parts = []
-    reference_name = i18n.tier_name(reference, lang)
-    if rule.below is not None:
-        parts.append(f"< {rule.below * 100:.0f}% × {reference_name}")
-    if rule.below_rate is not None:
-        parts.append(f"< {rule.below_rate * 100:.0f}%")
-    if rule.at_least is not None:
-        parts.append(f"≥ {rule.at_least * 100:.0f}% × {reference_name}")
-    if rule.at_least_rate is not None:
-        parts.append(f"≥ {rule.at_least_rate * 100:.0f}%")
-    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -205,6 +189,7 @@ def build_batch_report(
         rule = rule_set.tiers.get(str(code))
         empty = rule is None or rule.is_empty
         source = rule_set.source_zh if lang == "zh" else rule_set.source
+        reference_name = i18n.tier_name(reference_tier, lang)
         ratio = row["ratio_to_reference"]
         tier_rates.append(
             {
@@ -214,10 +199,10 @@ def build_batch_report(
                 "selected": int(row["selected"]),
                 "rate": page.fmt_percent(float(row["rate"])),
                 "vs_regular": "-" if pd.isna(ratio) else f"{ratio * 100:.0f}%",
-                "rule": labels["no_rule"] if empty else describe_rule(rule, reference_tier, lang),
-                "source": ""
+                "rule": labels["no_rule"]
                 if empty
-                else (rule_set.source_zh if lang == "zh" else rule_set.source),
+                else rule_text(rule, reference_name, plain=False),
+                "source": "" if empty else source,
                 "holds": None if empty else bool(row["met"]),
             }
         )
