@@ -334,16 +334,20 @@ def run_size(
         capture_calls(RiskModel, "__init__", inits),
         capture_calls(RiskModel, "fit", fits),
     ):
-        pipeline, model, _baseline, _features = clock(
+        fitted = clock(
             lambda: train_module.fit(history, registers, settings), result, "train_fit_total_s"
         )
-    del _features, _baseline
+    pipeline, model = fitted.pipeline, fitted.model
+    result["model_shape"] = fitted.shape.reason
+    del fitted
     peaks["train.fit"] = rss.stage_peak() / mib
 
     # (b') the same RiskModel.fit on one thread: OpenMP's two threads stall when another
     # process holds a core, one thread only shares the core (a contention-robust check).
     if single_thread:
-        (init_args, init_kwargs), (fit_args, fit_kwargs) = inits[0], fits[0]
+        # The last fit is the chosen shape's, with its revenue model (the shape search's
+        # trials before it fit the classifier only).
+        (init_args, init_kwargs), (fit_args, fit_kwargs) = inits[-1], fits[-1]
         single = RiskModel(*init_args, **{**init_kwargs, "n_jobs": 1})
         with timed_methods([(RiskModel, "_fit_classifier", "classifier_1t_s")], result):
             clock(lambda: single.fit(*fit_args, **fit_kwargs), result, "risk_model_fit_1t_s")

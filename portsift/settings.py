@@ -50,6 +50,45 @@ class ModelSettings(_Frozen):
     n_jobs: int = Field(ge=0)
     random_state: int
 
+    @property
+    def shape(self) -> ShapeSettings:
+        """The default shape: ``n_estimators``, ``num_leaves``, ``max_depth``, ``learning_rate``."""
+        return ShapeSettings(
+            n_estimators=self.n_estimators,
+            num_leaves=self.num_leaves,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+        )
+
+
+class ShapeSettings(_Frozen):
+    """One shape of the classifier: how many trees, how large, how fast it learns."""
+
+    n_estimators: int = Field(gt=0)
+    num_leaves: int = Field(ge=2)
+    max_depth: int
+    learning_rate: float = Field(gt=0)
+
+    @property
+    def label(self) -> str:
+        """``400x15, depth 4, lr 0.05``."""
+        depth = "free depth" if self.max_depth < 0 else f"depth {self.max_depth}"
+        return f"{self.n_estimators}x{self.num_leaves}, {depth}, lr {self.learning_rate:g}"
+
+
+class ModelSearchSettings(_Frozen):
+    """The shapes tried at training and the explanation budget they must keep.
+
+    ``[model]``'s own shape is always tried first; ``shapes`` are the alternatives
+    (empty: no search, ``[model]``'s shape is trained as it is).
+    """
+
+    shapes: tuple[ShapeSettings, ...]
+    percent: float = Field(gt=0, le=100)
+    min_shap_rows_per_second: float = Field(ge=0)
+    shap_rows: int = Field(ge=10)
+    timing_repeats: int = Field(ge=1)
+
 
 class RevenueModelSettings(_Frozen):
     """LightGBM regressor parameters for the revenue an inspection raises."""
@@ -371,6 +410,7 @@ class Settings(_Frozen):
 
     features: FeatureSettings
     model: ModelSettings
+    model_search: ModelSearchSettings
     revenue_model: RevenueModelSettings
     training: TrainingSettings
     evaluation: EvaluationSettings

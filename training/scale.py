@@ -64,9 +64,10 @@ from models.scoring import (
 )
 from portsift.settings import Settings
 from training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
+from training.model_search import model_from_settings, unsearched
 from training.monitor import build_reference
 from training.objective import RankingChoice
-from training.train import evaluate_draft, model_from_settings, model_notes
+from training.train import evaluate_draft, model_notes
 
 Stage = Callable[[str], None]
 
@@ -510,6 +511,13 @@ def train_dask(
             0.0,
             model.regressor_ is not None,
             "the Dask engine does not choose a blend weight yet: blend ranks by risk alone",
+        ).to_dict(),
+        "model_shape": unsearched(
+            model,
+            settings.model.shape,
+            feature_matrix(sample_features, model.risk_features),
+            settings.model_search,
+            "the Dask engine trains [model]'s shape: no search",
         ).to_dict(),
         "monitoring_reference": reference,
         "engine": "dask",

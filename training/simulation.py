@@ -54,7 +54,7 @@ from models.policy import (
 )
 from models.risk_model import RiskModel, TrainingData
 from portsift.settings import Settings, SimulationSettings, StrategyName
-from training.train import model_from_settings
+from training.model_search import model_from_settings
 
 #: Every strategy a run can compare.
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.pipeline import MONOTONE_DECREASING, FeaturePipeline, Registers
+from features.pipeline import FeaturePipeline, Registers
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.policy import SelectionPolicy
 from models.risk_model import RiskModel, TrainingData
@@ -21,6 +21,7 @@ from portsift.settings import Settings
 from training.baselines import DateGBDT
 from training.evaluate import Evaluation, evaluate
 from training.feedback import FeedbackCounts, count_feedback, merge_feedback
+from training.model_search import ShapeChoice, fit_best_shape
 from training.monitor import training_reference
 from training.objective import choose_ranking
 
@@ -100,67 +101,6 @@ def fingerprint(declarations: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def model_from_settings(
-    settings: Settings,
-    pipeline: FeaturePipeline,
-    *,
-    learning_rate: float | None = None,
-    n_estimators: int | None = None,
-    revenue_n_estimators: int | None = None,
-    early_stopping_rounds: int | None = None,
-    n_jobs: int | None = None,
-) -> RiskModel:
-    """An unfitted :class:`RiskModel` of the configured shape for a fitted pipeline's features.
-
-    Args:
-        settings: The settings (``[model]``, ``[revenue_model]``, ``[training]``).
-        pipeline: The fitted feature pipeline (its risk, revenue and categorical features).
-        learning_rate: Overrides both models' learning rate (e.g. a faster simulation).
-        n_estimators: Overrides the classifier's number of trees.
-        revenue_n_estimators: Overrides the revenue model's number of trees.
-        early_stopping_rounds: Overrides the classifier's early-stopping patience.
-        n_jobs: Overrides ``[model] n_jobs`` (LightGBM threads).
-
-    Returns:
-        The model, ready for :meth:`RiskModel.fit`.
-    """
-    m, r = settings.model, settings.revenue_model
-    return RiskModel(
-        risk_features=pipeline.risk_features_,
-        revenue_features=pipeline.revenue_features_,
-        categorical_features=pipeline.categorical_features_,
-        monotone_decreasing=MONOTONE_DECREASING,
-        classifier_params={
-            "learning_rate": m.learning_rate if learning_rate is None else learning_rate,
-            "num_leaves": m.num_leaves,
-            "max_depth": m.max_depth,
-            "min_data_in_leaf": m.min_child_samples,
-            "bagging_fraction": m.subsample,
-            "bagging_freq": m.subsample_freq,
-            "feature_fraction": m.colsample_bytree,
-            "lambda_l2": m.reg_lambda,
-        },
-        regressor_params={
-            "learning_rate": r.learning_rate if learning_rate is None else learning_rate,
-            "num_leaves": r.num_leaves,
-            "max_depth": r.max_depth,
-            "min_data_in_leaf": r.min_child_samples,
-        },
-        n_estimators=m.n_estimators if n_estimators is None else n_estimators,
-        revenue_n_estimators=r.n_estimators
-        if revenue_n_estimators is None
-        else revenue_n_estimators,
-        early_stopping_rounds=(
-            m.early_stopping_rounds if early_stopping_rounds is None else early_stopping_rounds
-        ),
-        validation_fraction=settings.training.validation_fraction,
-        estimate_evaded_share=r.estimate_evaded_share,
-        estimate_default_tax_rate=r.estimate_default_tax_rate,
-        n_jobs=m.n_jobs if n_jobs is None else n_jobs,
-        random_state=m.random_state,
-    )
-
-
 def training_data(declarations: pd.DataFrame, features: pd.DataFrame) -> TrainingData:
     """The model's training rows: features of a history with its dates and labels.
 
@@ -181,6 +121,25 @@ def training_data(declarations: pd.DataFrame, features: pd.DataFrame) -> Trainin
     )
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What :func:`fit` gives: the fitted parts of a bundle and the features they saw.
+
+    Attributes:
+        pipeline: The fitted feature pipeline.
+        model: The fitted risk model, of the shape the search chose.
+        baseline: The fitted DATE baseline.
+        features: The history's point-in-time features.
+        shape: The shape search (trials and winner).
+    """
+
+    pipeline: FeaturePipeline
+    model: RiskModel
+    baseline: DateGBDT
+    features: pd.DataFrame
+    shape: ShapeChoice
+
+
 def fit(
     declarations: pd.DataFrame,
     registers: Registers,
@@ -188,8 +147,8 @@ def fit(
     *,
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
-) -> tuple[FeaturePipeline, RiskModel, DateGBDT, pd.DataFrame]:
-    """Fit the feature pipeline, the risk model and the DATE baseline on a history.
+) -> Fitted:
+    """Fit the feature pipeline, the risk model (shape by search) and the DATE baseline.
 
     Args:
         declarations: The training history (canonical declarations with labels).
@@ -199,7 +158,7 @@ def fit(
         extra_numeric: Schema-file numeric inputs.
 
     Returns:
-        ``(pipeline, model, baseline, training_features)``.
+        The fitted parts.
     """
     f = settings.features
     pipeline = FeaturePipeline(
@@ -212,13 +171,12 @@ def fit(
         extra_numeric=extra_numeric,
     )
     features = pipeline.fit_transform(declarations, registers)
-    model = model_from_settings(settings, pipeline)
-    model.fit(training_data(declarations, features))
+    model, shape = fit_best_shape(settings, pipeline, training_data(declarations, features))
     labelled = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
     baseline = DateGBDT(random_state=settings.model.random_state).fit(
         features.loc[labelled], features.loc[labelled, "illicit"].to_numpy(dtype="float64")
     )
-    return pipeline, model, baseline, features
+    return Fitted(pipeline, model, baseline, features, shape)
 
 
 def train(
@@ -276,14 +234,21 @@ def train(
         history, holdout, holdout_start = split_at(ordered, holdout_from, window_from)
     notes: list[str] = []
     step("features and models")
-    pipeline, model, baseline, as_of_features = fit(
+    fitted = fit(
         history,
         registers,
         settings,
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
     )
+    pipeline, model, baseline, as_of_features = (
+        fitted.pipeline,
+        fitted.model,
+        fitted.baseline,
+        fitted.features,
+    )
     notes += model_notes(pipeline, model)
+    notes.append(f"model shape {fitted.shape.reason}")
     ranking = choose_ranking(
         settings.selection.objective,
         model,
@@ -301,6 +266,7 @@ def train(
         "baseline": baseline.to_dict(),
         "revenue_estimated": model.regressor_ is None,
         "ranking": ranking.to_dict(),
+        "model_shape": fitted.shape.to_dict(),
         # What `portsift monitor` compares recent declarations with (bins and shares of
         # every feature and of the score over the training window), so that a service
         # can monitor without the training file.
@@ -533,8 +499,10 @@ def _record(
             "model_version": bundle.model_version,
             "selection.objective": settings.selection.objective,
             "selection.blend_weight": (bundle.metadata.get("ranking") or {}).get("blend_weight"),
+            **_shape_params(bundle.metadata.get("model_shape")),
         }
         metrics = evaluation.model_metrics() if evaluation is not None else {}
+        metrics.update(_shape_metrics(bundle.metadata.get("model_shape")))
         if feedback is not None:
             params.update({f"feedback.{k}": v for k, v in feedback.items()})
             # Also as metrics, so that runs can be compared and charted by them.
@@ -555,3 +523,30 @@ def _record(
             tags={tracking.MODEL_VERSION_TAG: bundle.model_version, **(extra_tags or {})},
             comparison=comparison,
         )
+
+
+def _shape_params(shape: dict[str, Any] | None) -> dict[str, object]:
+    """MLflow params of the shape search: the winner's shape (``model.*`` are [model]'s)."""
+    if not shape:
+        return {}
+    chosen = shape["chosen"]
+    return {
+        "model_search.chosen": chosen["label"],
+        "model_search.trials": len(shape["trials"]),
+        "model_search.min_shap_rows_per_second": shape["min_shap_rows_per_second"],
+        **{
+            f"model_search.chosen.{key}": chosen[key]
+            for key in ("n_estimators", "num_leaves", "max_depth", "learning_rate", "trees_kept")
+        },
+    }
+
+
+def _shape_metrics(shape: dict[str, Any] | None) -> dict[str, float]:
+    """MLflow metrics of the shape search: the winner's measured SHAP speed and precision."""
+    if not shape:
+        return {}
+    chosen = shape["chosen"]
+    metrics = {"shap_rows_per_second": float(chosen["shap_rows_per_second"])}
+    if chosen["precision"] is not None:
+        metrics["validation_precision_at_percent"] = float(chosen["precision"])
+    return metrics

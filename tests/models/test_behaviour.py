@@ -69,7 +69,8 @@ def test_renaming_an_importer_does_not_change_any_score(
     renamed_registers = Registers(enterprises, registers.lab_results, registers.commodities)
     scores = []
     for rows, regs in ((history, registers), (renamed(history), renamed_registers)):
-        pipeline, model, _, _ = fit(rows, regs, settings)
+        fitted = fit(rows, regs, settings)
+        pipeline, model = fitted.pipeline, fitted.model
         target = holdout if regs is registers else renamed(holdout)
         features = pipeline.transform(target, regs)
         x = features[model.risk_features].to_numpy(dtype="float64")

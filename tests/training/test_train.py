@@ -17,7 +17,12 @@ MODEL_NAME = "portsift-risk-alias-test"
 
 def _settings(tmp_path: Path, name: str, weak: bool):
     config = tmp_path / f"{name}.toml"
-    model = "[model]\nn_estimators = 3\nnum_leaves = 2\nmax_depth = 1\n" if weak else ""
+    # A weak model trains its own shape: the shape search would replace it.
+    model = (
+        "[model]\nn_estimators = 3\nnum_leaves = 2\nmax_depth = 1\n[model_search]\nshapes = []\n"
+        if weak
+        else ""
+    )
     config.write_text(f'{model}[training]\nregistered_model_name = "{MODEL_NAME}"\n', "utf-8")
     return load_settings(config)
 
@@ -56,6 +61,16 @@ def test_run_records_metrics_params_and_artefacts(runs: list, mlflow_store: str)
     )
     assert run.data.params["data.rows"] == str(30_000)
     assert run.data.params["model.num_leaves"] == str(load_settings().model.num_leaves)
+    from models.bundle import load_bundle
+
+    shape = load_bundle(runs[1].model_dir).metadata["model_shape"]
+    assert len(shape["trials"]) == 1 + len(load_settings().model_search.shapes)
+    assert run.data.params["model_search.chosen"] == shape["chosen"]["label"]
+    assert run.data.params["model_search.chosen.num_leaves"] == str(shape["chosen"]["num_leaves"])
+    assert run.data.metrics["shap_rows_per_second"] == pytest.approx(
+        shape["chosen"]["shap_rows_per_second"]
+    )
+    assert any(note.startswith("model shape ") for note in runs[1].notes)
     artefacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     expected = {
         "feature_importance.csv",
