@@ -11,7 +11,7 @@ DEMO_ROWS ?= 100000
 # boxes), pdftoppm (poppler-utils) turns PDF pages into PNG for the tests.
 SYSTEM_PACKAGES ?= chromium fonts-noto-cjk poppler-utils
 
-.PHONY: install system-packages demo test lint format clean
+.PHONY: install system-packages demo bento test lint format clean
 
 install: system-packages $(VENV)/.installed
 
@@ -65,9 +65,16 @@ demo: install
 	done
 	@echo "demo outputs in $(DEMO)/: model/, evaluation.json, scores.csv, report.html, report.pdf; MLflow store $(DEMO)/mlflow.db"
 
+# The scoring API as a bento (serving/packaging.py stages the request path).
+bento: install
+	$(BIN)/python -m portsift.serving.packaging
+
+# ruff, and the import layers of pyproject.toml's [tool.importlinter] (import-linter, run
+# on the installed layout by tests/test_import_layers.py).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q tests/test_import_layers.py
 
 format: install
 	$(BIN)/ruff format .

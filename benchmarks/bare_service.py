@@ -2,9 +2,9 @@
 
 It is the scoring service with everything of portsift's own request path taken out:
 the same BentoML settings (workers, threads, traffic, read from
-:class:`serving.service.Portsift` so that the two cannot drift apart), the same
-:class:`~serving.service.GuardMiddleware` (bearer token and body cap, so the auth cost is
-equal) and the same pydantic :data:`~serving.api_models.Declaration` input model (so the
+:class:`portsift.serving.service.Portsift` so that the two cannot drift apart), the same
+:class:`~portsift.serving.service.GuardMiddleware` (bearer token and body cap, so the auth cost is
+equal) and the same pydantic :data:`~portsift.serving.api_models.Declaration` input model (so the
 validation cost is equal). Two endpoints:
 
 * ``POST /predict``: a few numeric fields of the declaration go into a float64 numpy row
@@ -35,8 +35,8 @@ import bentoml
 import lightgbm
 import numpy as np
 
-from serving.api_models import Declaration
-from serving.service import GuardMiddleware, Portsift, exit_with_the_arbiter
+from portsift.serving.api_models import Declaration
+from portsift.serving.service import GuardMiddleware, Portsift, exit_with_the_arbiter
 
 #: Environment variable naming the bundle directory (the one ``portsift serve`` sets).
 MODEL_DIR_ENV = "PORTSIFT_MODEL_DIR"

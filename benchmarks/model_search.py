@@ -2,7 +2,7 @@
 
 For every fraud mode (``default``; ``identity``, whose seller and courier columns are
 passed as categorical inputs as ``DIR/schema.toml`` would) and seed, generates
-``--rows`` declarations and runs ``training.train.train`` twice without MLflow: with
+``--rows`` declarations and runs ``portsift.training.train.train`` twice without MLflow: with
 the shipped settings (``[model_search]``: the shapes tried and the explanation budget)
 and with ``[model_search] shapes = []`` (``[model]``'s shape, no search). Prints, per
 run, the chosen shape, each trial's validation precision and TreeSHAP rows/s, and the
@@ -29,11 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(mode: str, seed: int, rows: int) -> dict[str, Any]:
     """Train with and without the search on one generated data set."""
-    from features.pipeline import Registers
-    from features.synthetic import IDENTITY_COLUMNS, generate_synthetic
-    from models.bundle import load_bundle
+    from portsift.features.pipeline import Registers
+    from portsift.models.bundle import load_bundle
     from portsift.settings import load_settings
-    from training.train import train
+    from portsift.synthetic.generator import IDENTITY_COLUMNS, generate_synthetic
+    from portsift.training.train import train
 
     shipped = load_settings()
     unsearched = shipped.model_copy(

@@ -2,7 +2,7 @@
 
 Generates synthetic declarations (``generate_synthetic``), sorts them and holds out the
 latest share as ``portsift train`` does (``split_by_time`` with the settings'
-``holdout_fraction``), and runs ``training.train.fit`` once with the shipped settings:
+``holdout_fraction``), and runs ``portsift.training.train.fit`` once with the shipped settings:
 that gives the one ``fit_transform`` of the history, the ``RiskModel`` arguments
 ``fit`` builds, and the ``TrainingData`` it trains on. The hold-out is transformed once.
 Every shape then reuses those: a ``RiskModel`` with the same arguments except the
@@ -10,7 +10,7 @@ shape (``num_leaves``, ``max_depth``, ``learning_rate``, ``n_estimators``), so e
 stopping, calibration and all other parameters stay those of ``portsift train``. The
 revenue regressor is skipped (it does not affect the classifier).
 
-Per shape: Precision@5% and Revenue@5% (``training.metrics.at_percent`` on the labelled
+Per shape: Precision@5% and Revenue@5% (``portsift.training.metrics.at_percent`` on the labelled
 hold-out rows ranked by calibrated risk), AUC of the calibrated risk, the trees kept
 after early stopping (``best_iteration``; what predictions and the saved bundle use),
 their mean maximum depth, ``predict`` rows/s (one thread, the whole hold-out as one
@@ -100,11 +100,11 @@ def prepare(rows: int, seed: int) -> dict[str, Any]:
     """Generate, split and build features once; capture what ``fit`` gives the model."""
     from train_score import capture_calls
 
-    from features.pipeline import Registers
-    from features.synthetic import generate_synthetic
-    from models.risk_model import RiskModel
+    from portsift.features.pipeline import Registers
+    from portsift.models.risk_model import RiskModel
     from portsift.settings import load_settings
-    from training import train as train_module
+    from portsift.synthetic.generator import generate_synthetic
+    from portsift.training import train as train_module
 
     shipped = load_settings()
     # One fit of [model]'s shape: this benchmark measures its own shapes, not the search's.
@@ -149,8 +149,8 @@ def measure(shape: Shape, prepared: dict[str, Any], seed: int, repeats: int) -> 
     import numpy as np
     from train_score import _add_span, _snapshot
 
-    from models.risk_model import RiskModel
-    from training import metrics
+    from portsift.models.risk_model import RiskModel
+    from portsift.training import metrics
 
     kwargs = dict(prepared["model_kwargs"])
     kwargs["classifier_params"] = {

@@ -16,14 +16,14 @@ import tempfile
 
 import numpy as np
 
-from features.pipeline import Registers
-from features.synthetic import generate_synthetic
-from models.bundle import load_bundle
-from models.policy import priority
-from models.scoring import score_declarations
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import load_bundle
+from portsift.models.policy import priority
+from portsift.models.scoring import score_declarations
 from portsift.settings import load_settings
-from training.metrics import at_percent
-from training.train import split_by_time, train
+from portsift.synthetic.generator import generate_synthetic
+from portsift.training.metrics import at_percent
+from portsift.training.train import split_by_time, train
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 

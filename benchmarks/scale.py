@@ -9,12 +9,12 @@ the lab reports are all chunks'.
 
 Each engine runs in a fresh spawned process, one after the other:
 
-* **pandas**: the parts are concatenated and ``training.train.train`` runs (no MLflow);
+* **pandas**: the parts are concatenated and ``portsift.training.train.train`` runs (no MLflow);
   ``FeaturePipeline.fit_transform`` and ``RiskModel.fit`` are timed inside it. Then the
   hold-out (the latest 20%, as ``train`` holds it out) is scored with
   ``score_declarations(..., explain_rows="selected")``.
 * **dask**: a ``LocalCluster`` (2 workers x 1 thread) reads the parts with
-  ``dd.read_parquet``; ``training.scale.train_dask`` trains and ``score_dask`` scores the
+  ``dd.read_parquet``; ``portsift.training.scale.train_dask`` trains and ``score_dask`` scores the
   hold-out with ``explain_rows="selected"``.
 
 Peak memory is the RSS of the engine's process tree (the process and all its children,
@@ -87,7 +87,7 @@ def generate_parts(rows: int, chunk_rows: int, chunk_days: int, seed: int, root:
     """Write ``rows`` declarations as Parquet parts (and the registers) under ``root``."""
     import pandas as pd
 
-    from features.synthetic import generate_synthetic
+    from portsift.synthetic.generator import generate_synthetic
 
     target = root / f"rows-{rows}"
     done = target / "_done"
@@ -117,7 +117,7 @@ def generate_parts(rows: int, chunk_rows: int, chunk_days: int, seed: int, root:
 def _registers(root: Path) -> Any:
     import pandas as pd
 
-    from features.pipeline import Registers
+    from portsift.features.pipeline import Registers
 
     return Registers(
         enterprises=pd.read_parquet(root / "enterprises.parquet"),
@@ -129,13 +129,13 @@ def _registers(root: Path) -> Any:
 def run_pandas(root: Path, work: Path) -> dict[str, Any]:
     import pandas as pd
 
-    from features.pipeline import FeaturePipeline
-    from models.bundle import load_bundle
-    from models.policy import SelectionPolicy
-    from models.risk_model import RiskModel
-    from models.scoring import score_declarations
+    from portsift.features.pipeline import FeaturePipeline
+    from portsift.models.bundle import load_bundle
+    from portsift.models.policy import SelectionPolicy
+    from portsift.models.risk_model import RiskModel
+    from portsift.models.scoring import score_declarations
     from portsift.settings import load_settings
-    from training.train import train
+    from portsift.training.train import train
 
     times: dict[str, float] = {}
 
@@ -201,10 +201,10 @@ def run_dask(root: Path, work: Path, workers: int) -> dict[str, Any]:
     import dask.dataframe as dd
     import pandas as pd
 
-    from models.bundle import load_bundle
-    from models.policy import SelectionPolicy
+    from portsift.models.bundle import load_bundle
+    from portsift.models.policy import SelectionPolicy
     from portsift.settings import load_settings
-    from training.scale import ClusterConfig, dask_client, score_dask, train_dask
+    from portsift.training.scale import ClusterConfig, dask_client, score_dask, train_dask
 
     times: dict[str, float] = {}
     settings = load_settings()

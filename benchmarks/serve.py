@@ -79,7 +79,7 @@ import httpx
 import numpy as np
 import psutil
 
-from serving.api_models import declaration_json
+from portsift.serving.api_models import declaration_json
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "benchmarks" / "out"

@@ -5,9 +5,9 @@ and holds out the latest share exactly as ``portsift train`` does (``split_by_ti
 with the settings' ``holdout_fraction``), then measures, each timed on its own:
 
 * features for training: ``FeaturePipeline.fit_transform`` on the history, timed by a
-  wrapper around the method while ``training.train.fit`` runs;
+  wrapper around the method while ``portsift.training.train.fit`` runs;
 * LightGBM training: ``RiskModel.fit`` (classifier with early stopping, calibration,
-  revenue regressor) inside the same ``training.train.fit`` call, with the
+  revenue regressor) inside the same ``portsift.training.train.fit`` call, with the
   shipped settings (``load_settings()``); the classifier alone and the DATE baseline
   are reported beside it;
 * the same ``RiskModel.fit`` once more with ``n_jobs=1`` (same arguments, captured from
@@ -289,14 +289,14 @@ def run_size(
     """Measure every stage for one data size."""
     import numpy as np
 
-    from features.pipeline import FeaturePipeline, Registers
-    from features.synthetic import generate_synthetic
-    from models.bundle import Bundle
-    from models.risk_model import RiskModel
-    from models.scoring import score_declarations
+    from portsift.features.pipeline import FeaturePipeline, Registers
+    from portsift.models.bundle import Bundle
+    from portsift.models.risk_model import RiskModel
+    from portsift.models.scoring import score_declarations
     from portsift.settings import load_settings
-    from training import train as train_module
-    from training.baselines import DateGBDT
+    from portsift.synthetic.generator import generate_synthetic
+    from portsift.training import train as train_module
+    from portsift.training.baselines import DateGBDT
 
     rss = RssSampler().start()
     result: dict[str, Any] = {"rows": rows, "seed": seed, "source": source_state()}
@@ -369,7 +369,7 @@ def run_size(
     peaks["transform"] = rss.stage_peak() / mib
 
     # (c) scoring: score_declarations without explanations, minus its own transform.
-    # Pass what ``training.train.evaluate_bundle_on`` passes from the selection settings.
+    # Pass what ``portsift.training.train.evaluate_bundle_on`` passes from the selection settings.
     selection = settings.selection.model_dump()
     policy = {k: selection[k] for k in ("revenue_weight",) if k in selection}
     bundle = Bundle(

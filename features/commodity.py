@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.stats import OutcomeStat, ReferenceStat, reference_level, smoothed
+from portsift.features.stats import OutcomeStat, ReferenceStat, reference_level, smoothed
 
 #: Violation rates from coarse to fine; each level is shrunk towards the one before it,
 #: so that a rarely inspected code borrows strength from its heading and chapter.
@@ -86,7 +86,7 @@ def commodity_features(frame: pd.DataFrame, values: pd.DataFrame, smoothing: flo
 
     Args:
         frame: Prepared declarations with :func:`measures` and catalogue flags.
-        values: Statistic values (see :mod:`features.stats`).
+        values: Statistic values (see :mod:`portsift.features.stats`).
         smoothing: Pseudo-inspections of each level's prior.
 
     Returns:

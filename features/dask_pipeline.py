@@ -2,9 +2,9 @@
 
 Design
 ------
-Every point-in-time statistic of :meth:`features.pipeline.FeaturePipeline.statistics` is
+Every point-in-time statistic of :meth:`portsift.features.pipeline.FeaturePipeline.statistics` is
 keyed by a group (importer, declarant, lab, HS code, importer x broker, ...) and time,
-and :mod:`features.history` computes each group's running totals from that group's own
+and :mod:`portsift.features.history` computes each group's running totals from that group's own
 rows only (the cumulative sums never cross groups). So a group's statistics are exact
 in any partition that holds the group's *whole* history, whatever else the partition
 holds. The Dask path therefore:
@@ -18,33 +18,33 @@ holds. The Dask path therefore:
    ``declarant_id`` (and the broker x origin record), ``lab_id`` and ``hs2`` (HS2, HS4,
    HS6, HS6 x origin rates, all HS references and a seller x HS6 record: a heading's
    code starts with its chapter, so one chapter holds all of its headings); the record
-   of a schema-file categorical column (:mod:`features.identity`) is shuffled by that
+   of a schema-file categorical column (:mod:`portsift.features.identity`) is shuffled by that
    column itself;
 3. for each shuffle group, hash-shuffles the rows whose partition column is known
    (``DataFrame.shuffle(on=...)``) so that each key's full history is in one partition,
-   and runs the unchanged :func:`features.stats.stats_as_of` on every partition with
+   and runs the unchanged :func:`portsift.features.stats.stats_as_of` on every partition with
    that group's statistics. Rows whose partition column is missing belong to no group
    of that shuffle group; they stay where they are and get the same fill values from
    the same function. The per-partition fitted states have disjoint keys, so the
    fitted state is their concatenation (sorted by key as the pandas path sorts it);
 4. the statistics without a key (``all``, ``all_lab_pass``: every outcome of the whole
    history) need the global running totals: each partition sums its outcome events per
-   availability day (:func:`features.stats._outcome_events`, a few hundred rows), the
-   client adds those up and runs :func:`features.history.cumulative_by_time` on them
+   availability day (:func:`portsift.features.stats._outcome_events`, a few hundred rows), the
+   client adds those up and runs :func:`portsift.features.history.cumulative_by_time` on them
    (the cumulative sum across time), and every partition looks its rows up in that small
-   table with :func:`features.history.as_of`;
+   table with :func:`portsift.features.history.as_of`;
 5. the values are shuffled back to the row partitions (``set_index("_row",
    divisions=...)``) and :meth:`FeaturePipeline._derive` builds the features per
    partition, exactly as ``fit_transform`` does.
 
 Categorical vocabularies come from Dask ``value_counts`` with the rule of
-:func:`features.transaction.fit_vocabulary` (categories seen at least
+:func:`portsift.features.transaction.fit_vocabulary` (categories seen at least
 ``min_category_count`` times, sorted). ``transform`` needs none of this: it is
 row-wise, so it is :meth:`FeaturePipeline.transform` mapped over partitions.
 
 Counts and rates are exactly those of the pandas path; sums of float labels (revenue)
 can differ in the last bits when rows of one group and day are summed in another order.
-Only :class:`~features.stats.OutcomeStat` may be unkeyed (the pipeline has no other).
+Only :class:`~portsift.features.stats.OutcomeStat` may be unkeyed (the pipeline has no other).
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from features import history
-from features.history import AVAILABLE_AT
-from features.pipeline import FeaturePipeline, Registers
-from features.stats import (
+from portsift.features import history
+from portsift.features.history import AVAILABLE_AT
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.features.stats import (
     OUTCOME_VALUES,
     OutcomeStat,
     Stat,
@@ -86,7 +86,7 @@ def partition_column(stat: Stat) -> str | None:
     """Return the column whose hash partitioning keeps each group of ``stat`` whole.
 
     Args:
-        stat: A statistic of :meth:`features.pipeline.FeaturePipeline.statistics`.
+        stat: A statistic of :meth:`portsift.features.pipeline.FeaturePipeline.statistics`.
 
     Returns:
         The partition column, or None for a statistic over the whole history: the first
@@ -153,7 +153,12 @@ def _empty_values(frame: pd.DataFrame, stats: Sequence[Stat]) -> pd.DataFrame:
 
 def value_columns(stats: Sequence[Stat]) -> list[str]:
     """Names of the value columns :func:`stats_as_of` returns for ``stats``, in order."""
-    from features.stats import ACTIVITY_VALUES, REFERENCE_VALUES, ActivityStat, _first_day_name
+    from portsift.features.stats import (
+        ACTIVITY_VALUES,
+        REFERENCE_VALUES,
+        ActivityStat,
+        _first_day_name,
+    )
 
     names: list[str] = []
     for stat in stats:
@@ -337,7 +342,7 @@ def _params(pipeline: FeaturePipeline) -> dict[str, Any]:
 
 def _state_order(pipeline: FeaturePipeline, state: State) -> list[str]:
     """State keys in the order :func:`stats_as_of` creates them (the pipeline's order)."""
-    from features.stats import ActivityStat
+    from portsift.features.stats import ActivityStat
 
     order: list[str] = []
     for stat in pipeline.statistics():

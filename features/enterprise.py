@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contract import CREDIT_TIERS, DEFAULT_TIER
-from features.stats import ActivityStat, OutcomeStat, day_number, prior_rates, smoothed
+from portsift.features.contract import CREDIT_TIERS, DEFAULT_TIER
+from portsift.features.stats import ActivityStat, OutcomeStat, day_number, prior_rates, smoothed
 
 TIER_RANK: dict[str, int] = {tier: rank for rank, tier in enumerate(CREDIT_TIERS)}
 
@@ -142,7 +142,7 @@ def history_features(
 
     Args:
         frame: Prepared declarations (``declared_at`` and keys).
-        values: Statistic values (``<stat>__<value>`` columns, see :mod:`features.stats`).
+        values: Statistic values (``<stat>__<value>`` columns, see :mod:`portsift.features.stats`).
         smoothing: Pseudo-inspections of the prior in smoothed rates.
         new_importer_days: Days after the first declaration an importer counts as new.
 

@@ -4,7 +4,7 @@ Much fraud follows *who* is involved rather than what is declared: an importer t
 routes its irregular shipments through one complicit broker, a broker that launders one
 origin, an importer that misdeclares one tariff line, a seller whose goods of one HS6 line
 are counterfeit. Each such *identity key* gets the point-in-time outcome statistics of
-:class:`features.stats.OutcomeStat` (so exactly the leakage rules of every other history
+:class:`portsift.features.stats.OutcomeStat` (so exactly the leakage rules of every other history
 statistic: a training row dated ``t`` sees only outcomes available by ``t``, scoring rows
 the fitted totals), and four features:
 
@@ -34,7 +34,7 @@ Which keys exist is data, not code:
   input (``extra_courier_id_violation_rate``, ...).
 
 The features are computed from arrays by :func:`identity_features`, which the pandas
-pipeline and the compiled per-request path (:mod:`features.online`) both call.
+pipeline and the compiled per-request path (:mod:`portsift.features.online`) both call.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.stats import OutcomeStat
+from portsift.features.stats import OutcomeStat
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def role_columns(extra_categorical: Sequence[str] = ()) -> dict[str, str]:
 
     Args:
         extra_categorical: Model inputs of the schema-file categorical columns
-            (``extra_<slug>``, see :func:`features.pipeline.extra_feature_name`).
+            (``extra_<slug>``, see :func:`portsift.features.pipeline.extra_feature_name`).
 
     Returns:
         Role -> column, for the built-in roles and the schema-file roles filled.
@@ -167,7 +167,7 @@ def identity_features(
         frame: The declarations' key columns (a prepared frame, or columns of arrays with
             ``None`` for missing text).
         values: Statistic values (``<stat>__<value>`` columns, see
-            :mod:`features.stats`), including the overall ``all`` statistic.
+            :mod:`portsift.features.stats`), including the overall ``all`` statistic.
         stats: The identity statistics (:func:`identity_stats`).
         smoothing: Pseudo-inspections of the prior in smoothed rates.
 

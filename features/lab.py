@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.stats import OutcomeStat, smoothed
+from portsift.features.stats import OutcomeStat, smoothed
 
 LAB_COLUMNS = ("lab_id", "lab_accredited", "lab_result", "issued_at")
 
@@ -68,7 +68,7 @@ def lab_features(frame: pd.DataFrame, values: pd.DataFrame, smoothing: float) ->
 
     Args:
         frame: Prepared declarations with catalogue flags and lab report columns.
-        values: Statistic values (see :mod:`features.stats`).
+        values: Statistic values (see :mod:`portsift.features.stats`).
         smoothing: Pseudo-inspections of the prior in the lab's disagreement rate.
 
     Returns:

@@ -1,7 +1,7 @@
 """Reading the input tables of ``shared/CONTRACT.md`` section 1 into typed frames.
 
 Each loader reads a file as text (so that validation sees the values as the user
-wrote them), maps its layout onto the canonical fields of :mod:`features.contract`,
+wrote them), maps its layout onto the canonical fields of :mod:`portsift.features.contract`,
 parses and validates every column, and returns a :class:`LoadedTable`. A table
 with invalid rows is rejected as a whole with one :class:`InputError`, unless
 ``skip_invalid`` asks for those rows to be set aside in ``LoadedTable.rejected``.
@@ -23,10 +23,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features import contract
-from features.contract import Field
-from features.schema_file import SchemaFile, read_schema_file
-from features.validation import (
+from portsift.features import contract
+from portsift.features.contract import Field
+from portsift.features.schema_file import SchemaFile, read_schema_file
+from portsift.features.validation import (
     SKIP_HINT,
     InputError,
     Parsed,
@@ -42,7 +42,7 @@ from features.validation import (
     problems_error,
     rejected_rows,
 )
-from features.writing import table_format
+from portsift.features.writing import table_format
 
 #: Accepted spellings of a lab result; 合格 / 不合格 are how Chinese lab reports say it.
 LAB_RESULT_ALIASES: dict[str, str] = {

@@ -1,6 +1,6 @@
 """The fitted feature pipeline compiled into lookups, for a few declarations at a time.
 
-:meth:`features.pipeline.FeaturePipeline.transform` is built for files: every statistic
+:meth:`portsift.features.pipeline.FeaturePipeline.transform` is built for files: every statistic
 is a join over pandas frames, which costs a fixed ~100 ms however few rows there are. A
 scoring API answers one declaration at a time, so :class:`OnlineFeatures` compiles the
 same fitted state once per worker into plain dictionaries (key -> row of totals, enterprise
@@ -8,7 +8,7 @@ same fitted state once per worker into plain dictionaries (key -> row of totals,
 the features of a handful of declarations with numpy arrays and those dictionaries.
 
 It is the same arithmetic as the pandas path, written once more for small inputs (the
-identity features of :mod:`features.identity` are derived by the one function both paths
+identity features of :mod:`portsift.features.identity` are derived by the one function both paths
 call on their arrays), so it is held to the pandas path by a test: on thousands of
 declarations (unknown keys, missing optional fields, inline lab reports, enterprises
 without a register entry) every column equals :meth:`FeaturePipeline.transform` exactly
@@ -34,8 +34,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features import commodity, enterprise, identity, lab, transaction
-from features.contract import (
+from portsift.features import commodity, enterprise, identity, lab, transaction
+from portsift.features.contract import (
     CREDIT_TIERS,
     DECLARATION_FIELDS,
     DEFAULT_TIER,
@@ -45,8 +45,8 @@ from features.contract import (
     LABEL_FIELDS,
     Field,
 )
-from features.pipeline import CONTEXT_COLUMNS, FeaturePipeline, Registers
-from features.stats import ActivityStat, OutcomeStat, _state_key, _values_of
+from portsift.features.pipeline import CONTEXT_COLUMNS, FeaturePipeline, Registers
+from portsift.features.stats import ActivityStat, OutcomeStat, _state_key, _values_of
 
 Columns = dict[str, np.ndarray]
 
@@ -121,7 +121,7 @@ class OnlineFeatures:
         smoothing: Pseudo-inspections of the prior in smoothed rates.
         new_importer_days: Days after its first declaration an importer counts as new.
         identity: The identity statistics (pairs over built-in columns, see
-            :mod:`features.identity`) whose features are derived.
+            :mod:`portsift.features.identity`) whose features are derived.
         identity_smoothing: Pseudo-inspections of the prior in their smoothed rates.
         totals: Fitted totals per statistic (``outcome:importer``, ``activity:hs6``...).
         first_days: First-declaration day per activity statistic name.
@@ -561,7 +561,7 @@ def columns_from_records(records: Sequence[Mapping[str, object]]) -> Columns | N
     """Read JSON declarations that are clean already straight into :data:`Columns`.
 
     The fast path of the API's validation. It accepts only what the loader
-    (:func:`features.loading.declarations_from_records`) would accept *unchanged*:
+    (:func:`portsift.features.loading.declarations_from_records`) would accept *unchanged*:
     canonical fields only, no labels, ids and text already stripped, HS codes of 6 to
     10 plain digits, ISO dates (``YYYY-MM-DD`` with an optional ``HH:MM[:SS]``), finite
     numbers (non-negative where the contract says so), 0/1 flags, ``pass``/``fail``,

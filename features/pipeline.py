@@ -16,8 +16,15 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from features import commodity, enterprise, identity, lab, transaction
-from features.stats import OutcomeStat, Stat, State, _state_key, stats_as_of, stats_from_state
+from portsift.features import commodity, enterprise, identity, lab, transaction
+from portsift.features.stats import (
+    OutcomeStat,
+    Stat,
+    State,
+    _state_key,
+    stats_as_of,
+    stats_from_state,
+)
 
 #: The statistics of every pipeline. A pipeline with schema-file categorical columns
 #: adds their identity statistics (see :meth:`FeaturePipeline.statistics`).
@@ -99,7 +106,7 @@ class FeaturePipeline:
         extra_categorical: Further categorical input columns (from a schema file).
         extra_numeric: Further numeric input columns (from a schema file).
         identity_smoothing: Pseudo-inspections of the prior in the identity keys' smoothed
-            rates (:mod:`features.identity`); None for ``smoothing``. Their records are
+            rates (:mod:`portsift.features.identity`); None for ``smoothing``. Their records are
             short (a pair is inspected a few times), and the model also sees their counts.
     """
 
@@ -198,7 +205,7 @@ class FeaturePipeline:
 
         :data:`STATS`, then the identity statistics that the schema-file categorical
         columns add (each column's own, and the pairs whose roles they fill, see
-        :mod:`features.identity`).
+        :mod:`portsift.features.identity`).
         """
         extra = self._identity_stats()
         built_in = set(identity.BUILT_IN_STATS)

@@ -10,7 +10,7 @@ The format is fixed by ``shared/CONTRACT.md`` section 1.1::
     numeric = ["Tax Rate"]
 
 Whether every required field is mapped can only be checked against a data file's
-header, so :func:`features.loading.load_declarations` does that (naming the
+header, so :func:`portsift.features.loading.load_declarations` does that (naming the
 schema file); here the schema is checked on its own.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features import contract
-from features.validation import InputError
+from portsift.features import contract
+from portsift.features.validation import InputError
 
 _SECTIONS: tuple[str, ...] = ("columns", "features")
 _FEATURE_KINDS: tuple[str, ...] = ("categorical", "numeric")

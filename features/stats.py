@@ -3,7 +3,7 @@
 A feature family declares which statistics it needs (:class:`OutcomeStat`,
 :class:`ActivityStat`, :class:`ReferenceStat`); this module computes all of them in one
 pass. Training rows get each statistic *as of* their own date (see
-:mod:`features.history`); scoring rows get the totals over the fitted history, which is
+:mod:`portsift.features.history`); scoring rows get the totals over the fitted history, which is
 the state saved with the model.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from features import history
-from features.history import AVAILABLE_AT
+from portsift.features import history
+from portsift.features.history import AVAILABLE_AT
 
 OUTCOME_VALUES = ("inspected", "illicit", "revenue")
 ACTIVITY_VALUES = ("declarations",)

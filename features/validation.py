@@ -2,7 +2,7 @@
 
 Every parser takes a column of raw text (as read from the file, one string per
 row) and returns the typed values together with the masks of rows it found
-invalid, each with a short reason. The loaders in :mod:`features.loading` decide
+invalid, each with a short reason. The loaders in :mod:`portsift.features.loading` decide
 what to do with those rows: reject the whole table with one :class:`InputError`
 naming the first offending rows, or set them aside with ``--skip-invalid``.
 

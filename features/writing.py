@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.validation import InputError
+from portsift.features.validation import InputError
 
 #: Table formats by (lower-cased) file suffix.
 CSV_SUFFIXES: frozenset[str] = frozenset({".csv"})

@@ -28,8 +28,8 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 
-from features.pipeline import FeaturePipeline, table_from_dict, table_to_dict
-from models.risk_model import RiskModel
+from portsift.features.pipeline import FeaturePipeline, table_from_dict, table_to_dict
+from portsift.models.risk_model import RiskModel
 
 BUNDLE_FORMAT = 1
 MANIFEST = "manifest.json"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import identity
+from portsift.features import identity
 
 Language = str  # "en" | "zh"
 
@@ -388,7 +388,7 @@ def _tier_history_reason(frame: _Rows, feature: str, lang: Language) -> Text:
 
 
 def _broker_tier_reason(frame: _Rows, feature: str, lang: Language) -> Text:
-    from features.contract import CREDIT_TIERS
+    from portsift.features.contract import CREDIT_TIERS
 
     rank = _float(frame, feature)
     rank = np.clip(np.where(np.isnan(rank), 2, rank).astype(int), 0, len(CREDIT_TIERS) - 1)
@@ -416,7 +416,7 @@ def _identity_key(feature: str) -> str:
     """Return the identity key of an identity feature, ``""`` for another feature.
 
     ``importer_declarant_violations`` -> ``importer_declarant`` (see
-    :data:`features.identity.SUFFIXES`).
+    :data:`portsift.features.identity.SUFFIXES`).
     """
     for suffix in identity.SUFFIXES:
         if feature.endswith(suffix):
@@ -461,7 +461,7 @@ def _identity_subject(frame: _Rows, key: str, lang: Language) -> Text:
 def _identity_reason(frame: _Rows, feature: str, lang: Language) -> Text:
     """``importer IMP01 with broker BRK02: 5 of 7 past inspections found a violation``.
 
-    Every feature of an identity key (:mod:`features.identity`) is explained by its
+    Every feature of an identity key (:mod:`portsift.features.identity`) is explained by its
     record: the inspections and violations counted before the declaration.
     """
     key = _identity_key(feature)

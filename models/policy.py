@@ -1799,7 +1799,7 @@ class SelectionPolicy:
 class RealTimePolicy(SelectionPolicy):
     """A selection policy whose ``decide`` is the real-time :meth:`decide_online`.
 
-    :func:`models.scoring.score_declarations` calls ``policy.with_params(rate=...)`` and
+    :func:`portsift.models.scoring.score_declarations` calls ``policy.with_params(rate=...)`` and
     then ``decide``; this subclass keeps the saved thresholds across ``with_params`` and
     decides each declaration on its own, so the API shares the scoring path with
     ``portsift score`` and differs from it only in the selection rule.

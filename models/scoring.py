@@ -9,14 +9,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.online import OnlineFeatures
-from features.pipeline import Registers
-from models import explain
-from models import policy as policy_module
-from models.bundle import Bundle
-from models.explain import Explanation
-from models.policy import POLICY_COLUMNS, BatchFacts, SelectionPolicy
-from models.risk_model import feature_matrix
+from portsift.features.online import OnlineFeatures
+from portsift.features.pipeline import Registers
+from portsift.models import explain
+from portsift.models import policy as policy_module
+from portsift.models.bundle import Bundle
+from portsift.models.explain import Explanation
+from portsift.models.policy import POLICY_COLUMNS, BatchFacts, SelectionPolicy
+from portsift.models.risk_model import feature_matrix
 
 SCORE_COLUMNS = (
     "declaration_id",
@@ -231,7 +231,7 @@ def score_online(
         bundle: The loaded model bundle.
         online: Its pipeline compiled against the registers in force.
         declarations: Canonical declaration fields as arrays
-            (see :mod:`features.online`).
+            (see :mod:`portsift.features.online`).
         policy: A selection policy with fitted real-time thresholds.
         revenue_weight: Weight of the revenue at stake in the priority; None = the
             weight chosen at training.

@@ -97,7 +97,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _revenue_weight(settings: Any, bundle: Any) -> float:
     """The ranking's revenue weight: the objective in force, read against the bundle."""
-    from models.scoring import ranking_weight
+    from portsift.models.scoring import ranking_weight
 
     return ranking_weight(bundle.metadata, settings.selection.objective)
 
@@ -105,8 +105,8 @@ def _revenue_weight(settings: Any, bundle: Any) -> float:
 def _read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inputs:
     import pandas as pd
 
-    from features import loading
-    from features.pipeline import Registers
+    from portsift.features import loading
+    from portsift.features.pipeline import Registers
 
     skip = args.skip_invalid
     declarations = loading.load_declarations(
@@ -132,7 +132,7 @@ def _read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> In
 
 
 def _set_aside(args: argparse.Namespace, inputs: Inputs, output: str | Path) -> None:
-    from features.writing import write_rejected
+    from portsift.features.writing import write_rejected
 
     for note in inputs.notes:
         _note(args, note)
@@ -150,7 +150,7 @@ def _rate(args: argparse.Namespace, settings: Any) -> float:
 
 
 def _load_bundle(model_dir: str) -> Any:
-    from models.bundle import load_bundle
+    from portsift.models.bundle import load_bundle
 
     return load_bundle(model_dir)
 
@@ -174,8 +174,8 @@ def _check_schema_matches(bundle: Any, declarations: Any, source: str) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """``portsift generate``: write a synthetic data set."""
-    from features.synthetic import generate_synthetic, to_bacuda, write_synthetic
-    from features.writing import write_table_atomic
+    from portsift.features.writing import write_table_atomic
+    from portsift.synthetic.generator import generate_synthetic, to_bacuda, write_synthetic
 
     if args.rows < 100:
         raise CliError(f"--rows must be at least 100, got {args.rows}")
@@ -214,7 +214,7 @@ def _read_feedback(args: argparse.Namespace) -> tuple[Any, str | None]:
     """The inspection outcomes of ``--feedback-from`` and the URL to show, or ``(None, None)``."""
     if not args.feedback_from:
         return None, None
-    from training.feedback import FeedbackSourceError, describe_url, read_feedback
+    from portsift.training.feedback import FeedbackSourceError, describe_url, read_feedback
 
     try:
         return read_feedback(args.feedback_from), describe_url(args.feedback_from)
@@ -260,7 +260,7 @@ def _explain_ids(args: argparse.Namespace) -> list[str] | None:
 
 
 def _cluster(args: argparse.Namespace) -> Any:
-    from training.scale import ClusterConfig
+    from portsift.training.scale import ClusterConfig
 
     if args.dask_workers < 1:
         raise CliError(f"--dask-workers must be at least 1, got {args.dask_workers}")
@@ -269,8 +269,8 @@ def _cluster(args: argparse.Namespace) -> Any:
 
 def _cmd_train_dask(args: argparse.Namespace) -> int:
     """``portsift train --engine dask``: the same bundle, trained on a Dask cluster."""
-    from training.evaluate import format_table
-    from training.scale import dask_client, partitioned, train_dask
+    from portsift.training.evaluate import format_table
+    from portsift.training.scale import dask_client, partitioned, train_dask
 
     if getattr(args, "feedback_from", None):
         raise CliError("--feedback-from is not supported with --engine dask")
@@ -311,9 +311,9 @@ def _cmd_train_dask(args: argparse.Namespace) -> int:
 
 def _cmd_score_dask(args: argparse.Namespace) -> int:
     """``portsift score --engine dask``: the same decisions, computed on a Dask cluster."""
-    from models.policy import SelectionPolicy
-    from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS
-    from training.scale import dask_client, partitioned, score_dask, write_scores
+    from portsift.models.policy import SelectionPolicy
+    from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS
+    from portsift.training.scale import dask_client, partitioned, score_dask, write_scores
 
     settings = _settings(args)
     rate = _rate(args, settings)
@@ -354,8 +354,8 @@ def _cmd_score_dask(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow."""
-    from training.evaluate import format_table
-    from training.train import train
+    from portsift.training.evaluate import format_table
+    from portsift.training.train import train
 
     if getattr(args, "engine", "pandas") == "dask":
         return _cmd_train_dask(args)
@@ -416,8 +416,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     """``portsift retrain``: a challenger on the latest window against the champion."""
     import tempfile
 
-    from features.writing import write_text_atomic
-    from training.retrain import RetrainError, fetch_champion, format_comparison, retrain
+    from portsift.features.writing import write_text_atomic
+    from portsift.training.retrain import RetrainError, fetch_champion, format_comparison, retrain
 
     settings = _settings(args)
     stages = [
@@ -512,9 +512,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """``portsift score``: score declarations and select under the budget."""
-    from features.writing import write_table_atomic
-    from models.policy import SelectionPolicy
-    from models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
+    from portsift.features.writing import write_table_atomic
+    from portsift.models.policy import SelectionPolicy
+    from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
     if getattr(args, "engine", "pandas") == "dask":
         return _cmd_score_dask(args)
@@ -584,9 +584,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``portsift evaluate``: evaluate a bundle on declarations after its training window."""
     import pandas as pd
 
-    from features.writing import write_text_atomic
-    from training.evaluate import format_table
-    from training.train import evaluate_bundle_on
+    from portsift.features.writing import write_text_atomic
+    from portsift.training.evaluate import format_table
+    from portsift.training.train import evaluate_bundle_on
 
     settings = _settings(args)
     with Progress(["loading model", "reading input", "evaluating"], args.quiet) as progress:
@@ -622,7 +622,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _say(args, "by credit tier:")
     _say(args, evaluation.by_tier.to_string(float_format=lambda v: f"{v:.3f}"))
     if evaluation.policy is not None:
-        from training.evaluate import format_policy
+        from portsift.training.evaluate import format_policy
 
         _say(args)
         _say(args, format_policy(evaluation.policy))
@@ -634,11 +634,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``portsift report``: one declaration's officer report, or a day's batch report."""
-    from features.writing import write_rejected
-    from models.policy import SelectionPolicy
-    from reports.batch import parse_date, write_batch_report
-    from reports.officer import check_output, write_declaration_report
-    from reports.render import RenderError, find_chromium
+    from portsift.features.writing import write_rejected
+    from portsift.models.policy import SelectionPolicy
+    from portsift.reports.batch import parse_date, write_batch_report
+    from portsift.reports.officer import check_output, write_declaration_report
+    from portsift.reports.render import RenderError, find_chromium
 
     settings = _settings(args)
     rate = _rate(args, settings)
@@ -705,7 +705,7 @@ def _serve_model_dir(args: argparse.Namespace) -> str:
     """The bundle directory to serve: ``--model-dir``, or ``--model-uri`` fetched and verified."""
     if not args.model_uri:
         return str(args.model_dir)
-    from serving.model_store import ModelUriError, resolve_model_uri
+    from portsift.store.model_store import ModelUriError, resolve_model_uri
 
     try:
         resolved = resolve_model_uri(args.model_uri, args.model_cache)
@@ -724,8 +724,8 @@ def _random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, Any] 
     """The random-inspection marker column of the declarations file, aligned to its valid rows."""
     import numpy as np
 
-    from features import loading
-    from training.monitor import random_marker
+    from portsift.features import loading
+    from portsift.monitoring.drift import random_marker
 
     raw = loading.read_table(args.declarations)
     try:
@@ -749,9 +749,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from features.writing import write_rejected, write_text_atomic
-    from reports.monitor import render_dashboard
-    from training.monitor import Thresholds, monitor_declarations
+    from portsift.features.writing import write_rejected, write_text_atomic
+    from portsift.monitoring.drift import Thresholds, monitor_declarations
+    from portsift.monitoring.report import render_dashboard
 
     settings = _settings(args)
     m = settings.monitoring
@@ -813,7 +813,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             _note(args, f"{len(inputs.rejected)} invalid rows set aside in {rejected}")
         run_id = None
         if not args.no_mlflow:
-            from training import tracking
+            from portsift.store import tracking
 
             with tempfile.TemporaryDirectory(prefix="portsift-monitor-") as scratch:
                 summary_path = Path(scratch) / "monitor.json"
@@ -895,9 +895,9 @@ def _simulation_history(args: argparse.Namespace, inputs: Inputs) -> Any:
     """
     import numpy as np
 
-    from features import loading
-    from features.validation import format_rows, parse_flag, row_numbers
-    from training import simulation
+    from portsift.features import loading
+    from portsift.features.validation import format_rows, parse_flag, row_numbers
+    from portsift.training import simulation
 
     raw = loading.read_table(args.declarations)
     kept = np.ones(len(raw), dtype=bool)
@@ -933,9 +933,9 @@ def _simulation_history(args: argparse.Namespace, inputs: Inputs) -> Any:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``portsift simulate``: replay the selection feedback loop week by week."""
-    from features.pipeline import Registers
-    from features.synthetic import generate_synthetic_with_truth
-    from training import simulation
+    from portsift.features.pipeline import Registers
+    from portsift.synthetic.generator import generate_synthetic_with_truth
+    from portsift.training import simulation
 
     settings = _settings(args)
     strategies = None
@@ -1018,8 +1018,8 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     """
     import os
 
-    from features import loading
-    from serving.auth import TokenConfigError, TokenVerifier
+    from portsift.features import loading
+    from portsift.serving.auth import TokenConfigError, TokenVerifier
 
     model_dir = _serve_model_dir(args)
     bundle = _load_bundle(model_dir)
@@ -1076,7 +1076,7 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         "-m",
         "bentoml",
         "serve",
-        "serving.service:Portsift",
+        "portsift.serving.service:Portsift",
         "--host",
         args.host,
         "--port",
@@ -1403,8 +1403,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from features.validation import InputError
-    from models.bundle import BundleError
+    from portsift.features.validation import InputError
+    from portsift.models.bundle import BundleError
     from portsift.settings import SettingsError
 
     return (CliError, InputError, BundleError, SettingsError)

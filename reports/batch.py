@@ -20,17 +20,17 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from features.contract import CREDIT_TIERS
-from features.pipeline import Registers
-from features.validation import InputError
-from models import explain
-from models.bundle import Bundle
-from models.policy import SelectionPolicy, rule_text
-from models.scoring import score_declarations
-from reports import i18n, page
-from reports.charts import histogram_svg
-from reports.officer import check_output, officer_words
-from reports.render import DEFAULT_TIMEOUT, write_document
+from portsift.features.contract import CREDIT_TIERS
+from portsift.features.pipeline import Registers
+from portsift.features.validation import InputError
+from portsift.models import explain
+from portsift.models.bundle import Bundle
+from portsift.models.policy import SelectionPolicy, rule_text
+from portsift.models.scoring import score_declarations
+from portsift.reports import i18n, page
+from portsift.reports.charts import histogram_svg
+from portsift.reports.officer import check_output, officer_words
+from portsift.reports.render import DEFAULT_TIMEOUT, write_document
 
 #: Reasons per selected declaration counted in the top reasons.
 REASON_SLOTS = 3

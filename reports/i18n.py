@@ -463,7 +463,7 @@ FACTORS: dict[str, tuple[str, str, str]] = {
     "transport_mode": ("运输方式", "transport mode", CATEGORY),
     "hs_chapter": ("商品章", "HS chapter", CATEGORY),
 }
-#: Whose record an identity feature (``features.identity``) measures, by its key.
+#: Whose record an identity feature (``portsift.features.identity``) measures, by its key.
 IDENTITY_SUBJECTS: dict[str, tuple[str, str]] = {
     "importer_declarant": ("进口企业经该报关企业", "importer with this broker"),
     "importer_hs6": ("进口企业申报该税号", "importer with this HS6"),

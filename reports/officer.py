@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from features.contract import CREDIT_TIERS
-from features.pipeline import Registers
-from features.validation import InputError
-from models import explain
-from models.bundle import Bundle
-from models.scoring import registers_for, score_declarations
-from reports import i18n, page
-from reports.charts import WaterfallStep, waterfall_svg
-from reports.render import DEFAULT_TIMEOUT, output_format, write_document
+from portsift.features.contract import CREDIT_TIERS
+from portsift.features.pipeline import Registers
+from portsift.features.validation import InputError
+from portsift.models import explain
+from portsift.models.bundle import Bundle
+from portsift.models.scoring import registers_for, score_declarations
+from portsift.reports import i18n, page
+from portsift.reports.charts import WaterfallStep, waterfall_svg
+from portsift.reports.render import DEFAULT_TIMEOUT, output_format, write_document
 
 #: Lab reports older than this are not accepted when the decisions do not say.
 DEFAULT_LAB_VALIDITY_DAYS = 365
@@ -252,7 +252,7 @@ def officer_words(reason: str, labels: dict[str, str], row: pd.Series, lang: i18
     """Reword a reason the explainer left generic (``feature = value``) in officer terms.
 
     Args:
-        reason: One reason as :func:`models.explain.reasons` wrote it.
+        reason: One reason as :func:`portsift.models.explain.reasons` wrote it.
         labels: Feature to field/signal labels of the pipeline.
         row: The declaration's feature row.
         lang: Language of the reason.

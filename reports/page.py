@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from models.bundle import Bundle
-from reports import i18n
+from portsift.models.bundle import Bundle
+from portsift.reports import i18n
 
 
 @cache
 def environment() -> Environment:
     """The Jinja environment of the report templates (autoescaped, strict)."""
     env = Environment(
-        loader=PackageLoader("reports", "templates"),
+        loader=PackageLoader("portsift.reports", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

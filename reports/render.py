@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from features.writing import atomic_path
+from portsift.features.writing import atomic_path
 
 #: Environment variable naming the browser executable.
 CHROMIUM_ENV = "PORTSIFT_CHROMIUM"
@@ -260,7 +260,7 @@ def write_document(
         ValueError: Another suffix (check it first with :func:`output_format`).
         RenderError: PDF output without a working browser.
     """
-    from features.writing import write_text_atomic
+    from portsift.features.writing import write_text_atomic
 
     kind = output_format(out)
     if kind == "pdf":

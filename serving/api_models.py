@@ -1,10 +1,10 @@
 """Pydantic request and response models of the HTTP API (``../shared/CONTRACT.md`` §3).
 
 The declaration model is generated from the contract's field list
-(:data:`features.contract.DECLARATION_FIELDS` and the inline lab report fields), so that
+(:data:`portsift.features.contract.DECLARATION_FIELDS` and the inline lab report fields), so that
 it cannot drift from the CSV loader. Pydantic checks the shape (types, ``>= 0``, 0/1
 flags, unknown fields) and gives BentoML's 400 naming the field in ``detail[].loc``; the
-values are then validated once more by :func:`features.loading.declarations_from_records`
+values are then validated once more by :func:`portsift.features.loading.declarations_from_records`
 exactly as a file is (dates, HS codes, lab results), which answers 422 naming the field.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 
-from features import contract
+from portsift.features import contract
 
 #: Most declarations one ``/score_batch`` request may carry.
 MAX_BATCH: int = 1000

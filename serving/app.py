@@ -5,8 +5,8 @@ model bundle loaded once, the reference registers (the snapshot saved with the m
 or newer files), the selection policy with the real-time thresholds saved at training,
 the audit store and the token verifier. Its :meth:`DecisionService.score` validates JSON
 declarations exactly as ``portsift score`` validates a file
-(:func:`features.loading.declarations_from_records`), scores them through
-:func:`models.scoring.score_declarations` (the same features, model, calibration,
+(:func:`portsift.features.loading.declarations_from_records`), scores them through
+:func:`portsift.models.scoring.score_declarations` (the same features, model, calibration,
 TreeSHAP and reasons as the command line), **commits every decision to the audit store
 before it returns**, and gives one JSON-ready decision per declaration.
 
@@ -33,8 +33,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from features.loading import declarations_from_records, load_commodities, load_enterprises
-from features.online import (
+from portsift.features.loading import declarations_from_records, load_commodities, load_enterprises
+from portsift.features.online import (
     Columns,
     NotCompilableError,
     OnlineFeatures,
@@ -43,12 +43,12 @@ from features.online import (
     compile_online,
     concat_columns,
 )
-from features.pipeline import Registers
-from features.validation import InputError
-from models.bundle import Bundle, load_bundle
-from models.explain import Explanation
-from models.policy import RealTimePolicy, SelectionPolicy, ThresholdState
-from models.scoring import (
+from portsift.features.pipeline import Registers
+from portsift.features.validation import InputError
+from portsift.models.bundle import Bundle, load_bundle
+from portsift.models.explain import Explanation
+from portsift.models.policy import RealTimePolicy, SelectionPolicy, ThresholdState
+from portsift.models.scoring import (
     POLICY_OUTPUT_COLUMNS,
     SCORE_COLUMNS,
     ranking_weight,
@@ -56,9 +56,9 @@ from models.scoring import (
     score_declarations,
     score_online,
 )
+from portsift.serving.auth import TokenVerifier
 from portsift.settings import load_settings
-from serving.audit import AuditStore, DecisionRecord
-from serving.auth import TokenVerifier
+from portsift.store.audit import AuditStore, DecisionRecord
 
 logger = logging.getLogger("portsift.serving")
 
@@ -285,7 +285,7 @@ class DecisionService:
     ) -> list[list[dict[str, Any]] | InputError]:
         """Decide several requests in one vectorised pass and one audit transaction.
 
-        What :class:`serving.batching.MicroBatcher` calls with the requests that queued
+        What :class:`portsift.serving.batching.MicroBatcher` calls with the requests that queued
         while the previous batch was decided. Each request is validated on its own (a bad
         one gets its own :class:`InputError`, the others are decided); the valid ones are
         scored together, by language, and every decision is committed before any is

@@ -1,12 +1,12 @@
 """The BentoML 1.4 service of the scoring API (``portsift serve`` starts it).
 
-Thin on purpose: the request path lives in :mod:`serving.app`. Configuration comes from
+Thin on purpose: the request path lives in :mod:`portsift.serving.app`. Configuration comes from
 the environment, which ``portsift serve`` sets: ``PORTSIFT_MODEL_DIR`` (the bundle),
 ``PORTSIFT_ENTERPRISES`` / ``PORTSIFT_COMMODITIES`` (newer register files),
 ``PORTSIFT_AUDIT_URL``, ``PORTSIFT_API_TOKENS`` / ``PORTSIFT_API_TOKEN_FILE`` and
 ``PORTSIFT_INSECURE_DEV=1``. Run it by hand with::
 
-    PORTSIFT_MODEL_DIR=demo/model PORTSIFT_API_TOKENS=... bentoml serve serving.service:Portsift
+    PORTSIFT_MODEL_DIR=demo/model PORTSIFT_API_TOKENS=... bentoml serve portsift.serving.service:Portsift
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pydantic_core
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
-from features.validation import InputError
-from serving.api_models import (
+from portsift.features.validation import InputError
+from portsift.serving.api_models import (
     Decision,
     Declaration,
     ErrorBody,
@@ -35,10 +35,16 @@ from serving.api_models import (
     ScoreBatchRequest,
     declaration_record,
 )
-from serving.app import INSECURE_ENV, DecisionService, FeedbackError, ScoreRequest, language_of
-from serving.audit import AuditError
-from serving.auth import TokenConfigError, TokenVerifier
-from serving.batching import MicroBatcher
+from portsift.serving.app import (
+    INSECURE_ENV,
+    DecisionService,
+    FeedbackError,
+    ScoreRequest,
+    language_of,
+)
+from portsift.serving.auth import TokenConfigError, TokenVerifier
+from portsift.serving.batching import MicroBatcher
+from portsift.store.audit import AuditError
 
 if TYPE_CHECKING:
     from bentoml._internal.service.openapi.specification import OpenAPISpecification
@@ -405,7 +411,7 @@ def describe_api(spec: OpenAPISpecification) -> OpenAPISpecification:
     lose ``int``. It documents the 400 body's ``detail`` as a string (it is pydantic's
     list of problems) and leaves out the 401, 413, 422 and 503 this API answers and the
     bearer token it needs. Here the routes refer to the pydantic models' own schemas
-    instead, the error answers are :class:`~serving.api_models.ErrorBody`, and the
+    instead, the error answers are :class:`~portsift.serving.api_models.ErrorBody`, and the
     bearer scheme is declared.
 
     Args:

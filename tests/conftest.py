@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import SyntheticData, generate_synthetic, write_synthetic
+from portsift.features.pipeline import Registers
+from portsift.synthetic.generator import SyntheticData, generate_synthetic, write_synthetic
 
 SESSION_ROWS = 30_000
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.pipeline import Registers
-from models.bundle import Bundle
-from models.scoring import ScoredBatch, score_declarations
-from training.evaluate import Evaluation
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import Bundle
+from portsift.models.scoring import ScoredBatch, score_declarations
+from portsift.training.evaluate import Evaluation
 
 #: Rows explained for the beeswarm plot: enough for a stable picture, cheap to explain.
 BEESWARM_ROWS = 2000

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import CREDIT_TIERS
-from models.policy import POLICY_COLUMNS, SelectionPolicy, select_top
-from training import metrics
-from training.baselines import DateGBDT, hindsight_scores, random_scores
+from portsift.features.contract import CREDIT_TIERS
+from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy, select_top
+from portsift.training import metrics
+from portsift.training.baselines import DateGBDT, hindsight_scores, random_scores
 
 MODEL = "model"
 MODEL_BY_RISK = "model_risk_only"

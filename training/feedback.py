@@ -1,7 +1,7 @@
 """Inspection outcomes from the API's audit store as training labels.
 
 ``POST /feedback`` appends inspection outcomes to the audit store
-(:class:`serving.audit.AuditStore`); :meth:`~serving.audit.AuditStore.feedback_frame`
+(:class:`portsift.store.audit.AuditStore`); :meth:`~portsift.store.audit.AuditStore.feedback_frame`
 gives the latest outcome of each declaration. ``portsift train --feedback-from URL``
 reads them with :func:`read_feedback` and :func:`merge_feedback` puts them on the
 training declarations:
@@ -12,7 +12,7 @@ training declarations:
 * an outcome for a declaration id the file does not hold adds no row (the features of
   a declaration cannot be invented); :func:`count_feedback` counts those.
 
-The contract's label rules (section 1.1, as :mod:`features.loading` applies them to a
+The contract's label rules (section 1.1, as :mod:`portsift.features.loading` applies them to a
 file) hold for the merged rows too: an uninspected declaration has no outcome, and an
 inspection that found nothing raised no revenue.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import LABEL_FIELDS
+from portsift.features.contract import LABEL_FIELDS
 
 #: Columns the feedback table must have (those of ``AuditStore.feedback_frame``).
 FEEDBACK_COLUMNS: tuple[str, ...] = ("declaration_id", *LABEL_FIELDS)
@@ -95,7 +95,7 @@ def merge_feedback(declarations: pd.DataFrame, feedback: pd.DataFrame) -> pd.Dat
     """Give the declarations that have an inspection outcome in the feedback its labels.
 
     Args:
-        declarations: Canonical declarations (as :func:`features.loading.load_declarations`
+        declarations: Canonical declarations (as :func:`portsift.features.loading.load_declarations`
             gives them), with or without label columns.
         feedback: One row per declaration id with columns ``declaration_id, inspected,
             illicit, revenue`` (flags 0/1 or NaN), as ``AuditStore.feedback_frame`` returns.
@@ -219,7 +219,7 @@ def read_feedback(url: str) -> pd.DataFrame:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from serving.audit import AuditError, AuditStore
+    from portsift.store.audit import AuditError, AuditStore
 
     shown = describe_url(url)
     try:

@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from features.pipeline import MONOTONE_DECREASING, FeaturePipeline
-from models.policy import budget_count, select_top
-from models.risk_model import RiskModel, TrainingData, feature_matrix, time_split
+from portsift.features.pipeline import MONOTONE_DECREASING, FeaturePipeline
+from portsift.models.policy import budget_count, select_top
+from portsift.models.risk_model import RiskModel, TrainingData, feature_matrix, time_split
 from portsift.settings import ModelSearchSettings, Settings, ShapeSettings
-from training import metrics
+from portsift.training import metrics
 
 #: Rows timed before the full measurement: a shape far slower than the budget is
 #: recognised from these alone instead of spending seconds on it.

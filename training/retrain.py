@@ -2,7 +2,7 @@
 
 A retrain trains a challenger on the latest window of a declarations file (the last
 ``window_days`` before a recent hold-out; by default everything before it), with the
-inspection outcomes of the audit store merged in (:mod:`training.feedback`), and measures
+inspection outcomes of the audit store merged in (:mod:`portsift.training.feedback`), and measures
 it and the current champion (``models:/<registered_model_name>@champion``) on the *same*
 recent rows. Those rows must lie after both models' training windows: the champion was
 trained up to its ``trained_to`` and must not be scored on rows it learnt from, so when
@@ -10,7 +10,7 @@ its window reaches into the hold-out the comparison is restricted to the rows af
 (and the run says so).
 
 The challenger takes the ``champion`` alias only with a strictly higher P@5% on those
-shared rows (:class:`training.tracking.SharedComparison`, the tracking module's rule on
+shared rows (:class:`portsift.store.tracking.SharedComparison`, the tracking module's rule on
 the shared rows instead of each model's own hold-out); otherwise it is registered as
 ``challenger``. Without a champion it becomes the champion. The comparison is recorded
 in the MLflow run (metrics of both, tags, ``comparison.json``).
@@ -33,14 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.pipeline import Registers
-from models.bundle import Bundle, load_bundle
-from models.scoring import ScoredBatch
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import Bundle, load_bundle
+from portsift.models.scoring import ScoredBatch
 from portsift.settings import Settings
-from training import metrics
-from training.evaluate import MODEL, Evaluation
-from training.feedback import merge_feedback
-from training.train import Stage, TrainResult, evaluate_bundle, split_by_time, train
+from portsift.training import metrics
+from portsift.training.evaluate import MODEL, Evaluation
+from portsift.training.feedback import merge_feedback
+from portsift.training.train import Stage, TrainResult, evaluate_bundle, split_by_time, train
 
 #: The metric that decides promotion (higher is better), as ``metrics.metric_row`` names it.
 PRIMARY_METRIC = "precision_at_5"
@@ -311,7 +311,7 @@ def measure(
     """One model's results on the scored rows, and on their random inspections.
 
     Args:
-        scored: The rows as the model scored them (:func:`training.train.evaluate_bundle`).
+        scored: The rows as the model scored them (:func:`portsift.training.train.evaluate_bundle`).
         evaluation: The evaluation computed from ``scored`` (its ``model`` row: the
             policy's ranking, as ``train`` reports and MLflow records it).
         percents: Inspection rates of the evaluation settings.
@@ -546,8 +546,8 @@ def fetch_champion(model_name: str, cache_dir: Path) -> Champion | None:
     """
     from mlflow.exceptions import MlflowException
 
-    from serving.model_store import ModelUriError, resolve_model_uri
-    from training import tracking
+    from portsift.store import tracking
+    from portsift.store.model_store import ModelUriError, resolve_model_uri
 
     uri = f"models:/{model_name}@{tracking.CHAMPION}"
     if not tracking.store_exists():
@@ -616,8 +616,8 @@ def retrain(
         RetrainError: See :func:`plan_retrain`; also no labelled row to compare on.
         ValueError: Malformed feedback or too few labels to train (from ``train``).
     """
-    from training import tracking
-    from training.train import _record
+    from portsift.store import tracking
+    from portsift.training.train import _record
 
     step = stage or (lambda _name: None)
     labelled_frame = declarations if feedback is None else merge_feedback(declarations, feedback)

@@ -2,11 +2,11 @@
 
 Design
 ------
-* **Features** come from :mod:`features.dask_pipeline`: the pandas pipeline's own
+* **Features** come from :mod:`portsift.features.dask_pipeline`: the pandas pipeline's own
   functions applied per partition after a hash shuffle per group key (training), or
   ``FeaturePipeline.transform`` mapped over partitions (scoring).
 * **Training** uses ``lightgbm.dask.DaskLGBMClassifier`` / ``DaskLGBMRegressor`` with
-  the parameters of :class:`models.risk_model.RiskModel` and one LightGBM thread per
+  the parameters of :class:`portsift.models.risk_model.RiskModel` and one LightGBM thread per
   worker. The labelled rows, the time-ordered validation slice (the latest
   ``validation_fraction`` of labelled rows) and Platt scaling are those of
   ``RiskModel.fit`` (the same rows in the same slices), with two differences: the
@@ -17,18 +17,18 @@ Design
   then the client computes the validation loss after every round and cuts the booster
   where the same rule (no improvement for ``early_stopping_rounds`` rounds) would have
   stopped. The result is an ordinary :class:`RiskModel`, saved by the unchanged
-  :func:`models.bundle.save_bundle` (LightGBM text + JSON, no pickles), so ``portsift
+  :func:`portsift.models.bundle.save_bundle` (LightGBM text + JSON, no pickles), so ``portsift
   score``, ``evaluate`` and ``serve`` read it as any other bundle.
 * The DATE baseline is fitted on the labelled rows (a few columns, gathered on the
   client); the monitoring reference on a deterministic sample of the history
   (``monitor_sample`` rows at most); the hold-out (the latest 20%) is gathered on the
-  client and evaluated by :func:`training.train.evaluate_bundle`, as in pandas. The
+  client and evaluated by :func:`portsift.training.train.evaluate_bundle`, as in pandas. The
   Dask engine does not record an MLflow run.
 * **Scoring** is two passes over the partitions. Pass 1 maps ``transform`` and the
   boosters (risk, calibration, revenue, priority) over partitions and brings back the
   few columns the selection policy reads: the batch policy selects exactly
   ``round(rate x N)`` over the *whole* batch, so it runs once on the client, with the
-  same code and inputs as :func:`models.scoring.score_declarations` (the decisions are
+  same code and inputs as :func:`portsift.models.scoring.score_declarations` (the decisions are
   identical). Pass 2 computes SHAP contributions and reasons on the workers, only for
   the rows to explain (``--explain``). Features and SHAP values never leave the workers.
 """
@@ -48,26 +48,26 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.dask_pipeline import ROW, fit_transform_dask, transform_dask, with_row_index
-from features.pipeline import FeaturePipeline, Registers
-from models import explain
-from models import policy as policy_module
-from models.bundle import Bundle, save_bundle
-from models.policy import POLICY_COLUMNS, SelectionPolicy
-from models.risk_model import RiskModel, _value_base, feature_matrix
-from models.scoring import (
+from portsift.features.dask_pipeline import ROW, fit_transform_dask, transform_dask, with_row_index
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.models import explain
+from portsift.models import policy as policy_module
+from portsift.models.bundle import Bundle, save_bundle
+from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy
+from portsift.models.risk_model import RiskModel, _value_base, feature_matrix
+from portsift.models.scoring import (
     ScoredBatch,
     _join_reasons,
     explain_mask,
     ranking_weight,
     registers_for,
 )
+from portsift.monitoring.drift import build_reference
 from portsift.settings import Settings
-from training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
-from training.model_search import model_from_settings, unsearched
-from training.monitor import build_reference
-from training.objective import RankingChoice
-from training.train import evaluate_draft, model_notes
+from portsift.training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
+from portsift.training.model_search import model_from_settings, unsearched
+from portsift.training.objective import RankingChoice
+from portsift.training.train import evaluate_draft, model_notes
 
 Stage = Callable[[str], None]
 
@@ -150,7 +150,7 @@ def partitioned(
 
 
 def holdout_start(declarations: dd.DataFrame, holdout_fraction: float) -> pd.Timestamp | None:
-    """The first hold-out day, as :func:`training.train.split_by_time` chooses it."""
+    """The first hold-out day, as :func:`portsift.training.train.split_by_time` chooses it."""
     if holdout_fraction <= 0:
         return None
     per_day = declarations["declared_at"].dt.normalize().value_counts().compute().sort_index()
@@ -371,7 +371,7 @@ def _fit_regressor(
 def new_pipeline(
     settings: Settings, extra_categorical: tuple[str, ...] = (), extra_numeric: tuple[str, ...] = ()
 ) -> FeaturePipeline:
-    """The unfitted pipeline of ``settings`` (as :func:`training.train.fit` builds it)."""
+    """The unfitted pipeline of ``settings`` (as :func:`portsift.training.train.fit` builds it)."""
     f = settings.features
     return FeaturePipeline(
         smoothing=f.smoothing,
@@ -385,7 +385,7 @@ def new_pipeline(
 
 
 def new_model(pipeline: FeaturePipeline, settings: Settings) -> RiskModel:
-    """The unfitted risk model of ``settings`` (as :func:`training.train.fit` builds it)."""
+    """The unfitted risk model of ``settings`` (as :func:`portsift.training.train.fit` builds it)."""
     return model_from_settings(settings, pipeline, n_jobs=1)
 
 
@@ -556,7 +556,7 @@ def train_dask(
 
 
 def fingerprint_dask(declarations: dd.DataFrame) -> dict[str, Any]:
-    """:func:`training.train.fingerprint` computed partition by partition."""
+    """:func:`portsift.training.train.fingerprint` computed partition by partition."""
     import hashlib
 
     frame = declarations
@@ -660,7 +660,7 @@ def score_dask(
         reason_count: Reasons per declaration at most.
 
     Returns:
-        The decisions of :func:`models.scoring.score_declarations`, in input order.
+        The decisions of :func:`portsift.models.scoring.score_declarations`, in input order.
         ``features`` is empty and ``explanation`` None: both stay on the workers.
     """
     if revenue_weight is None:
@@ -733,7 +733,7 @@ def write_scores(output: pd.DataFrame, out: str | Path, rows_per_part: int = 1_0
     import shutil
     import tempfile
 
-    from features.writing import write_table_atomic
+    from portsift.features.writing import write_table_atomic
 
     target = Path(out)
     if target.suffix.lower() in (".csv", ".parquet"):

@@ -43,18 +43,18 @@ from typing import get_args
 import numpy as np
 import pandas as pd
 
-from features.pipeline import FeaturePipeline, Registers
-from features.synthetic import SyntheticData
-from models.policy import (
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.models.policy import (
     POLICY_COLUMNS,
     SelectionPolicy,
     budget_count,
     exploration_count,
     priority,
 )
-from models.risk_model import RiskModel, TrainingData
+from portsift.models.risk_model import RiskModel, TrainingData
 from portsift.settings import Settings, SimulationSettings, StrategyName
-from training.model_search import model_from_settings
+from portsift.synthetic.generator import SyntheticData
+from portsift.training.model_search import model_from_settings
 
 #: Every strategy a run can compare.
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
@@ -192,7 +192,7 @@ def history_from_synthetic(data: SyntheticData, truth: pd.DataFrame) -> Labelled
     """The history of a generated world: its truth, its historic inspections, its ring.
 
     Args:
-        data: Tables from :func:`features.synthetic.generate_synthetic_with_truth`.
+        data: Tables from :func:`portsift.synthetic.generator.generate_synthetic_with_truth`.
         truth: Its truth frame (``violation``, ``revenue``, ``drift_ring``).
 
     Returns:
@@ -1028,7 +1028,7 @@ def plot_weekly(weekly: pd.DataFrame, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from features.writing import atomic_path
+    from portsift.features.writing import atomic_path
 
     figure = Figure(figsize=(15, 8.5), layout="constrained")
     FigureCanvasAgg(figure)  # Agg, whatever backend the process chose
@@ -1080,7 +1080,7 @@ def write_report(result: SimulationResult, out_dir: str | Path) -> dict[str, Pat
     Returns:
         Name to path written.
     """
-    from features.writing import write_table_atomic, write_text_atomic
+    from portsift.features.writing import write_table_atomic, write_text_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,18 +12,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.pipeline import FeaturePipeline, Registers
-from models.bundle import Bundle, load_bundle, save_bundle
-from models.policy import SelectionPolicy
-from models.risk_model import RiskModel, TrainingData
-from models.scoring import ScoredBatch, ranking_weight, score_declarations
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.models.bundle import Bundle, load_bundle, save_bundle
+from portsift.models.policy import SelectionPolicy
+from portsift.models.risk_model import RiskModel, TrainingData
+from portsift.models.scoring import ScoredBatch, ranking_weight, score_declarations
+from portsift.monitoring.drift import training_reference
 from portsift.settings import Settings
-from training.baselines import DateGBDT
-from training.evaluate import Evaluation, evaluate
-from training.feedback import FeedbackCounts, count_feedback, merge_feedback
-from training.model_search import ShapeChoice, fit_best_shape
-from training.monitor import training_reference
-from training.objective import choose_ranking
+from portsift.training.baselines import DateGBDT
+from portsift.training.evaluate import Evaluation, evaluate
+from portsift.training.feedback import FeedbackCounts, count_feedback, merge_feedback
+from portsift.training.model_search import ShapeChoice, fit_best_shape
+from portsift.training.objective import choose_ranking
 
 Stage = Callable[[str], None]
 
@@ -206,7 +206,7 @@ def train(
         track: Whether to record the run in MLflow.
         stage: Called with the name of each stage as it starts (progress display).
         feedback: Inspection outcomes (``AuditStore.feedback_frame()``) that override the
-            labels of the declarations they name (:func:`training.feedback.merge_feedback`).
+            labels of the declarations they name (:func:`portsift.training.feedback.merge_feedback`).
         feedback_source: Where the feedback came from (recorded; no password in it).
         holdout_from: Hold out the declarations lodged on or after this day instead of
             the latest ``[training] holdout_fraction`` (``portsift retrain``).
@@ -480,10 +480,11 @@ def _record(
     """Record a training run in MLflow and register its bundle.
 
     ``extra_metrics``, ``extra_tags`` and ``comparison`` (a
-    :class:`training.tracking.SharedComparison` deciding the alias instead of each
+    :class:`portsift.store.tracking.SharedComparison` deciding the alias instead of each
     model's own hold-out metric) are what ``portsift retrain`` adds.
     """
-    from training import artefacts, tracking
+    from portsift.store import tracking
+    from portsift.training import artefacts
 
     bundle = load_bundle(model_dir)
     with tempfile.TemporaryDirectory(prefix="portsift-run-") as scratch:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import contract
-from features.loading import (
+from portsift.features import contract
+from portsift.features.loading import (
     declarations_from_records,
     load_commodities,
     load_declarations,
@@ -18,9 +18,14 @@ from features.loading import (
     load_lab_results,
     read_table,
 )
-from features.schema_file import read_schema_file
-from features.validation import InputError
-from features.writing import atomic_path, write_rejected, write_table_atomic, write_text_atomic
+from portsift.features.schema_file import read_schema_file
+from portsift.features.validation import InputError
+from portsift.features.writing import (
+    atomic_path,
+    write_rejected,
+    write_table_atomic,
+    write_text_atomic,
+)
 
 HEADER = "declaration_id,declared_at,importer_id,hs_code,declared_value"
 SKIP = "Fix them or pass --skip-invalid to set them aside."

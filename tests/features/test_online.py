@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import identity, lab
-from features.online import NotCompilableError, columns_from_frame, compile_online
-from features.pipeline import FeaturePipeline, Registers
-from features.synthetic import SyntheticData
+from portsift.features import identity, lab
+from portsift.features.online import NotCompilableError, columns_from_frame, compile_online
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.synthetic.generator import SyntheticData
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import identity
-from features.pipeline import FeaturePipeline, Registers
-from features.stats import OutcomeStat
-from features.synthetic import SyntheticData, generate_synthetic
+from portsift.features import identity
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.features.stats import OutcomeStat
+from portsift.synthetic.generator import SyntheticData, generate_synthetic
 
 
 def _features(
@@ -205,7 +205,7 @@ def test_missing_optional_fields_are_left_out(synthetic: SyntheticData) -> None:
 
 
 def test_transform_before_fit_is_refused(synthetic: SyntheticData) -> None:
-    from features.pipeline import NotFittedError
+    from portsift.features.pipeline import NotFittedError
 
     with pytest.raises(NotFittedError):
         FeaturePipeline().transform(synthetic.declarations.head(5), Registers())
@@ -437,7 +437,7 @@ def test_scoring_uses_pair_totals_of_the_fitted_history(
 def test_a_state_without_the_identity_statistics_is_refused(
     synthetic: SyntheticData, registers: Registers
 ) -> None:
-    from features.pipeline import NotFittedError
+    from portsift.features.pipeline import NotFittedError
 
     pipeline = FeaturePipeline().fit(synthetic.declarations.head(2_000), registers)
     del pipeline.state_["outcome:importer_declarant"]

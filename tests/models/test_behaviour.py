@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import SyntheticData
-from models.bundle import Bundle, load_bundle
-from models.scoring import score_declarations
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import Bundle, load_bundle
+from portsift.models.scoring import score_declarations
 from portsift.settings import load_settings
-from training.train import fit, split_by_time
+from portsift.synthetic.generator import SyntheticData
+from portsift.training.train import fit, split_by_time
 
 
 @pytest.fixture(scope="module")

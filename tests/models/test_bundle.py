@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import SyntheticData
-from models.bundle import BundleError, load_bundle
-from models.scoring import score_declarations
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import BundleError, load_bundle
+from portsift.models.scoring import score_declarations
+from portsift.synthetic.generator import SyntheticData
 
 
 @pytest.fixture

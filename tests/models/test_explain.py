@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.explain import REASONS, Explanation, reasons
+from portsift.models.explain import REASONS, Explanation, reasons
 
 
 def _frame() -> pd.DataFrame:
@@ -89,7 +89,7 @@ def test_identity_reason_of_a_schema_column_names_the_field() -> None:
 
 
 def test_identity_factors_have_officer_names() -> None:
-    from reports import i18n
+    from portsift.reports import i18n
 
     assert i18n.factor_name("importer_declarant_violation_rate", "en") == (
         "importer with this broker: violation rate"

@@ -17,10 +17,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.pipeline import Registers
-from features.synthetic import SyntheticData
-from models.bundle import load_bundle
-from models.policy import (
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import load_bundle
+from portsift.models.policy import (
     DECISION_COLUMNS,
     POLICY_COLUMNS,
     SelectionPolicy,
@@ -29,11 +28,12 @@ from models.policy import (
     exploration_count,
     select_top,
 )
-from models.scoring import score_declarations
+from portsift.models.scoring import score_declarations
 from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
+from portsift.synthetic.generator import SyntheticData
+from portsift.training.evaluate import policy_section, wilson_interval
+from portsift.training.train import split_by_time
 from tests.conftest import EvaluateRun
-from training.evaluate import policy_section, wilson_interval
-from training.train import split_by_time
 
 RATES = (0.02, 0.05, 0.10)
 CJK = r"[\u4e00-\u9fff]"

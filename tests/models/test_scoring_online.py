@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.online import columns_from_frame, compile_online
-from features.pipeline import Registers
-from features.synthetic import SyntheticData
-from models.bundle import Bundle, load_bundle
-from models.policy import RealTimePolicy, ThresholdState
-from models.scoring import (
+from portsift.features.online import columns_from_frame, compile_online
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import Bundle, load_bundle
+from portsift.models.policy import RealTimePolicy, ThresholdState
+from portsift.models.scoring import (
     POLICY_OUTPUT_COLUMNS,
     SCORE_COLUMNS,
     registers_for,
@@ -21,6 +20,7 @@ from models.scoring import (
     score_online,
 )
 from portsift.settings import load_settings
+from portsift.synthetic.generator import SyntheticData
 
 
 @pytest.fixture(scope="module")

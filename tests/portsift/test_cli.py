@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.synthetic import SyntheticData, to_bacuda
 from portsift.cli import main
+from portsift.synthetic.generator import SyntheticData, to_bacuda
 from tests.conftest import DataFiles, EvaluateRun
 
 SCORE_COLUMNS = [

@@ -20,14 +20,14 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from features import loading
-from features.pipeline import Registers
-from models.bundle import Bundle, load_bundle
 from portsift.cli import main
-from reports import i18n, page
-from reports.charts import WaterfallStep, histogram_svg, nice_ticks, waterfall_svg
-from reports.officer import build_report
-from reports.render import RenderError, find_chromium, html_to_pdf, screenshot
+from portsift.features import loading
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import Bundle, load_bundle
+from portsift.reports import i18n, page
+from portsift.reports.charts import WaterfallStep, histogram_svg, nice_ticks, waterfall_svg
+from portsift.reports.officer import build_report
+from portsift.reports.render import RenderError, find_chromium, html_to_pdf, screenshot
 from tests.conftest import DataFiles
 
 Loaded = tuple[Bundle, pd.DataFrame, Registers]

@@ -34,8 +34,8 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from serving.api_models import declaration_json
-from serving.audit import AuditStore
+from portsift.serving.api_models import declaration_json
+from portsift.store.audit import AuditStore
 
 POSTGRES_URL_ENV = "PORTSIFT_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "PORTSIFT_REQUIRE_POSTGRES"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from serving import auth
-from serving.auth import TokenConfigError, TokenVerifier, bearer_token, hash_token
+from portsift.serving import auth
+from portsift.serving.auth import TokenConfigError, TokenVerifier, bearer_token, hash_token
 
 ALPHA = "alpha-token-0123456789"
 BRAVO = "bravo-token-ABCDEFGHIJ"

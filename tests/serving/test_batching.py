@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from serving.batching import MicroBatcher
+from portsift.serving.batching import MicroBatcher
 
 
 class _Recorder:

@@ -13,7 +13,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     done = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "--output", "tag"],
+        [sys.executable, "-m", "portsift.serving.packaging", "--output", "tag"],
         cwd=PROJECT,
         env=env,
         capture_output=True,
@@ -27,25 +27,31 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
     bento = tmp_path / "bentoml" / "bentos" / name / version
     source = bento / "src"
     for module in (
-        "serving/service.py",
-        "serving/app.py",
-        "features/online.py",
-        "models/policy.py",
+        "portsift/settings.toml",
+        "portsift/serving/service.py",
+        "portsift/serving/app.py",
+        "portsift/features/online.py",
+        "portsift/models/policy.py",
+        "portsift/store/audit.py",
     ):
         assert (source / module).is_file(), module
+    for left_out in ("training", "reports", "monitoring", "synthetic", "cli.py"):
+        assert not (source / "portsift" / left_out).exists(), left_out
     assert not (source / "tests").exists() and not (source / "demo").exists()
     manifest = (bento / "bento.yaml").read_text(encoding="utf-8")
-    assert "serving.service:Portsift" in manifest
+    assert "portsift.serving.service:Portsift" in manifest
     requirements = (bento / "env" / "python" / "requirements.txt").read_text(encoding="utf-8")
     for package in ("lightgbm==", "pandas==", "sqlalchemy=="):
         assert package in requirements, package
 
 
 def test_the_service_module_imports_nothing_outside_the_bento() -> None:
-    """The bento holds portsift/, features/, models/ and serving/ only."""
+    """The bento holds portsift's settings, features, models, store and serving only."""
     code = (
-        "import sys, serving.service; "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('training', 'reports')); "
+        "import sys, portsift.serving.service; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[:2] in ("
+        "['portsift', 'training'], ['portsift', 'reports'], ['portsift', 'monitoring'], "
+        "['portsift', 'synthetic'], ['portsift', 'cli'])); "
         "print(','.join(bad))"
     )
     done = subprocess.run(

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from serving.service import DEFAULT_MAX_BODY_BYTES
+from portsift.serving.service import DEFAULT_MAX_BODY_BYTES
 from tests.serving.conftest import TOKEN, Server, declaration_records
 
 #: Generated requests per operation and generation mode (about 5 s per 100 here).

@@ -2,7 +2,7 @@
 
 One server per module (the ``server`` fixture of ``conftest.py``: a subprocess on a free
 loopback port, stopped at the end). The answers are checked against
-:func:`models.scoring.score_declarations` on the same declarations and against the audit
+:func:`portsift.models.scoring.score_declarations` on the same declarations and against the audit
 store the server wrote.
 """
 
@@ -22,15 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features import contract
-from features.loading import declarations_from_records
-from features.pipeline import Registers
-from models.bundle import Bundle, load_bundle
-from models.scoring import score_declarations
 from portsift.cli import main
-from serving.api_models import Decision
-from serving.audit import AuditStore
-from serving.service import DEFAULT_MAX_BODY_BYTES
+from portsift.features import contract
+from portsift.features.loading import declarations_from_records
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import Bundle, load_bundle
+from portsift.models.scoring import score_declarations
+from portsift.serving.api_models import Decision
+from portsift.serving.service import DEFAULT_MAX_BODY_BYTES
+from portsift.store.audit import AuditStore
 from tests.serving.conftest import TOKEN, Server, declaration_records
 
 
@@ -297,8 +297,8 @@ def test_bundle_imports_into_the_bentoml_model_store(
     """``import_bundle`` stores a verified copy once; the copy loads as the same bundle."""
     script = (
         "import sys\n"
-        "from models.bundle import load_bundle\n"
-        "from serving.model_store import bundle_path, import_bundle\n"
+        "from portsift.models.bundle import load_bundle\n"
+        "from portsift.store.model_store import bundle_path, import_bundle\n"
         "first = import_bundle(sys.argv[1])\n"
         "assert import_bundle(sys.argv[1]) == first\n"
         "print(first, load_bundle(bundle_path('portsift-risk:latest')).model_version)\n"

@@ -3,7 +3,7 @@
 The server gets a ``PORTSIFT_AUDIT_URL`` whose connections have ``search_path`` set to a
 schema of this test's own (the ``postgres_backend`` isolation: created first, dropped
 afterwards), so that its unqualified tables land there and nowhere else. The rows are
-then read back with plain SQL, not only through :class:`~serving.audit.AuditStore`.
+then read back with plain SQL, not only through :class:`~portsift.store.audit.AuditStore`.
 Skips with the reason when no PostgreSQL answers, fails instead when
 ``PORTSIFT_REQUIRE_POSTGRES=1``.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from serving.audit import input_hash
+from portsift.store.audit import input_hash
 from tests.serving.conftest import Backend, declaration_records, start_server
 
 

@@ -32,7 +32,7 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from serving.audit import AuditStore, input_hash
+from portsift.store.audit import AuditStore, input_hash
 from tests.serving.conftest import TOKEN, Server, declaration_records, start_server
 
 CLIENTS = 4

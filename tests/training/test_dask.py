@@ -11,15 +11,15 @@ pytest.importorskip("distributed")
 
 from distributed import Client, LocalCluster
 
-from features.dask_pipeline import fit_transform_dask, partition_column, with_row_index
-from features.pipeline import STATS, FeaturePipeline, Registers
-from features.synthetic import generate_synthetic
-from models.bundle import load_bundle
-from models.policy import SelectionPolicy
-from models.scoring import score_declarations
+from portsift.features.dask_pipeline import fit_transform_dask, partition_column, with_row_index
+from portsift.features.pipeline import STATS, FeaturePipeline, Registers
+from portsift.models.bundle import load_bundle
+from portsift.models.policy import SelectionPolicy
+from portsift.models.scoring import score_declarations
 from portsift.settings import load_settings
-from training.scale import partitioned, score_dask, train_dask
-from training.train import train
+from portsift.synthetic.generator import generate_synthetic
+from portsift.training.scale import partitioned, score_dask, train_dask
+from portsift.training.train import train
 
 #: Features built from sums of revenue (floats summed per group and day, in an order
 #: that can differ between engines: importer, broker and the identity keys' revenue per

@@ -1,7 +1,7 @@
 """Inspection feedback from the audit store as training labels (``train --feedback-from``).
 
 The merge itself is tested on small hand-made tables. The round trip goes through the
-real code paths: decisions and feedback are written by :class:`serving.app.DecisionService`
+real code paths: decisions and feedback are written by :class:`portsift.serving.app.DecisionService`
 (the API's validation) into a SQLite file or a real PostgreSQL server, then ``portsift
 train --feedback-from URL`` trains on a file whose labels for those declarations were
 blanked or changed, and the trained bundle's fitted importer statistics are compared with
@@ -23,11 +23,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from features.synthetic import generate_synthetic, write_synthetic
 from portsift.cli import main
-from serving.app import DecisionService, FeedbackError
-from serving.audit import AuditStore
-from training.feedback import (
+from portsift.serving.app import DecisionService, FeedbackError
+from portsift.store.audit import AuditStore
+from portsift.synthetic.generator import generate_synthetic, write_synthetic
+from portsift.training.feedback import (
     FeedbackCounts,
     FeedbackSourceError,
     count_feedback,

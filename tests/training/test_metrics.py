@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from training import metrics
-from training.baselines import hindsight_scores
+from portsift.training import metrics
+from portsift.training.baselines import hindsight_scores
 
 # Ten declarations; scores rank them 0..9 in order. Illicit: rows 0, 2, 5, 9.
 SCORES = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])

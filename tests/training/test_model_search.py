@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import SyntheticData
-from models.policy import budget_count, select_top
-from models.risk_model import feature_matrix, time_split
+from portsift.features.pipeline import Registers
+from portsift.models.policy import budget_count, select_top
+from portsift.models.risk_model import feature_matrix, time_split
 from portsift.settings import Settings, ShapeSettings, load_settings
-from training.model_search import ShapeTrial, choose, fit_best_shape
-from training.train import split_by_time, training_data
+from portsift.synthetic.generator import SyntheticData
+from portsift.training.model_search import ShapeTrial, choose, fit_best_shape
+from portsift.training.train import split_by_time, training_data
 
 WEAK = ShapeSettings(n_estimators=3, num_leaves=2, max_depth=1, learning_rate=0.05)
 USUAL = ShapeSettings(n_estimators=400, num_leaves=15, max_depth=4, learning_rate=0.05)
@@ -70,7 +70,7 @@ def _settings(tmp_path: Path, default: ShapeSettings, shapes: list[ShapeSettings
 
 @pytest.fixture(scope="module")
 def history(synthetic: SyntheticData, registers: Registers):
-    from training.train import fit
+    from portsift.training.train import fit
 
     shipped = load_settings()
     # One pipeline for every search below, fitted once without a search.

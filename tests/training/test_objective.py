@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import generate_synthetic
-from models.bundle import load_bundle
-from models.scoring import ranking_weight
 from portsift.cli import main
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import load_bundle
+from portsift.models.scoring import ranking_weight
 from portsift.settings import BlendSettings, load_settings
+from portsift.synthetic.generator import generate_synthetic
+from portsift.training.objective import measure_weights
+from portsift.training.train import evaluate_bundle, train
 from tests.conftest import DataFiles
-from training.objective import measure_weights
-from training.train import evaluate_bundle, train
 
 
 def test_the_blend_weight_is_the_largest_revenue_gain_within_the_precision_rule() -> None:
@@ -127,7 +127,7 @@ def test_without_a_revenue_label_the_policy_keeps_the_hits_of_the_risk_ranking(
     With only an estimate of the revenue at stake, the blend ranks by risk alone, and the
     policy's risk-selected part keeps at least 95% of the risk-only Precision@5%.
     Mutation tried: forcing the old default ``w = 0.2`` on the estimate (patching
-    ``training.train.ranking_weight``) drops the risk part from 16 to 12 hits of 21
+    ``portsift.training.train.ranking_weight``) drops the risk part from 16 to 12 hits of 21
     (precision 0.57 against 0.74 risk-only), which fails the 95% assertion.
     """
     data = generate_synthetic(rows=20_000, seed=5)

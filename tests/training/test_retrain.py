@@ -24,15 +24,15 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 
-from features import loading
-from features.pipeline import Registers
-from features.synthetic import generate_synthetic_with_truth
-from models.bundle import load_bundle
 from portsift.cli import main
+from portsift.features import loading
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import load_bundle
 from portsift.settings import load_settings
+from portsift.synthetic.generator import generate_synthetic_with_truth
+from portsift.training.retrain import RetrainError, plan_retrain
+from portsift.training.train import train
 from tests.conftest import SESSION_ROWS, DataFiles
-from training.retrain import RetrainError, plan_retrain
-from training.train import train
 
 MODEL = "portsift-risk"
 OTHER_MODEL = "portsift-risk-retrain-test"

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import generate_synthetic_with_truth, write_synthetic
-from models.risk_model import RiskModel, TrainingData
 from portsift.cli import main
+from portsift.features.pipeline import Registers
+from portsift.models.risk_model import RiskModel, TrainingData
 from portsift.settings import Settings, load_settings
-from training import simulation as sim
-from training.evaluate import wilson_interval
+from portsift.synthetic.generator import generate_synthetic_with_truth, write_synthetic
+from portsift.training import simulation as sim
+from portsift.training.evaluate import wilson_interval
 
 ROWS = 24_000
 WEEKS = 6
@@ -226,7 +226,7 @@ def test_risk_model_sample_weight(world: World) -> None:
     h = world.history
     end = len(h.illicit) // 2
     view = sim._labelled_view(h, end, h.historic)
-    from features.pipeline import MONOTONE_DECREASING, FeaturePipeline
+    from portsift.features.pipeline import MONOTONE_DECREASING, FeaturePipeline
 
     pipeline = FeaturePipeline()
     features = pipeline.fit_transform(view, world.registers)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from features.pipeline import Registers
-from features.synthetic import SyntheticData
+from portsift.features.pipeline import Registers
 from portsift.settings import load_settings
-from training import tracking
-from training.train import train
+from portsift.store import tracking
+from portsift.synthetic.generator import SyntheticData
+from portsift.training.train import train
 
 MODEL_NAME = "portsift-risk-alias-test"
 
@@ -61,7 +61,7 @@ def test_run_records_metrics_params_and_artefacts(runs: list, mlflow_store: str)
     )
     assert run.data.params["data.rows"] == str(30_000)
     assert run.data.params["model.num_leaves"] == str(load_settings().model.num_leaves)
-    from models.bundle import load_bundle
+    from portsift.models.bundle import load_bundle
 
     shape = load_bundle(runs[1].model_dir).metadata["model_shape"]
     assert len(shape["trials"]) == 1 + len(load_settings().model_search.shapes)
@@ -92,7 +92,7 @@ def test_alias_goes_to_the_better_model(runs: list, mlflow_store: str) -> None:
 
 
 def test_registered_bundle_downloads_intact(runs: list, mlflow_store: str, tmp_path: Path) -> None:
-    from models.bundle import load_bundle
+    from portsift.models.bundle import load_bundle
 
     path = tracking.download_bundle(MODEL_NAME, "champion", tmp_path / "dl", mlflow_store)
     downloaded = load_bundle(path)

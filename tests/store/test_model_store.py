@@ -2,7 +2,7 @@
 
 The session's MLflow store (``mlflow_store``, a temporary SQLite file) holds the bundle
 ``trained_model_dir`` registered by ``portsift train``, so ``portsift-risk`` has a
-champion. The tests compare what :func:`serving.model_store.resolve_model_uri` returns
+champion. The tests compare what :func:`portsift.store.model_store.resolve_model_uri` returns
 with what the registry says, and damage cached and registered copies to see them refused.
 """
 
@@ -23,11 +23,11 @@ from urllib.parse import unquote, urlparse
 import httpx
 import pytest
 
-from features import contract
-from models.bundle import load_bundle, save_bundle
 from portsift.cli import build_parser, main, serve_command
-from serving.model_store import ModelUriError, parse_model_uri, resolve_model_uri
-from training import tracking
+from portsift.features import contract
+from portsift.models.bundle import load_bundle, save_bundle
+from portsift.store import tracking
+from portsift.store.model_store import ModelUriError, parse_model_uri, resolve_model_uri
 
 CHAMPION_URI = "models:/portsift-risk@champion"
 TOKEN = "test-token-0123456789abcdef"

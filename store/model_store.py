@@ -1,7 +1,7 @@
 """Import a portsift model bundle into the BentoML model store, and find it there.
 
 The bundle's files (LightGBM text models and JSON, no pickle) are copied as they are, and
-:func:`models.bundle.load_bundle` still verifies them against the bundle manifest when the
+:func:`portsift.models.bundle.load_bundle` still verifies them against the bundle manifest when the
 service loads them. The store's tag is ``portsift-risk:<model version>`` (lower case, as
 BentoML tags are), so importing the same bundle twice reuses the first import. A bento
 built with ``PORTSIFT_MODEL_TAG=portsift-risk:<version> bentoml build`` carries the model
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Final
 import bentoml
 from bentoml.exceptions import NotFound
 
-from models.bundle import MANIFEST, Bundle, BundleError, load_bundle
+from portsift.models.bundle import MANIFEST, Bundle, BundleError, load_bundle
 
 if TYPE_CHECKING:
     # Imported where used: a bento carries serving/ but not training/ (bentofile.yaml).
-    from training.tracking import RegisteredBundle
+    from portsift.store.tracking import RegisteredBundle
 
 #: Name of the bundle in the BentoML model store (as in the MLflow registry).
 MODEL_NAME: Final[str] = "portsift-risk"
@@ -161,7 +161,7 @@ def resolve_model_uri(
 
     The registry is asked every time (an alias may have moved); the bundle is downloaded
     only when the cache has no intact copy of that version. A copy is used only after
-    :func:`models.bundle.load_bundle` has verified every file against the manifest and
+    :func:`portsift.models.bundle.load_bundle` has verified every file against the manifest and
     its ``model_version`` matches the one its training run recorded; a damaged cached
     copy is fetched again.
 
@@ -169,7 +169,7 @@ def resolve_model_uri(
         uri: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
         cache_dir: Cache root; defaults to :func:`default_cache_dir`.
         tracking_uri: MLflow tracking and registry URI; defaults to
-            :func:`training.tracking.tracking_uri` (``MLFLOW_TRACKING_URI``).
+            :func:`portsift.store.tracking.tracking_uri` (``MLFLOW_TRACKING_URI``).
 
     Returns:
         The resolved model.
@@ -180,7 +180,7 @@ def resolve_model_uri(
     """
     from mlflow.exceptions import MlflowException
 
-    from training import tracking
+    from portsift.store import tracking
 
     name, alias, version = parse_model_uri(uri)
     if not tracking.store_exists(tracking_uri):

@@ -1,6 +1,6 @@
 """The drift-monitoring dashboard of ``portsift monitor``: one self-contained HTML page.
 
-Charts are inline SVG in the style of :mod:`reports.charts` (no plotting library, no
+Charts are inline SVG in the style of :mod:`portsift.reports.charts` (no plotting library, no
 external resource), so the page is one file that opens anywhere and prints cleanly.
 Headings are English with the Chinese term beside them.
 """
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from reports import page
-from reports.charts import INK, LIGHT, MUTED, RULE, SELECTED, nice_ticks
-from training.monitor import SCORE, SCORE_HISTOGRAM_BINS, MonitorResult, score_histogram
+from portsift.monitoring.drift import SCORE, SCORE_HISTOGRAM_BINS, MonitorResult, score_histogram
+from portsift.reports import page
+from portsift.reports.charts import INK, LIGHT, MUTED, RULE, SELECTED, nice_ticks
 
 OK = "#2e6b3a"
 WARN = "#c98a00"

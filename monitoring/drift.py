@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from features.pipeline import FeaturePipeline, Registers
-from models.bundle import Bundle
-from models.risk_model import RiskModel
-from models.scoring import registers_for
+from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.models.bundle import Bundle
+from portsift.models.risk_model import RiskModel
+from portsift.models.scoring import registers_for
 
 Kind = Literal["numeric", "discrete", "categorical"]
 Status = Literal["ok", "warn", "alert"]
@@ -853,7 +853,7 @@ def random_marker(raw: pd.DataFrame, source: str) -> tuple[str, np.ndarray] | No
     hidden truth has it).
 
     Args:
-        raw: The declarations file read as text (:func:`features.loading.read_table`).
+        raw: The declarations file read as text (:func:`portsift.features.loading.read_table`).
         source: The file name, for messages.
 
     Returns:

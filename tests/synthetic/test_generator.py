@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import synthetic
-from features.contract import (
+from portsift.features.contract import (
     BACUDA_COLUMNS,
     BACUDA_DATE_FORMAT,
     COMMODITY_FIELDS,
@@ -20,7 +19,13 @@ from features.contract import (
     Field,
     field_names,
 )
-from features.synthetic import SyntheticData, generate_synthetic, to_bacuda, write_synthetic
+from portsift.synthetic import generator as synthetic
+from portsift.synthetic.generator import (
+    SyntheticData,
+    generate_synthetic,
+    to_bacuda,
+    write_synthetic,
+)
 
 ROWS = 20_000
 SEED = 11
@@ -716,8 +721,8 @@ def test_unknown_fraud_mode_is_rejected() -> None:
 def test_identity_mode_writes_the_schema_that_reads_its_columns(
     identity_world: tuple[SyntheticData, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from features.loading import load_declarations
-    from features.schema_file import read_schema_file
+    from portsift.features.loading import load_declarations
+    from portsift.features.schema_file import read_schema_file
 
     paths = write_synthetic(identity_world[0], tmp_path)
     assert set(paths) == {*TABLES, "schema"}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from training import tracking
-from training.tracking import (
+from portsift.store import tracking
+from portsift.store.tracking import (
     CHALLENGER,
     CHAMPION,
     REASON_TAG,

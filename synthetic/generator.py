@@ -26,7 +26,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.contract import (
+from portsift.features.contract import (
     BACUDA_COLUMNS,
     BACUDA_DATE_FORMAT,
     COMMODITY_FIELDS,

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from serving.audit import (
+from portsift.store.audit import (
     DECISION_COLUMNS,
     FEEDBACK_COLUMNS,
     AuditError,
@@ -107,7 +107,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from tests.serving.test_audit import record
-    from serving.audit import AuditStore
+    from portsift.store.audit import AuditStore
 
     url, schema, prefix, count, batch, gate, pause = sys.argv[1:8]
     count, batch, pause = int(count), int(batch), float(pause)

@@ -41,7 +41,7 @@ ALIAS_TAG = "portsift.registration.alias"
 REASON_TAG = "portsift.registration.reason"
 VERSION_TAG = "portsift.registration.version"
 PRIMARY_METRIC_TAG = "portsift.primary_metric"
-#: Run tag holding the bundle's ``model_version`` (set by ``training.train``).
+#: Run tag holding the bundle's ``model_version`` (set by ``portsift.training.train``).
 MODEL_VERSION_TAG = "portsift.model_version"
 
 # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH and MAX_TAG_VAL_LENGTH in MLflow 3.17.

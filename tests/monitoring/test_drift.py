@@ -10,13 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import loading
-from features.pipeline import Registers
-from features.synthetic import _simulate
-from models.bundle import load_bundle
 from portsift.cli import EXIT_BAD_INPUT, EXIT_DRIFT, main
-from tests.conftest import SESSION_ROWS, DataFiles
-from training.monitor import (
+from portsift.features import loading
+from portsift.features.pipeline import Registers
+from portsift.models.bundle import load_bundle
+from portsift.monitoring.drift import (
     MonitoringReference,
     Thresholds,
     bin_counts,
@@ -27,6 +25,8 @@ from training.monitor import (
     reference_from_declarations,
     wilson,
 )
+from portsift.synthetic.generator import _simulate
+from tests.conftest import SESSION_ROWS, DataFiles
 
 THRESHOLDS = Thresholds(psi_warn=0.1, psi_alert=0.25, share_floor=1e-4)
 
@@ -114,7 +114,7 @@ def _frame(rng: np.random.Generator, n: int, start: str, shift: float) -> pd.Dat
 
 
 def test_a_shifted_feature_is_flagged_and_a_stable_one_is_not() -> None:
-    from training.monitor import build_reference
+    from portsift.monitoring.drift import build_reference
 
     rng = np.random.default_rng(7)
     train = _frame(rng, 6000, "2024-01-01", 0.0)
