@@ -6,7 +6,8 @@ the environment, which ``portsift serve`` sets: ``PORTSIFT_MODEL_DIR`` (the bund
 ``PORTSIFT_AUDIT_URL``, ``PORTSIFT_API_TOKENS`` / ``PORTSIFT_API_TOKEN_FILE`` and
 ``PORTSIFT_INSECURE_DEV=1``. Run it by hand with::
 
-    PORTSIFT_MODEL_DIR=demo/model PORTSIFT_API_TOKENS=... bentoml serve portsift.serving.service:Portsift
+    PORTSIFT_MODEL_DIR=demo/model PORTSIFT_API_TOKENS=... \
+        bentoml serve portsift.serving.service:Portsift
 """
 
 from __future__ import annotations

@@ -385,7 +385,7 @@ def new_pipeline(
 
 
 def new_model(pipeline: FeaturePipeline, settings: Settings) -> RiskModel:
-    """The unfitted risk model of ``settings`` (as :func:`portsift.training.train.fit` builds it)."""
+    """The unfitted risk model of ``settings``, as :func:`portsift.training.train.fit` builds it."""
     return model_from_settings(settings, pipeline, n_jobs=1)
 
 

@@ -206,7 +206,8 @@ def train(
         track: Whether to record the run in MLflow.
         stage: Called with the name of each stage as it starts (progress display).
         feedback: Inspection outcomes (``AuditStore.feedback_frame()``) that override the
-            labels of the declarations they name (:func:`portsift.training.feedback.merge_feedback`).
+            labels of the declarations they name
+            (:func:`portsift.training.feedback.merge_feedback`).
         feedback_source: Where the feedback came from (recorded; no password in it).
         holdout_from: Hold out the declarations lodged on or after this day instead of
             the latest ``[training] holdout_fraction`` (``portsift retrain``).

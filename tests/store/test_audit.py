@@ -35,7 +35,7 @@ from portsift.store.audit import (
 )
 
 if TYPE_CHECKING:
-    from tests.serving.conftest import Backend
+    from tests.store.conftest import Backend
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,7 +106,7 @@ def all_rows(backend: Backend, store: AuditStore) -> list[Any]:
 WRITER = textwrap.dedent(
     """
     import sys, time
-    from tests.serving.test_audit import record
+    from tests.store.test_audit import record
     from portsift.store.audit import AuditStore
 
     url, schema, prefix, count, batch, gate, pause = sys.argv[1:8]

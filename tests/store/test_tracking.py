@@ -109,7 +109,7 @@ def test_tracking_uri_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_import_does_not_import_mlflow() -> None:
-    code = "import sys, training.tracking; sys.exit('mlflow' in sys.modules)"
+    code = "import sys, portsift.store.tracking; sys.exit('mlflow' in sys.modules)"
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
 
