@@ -1,7 +1,7 @@
 """The data contract: canonical field names, types, layouts and credit tiers.
 
 Everything that reads or writes an input table refers to the names here, so that
-the outside face fixed in ``shared/CONTRACT.md`` is written down exactly once.
+the outside face fixed in ``docs/contract.md`` is written down exactly once.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading the input tables of ``shared/CONTRACT.md`` section 1 into typed frames.
+"""Reading the input tables of ``docs/contract.md`` into typed frames.
 
 Each loader reads a file as text (so that validation sees the values as the user
 wrote them), maps its layout onto the canonical fields of :mod:`portsift.features.contract`,

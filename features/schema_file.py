@@ -1,6 +1,6 @@
 """The ``--schema`` TOML file that maps another layout onto the canonical fields.
 
-The format is fixed by ``shared/CONTRACT.md`` section 1.1::
+The format is fixed by ``docs/contract.md`` (schema files)::
 
     [columns]            # canonical field = column name in the file
     declaration_id = "Declaration ID"

@@ -1,4 +1,4 @@
-"""Pydantic request and response models of the HTTP API (``../shared/CONTRACT.md`` §3).
+"""Pydantic request and response models of the HTTP API (``docs/api.md``).
 
 The declaration model is generated from the contract's field list
 (:data:`portsift.features.contract.DECLARATION_FIELDS` and the inline lab report fields), so that
