@@ -46,7 +46,7 @@ CHECKS: list[Callable[..., Any]] = [
     response_schema_conformance,
 ]
 
-#: Status codes answered, by (path, mode): printed with ``-s`` for the README figures.
+#: Status codes answered, by (path, mode): printed with ``-s`` for the figures in docs/api.md.
 ANSWERED: dict[tuple[str, str], Counter[int]] = {}
 
 
