@@ -29,9 +29,10 @@ from portsift.models.policy import (
     select_top,
 )
 from portsift.models.scoring import score_declarations
+from portsift.monitoring.statistics import wilson_interval
 from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
 from portsift.synthetic.generator import SyntheticData
-from portsift.training.evaluate import policy_section, wilson_interval
+from portsift.training.evaluate import policy_section
 from portsift.training.train import split_by_time
 from tests.conftest import EvaluateRun
 

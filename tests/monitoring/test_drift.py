@@ -14,17 +14,10 @@ from portsift.cli import EXIT_BAD_INPUT, EXIT_DRIFT, main
 from portsift.features import loading
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import load_bundle
-from portsift.monitoring.drift import (
-    MonitoringReference,
-    Thresholds,
-    bin_counts,
-    compare,
-    fit_bins,
-    psi,
-    psi_by_group,
-    reference_from_declarations,
-    wilson,
-)
+from portsift.monitoring.bins import bin_counts, fit_bins, psi_by_group
+from portsift.monitoring.drift import Thresholds, compare
+from portsift.monitoring.reference import MonitoringReference, reference_from_declarations
+from portsift.monitoring.statistics import psi, wilson_interval
 from portsift.synthetic.generator import _simulate
 from tests.conftest import SESSION_ROWS, DataFiles
 
@@ -96,10 +89,10 @@ def test_weekly_psi_matches_one_psi_per_group() -> None:
 
 
 def test_wilson_interval() -> None:
-    low, high = wilson(10, 100)
+    low, high = wilson_interval(10, 100)
     assert (low, high) == pytest.approx((0.0552, 0.1744), abs=1e-4)
-    assert wilson(0, 50)[0] == pytest.approx(0.0, abs=1e-12)
-    assert all(math.isnan(v) for v in wilson(0, 0))
+    assert wilson_interval(0, 50)[0] == pytest.approx(0.0, abs=1e-12)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
 
 
 def _frame(rng: np.random.Generator, n: int, start: str, shift: float) -> pd.DataFrame:
@@ -114,7 +107,7 @@ def _frame(rng: np.random.Generator, n: int, start: str, shift: float) -> pd.Dat
 
 
 def test_a_shifted_feature_is_flagged_and_a_stable_one_is_not() -> None:
-    from portsift.monitoring.drift import build_reference
+    from portsift.monitoring.reference import build_reference
 
     rng = np.random.default_rng(7)
     train = _frame(rng, 6000, "2024-01-01", 0.0)

@@ -13,10 +13,12 @@ import pytest
 from portsift.cli import main
 from portsift.features.pipeline import Registers
 from portsift.models.risk_model import RiskModel, TrainingData
+from portsift.monitoring.statistics import quantile_psi, wilson_interval
 from portsift.settings import Settings, load_settings
 from portsift.synthetic.generator import generate_synthetic_with_truth, write_synthetic
 from portsift.training import simulation as sim
-from portsift.training.evaluate import wilson_interval
+from portsift.training.exploration import inclusion_probabilities, ipw_rate, systematic_sample
+from portsift.training.simulation_metrics import WEEKLY_COLUMNS, ring_found_week
 
 ROWS = 24_000
 WEEKS = 6
@@ -146,7 +148,7 @@ def test_fraud_ring_detection_is_reported(world: World, result: sim.SimulationRe
     c = world.plan.config
     for name in STRATEGIES:
         weekly = result.weekly[result.weekly["strategy"] == name]
-        expected = sim.ring_found_week(weekly, c.ring_found_share, c.ring_min_rows)
+        expected = ring_found_week(weekly, c.ring_found_share, c.ring_min_rows)
         found = summary.loc[name, "ring_found_week"]
         assert (expected is None and pd.isna(found)) or found == expected
     text = sim.format_summary(result)
@@ -165,9 +167,9 @@ def test_ring_found_week_definition() -> None:
         }
     )
     # Week 2 has too few ring rows to count, week 3 too small a share.
-    assert sim.ring_found_week(weekly, share=0.5, min_rows=3) == 4
-    assert sim.ring_found_week(weekly, share=0.5, min_rows=2) == 2
-    assert sim.ring_found_week(weekly, share=0.9, min_rows=3) is None
+    assert ring_found_week(weekly, share=0.5, min_rows=3) == 4
+    assert ring_found_week(weekly, share=0.5, min_rows=2) == 2
+    assert ring_found_week(weekly, share=0.9, min_rows=3) is None
 
 
 def test_ipw_estimate_is_unbiased_on_a_known_rate() -> None:
@@ -177,16 +179,16 @@ def test_ipw_estimate_is_unbiased_on_a_known_rate() -> None:
     outcome = (rng.random(n) < risk).astype(float)
     true_rate = outcome.mean()
     # Uncertainty sizes: draws lean heavily towards the risky rows.
-    inclusion = sim.inclusion_probabilities(0.1 + 4 * risk * (1 - risk), r)
+    inclusion = inclusion_probabilities(0.1 + 4 * risk * (1 - risk), r)
     assert inclusion.sum() == pytest.approx(r)
     assert (inclusion > 0).all() and (inclusion <= 1).all()
     estimates, naive, covered = [], [], 0
     counts = np.zeros(n)
     for _ in range(600):
-        drawn = sim.systematic_sample(inclusion, rng)
+        drawn = systematic_sample(inclusion, rng)
         assert drawn.sum() == r
         counts += drawn
-        est = sim.ipw_rate(outcome[drawn], inclusion[drawn])
+        est = ipw_rate(outcome[drawn], inclusion[drawn])
         estimates.append(est.estimate)
         naive.append(outcome[drawn].mean())
         covered += est.low <= true_rate <= est.high
@@ -201,25 +203,25 @@ def test_ipw_estimate_is_unbiased_on_a_known_rate() -> None:
 
 def test_uniform_draw_gives_the_plain_wilson_interval() -> None:
     outcome = np.array([1, 0, 0, 1, 0, 0, 0, 0, 0, 0], dtype=float)
-    est = sim.ipw_rate(outcome, np.full(10, 0.02))
+    est = ipw_rate(outcome, np.full(10, 0.02))
     assert est.estimate == pytest.approx(0.2)
     assert est.n_effective == pytest.approx(10)
     assert (est.low, est.high) == pytest.approx(wilson_interval(2, 10))
-    assert math.isnan(sim.ipw_rate(np.array([]), np.array([])).estimate)
+    assert math.isnan(ipw_rate(np.array([]), np.array([])).estimate)
 
 
 def test_capped_inclusion_probabilities() -> None:
-    p = sim.inclusion_probabilities(np.array([100.0, 1.0, 1.0, 1.0, 1.0]), 2)
+    p = inclusion_probabilities(np.array([100.0, 1.0, 1.0, 1.0, 1.0]), 2)
     assert p[0] == 1.0 and p[1:] == pytest.approx([0.25] * 4)
-    assert sim.inclusion_probabilities(np.ones(3), 5).tolist() == [1.0, 1.0, 1.0]
+    assert inclusion_probabilities(np.ones(3), 5).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
     rng = np.random.default_rng(1)
     reference = rng.beta(1, 20, 5_000)
-    assert sim.psi(reference, reference) == pytest.approx(0.0)
-    assert sim.psi(reference, rng.beta(1, 20, 5_000)) < 0.02
-    assert sim.psi(reference, rng.beta(2, 10, 5_000)) > 0.5
+    assert quantile_psi(reference, reference) == pytest.approx(0.0)
+    assert quantile_psi(reference, rng.beta(1, 20, 5_000)) < 0.02
+    assert quantile_psi(reference, rng.beta(2, 10, 5_000)) > 0.5
 
 
 def test_risk_model_sample_weight(world: World) -> None:
@@ -326,7 +328,7 @@ def test_cli_writes_csv_png_and_summary(
     assert "ring found" in printed.out and "exploit" in printed.out
     assert "columns not used" not in printed.err
     weekly = pd.read_csv(out / "weekly.csv")
-    assert list(weekly.columns) == list(sim.WEEKLY_COLUMNS)
+    assert list(weekly.columns) == list(WEEKLY_COLUMNS)
     assert len(weekly) == 8 and set(weekly["strategy"]) == {"exploit", "policy"}
     assert (out / "simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "summary.csv").is_file() and (out / "selections.csv").is_file()
