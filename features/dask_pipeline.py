@@ -361,35 +361,3 @@ def _vocabulary(
     for column, count in zip(columns, counts, strict=True):
         vocabulary[column] = sorted(count.index[count >= min_count].tolist())
     return vocabulary
-
-
-def _transform_part(
-    frame: pd.DataFrame, pipeline: FeaturePipeline, registers: Registers
-) -> pd.DataFrame:
-    return pipeline.transform(frame, registers)
-
-
-def transform_dask(
-    pipeline: FeaturePipeline,
-    declarations: dd.DataFrame,
-    registers: Registers,
-    *,
-    registers_on_cluster: Any = None,
-) -> dd.DataFrame:
-    """Apply a fitted pipeline to every partition (``transform`` is row-wise).
-
-    Args:
-        pipeline: A fitted pipeline.
-        declarations: Canonical declarations.
-        registers: The registers (used on the client for metadata).
-        registers_on_cluster: The same registers scattered to the workers, or None.
-
-    Returns:
-        Features and context columns with the partitions of ``declarations``.
-    """
-    shipped = registers if registers_on_cluster is None else registers_on_cluster
-    sample = declarations.get_partition(0).head(200)
-    meta = pipeline.transform(sample, registers).iloc[:0]
-    return declarations.map_partitions(
-        _transform_part, pipeline, shipped, meta=meta, align_dataframes=False
-    )

@@ -46,7 +46,13 @@ from portsift.features.contract import (
     Field,
 )
 from portsift.features.pipeline import CONTEXT_COLUMNS, FeaturePipeline, Registers
-from portsift.features.stats import ActivityStat, OutcomeStat, state_key, values_of
+from portsift.features.stats import (
+    ActivityStat,
+    OutcomeStat,
+    first_day_name,
+    state_key,
+    values_of,
+)
 
 Columns = dict[str, np.ndarray]
 
@@ -360,7 +366,7 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
         key = state_key(stat)
         totals[key] = _keyed(pipeline.state_[key], stat.keys, values_of(stat))
         if isinstance(stat, ActivityStat):
-            name = f"{stat.name}__first_day"
+            name = first_day_name(stat)
             first_days[stat.name] = _keyed(pipeline.state_[f"first:{stat.name}"], stat.keys, [name])
     return OnlineFeatures(
         smoothing=pipeline.smoothing,

@@ -35,8 +35,6 @@ from portsift.monitoring.reference import (
 from portsift.monitoring.statistics import finite_or_none, psi
 
 Status = Literal["ok", "warn", "alert"]
-#: Columns of a declarations file that mark a random (exploration) inspection.
-MARKER_COLUMNS = ("selection_reason", "random_inspection")
 
 
 # --------------------------------------------------------------------------- results

@@ -22,9 +22,11 @@ week, and differ in how the exploration part of it is spent:
   the hits the weeks it was played realised (a Beta posterior per share, discounted);
 * ``policy_ipw``: the policy, with its random draws weighted ``1 / p`` in training.
 
-Exploration draws are probability samples whose inclusion probabilities give an
-unbiased estimate of each week's violation rate (:mod:`portsift.training.exploration`);
-the weekly metrics and the summary are :mod:`portsift.training.simulation_metrics`.
+Exploration draws are probability samples whose inclusion probabilities give a
+Hajek estimate of each week's violation rate (:mod:`portsift.training.exploration`);
+the weekly metrics and the summary are :mod:`portsift.training.simulation_metrics`, and
+what each strategy's model may see, its refits and its scores
+:mod:`portsift.training.simulation_models`.
 
 Everything is vectorised per week; the cost of a run is the refits (one feature fit and
 one small LightGBM model per strategy and retrain).
@@ -34,27 +36,25 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, get_args
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
-from portsift.features.pipeline import FeaturePipeline, Registers
-from portsift.models.risk_model import RiskModel, TrainingData
-from portsift.models.scoring import model_scores, policy_inputs, ranking_weight
+from portsift.features.pipeline import Registers
 from portsift.settings import Settings, SimulationSettings, StrategyName
 from portsift.synthetic.generator import SyntheticData
 from portsift.training.exploration import ThompsonShares, select_week
-from portsift.training.model_search import model_from_settings, pipeline_from_settings
 from portsift.training.simulation_metrics import (
     WEEKLY_COLUMNS,
     plot_weekly,
     summarise,
     week_record,
 )
+from portsift.training.simulation_models import Fitted, fit_pair, reference_scores, score_week
 
 #: Every strategy a run can compare.
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
@@ -92,12 +92,6 @@ class LabelledHistory:
 
 
 _LABEL_COLUMNS = ("inspected", "illicit", "revenue")
-
-#: The ranking every replayed model records. The replay retrains often on small
-#: windows, so it chooses no blend weight on a validation slice: ``blend`` ranks by risk
-#: alone there, as a bundle trained without one does; ``hits`` and ``revenue`` keep
-#: their fixed weights (:func:`portsift.models.scoring.ranking_weight`).
-SIMULATION_RANKING: Final[Mapping[str, Any]] = {"ranking": {"blend_weight": 0.0}}
 
 
 def history_from_frame(
@@ -300,18 +294,11 @@ class SimulationPlan:
 
 
 @dataclass
-class _Fitted:
-    pipeline: FeaturePipeline
-    model: RiskModel
-    features: pd.DataFrame | None = None  # training features (warm-up only, for the PSI)
-
-
-@dataclass
 class _Arm:
     name: str
     revealed: np.ndarray  # bool per row: the outcome is known to this strategy
     weight: np.ndarray  # training weight per row (1, or 1 / p of an exploration draw)
-    fitted: _Fitted
+    fitted: Fitted
     bandit: ThompsonShares | None = None
     records: list[dict[str, object]] = field(default_factory=list)
     picks: list[pd.DataFrame] = field(default_factory=list)
@@ -376,12 +363,10 @@ def simulate(
     warm_revealed = history.historic & (np.arange(len(week)) < warm_end)
     ones = np.ones(len(week))
     try:
-        warm = _fit(history, registers, settings, plan, warm_end, warm_revealed, None)
+        warm = fit_pair(history, registers, settings, plan, warm_end, warm_revealed, None)
     except ValueError as exc:
         raise SimulationError(f"warm-up ({first} weeks): {exc}") from exc
-    reference = _reference_scores(
-        warm, int(bounds[max(first - plan.config.psi_reference_weeks, 0)])
-    )
+    reference = reference_scores(warm, int(bounds[max(first - plan.config.psi_reference_weeks, 0)]))
     arms = [
         _Arm(
             name=name,
@@ -407,12 +392,14 @@ def simulate(
             if retrain:
                 weights = arm.weight if arm.name == "policy_ipw" else None
                 try:
-                    arm.fitted = _fit(history, registers, settings, plan, lo, arm.revealed, weights)
+                    arm.fitted = fit_pair(
+                        history, registers, settings, plan, lo, arm.revealed, weights
+                    )
                 except ValueError as exc:
                     raise SimulationError(f"{arm.name}, week {j + 1}: {exc}") from exc
             key = id(arm.fitted)
             if key not in scored_cache:  # strategies that share a model score once
-                scored_cache[key] = _score(arm.fitted, history, registers, lo, hi, settings)
+                scored_cache[key] = score_week(arm.fitted, history, registers, lo, hi, settings)
             scored = scored_cache[key]
             choice = select_week(arm.name, arm.bandit, scored, settings, plan, w)
             rows = lo + np.flatnonzero(choice.selected)
@@ -471,86 +458,6 @@ def simulate(
         seconds=time.perf_counter() - started,
         notes=notes,
     )
-
-
-def _labelled_view(history: LabelledHistory, end: int, revealed: np.ndarray) -> pd.DataFrame:
-    """Rows before ``end`` as a model may see them: labels only where revealed.
-
-    This is the one place outcomes enter model inputs, and it reads them only under the
-    ``revealed`` mask, so an unrevealed label cannot reach a feature or a model.
-    """
-    known = revealed[:end]
-    view = history.declarations.iloc[:end].copy()
-    view["inspected"] = known.astype("int64")
-    view["illicit"] = np.where(known, history.illicit[:end], np.nan)
-    if history.revenue is not None:
-        view["revenue"] = np.where(known, history.revenue[:end], np.nan)
-    return view
-
-
-def _fit(
-    history: LabelledHistory,
-    registers: Registers,
-    settings: Settings,
-    plan: SimulationPlan,
-    end: int,
-    revealed: np.ndarray,
-    weight: np.ndarray | None,
-) -> _Fitted:
-    """Fit the feature state and a small model on the rows before ``end``."""
-    view = _labelled_view(history, end, revealed)
-    sim = plan.config
-    pipeline = pipeline_from_settings(settings)
-    features = pipeline.fit_transform(view, registers)
-    # The production model's shape, with fewer and faster trees (a run refits often) and
-    # one thread, steady on a shared machine (see [model] n_jobs).
-    model = model_from_settings(
-        settings,
-        pipeline,
-        learning_rate=sim.learning_rate,
-        n_estimators=sim.n_estimators,
-        revenue_n_estimators=sim.revenue_n_estimators,
-        early_stopping_rounds=sim.early_stopping_rounds,
-        n_jobs=1,
-    )
-    model.fit(
-        TrainingData(
-            features=features,
-            declared_at=view["declared_at"],
-            inspected=view["inspected"],
-            illicit=view["illicit"],
-            revenue=view.get("revenue"),
-        ),
-        sample_weight=None if weight is None else weight[:end],
-    )
-    return _Fitted(pipeline, model, features)
-
-
-def _reference_scores(fitted: _Fitted, start: int) -> np.ndarray:
-    """Warm-up model's risk scores of the last warm-up weeks (point-in-time features)."""
-    assert fitted.features is not None
-    features = fitted.features.iloc[start:]
-    x = features[fitted.model.risk_features].to_numpy(dtype="float64")
-    reference = fitted.model.calibrate(fitted.model.raw_score(x, num_threads=1))
-    fitted.features = None  # only the reference was needed; free the frame
-    return reference
-
-
-def _score(
-    fitted: _Fitted,
-    history: LabelledHistory,
-    registers: Registers,
-    lo: int,
-    hi: int,
-    settings: Settings,
-) -> pd.DataFrame:
-    """Score the week ``[lo, hi)`` with a fitted pair: the policy's inputs and the scores."""
-    # The week's outcomes are unknown when it is scored.
-    week = history.declarations.iloc[lo:hi].assign(inspected=0, illicit=np.nan)
-    features = fitted.pipeline.transform(week, registers)
-    weight = ranking_weight(SIMULATION_RANKING, settings.selection.objective)
-    scores = model_scores(fitted.model, features, revenue_weight=weight, num_threads=1)
-    return policy_inputs(features, scores).reset_index(drop=True)
 
 
 # -- summary and report ---------------------------------------------------------------
