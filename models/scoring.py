@@ -15,7 +15,12 @@ from portsift.models import explain
 from portsift.models import policy as policy_module
 from portsift.models.bundle import Bundle
 from portsift.models.explain import Explanation
-from portsift.models.policy import POLICY_COLUMNS, BatchFacts, SelectionPolicy
+from portsift.models.policy import (
+    DECISION_COLUMNS,
+    POLICY_COLUMNS,
+    BatchFacts,
+    SelectionPolicy,
+)
 from portsift.models.risk_model import RiskModel, feature_matrix
 
 SCORE_COLUMNS = (
@@ -30,16 +35,10 @@ SCORE_COLUMNS = (
 )
 
 #: Further decision columns of the policy that ``portsift score`` writes after the
-#: contract's columns (deadlines in hours or days, 采信 and green-channel flags).
-POLICY_OUTPUT_COLUMNS = (
-    "lab_accepted",
-    "green_channel",
-    "priority_lane",
-    "inspection_deadline_hours",
-    "release_deadline_hours",
-    "sampling_deadline_days",
-    "lab_test_deadline_days",
-    "policy_version",
+#: contract's columns (deadlines in hours or days, 采信 and green-channel flags): the
+#: policy's own list, less what the contract holds and the notes (they open ``reasons``).
+POLICY_OUTPUT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in DECISION_COLUMNS if c not in SCORE_COLUMNS and not c.startswith("policy_note_")
 )
 
 
