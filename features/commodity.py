@@ -71,12 +71,12 @@ def measures(declarations: pd.DataFrame) -> pd.DataFrame:
     value = declarations["declared_value"].to_numpy(dtype="float64")
     quantity = _optional(declarations, "quantity")
     weight = _optional(declarations, "gross_weight")
-    out["unit_value"] = _ratio(value, quantity)
-    out["value_per_kg"] = _ratio(value, weight)
-    out["weight_per_unit"] = _ratio(weight, quantity)
+    out["unit_value"] = ratio(value, quantity)
+    out["value_per_kg"] = ratio(value, weight)
+    out["weight_per_unit"] = ratio(weight, quantity)
     for name in ("unit_value", "value_per_kg", "weight_per_unit"):
-        out[f"log_{name}"] = _safe_log(out[name].to_numpy())
-    out["effective_tax_rate"] = 100.0 * _ratio(_optional(declarations, "total_taxes"), value)
+        out[f"log_{name}"] = safe_log(out[name].to_numpy())
+    out["effective_tax_rate"] = 100.0 * ratio(_optional(declarations, "total_taxes"), value)
     out["tax_rate"] = _optional(declarations, "tax_rate")
     return out
 
@@ -131,13 +131,15 @@ def _optional(frame: pd.DataFrame, column: str) -> np.ndarray:
     return frame[column].to_numpy(dtype="float64")
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` where the denominator is positive, else NaN (no warnings)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(
             denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
         )
 
 
-def _safe_log(values: np.ndarray) -> np.ndarray:
+def safe_log(values: np.ndarray) -> np.ndarray:
+    """Natural log of positive values, NaN elsewhere (no warnings)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(values > 0, np.log(np.where(values > 0, values, 1)), np.nan)

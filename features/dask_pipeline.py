@@ -29,7 +29,7 @@ holds. The Dask path therefore:
    fitted state is their concatenation (sorted by key as the pandas path sorts it);
 4. the statistics without a key (``all``, ``all_lab_pass``: every outcome of the whole
    history) need the global running totals: each partition sums its outcome events per
-   availability day (:func:`portsift.features.stats._outcome_events`, a few hundred rows), the
+   availability day (:func:`portsift.features.stats.outcome_events`, a few hundred rows), the
    client adds those up and runs :func:`portsift.features.history.cumulative_by_time` on them
    (the cumulative sum across time), and every partition looks its rows up in that small
    table with :func:`portsift.features.history.as_of`;
@@ -66,9 +66,9 @@ from portsift.features.stats import (
     OutcomeStat,
     Stat,
     State,
-    _outcome_events,
-    _state_key,
     needed_columns,
+    outcome_events,
+    state_key,
     stats_as_of,
 )
 
@@ -157,7 +157,7 @@ def value_columns(stats: Sequence[Stat]) -> list[str]:
         ACTIVITY_VALUES,
         REFERENCE_VALUES,
         ActivityStat,
-        _first_day_name,
+        first_day_name,
     )
 
     names: list[str] = []
@@ -166,7 +166,7 @@ def value_columns(stats: Sequence[Stat]) -> list[str]:
             names += [f"{stat.name}__{v}" for v in OUTCOME_VALUES]
         elif isinstance(stat, ActivityStat):
             names += [f"{stat.name}__{v}" for v in ACTIVITY_VALUES]
-            names.append(_first_day_name(stat))
+            names.append(first_day_name(stat))
         else:
             names += [f"{stat.name}__{v}" for v in REFERENCE_VALUES]
     return names
@@ -179,7 +179,7 @@ def _day_events(
     out: dict[str, pd.DataFrame] = {}
     for stat in stats:
         assert isinstance(stat, OutcomeStat)
-        events = _outcome_events(frame, replace(stat, keys=()), label_delay_days)
+        events = outcome_events(frame, replace(stat, keys=()), label_delay_days)
         out[stat.name] = events.groupby(AVAILABLE_AT, sort=True)[list(OUTCOME_VALUES)].sum()
     return out
 
@@ -215,7 +215,7 @@ def _combine_states(states: list[State | None]) -> State:
 
 
 def _prepare_part(frame: pd.DataFrame, pipeline: FeaturePipeline, registers: Registers) -> Any:
-    return pipeline._prepare(frame, registers)
+    return pipeline.prepare(frame, registers)
 
 
 def _derive_part(
@@ -227,7 +227,7 @@ def _derive_part(
 ) -> pd.DataFrame:
     columns = [_global_values(frame, tables, unkeyed)]
     columns += [v.reindex(frame.index) for v in values]
-    return pipeline._derive(frame, pd.concat(columns, axis=1))
+    return pipeline.derive(frame, pd.concat(columns, axis=1))
 
 
 def fit_transform_dask(
@@ -256,7 +256,7 @@ def fit_transform_dask(
     """
     shipped = registers if registers_on_cluster is None else registers_on_cluster
     sample = declarations.get_partition(0).head(200)
-    prepared_meta = pipeline._prepare(sample, registers).iloc[:0]
+    prepared_meta = pipeline.prepare(sample, registers).iloc[:0]
     prepared = declarations.map_partitions(
         _prepare_part, pipeline, shipped, meta=prepared_meta, align_dataframes=False
     ).persist()
@@ -274,7 +274,7 @@ def fit_transform_dask(
         events = pd.concat(sums).groupby(level=0, sort=True).sum().reset_index()
         table = history.cumulative_by_time(events, [], OUTCOME_VALUES)
         tables[stat.name] = table
-        state[_state_key(stat)] = history.totals(table, [], OUTCOME_VALUES)
+        state[state_key(stat)] = history.totals(table, [], OUTCOME_VALUES)
 
     # Keyed statistics: one hash shuffle per partition column, then the pandas function.
     divisions = prepared.divisions
@@ -296,7 +296,7 @@ def fit_transform_dask(
         values = values.reset_index().set_index(ROW, divisions=list(divisions))
         value_frames.append(values)
 
-    categorical = pipeline._categorical_inputs(prepared_meta)
+    categorical = pipeline.categorical_inputs(prepared_meta)
     pipeline.vocabulary_ = _vocabulary(prepared, categorical, pipeline.min_category_count)
     pipeline.state_ = {name: state[name] for name in _state_order(pipeline, state)}
     pipeline.history_end_ = pd.Timestamp(prepared["declared_at"].max().compute())
@@ -319,7 +319,7 @@ def fit_transform_dask(
         unkeyed=unkeyed,
         meta=derive_meta,
     ).persist()
-    candidates = pipeline._candidate_features()
+    candidates = pipeline.candidate_features()
     present = (~features[candidates].isna()).any().compute()
     pipeline.dropped_features_ = [name for name in candidates if not bool(present[name])]
     pipeline.feature_names_ = [n for n in candidates if n not in pipeline.dropped_features_]
@@ -346,7 +346,7 @@ def _state_order(pipeline: FeaturePipeline, state: State) -> list[str]:
 
     order: list[str] = []
     for stat in pipeline.statistics():
-        order.append(_state_key(stat))
+        order.append(state_key(stat))
         if isinstance(stat, ActivityStat):
             order.append(f"first:{stat.name}")
     return [name for name in order if name in state]
@@ -361,35 +361,3 @@ def _vocabulary(
     for column, count in zip(columns, counts, strict=True):
         vocabulary[column] = sorted(count.index[count >= min_count].tolist())
     return vocabulary
-
-
-def _transform_part(
-    frame: pd.DataFrame, pipeline: FeaturePipeline, registers: Registers
-) -> pd.DataFrame:
-    return pipeline.transform(frame, registers)
-
-
-def transform_dask(
-    pipeline: FeaturePipeline,
-    declarations: dd.DataFrame,
-    registers: Registers,
-    *,
-    registers_on_cluster: Any = None,
-) -> dd.DataFrame:
-    """Apply a fitted pipeline to every partition (``transform`` is row-wise).
-
-    Args:
-        pipeline: A fitted pipeline.
-        declarations: Canonical declarations.
-        registers: The registers (used on the client for metadata).
-        registers_on_cluster: The same registers scattered to the workers, or None.
-
-    Returns:
-        Features and context columns with the partitions of ``declarations``.
-    """
-    shipped = registers if registers_on_cluster is None else registers_on_cluster
-    sample = declarations.get_partition(0).head(200)
-    meta = pipeline.transform(sample, registers).iloc[:0]
-    return declarations.map_partitions(
-        _transform_part, pipeline, shipped, meta=meta, align_dataframes=False
-    )

@@ -53,7 +53,7 @@ def tier_in_force(
     out["tier_worsened"] = 0.0
     if enterprises is None or len(enterprises) == 0 or id_col not in declarations:
         return out
-    register = _register_history(enterprises)
+    register = register_history(enterprises)
     # merge_asof on integer codes is much faster than on Arrow-backed strings.
     ids = declarations[id_col]
     codes = pd.Index(register["enterprise_id"].unique()).get_indexer(ids.astype("str"))
@@ -89,7 +89,8 @@ def tier_in_force(
     return out
 
 
-def _register_history(enterprises: pd.DataFrame) -> pd.DataFrame:
+def register_history(enterprises: pd.DataFrame) -> pd.DataFrame:
+    """The register as dated tier spells: ``enterprise_id, credit_tier, tier_since``, typed."""
     register = enterprises[["enterprise_id", "credit_tier", "tier_since"]].copy()
     register["enterprise_id"] = register["enterprise_id"].astype("str")
     register["tier_since"] = register["tier_since"].astype("datetime64[ns]")

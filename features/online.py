@@ -46,7 +46,13 @@ from portsift.features.contract import (
     Field,
 )
 from portsift.features.pipeline import CONTEXT_COLUMNS, FeaturePipeline, Registers
-from portsift.features.stats import ActivityStat, OutcomeStat, _state_key, _values_of
+from portsift.features.stats import (
+    ActivityStat,
+    OutcomeStat,
+    first_day_name,
+    state_key,
+    values_of,
+)
 
 Columns = dict[str, np.ndarray]
 
@@ -167,7 +173,7 @@ class OnlineFeatures:
                 out.setdefault(name, frame[name])
         return out
 
-    # -- the steps of FeaturePipeline._prepare -----------------------------------------
+    # -- the steps of FeaturePipeline.prepare -----------------------------------------
 
     def _prepare(self, columns: Mapping[str, np.ndarray], n: int) -> Columns:
         frame: Columns = {k: v for k, v in columns.items() if k not in lab.LAB_COLUMNS}
@@ -177,13 +183,13 @@ class OnlineFeatures:
         value = columns["declared_value"].astype("float64")
         quantity = _optional_number(columns, "quantity", n)
         weight = _optional_number(columns, "gross_weight", n)
-        frame["unit_value"] = commodity._ratio(value, quantity)
-        frame["value_per_kg"] = commodity._ratio(value, weight)
-        frame["weight_per_unit"] = commodity._ratio(weight, quantity)
+        frame["unit_value"] = commodity.ratio(value, quantity)
+        frame["value_per_kg"] = commodity.ratio(value, weight)
+        frame["weight_per_unit"] = commodity.ratio(weight, quantity)
         for name in ("unit_value", "value_per_kg", "weight_per_unit"):
-            frame[f"log_{name}"] = commodity._safe_log(frame[name])
+            frame[f"log_{name}"] = commodity.safe_log(frame[name])
         taxes = _optional_number(columns, "total_taxes", n)
-        frame["effective_tax_rate"] = 100.0 * commodity._ratio(taxes, value)
+        frame["effective_tax_rate"] = 100.0 * commodity.ratio(taxes, value)
         frame["tax_rate"] = _optional_number(columns, "tax_rate", n)
         frame["acceptance_listed"], frame["perishable"] = self._catalogue_flags(code, n)
         frame.update(_lab_reports(columns, n))
@@ -357,10 +363,10 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
     first_days: dict[str, _KeyedTotals] = {}
     # Without schema-file columns (refused above) the statistics are STATS exactly.
     for stat in pipeline.statistics():
-        key = _state_key(stat)
-        totals[key] = _keyed(pipeline.state_[key], stat.keys, _values_of(stat))
+        key = state_key(stat)
+        totals[key] = _keyed(pipeline.state_[key], stat.keys, values_of(stat))
         if isinstance(stat, ActivityStat):
-            name = f"{stat.name}__first_day"
+            name = first_day_name(stat)
             first_days[stat.name] = _keyed(pipeline.state_[f"first:{stat.name}"], stat.keys, [name])
     return OnlineFeatures(
         smoothing=pipeline.smoothing,
@@ -413,7 +419,7 @@ def _keyed(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> _
 def _tier_history(enterprises: pd.DataFrame | None) -> _TierHistory | None:
     if enterprises is None or len(enterprises) == 0:
         return None
-    register = enterprise._register_history(enterprises)
+    register = enterprise.register_history(enterprises)
     register = register.sort_values(["enterprise_id", "tier_since"], kind="stable")
     since: dict[str, list[int]] = {}
     rows: dict[str, list[tuple[str, float, float]]] = {}
@@ -532,9 +538,7 @@ def _transaction(frame: Columns, n: int) -> Columns:
 def _pair_ratio(frame: Columns, numerator: str, denominator: str, n: int) -> np.ndarray:
     if numerator not in frame or denominator not in frame:
         return np.full(n, np.nan)
-    return commodity._ratio(
-        frame[numerator].astype("float64"), frame[denominator].astype("float64")
-    )
+    return commodity.ratio(frame[numerator].astype("float64"), frame[denominator].astype("float64"))
 
 
 # -- JSON records ------------------------------------------------------------------------

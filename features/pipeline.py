@@ -21,7 +21,7 @@ from portsift.features.stats import (
     OutcomeStat,
     Stat,
     State,
-    _state_key,
+    state_key,
     stats_as_of,
     stats_from_state,
 )
@@ -155,7 +155,7 @@ class FeaturePipeline:
         Returns:
             Features and context columns, aligned with ``declarations.index``.
         """
-        frame = self._prepare(declarations, registers)
+        frame = self.prepare(declarations, registers)
         values, state = stats_as_of(
             frame,
             self.statistics(),
@@ -163,12 +163,12 @@ class FeaturePipeline:
             period=self.reference_period,
         )
         self.vocabulary_ = transaction.fit_vocabulary(
-            frame, self._categorical_inputs(frame), self.min_category_count
+            frame, self.categorical_inputs(frame), self.min_category_count
         )
         self.state_: State = state
         self.history_end_ = pd.Timestamp(frame["declared_at"].max())
-        features = self._derive(frame, values)
-        candidates = self._candidate_features()
+        features = self.derive(frame, values)
+        candidates = self.candidate_features()
         empty = [name for name in candidates if features[name].isna().all()]
         self.feature_names_ = [name for name in candidates if name not in empty]
         self.dropped_features_ = empty
@@ -190,15 +190,15 @@ class FeaturePipeline:
         if not hasattr(self, "state_"):
             raise NotFittedError("FeaturePipeline.transform called before fit")
         stats = self.statistics()
-        absent = [_state_key(s) for s in stats if _state_key(s) not in self.state_]
+        absent = [state_key(s) for s in stats if state_key(s) not in self.state_]
         if absent:
             raise NotFittedError(
                 f"the fitted state lacks the statistics {', '.join(absent)} (a model "
                 "trained by an earlier portsift); retrain it"
             )
-        frame = self._prepare(declarations, registers)
+        frame = self.prepare(declarations, registers)
         values = stats_from_state(frame, stats, self.state_)
-        return self._derive(frame, values)
+        return self.derive(frame, values)
 
     def statistics(self) -> tuple[Stat, ...]:
         """Return every statistic this pipeline computes, in computing order.
@@ -250,12 +250,14 @@ class FeaturePipeline:
         labels[transaction.code_name("hs2")] = "hs_chapter"
         return labels
 
-    def _categorical_inputs(self, frame: pd.DataFrame) -> tuple[str, ...]:
+    def categorical_inputs(self, frame: pd.DataFrame) -> tuple[str, ...]:
+        """The categorical input columns of ``frame`` the pipeline codes (built-in and schema)."""
         fields = [c for c in transaction.CATEGORICAL_FIELDS if c in frame]
         fields += [extra_feature_name(c) for c in self.extra_categorical]
         return tuple(fields)
 
-    def _candidate_features(self) -> list[str]:
+    def candidate_features(self) -> list[str]:
+        """Every feature the pipeline can produce, before unusable ones are dropped."""
         names = [
             "importer_tier_rank",
             "importer_days_in_tier",
@@ -306,7 +308,8 @@ class FeaturePipeline:
 
     # -- the steps -----------------------------------------------------------------
 
-    def _prepare(self, declarations: pd.DataFrame, registers: Registers) -> pd.DataFrame:
+    def prepare(self, declarations: pd.DataFrame, registers: Registers) -> pd.DataFrame:
+        """Declarations joined with the registers and the per-row measures, before any statistic."""
         parts = [
             declarations,
             commodity.measures(declarations).drop(columns=["tax_rate"]),
@@ -327,7 +330,8 @@ class FeaturePipeline:
             frame[extra_feature_name(original)] = declarations[original]
         return frame
 
-    def _derive(self, frame: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    def derive(self, frame: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+        """The features of prepared rows from the statistics' values looked up for them."""
         parts = [
             frame[list(enterprise.CREDIT_FEATURES)],
             enterprise.history_features(frame, values, self.smoothing, self.new_importer_days),

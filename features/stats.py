@@ -64,7 +64,8 @@ Stat = OutcomeStat | ActivityStat | ReferenceStat
 State = dict[str, pd.DataFrame]
 
 
-def _first_day_name(stat: ActivityStat) -> str:
+def first_day_name(stat: ActivityStat) -> str:
+    """Name of the column holding a key's first activity day (the state of ``stat``)."""
     return f"{stat.name}__first_day"
 
 
@@ -74,7 +75,11 @@ def day_number(dates: pd.Series) -> np.ndarray:
     return days.to_numpy(dtype="float64") + 1.0
 
 
-def _outcome_events(frame: pd.DataFrame, stat: OutcomeStat, label_delay_days: int) -> pd.DataFrame:
+def outcome_events(frame: pd.DataFrame, stat: OutcomeStat, label_delay_days: int) -> pd.DataFrame:
+    """The labelled outcome events of ``frame`` that ``stat`` counts, when each is known.
+
+    Shared by the pandas and the Dask pipeline, so that both count the same events.
+    """
     if "illicit" not in frame:
         mask = np.zeros(len(frame), dtype=bool)
     else:
@@ -107,9 +112,9 @@ def _first_days(frame: pd.DataFrame, stat: ActivityStat) -> pd.DataFrame:
     days = pd.DataFrame({key: frame[key] for key in keys}, index=frame.index)
     days["_day"] = day_number(frame["declared_at"])
     first = days.dropna(subset=keys).groupby(keys, observed=True, sort=True)["_day"].min()
-    table = first.reset_index().rename(columns={"_day": _first_day_name(stat)})
+    table = first.reset_index().rename(columns={"_day": first_day_name(stat)})
     table[AVAILABLE_AT] = pd.Timestamp("1970-01-01") + pd.to_timedelta(
-        table[_first_day_name(stat)], unit="D"
+        table[first_day_name(stat)], unit="D"
     )
     return table.sort_values(AVAILABLE_AT, kind="stable").reset_index(drop=True)
 
@@ -234,7 +239,7 @@ def stats_as_of(
         id_keys = [id_columns[stat.keys]] if keys else []
         by_id = replace(stat, keys=tuple(id_keys))
         if isinstance(by_id, OutcomeStat):
-            events, values = _outcome_events(work, by_id, label_delay_days), OUTCOME_VALUES
+            events, values = outcome_events(work, by_id, label_delay_days), OUTCOME_VALUES
         elif isinstance(by_id, ActivityStat):
             events, values = _activity_events(work, by_id), ACTIVITY_VALUES
         else:
@@ -243,10 +248,10 @@ def stats_as_of(
         found = lookup(table, id_keys, values)
         columns.append(_prefixed(found, stat.name))
         totals = history.totals(table, id_keys, values)
-        state[_state_key(stat)] = _with_keys(totals, work, id_keys[0], keys) if keys else totals
+        state[state_key(stat)] = _with_keys(totals, work, id_keys[0], keys) if keys else totals
         if isinstance(by_id, ActivityStat):
             first = _first_days(work, by_id)
-            name = _first_day_name(stat)
+            name = first_day_name(stat)
             columns.append(lookup(first, id_keys, [name]))
             state[f"first:{stat.name}"] = _with_keys(
                 first[[*id_keys, name]], work, id_keys[0], keys
@@ -268,11 +273,11 @@ def stats_from_state(frame: pd.DataFrame, stats: Iterable[Stat], state: State) -
     columns: list[pd.DataFrame] = []
     for stat in stats:
         keys = list(stat.keys)
-        values = _values_of(stat)
-        table = state[_state_key(stat)]
+        values = values_of(stat)
+        table = state[state_key(stat)]
         columns.append(_prefixed(history.lookup(frame, table, keys, values), stat.name))
         if isinstance(stat, ActivityStat):
-            name = _first_day_name(stat)
+            name = first_day_name(stat)
             columns.append(history.lookup(frame, state[f"first:{stat.name}"], keys, [name]))
     return _assemble(frame, columns)
 
@@ -283,7 +288,8 @@ def _assemble(frame: pd.DataFrame, columns: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(columns, axis=1)
 
 
-def _values_of(stat: Stat) -> tuple[str, ...]:
+def values_of(stat: Stat) -> tuple[str, ...]:
+    """The value columns a statistic's state holds per key."""
     if isinstance(stat, OutcomeStat):
         return OUTCOME_VALUES
     if isinstance(stat, ActivityStat):
@@ -291,7 +297,8 @@ def _values_of(stat: Stat) -> tuple[str, ...]:
     return REFERENCE_VALUES
 
 
-def _state_key(stat: Stat) -> str:
+def state_key(stat: Stat) -> str:
+    """Key of a statistic's table in the fitted state (``kind:name``)."""
     kind = {OutcomeStat: "outcome", ActivityStat: "activity", ReferenceStat: "reference"}
     return f"{kind[type(stat)]}:{stat.name}"
 

@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,44 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         # BaseException: an interrupted run (Ctrl-C) must not leave the temp file either.
         _remove(temporary)
+        raise
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty staging directory next to ``path``; swap it in on success.
+
+    A directory already at ``path`` is moved aside and removed only after the new one
+    is in place, so a reader finds the old content or the new, never a mix. On error
+    the staging directory is removed and ``path`` is left as it was. The staging
+    directory is made by :func:`tempfile.mkdtemp` (owner-only permissions).
+
+    Args:
+        path: The final path of the directory.
+
+    Yields:
+        The staging directory to fill.
+
+    Raises:
+        NotADirectoryError: ``path`` exists and is not a directory.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target}: exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        if not target.exists():
+            os.replace(staging, target)
+            return
+        retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, retired)
+        os.replace(staging, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        # BaseException: an interrupted run (Ctrl-C) must not leave the staging copy either.
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

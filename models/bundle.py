@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from portsift.features.pipeline import FeaturePipeline, table_from_dict, table_to_dict
+from portsift.features.writing import atomic_directory
 from portsift.models.risk_model import RiskModel
 
 BUNDLE_FORMAT = 1
@@ -81,37 +79,33 @@ def save_bundle(
         The model version (training time plus a digest of the bundle content).
     """
     target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        files: dict[str, bytes] = {
-            RISK_MODEL: model.classifier_.model_to_string().encode("utf-8"),
-            "model.json": _json_bytes(model.metadata()),
-            "features.json": _json_bytes(pipeline.to_dict()),
-            "registers.json": _json_bytes(
-                {
-                    "enterprises": _optional_table(enterprises),
-                    "commodities": _optional_table(commodities),
-                }
-            ),
-        }
-        if model.regressor_ is not None:
-            files[REVENUE_MODEL] = model.regressor_.model_to_string().encode("utf-8")
-        content_digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()
-        created = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-        version = f"{created}-{content_digest[:8]}"
-        files["metadata.json"] = _json_bytes({**metadata, "model_version": version})
+    if target.exists() and not target.is_dir():
+        raise BundleError(f"{target}: exists and is not a directory")
+    files: dict[str, bytes] = {
+        RISK_MODEL: model.classifier_.model_to_string().encode("utf-8"),
+        "model.json": _json_bytes(model.metadata()),
+        "features.json": _json_bytes(pipeline.to_dict()),
+        "registers.json": _json_bytes(
+            {
+                "enterprises": _optional_table(enterprises),
+                "commodities": _optional_table(commodities),
+            }
+        ),
+    }
+    if model.regressor_ is not None:
+        files[REVENUE_MODEL] = model.regressor_.model_to_string().encode("utf-8")
+    content_digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()
+    created = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    version = f"{created}-{content_digest[:8]}"
+    files["metadata.json"] = _json_bytes({**metadata, "model_version": version})
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()},
+    }
+    with atomic_directory(target) as staging:
         for name, payload in files.items():
             (staging / name).write_bytes(payload)
-        manifest = {
-            "format": BUNDLE_FORMAT,
-            "files": {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()},
-        }
         (staging / MANIFEST).write_bytes(_json_bytes(manifest))
-        _replace_directory(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return version
 
 
@@ -181,15 +175,3 @@ def _optional_table(frame: pd.DataFrame | None) -> dict[str, Any] | None:
 
 def _restore_table(data: dict[str, Any] | None) -> pd.DataFrame | None:
     return None if data is None else table_from_dict(data)
-
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    if not target.is_dir():
-        raise BundleError(f"{target}: exists and is not a directory")
-    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)

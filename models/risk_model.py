@@ -240,7 +240,7 @@ class RiskModel:
         x = data.features[self.revenue_features].to_numpy(dtype="float64")
         # The regressor learns revenue as a share of the declared value, so that the
         # amount at stake scales with the value instead of being capped by the leaves.
-        share = revenue / _value_base(data.features)
+        share = revenue / value_base(data.features)
         categorical = [
             self.revenue_features.index(c)
             for c in self.categorical_features
@@ -306,7 +306,7 @@ class RiskModel:
         if self.regressor_ is not None:
             x = feature_matrix(features, self.revenue_features)
             share = self.regressor_.predict(x, num_threads=num_threads)
-            return share * _value_base(features), False
+            return share * value_base(features), False
         value = np.asarray(features["declared_value"], dtype="float64")
         rate = np.asarray(features["tax_rate"], dtype="float64") if "tax_rate" in features else None
         if rate is None:
@@ -382,7 +382,7 @@ def _checked_weights(
     return weight
 
 
-def _value_base(features: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+def value_base(features: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     """Declared value used as the scale of revenue (at least 1, for free-of-charge goods)."""
     return np.maximum(np.asarray(features["declared_value"], dtype="float64"), 1.0)
 

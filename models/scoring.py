@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
-from portsift.features.online import OnlineFeatures
+from portsift.features.online import Columns, OnlineFeatures
 from portsift.features.pipeline import Registers
 from portsift.models import explain
 from portsift.models import policy as policy_module
 from portsift.models.bundle import Bundle
 from portsift.models.explain import Explanation
-from portsift.models.policy import POLICY_COLUMNS, BatchFacts, SelectionPolicy
-from portsift.models.risk_model import feature_matrix
+from portsift.models.policy import (
+    DECISION_COLUMNS,
+    POLICY_COLUMNS,
+    BatchFacts,
+    SelectionPolicy,
+)
+from portsift.models.risk_model import RiskModel, feature_matrix
 
 SCORE_COLUMNS = (
     "declaration_id",
@@ -30,16 +35,10 @@ SCORE_COLUMNS = (
 )
 
 #: Further decision columns of the policy that ``portsift score`` writes after the
-#: contract's columns (deadlines in hours or days, 采信 and green-channel flags).
-POLICY_OUTPUT_COLUMNS = (
-    "lab_accepted",
-    "green_channel",
-    "priority_lane",
-    "inspection_deadline_hours",
-    "release_deadline_hours",
-    "sampling_deadline_days",
-    "lab_test_deadline_days",
-    "policy_version",
+#: contract's columns (deadlines in hours or days, 采信 and green-channel flags): the
+#: policy's own list, less what the contract holds and the notes (they open ``reasons``).
+POLICY_OUTPUT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in DECISION_COLUMNS if c not in SCORE_COLUMNS and not c.startswith("policy_note_")
 )
 
 
@@ -100,6 +99,206 @@ def registers_for(bundle: Bundle, given: Registers) -> Registers:
     )
 
 
+@dataclass(frozen=True)
+class ModelScores:
+    """What the model says of each row, before the selection policy decides.
+
+    Attributes:
+        x: The risk-feature matrix (kept: the explanation of the same rows reads it).
+        raw_score: The classifier's log-odds.
+        risk_score: Calibrated P(illicit).
+        amount: Revenue an inspection would raise if the declaration is illicit.
+        revenue_estimated: Whether ``amount`` comes from the declared value, not a model.
+        expected_revenue: ``risk_score x amount`` (never negative).
+        priority: The policy's rank score under the revenue weight.
+    """
+
+    x: np.ndarray
+    raw_score: np.ndarray
+    risk_score: np.ndarray
+    amount: np.ndarray
+    revenue_estimated: bool
+    expected_revenue: np.ndarray
+    priority: np.ndarray
+
+
+def model_scores(
+    model: RiskModel,
+    features: pd.DataFrame | Mapping[str, np.ndarray],
+    *,
+    revenue_weight: float,
+    num_threads: int = 0,
+) -> ModelScores:
+    """Score feature rows: risk, calibration, revenue at stake and priority.
+
+    The one place the scoring sequence after the features is written: the batch,
+    per-request, Dask and simulation paths all call it on the features they built.
+
+    Args:
+        model: The fitted risk model.
+        features: The rows' features, as a frame or as columns of numpy arrays.
+        revenue_weight: Weight of the revenue at stake in the priority (0 = risk only).
+        num_threads: LightGBM threads (0 = default).
+
+    Returns:
+        The scores of every row.
+    """
+    x = feature_matrix(features, model.risk_features)
+    raw = model.raw_score(x, num_threads=num_threads)
+    risk = model.calibrate(raw)
+    amount, estimated = model.revenue_if_illicit(features, num_threads=num_threads)
+    return ModelScores(
+        x=x,
+        raw_score=raw,
+        risk_score=risk,
+        amount=amount,
+        revenue_estimated=bool(estimated),
+        expected_revenue=np.maximum(risk * np.nan_to_num(amount), 0.0),
+        priority=policy_module.priority(risk, amount, revenue_weight),
+    )
+
+
+@overload
+def policy_inputs(features: pd.DataFrame, scores: ModelScores) -> pd.DataFrame: ...
+
+
+@overload
+def policy_inputs(features: Mapping[str, np.ndarray], scores: ModelScores) -> Columns: ...
+
+
+def policy_inputs(
+    features: pd.DataFrame | Mapping[str, np.ndarray], scores: ModelScores
+) -> pd.DataFrame | Columns:
+    """The columns the selection policy reads: its feature columns and the scores.
+
+    Args:
+        features: The rows' features (a frame keeps its index; columns stay columns).
+        scores: Their :func:`model_scores`.
+
+    Returns:
+        A frame for a frame (only the policy's columns, so that the wide feature frame
+        is not copied), else a dict of arrays.
+    """
+    names = [c for c in POLICY_COLUMNS if c in features]
+    scored = {
+        "risk_score": scores.risk_score,
+        "priority": scores.priority,
+        "raw_score": scores.raw_score,
+    }
+    if isinstance(features, pd.DataFrame):
+        return features[names].assign(**scored)
+    return {**{c: features[c] for c in names}, **scored}
+
+
+def explain_scored(
+    model: RiskModel,
+    x: np.ndarray,
+    features: pd.DataFrame | Mapping[str, np.ndarray],
+    mask: np.ndarray | None = None,
+    *,
+    lang: explain.Language = "en",
+    reason_count: int = 3,
+    num_threads: int = 0,
+) -> tuple[Explanation | None, np.ndarray]:
+    """SHAP contributions and the model's reasons of the rows under ``mask``.
+
+    Args:
+        model: The fitted risk model.
+        x: The rows' risk-feature matrix (:attr:`ModelScores.x`).
+        features: The rows' features (the reasons quote them).
+        mask: Rows to explain (None = all).
+        lang: Language of the reasons.
+        reason_count: Reasons per declaration at most.
+        num_threads: LightGBM threads (0 = default).
+
+    Returns:
+        The explanation aligned with the rows (None when no row is explained; NaN in
+        the rows left out) and the reasons per row (``""`` where unexplained).
+    """
+    n = len(x)
+    if mask is None or mask.all():
+        contrib = model.contributions(x, num_threads=num_threads)
+        explanation = explain.explanation_from_contrib(contrib, model.risk_features)
+        texts = explain.reason_texts(features, explanation, count=reason_count, lang=lang)
+        return explanation, texts
+    model_text = np.full(n, "", dtype=object)
+    if not mask.any():
+        return None, model_text
+    # SHAP costs ~100x a prediction: only the rows asked for pay it; the others keep NaN
+    # contributions so that the explanation stays aligned with the rows.
+    contrib = model.contributions(x[mask], num_threads=num_threads)
+    part = explain.explanation_from_contrib(contrib, model.risk_features)
+    rows = features.loc[mask] if isinstance(features, pd.DataFrame) else _rows(features, mask)
+    model_text[mask] = explain.reason_texts(rows, part, count=reason_count, lang=lang)
+    values = np.full((n, len(part.features)), np.nan)
+    values[mask] = part.values
+    base = np.full(n, np.nan)
+    base[mask] = part.base_value
+    return explain.Explanation(features=part.features, values=values, base_value=base), model_text
+
+
+def decide_batch(
+    inputs: pd.DataFrame,
+    *,
+    declaration_id: np.ndarray,
+    expected_revenue: np.ndarray,
+    revenue_estimated: int | np.ndarray,
+    rate: float,
+    policy: SelectionPolicy | None,
+    explain_rows: bool | Literal["selected"] | np.ndarray,
+    explain_ids: Collection[str] | None,
+    lang: explain.Language,
+    explainer: Callable[[np.ndarray], tuple[Explanation | None, np.ndarray]],
+    features: pd.DataFrame,
+) -> ScoredBatch:
+    """Select under the budget over a whole batch, explain and assemble the decisions.
+
+    What :func:`score_declarations` and the Dask engine share after the model scores:
+    the batch policy selects exactly ``round(rate x N)`` of all rows, so it runs once
+    over the whole batch wherever the scores were computed.
+
+    Args:
+        inputs: :func:`policy_inputs` of every row.
+        declaration_id: Id of every row.
+        expected_revenue: :attr:`ModelScores.expected_revenue` of every row.
+        revenue_estimated: Whether the revenue is estimated (one flag or one per row).
+        rate: Share of the batch to inspect.
+        policy: The selection policy (None = the packaged configuration); ``rate``
+            overrides its rate.
+        explain_rows: See :func:`score_declarations`.
+        explain_ids: See :func:`score_declarations`.
+        lang: Language of the reasons.
+        explainer: Given the mask of rows to explain, their explanation and reasons
+            (:func:`explain_scored` where the features are at hand).
+        features: The feature frame returned with the decisions (may be empty).
+
+    Returns:
+        The scored batch.
+    """
+    decisions = pd.DataFrame(index=inputs.index)
+    decisions["declaration_id"] = declaration_id
+    decisions["risk_score"] = inputs["risk_score"].to_numpy()
+    decisions["expected_revenue"] = expected_revenue
+    decisions["priority"] = inputs["priority"].to_numpy()
+    chosen = (policy if policy is not None else SelectionPolicy()).with_params(rate=rate)
+    decided = chosen.decide(inputs)
+    decisions = pd.concat([decisions, decided], axis=1)
+    decisions["credit_tier"] = inputs["credit_tier"].to_numpy()
+    note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"].to_numpy(dtype=object)
+    mask = explain_mask(explain_rows, decided["selected"].to_numpy(), decisions, explain_ids)
+    explanation, model_text = explainer(mask)
+    decisions["reasons"] = join_reasons(note, model_text)
+    decisions["reasons"] = decisions["reasons"].astype("str")
+    decisions["raw_score"] = inputs["raw_score"].to_numpy()
+    decisions["revenue_estimated"] = revenue_estimated
+    return ScoredBatch(
+        decisions=decisions.reset_index(drop=True),
+        features=features,
+        explanation=explanation,
+        policy_facts=chosen.batch_,
+    )
+
+
 def score_declarations(
     bundle: Bundle,
     declarations: pd.DataFrame,
@@ -142,55 +341,29 @@ def score_declarations(
     """
     model = bundle.model
     features = bundle.pipeline.transform(declarations, registers_for(bundle, registers))
-    x = feature_matrix(features, model.risk_features)
-    raw = model.raw_score(x, num_threads=num_threads)
-    risk = model.calibrate(raw)
-    amount, estimated = model.revenue_if_illicit(features, num_threads=num_threads)
-    decisions = pd.DataFrame(index=features.index)
-    decisions["declaration_id"] = declarations["declaration_id"].to_numpy()
-    decisions["risk_score"] = risk
-    decisions["expected_revenue"] = np.maximum(risk * np.nan_to_num(amount), 0.0)
     if revenue_weight is None:
         revenue_weight = ranking_weight(bundle.metadata, None)
-    decisions["priority"] = policy_module.priority(risk, amount, revenue_weight)
-    chosen = (policy if policy is not None else SelectionPolicy()).with_params(rate=rate)
-    # Only the columns the policy reads, so that the wide feature frame is not copied.
-    inputs = features[[c for c in POLICY_COLUMNS if c in features]].assign(
-        risk_score=risk, priority=decisions["priority"].to_numpy(), raw_score=raw
-    )
-    decided = chosen.decide(inputs)
-    decisions = pd.concat([decisions, decided], axis=1)
-    decisions["credit_tier"] = features["credit_tier"].to_numpy()
-    note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"].to_numpy(dtype=object)
-    explanation = None
-    mask = explain_mask(explain_rows, decided["selected"].to_numpy(), decisions, explain_ids)
-    model_text = np.full(len(decisions), "", dtype=object)
-    if mask.all():
-        contrib = model.contributions(x, num_threads=num_threads)
-        explanation = explain.explanation_from_contrib(contrib, model.risk_features)
-        texts = explain.reasons(features, explanation, count=reason_count, lang=lang)
-        model_text = texts.to_numpy(dtype=object)
-    elif mask.any():
-        # SHAP costs ~100x a prediction: only the rows asked for pay it; the others
-        # keep NaN contributions so that the explanation stays aligned with the rows.
-        contrib = model.contributions(x[mask], num_threads=num_threads)
-        part = explain.explanation_from_contrib(contrib, model.risk_features)
-        texts = explain.reasons(features.loc[mask], part, count=reason_count, lang=lang)
-        model_text[mask] = texts.to_numpy(dtype=object)
-        values = np.full((len(mask), len(part.features)), np.nan)
-        values[mask] = part.values
-        base = np.full(len(mask), np.nan)
-        base[mask] = part.base_value
-        explanation = explain.Explanation(features=part.features, values=values, base_value=base)
-    decisions["reasons"] = _join_reasons(note, model_text)
-    decisions["reasons"] = decisions["reasons"].astype("str")
-    decisions["raw_score"] = raw
-    decisions["revenue_estimated"] = int(estimated)
-    return ScoredBatch(
-        decisions=decisions.reset_index(drop=True),
+    scores = model_scores(model, features, revenue_weight=revenue_weight, num_threads=num_threads)
+    return decide_batch(
+        policy_inputs(features, scores),
+        declaration_id=declarations["declaration_id"].to_numpy(),
+        expected_revenue=scores.expected_revenue,
+        revenue_estimated=int(scores.revenue_estimated),
+        rate=rate,
+        policy=policy,
+        explain_rows=explain_rows,
+        explain_ids=explain_ids,
+        lang=lang,
+        explainer=lambda mask: explain_scored(
+            model,
+            scores.x,
+            features,
+            mask,
+            lang=lang,
+            reason_count=reason_count,
+            num_threads=num_threads,
+        ),
         features=features,
-        explanation=explanation,
-        policy_facts=chosen.batch_,
     )
 
 
@@ -244,30 +417,25 @@ def score_online(
     """
     model = bundle.model
     features = online.transform(declarations)
-    x = feature_matrix(features, model.risk_features)
-    raw = model.raw_score(x, num_threads=num_threads)
-    risk = model.calibrate(raw)
-    amount, estimated = model.revenue_if_illicit(features, num_threads=num_threads)
     if revenue_weight is None:
         revenue_weight = ranking_weight(bundle.metadata, None)
-    priority = policy_module.priority(risk, amount, revenue_weight)
-    inputs = {c: features[c] for c in POLICY_COLUMNS if c in features}
-    inputs.update(risk_score=risk, priority=priority, raw_score=raw)
-    decided = policy.decide_online_columns(inputs)
-    contrib = model.contributions(x, num_threads=num_threads)
-    explanation = explain.explanation_from_contrib(contrib, model.risk_features)
-    model_text = explain.reason_texts(features, explanation, count=reason_count, lang=lang)
+    scores = model_scores(model, features, revenue_weight=revenue_weight, num_threads=num_threads)
+    decided = policy.decide_online_columns(policy_inputs(features, scores))
+    explanation, model_text = explain_scored(
+        model, scores.x, features, lang=lang, reason_count=reason_count, num_threads=num_threads
+    )
+    assert explanation is not None  # every row is explained
     note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"]
     decisions: dict[str, np.ndarray] = {
         "declaration_id": np.asarray(declarations["declaration_id"], dtype=object),
-        "risk_score": risk,
-        "expected_revenue": np.maximum(risk * np.nan_to_num(amount), 0.0),
-        "priority": priority,
+        "risk_score": scores.risk_score,
+        "expected_revenue": scores.expected_revenue,
+        "priority": scores.priority,
         **decided,
         "credit_tier": features["credit_tier"],
-        "reasons": _join_reasons(note, model_text),
-        "raw_score": raw,
-        "revenue_estimated": np.full(len(raw), int(estimated)),
+        "reasons": join_reasons(note, model_text),
+        "raw_score": scores.raw_score,
+        "revenue_estimated": np.full(len(scores.raw_score), int(scores.revenue_estimated)),
     }
     return OnlineScored(decisions=decisions, features=features, explanation=explanation)
 
@@ -309,8 +477,20 @@ def explain_mask(
     return mask
 
 
-def _join_reasons(note: np.ndarray, model_text: np.ndarray) -> np.ndarray:
-    # The policy's part (rule, draw, tier rule, 采信, deadlines) first, then the model's.
+def join_reasons(note: np.ndarray, model_text: np.ndarray) -> np.ndarray:
+    """The policy's part of the reasons (rule, draw, tier rule, 采信, deadlines), then the model's.
+
+    Args:
+        note: The policy's note per row (``""`` for none).
+        model_text: The model's reasons per row (``""`` for none).
+
+    Returns:
+        The ``;``-joined reasons per row.
+    """
     return np.where(
         note == "", model_text, np.where(model_text == "", note, note + "; " + model_text)
     )
+
+
+def _rows(columns: Mapping[str, np.ndarray], mask: np.ndarray) -> Columns:
+    return {name: np.asarray(values)[mask] for name, values in columns.items()}

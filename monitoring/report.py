@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from portsift.monitoring.drift import SCORE, SCORE_HISTOGRAM_BINS, MonitorResult, score_histogram
+from portsift.monitoring.drift import MonitorResult
+from portsift.monitoring.reference import SCORE, SCORE_HISTOGRAM_BINS, score_histogram
 from portsift.reports import page
 from portsift.reports.charts import INK, LIGHT, MUTED, RULE, SELECTED, nice_ticks
 

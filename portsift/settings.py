@@ -201,10 +201,6 @@ class CreditRuleSetSettings(_Frozen):
             raise ValueError(f"rule set {self.id}: tiers both listed and mapped away: {both}")
         return self
 
-    def effective_tier(self, tier: str) -> str:
-        """The tier whose rule a register tier is held to under this rule set."""
-        return self.fallback.get(tier, tier)
-
 
 class CreditSettings(_Frozen):
     """Differentiated credit management: dated rule sets, each picked by ``declared_at``."""

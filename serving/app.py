@@ -506,14 +506,6 @@ def _matrix(features: Mapping[str, Any] | pd.DataFrame, names: Sequence[str]) ->
     return np.column_stack([np.asarray(features[n], dtype="float64") for n in names])
 
 
-def _float_or_none(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _json_value(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None

@@ -11,6 +11,7 @@ import pandas as pd
 
 from portsift.features.contract import CREDIT_TIERS
 from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy, select_top
+from portsift.monitoring.statistics import wilson_interval
 from portsift.training import metrics
 from portsift.training.baselines import DateGBDT, hindsight_scores, random_scores
 
@@ -151,29 +152,6 @@ def evaluate(
         ranking=ranking,
     )
     return Evaluation(table=frame, by_tier=by_tier, facts=facts, policy=section)
-
-
-def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (95% by default).
-
-    Unlike the normal approximation it stays inside [0, 1] and is honest for the small
-    samples the random part gives.
-
-    Args:
-        hits: Successes.
-        n: Trials.
-        z: Normal quantile of the interval (1.96 for 95%).
-
-    Returns:
-        The lower and upper bound (NaN, NaN without trials).
-    """
-    if n <= 0:
-        return math.nan, math.nan
-    p = hits / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _clean(value: Any) -> Any:

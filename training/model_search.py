@@ -40,6 +40,31 @@ from portsift.training import metrics
 _PROBE_ROWS = 40
 
 
+def pipeline_from_settings(
+    settings: Settings, extra_categorical: tuple[str, ...] = (), extra_numeric: tuple[str, ...] = ()
+) -> FeaturePipeline:
+    """The unfitted feature pipeline of the ``[features]`` settings.
+
+    Args:
+        settings: Run settings.
+        extra_categorical: Schema-file categorical inputs.
+        extra_numeric: Schema-file numeric inputs.
+
+    Returns:
+        The pipeline every engine (pandas, Dask, the simulation's refits) fits.
+    """
+    f = settings.features
+    return FeaturePipeline(
+        smoothing=f.smoothing,
+        label_delay_days=f.label_delay_days,
+        reference_period=f.reference_period,
+        new_importer_days=f.new_importer_days,
+        min_category_count=f.min_category_count,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
+    )
+
+
 def model_from_settings(
     settings: Settings,
     pipeline: FeaturePipeline,

@@ -617,7 +617,7 @@ def retrain(
         ValueError: Malformed feedback or too few labels to train (from ``train``).
     """
     from portsift.store import tracking
-    from portsift.training.train import _record
+    from portsift.training.train import record_run as _record
 
     step = stage or (lambda _name: None)
     labelled_frame = declarations if feedback is None else merge_feedback(declarations, feedback)

@@ -5,7 +5,8 @@ Design
 * **Features** come from :mod:`portsift.features.dask_pipeline`: the pandas pipeline's own
   functions applied per partition after a hash shuffle per group key (training), or
   ``FeaturePipeline.transform`` mapped over partitions (scoring).
-* **Training** uses ``lightgbm.dask.DaskLGBMClassifier`` / ``DaskLGBMRegressor`` with
+* **Training** (:mod:`portsift.training.dask_boosting`) uses
+  ``lightgbm.dask.DaskLGBMClassifier`` / ``DaskLGBMRegressor`` with
   the parameters of :class:`portsift.models.risk_model.RiskModel` and one LightGBM thread per
   worker. The labelled rows, the time-ordered validation slice (the latest
   ``validation_fraction`` of labelled rows) and Platt scaling are those of
@@ -28,7 +29,8 @@ Design
   boosters (risk, calibration, revenue, priority) over partitions and brings back the
   few columns the selection policy reads: the batch policy selects exactly
   ``round(rate x N)`` over the *whole* batch, so it runs once on the client, with the
-  same code and inputs as :func:`portsift.models.scoring.score_declarations` (the decisions are
+  same code and inputs as :func:`portsift.models.scoring.score_declarations`
+  (:func:`portsift.models.scoring.decide_batch`: the decisions are
   identical). Pass 2 computes SHAP contributions and reasons on the workers, only for
   the rows to explain (``--explain``). Features and SHAP values never leave the workers.
 """
@@ -44,28 +46,29 @@ from typing import Any, Literal
 
 import dask
 import dask.dataframe as dd
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from portsift.features.dask_pipeline import ROW, fit_transform_dask, transform_dask, with_row_index
+from portsift.features.dask_pipeline import fit_transform_dask, with_row_index
 from portsift.features.pipeline import FeaturePipeline, Registers
 from portsift.models import explain
-from portsift.models import policy as policy_module
 from portsift.models.bundle import Bundle, save_bundle
-from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy
-from portsift.models.risk_model import RiskModel, _value_base, feature_matrix
+from portsift.models.policy import SelectionPolicy
+from portsift.models.risk_model import RiskModel, feature_matrix
 from portsift.models.scoring import (
     ScoredBatch,
-    _join_reasons,
-    explain_mask,
+    decide_batch,
+    explain_scored,
+    model_scores,
+    policy_inputs,
     ranking_weight,
     registers_for,
 )
-from portsift.monitoring.drift import build_reference
+from portsift.monitoring.reference import build_reference
 from portsift.settings import Settings
 from portsift.training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
-from portsift.training.model_search import model_from_settings, unsearched
+from portsift.training.dask_boosting import fit_model_dask
+from portsift.training.model_search import model_from_settings, pipeline_from_settings, unsearched
 from portsift.training.objective import RankingChoice
 from portsift.training.train import evaluate_draft, model_notes
 
@@ -160,230 +163,6 @@ def holdout_start(declarations: dd.DataFrame, holdout_fraction: float) -> pd.Tim
     return pd.Timestamp(per_day.index[np.searchsorted(cumulative, position, side="right")])
 
 
-def _in_training_slice(labelled: dd.DataFrame, fraction: float) -> dd.Series:
-    """Flag the labelled rows before the latest ``fraction`` (the validation slice).
-
-    The rows are ranked as ``RiskModel.fit`` ranks them, by lodging time and then by
-    position in the file (its stable sort), and the cut falls at the same row count.
-    """
-    per_day = labelled["declared_at"].dt.normalize().value_counts().compute().sort_index()
-    cut = round(int(per_day.sum()) * (1 - fraction))
-    cumulative = np.cumsum(per_day.to_numpy())
-    day = int(np.searchsorted(cumulative, cut, side="right"))
-    if day >= len(per_day):
-        return labelled["declared_at"].notna()
-    # Only the cut day's labelled rows come to the client, to find the exact cut row.
-    on_day = labelled[labelled["declared_at"].dt.normalize() == per_day.index[day]]
-    times = on_day["declared_at"].compute()
-    ranked = pd.DataFrame({"t": times.to_numpy(), "row": times.index.to_numpy()})
-    ranked = ranked.sort_values(["t", "row"], kind="stable")
-    first = ranked.iloc[cut - (int(cumulative[day - 1]) if day else 0)]
-    t, row = pd.Timestamp(first["t"]), int(first["row"])
-    return labelled.map_partitions(
-        lambda part: pd.Series(
-            (part["declared_at"] < t).to_numpy()
-            | ((part["declared_at"] == t).to_numpy() & (part.index.to_numpy() < row)),
-            index=part.index,
-        ),
-        meta=("in_train", "bool"),
-    )
-
-
-def _params(model: RiskModel, kind: Literal["classifier", "regressor"]) -> dict[str, Any]:
-    """RiskModel's LightGBM parameters for the Dask estimators (one thread per worker)."""
-    if kind == "classifier":
-        monotone = [-1 if name in model.monotone_decreasing else 0 for name in model.risk_features]
-        base = {
-            "objective": "binary",
-            "monotone_constraints": monotone,
-            "monotone_constraints_method": "advanced",
-            "cat_smooth": 20.0,
-            **(model.classifier_params or {}),
-        }
-        rounds = model.n_estimators
-    else:
-        base = {"objective": "gamma", **(model.regressor_params or {})}
-        rounds = model.revenue_n_estimators
-    return {
-        **base,
-        "n_estimators": rounds,
-        "max_cat_to_onehot": 8,
-        "max_cat_threshold": 16,
-        "verbosity": -1,
-        "random_state": model.random_state,
-        "deterministic": True,
-        "force_col_wise": True,
-        # No thread count: LightGBM's Dask interface uses each worker's thread count
-        # (one per worker on the local cluster) and warns about any other.
-    }
-
-
-def _placed(frame: dd.DataFrame, client: Any) -> tuple[dd.DataFrame, list[Any]]:
-    """Put the rows in one partition per worker, the i-th on the i-th worker by address.
-
-    LightGBM's Dask interface trains each worker on the partitions it holds; where the
-    scheduler happened to put them changed the bins and bagging of every worker and so
-    the model from run to run. A fixed placement makes the training repeatable. The
-    futures are returned too: the caller holds them until training ends, else the
-    scheduler may release the data.
-    """
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-    parts = frame.repartition(npartitions=len(workers)).to_delayed()
-    futures = [
-        client.compute(part, workers=[worker], allow_other_workers=False)
-        for part, worker in zip(parts, workers, strict=True)
-    ]
-    return dd.from_delayed(futures, meta=frame._meta, verify_meta=False), futures
-
-
-def _stopped(booster: lgb.Booster, x: np.ndarray, loss: Callable, patience: int) -> lgb.Booster:
-    """Cut a booster where early stopping on ``(x, loss)`` would have stopped."""
-    rounds = booster.num_trees()
-    per_tree = np.column_stack(
-        [
-            booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1)
-            for i in range(rounds)
-        ]
-    )
-    # Tree 0 carries the boost-from-average init score, so the cumulative sum is the
-    # raw score after each round.
-    losses = np.array([loss(raw) for raw in np.cumsum(per_tree, axis=1).T])
-    best, since = 0, 0
-    for i in range(1, len(losses)):
-        if losses[i] < losses[best]:
-            best, since = i, 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    cut = lgb.Booster(model_str=booster.model_to_string(num_iteration=best + 1))
-    cut.best_iteration = best + 1
-    return cut
-
-
-def _logloss(y: np.ndarray) -> Callable[[np.ndarray], float]:
-    def loss(raw: np.ndarray) -> float:
-        return float(np.mean(np.logaddexp(0.0, raw) - y * raw))
-
-    return loss
-
-
-def _gamma_deviance(y: np.ndarray) -> Callable[[np.ndarray], float]:
-    def loss(raw: np.ndarray) -> float:
-        # Gamma negative log-likelihood up to constants, with the log link.
-        return float(np.mean(y * np.exp(-raw) + raw))
-
-    return loss
-
-
-def fit_model_dask(
-    model: RiskModel,
-    features: dd.DataFrame,
-    client: Any,
-    *,
-    validation_fraction: float,
-    has_revenue: bool,
-) -> RiskModel:
-    """Fit ``model``'s boosters with LightGBM's Dask estimators (see module notes).
-
-    Args:
-        model: An unfitted :class:`RiskModel` (its parameters are used).
-        features: Training features with ``declared_at``, ``inspected``, ``illicit``,
-            ``revenue`` and ``declared_value`` context columns.
-        client: The Dask client.
-        validation_fraction: Latest share of labelled rows for stopping and calibration.
-        has_revenue: Whether the data has a revenue label.
-
-    Returns:
-        The fitted model.
-
-    Raises:
-        ValueError: Too few labelled rows or a single class.
-    """
-    from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
-
-    labelled = features[(features["inspected"] == 1) & ~features["illicit"].isna()].persist()
-    counts = dask.compute(labelled["illicit"].count(), labelled["illicit"].sum())
-    n_rows, positives = int(counts[0]), int(counts[1])
-    if n_rows < 50 or positives in (0, n_rows):
-        raise ValueError(
-            f"need at least 50 inspected declarations with both outcomes to train, "
-            f"got {n_rows} labelled rows with {positives} violations"
-        )
-    in_train = _in_training_slice(labelled, validation_fraction)
-    train, valid = labelled[in_train], labelled[~in_train]
-    categorical = [
-        model.risk_features.index(c) for c in model.categorical_features if c in model.risk_features
-    ]
-    placed, held = _placed(train[[*model.risk_features, "illicit"]].astype("float64"), client)
-    classifier = DaskLGBMClassifier(client=client, **_params(model, "classifier"))
-    classifier.fit(
-        placed[model.risk_features],
-        placed["illicit"].astype("int64"),
-        categorical_feature=categorical,
-    )
-    del held
-    context = ["illicit", "declared_value", *(["revenue"] if has_revenue else [])]
-    valid_local = valid[[*model.risk_features, *model.revenue_features, *context]].compute()
-    valid_local = valid_local.loc[:, ~valid_local.columns.duplicated()]
-    x_valid = valid_local[model.risk_features].to_numpy(dtype="float64")
-    y_valid = valid_local["illicit"].to_numpy(dtype="float64")
-    model.classifier_ = _stopped(
-        classifier.booster_, x_valid, _logloss(y_valid), model.early_stopping_rounds
-    )
-    model._fit_calibration(model.classifier_.predict(x_valid, raw_score=True), y_valid)
-    model.revenue_labelled_ = has_revenue
-    model.regressor_ = None
-    if has_revenue:
-        model.regressor_ = _fit_regressor(model, train, valid_local, client, DaskLGBMRegressor)
-    model.training_rows_ = n_rows
-    model.training_positive_rate_ = positives / n_rows
-    return model
-
-
-def _fit_regressor(
-    model: RiskModel, train: dd.DataFrame, valid: pd.DataFrame, client: Any, estimator: type
-) -> lgb.Booster | None:
-    positive = train[(train["illicit"] == 1) & (train["revenue"] > 0)]
-    valid = valid[(valid["illicit"] == 1) & (valid["revenue"] > 0)]
-    n_train = int(positive["illicit"].count().compute())
-    if n_train < 20 or len(valid) < 5:
-        return None
-    positive = positive.assign(
-        _share=positive["revenue"] / positive["declared_value"].clip(lower=1.0)
-    )
-    placed, held = _placed(positive[[*model.revenue_features, "_share"]].astype("float64"), client)
-    categorical = [
-        model.revenue_features.index(c)
-        for c in model.categorical_features
-        if c in model.revenue_features
-    ]
-    regressor = estimator(client=client, **_params(model, "regressor"))
-    regressor.fit(placed[model.revenue_features], placed["_share"], categorical_feature=categorical)
-    del held
-    x_valid = valid[model.revenue_features].to_numpy(dtype="float64")
-    y_valid = valid["revenue"].to_numpy(dtype="float64") / _value_base(valid)
-    return _stopped(
-        regressor.booster_, x_valid, _gamma_deviance(y_valid), model.early_stopping_rounds
-    )
-
-
-def new_pipeline(
-    settings: Settings, extra_categorical: tuple[str, ...] = (), extra_numeric: tuple[str, ...] = ()
-) -> FeaturePipeline:
-    """The unfitted pipeline of ``settings`` (as :func:`portsift.training.train.fit` builds it)."""
-    f = settings.features
-    return FeaturePipeline(
-        smoothing=f.smoothing,
-        label_delay_days=f.label_delay_days,
-        reference_period=f.reference_period,
-        new_importer_days=f.new_importer_days,
-        min_category_count=f.min_category_count,
-        extra_categorical=extra_categorical,
-        extra_numeric=extra_numeric,
-    )
-
-
 def new_model(pipeline: FeaturePipeline, settings: Settings) -> RiskModel:
     """The unfitted risk model of ``settings``, as :func:`portsift.training.train.fit` builds it."""
     return model_from_settings(settings, pipeline, n_jobs=1)
@@ -456,7 +235,7 @@ def train_dask(
     # Numbered after the split, so that no partition of the history is empty.
     history = with_row_index(declarations if start is None else declarations[days < start])
     shipped = client.scatter(registers, broadcast=True)
-    pipeline = new_pipeline(settings, extra_categorical, extra_numeric)
+    pipeline = pipeline_from_settings(settings, extra_categorical, extra_numeric)
     features = fit_transform_dask(pipeline, history, registers, registers_on_cluster=shipped)
     lap("features")
     has_revenue = "revenue" in declarations.columns and bool(
@@ -591,21 +370,14 @@ def fingerprint_dask(declarations: dd.DataFrame) -> dict[str, Any]:
 def _score_part(
     frame: pd.DataFrame, bundle: Bundle, registers: Registers, revenue_weight: float
 ) -> pd.DataFrame:
-    """Pass 1 of one partition: scores and the policy's inputs (as score_declarations)."""
-    model = bundle.model
+    """Pass 1 of one partition: the policy's inputs and the scores (as score_declarations)."""
     features = bundle.pipeline.transform(frame, registers)
-    x = feature_matrix(features, model.risk_features)
-    raw = model.raw_score(x, num_threads=1)
-    risk = model.calibrate(raw)
-    amount, estimated = model.revenue_if_illicit(features, num_threads=1)
-    out = features[[c for c in POLICY_COLUMNS if c in features]].copy()
-    out["declaration_id"] = frame["declaration_id"].to_numpy()
-    out["risk_score"] = risk
-    out["expected_revenue"] = np.maximum(risk * np.nan_to_num(amount), 0.0)
-    out["priority"] = policy_module.priority(risk, amount, revenue_weight)
-    out["raw_score"] = raw
-    out["revenue_estimated"] = int(estimated)
-    return out
+    scores = model_scores(bundle.model, features, revenue_weight=revenue_weight, num_threads=1)
+    return policy_inputs(features, scores).assign(
+        declaration_id=frame["declaration_id"].to_numpy(),
+        expected_revenue=scores.expected_revenue,
+        revenue_estimated=int(scores.revenue_estimated),
+    )
 
 
 def _explain_part(
@@ -620,13 +392,12 @@ def _explain_part(
     part = frame[np.isin(frame.index.to_numpy(), rows)]
     if len(part) == 0:
         return pd.Series([], index=part.index, dtype="str", name="reasons")
-    model = bundle.model
     features = bundle.pipeline.transform(part, registers)
-    x = feature_matrix(features, model.risk_features)
-    contrib = model.contributions(x, num_threads=1)
-    explanation = explain.explanation_from_contrib(contrib, model.risk_features)
-    texts = explain.reasons(features, explanation, count=count, lang=lang)
-    return pd.Series(texts.to_numpy(dtype=object), index=part.index, name="reasons").astype("str")
+    x = feature_matrix(features, bundle.model.risk_features)
+    _, texts = explain_scored(
+        bundle.model, x, features, lang=lang, reason_count=count, num_threads=1
+    )
+    return pd.Series(texts, index=part.index, name="reasons").astype("str")
 
 
 def score_dask(
@@ -675,25 +446,13 @@ def score_dask(
         _score_part, shipped_bundle, shipped, revenue_weight, meta=meta, align_dataframes=False
     )
     scored = pass1.compute()
-    # The same steps and inputs as score_declarations, so that decisions are identical.
-    decisions = pd.DataFrame(index=scored.index)
-    for column in ("declaration_id", "risk_score", "expected_revenue", "priority"):
-        decisions[column] = scored[column].to_numpy()
-    chosen = (policy if policy is not None else SelectionPolicy()).with_params(rate=rate)
-    inputs = scored[[c for c in POLICY_COLUMNS if c in scored]].assign(
-        risk_score=scored["risk_score"].to_numpy(),
-        priority=scored["priority"].to_numpy(),
-        raw_score=scored["raw_score"].to_numpy(),
-    )
-    decided = chosen.decide(inputs)
-    decisions = pd.concat([decisions, decided], axis=1)
-    decisions["credit_tier"] = scored["credit_tier"].to_numpy()
-    note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"].to_numpy(dtype=object)
-    mask = explain_mask(explain_rows, decided["selected"].to_numpy(), decisions, explain_ids)
-    model_text = np.full(len(decisions), "", dtype=object)
-    if mask.any():
-        rows = scored.index.to_numpy()[mask]
-        shipped_rows = client.scatter(rows, broadcast=True)
+
+    def explain_on_workers(mask: np.ndarray) -> tuple[None, np.ndarray]:
+        # Pass 2: features and SHAP values stay on the workers; only the texts come back.
+        model_text = np.full(len(scored), "", dtype=object)
+        if not mask.any():
+            return None, model_text
+        shipped_rows = client.scatter(scored.index.to_numpy()[mask], broadcast=True)
         texts = indexed.map_partitions(
             _explain_part,
             shipped_rows,
@@ -704,17 +463,22 @@ def score_dask(
             meta=pd.Series([], dtype="str", name="reasons"),
             align_dataframes=False,
         ).compute()
-        position = scored.index.get_indexer(texts.index)
-        model_text[position] = texts.to_numpy(dtype=object)
-    decisions["reasons"] = _join_reasons(note, model_text)
-    decisions["reasons"] = decisions["reasons"].astype("str")
-    decisions["raw_score"] = scored["raw_score"].to_numpy()
-    decisions["revenue_estimated"] = scored["revenue_estimated"].to_numpy()
-    return ScoredBatch(
-        decisions=decisions.reset_index(drop=True),
+        model_text[scored.index.get_indexer(texts.index)] = texts.to_numpy(dtype=object)
+        return None, model_text
+
+    # The same policy and inputs as score_declarations, so that decisions are identical.
+    return decide_batch(
+        scored.drop(columns=["expected_revenue", "revenue_estimated"]),
+        declaration_id=scored["declaration_id"].to_numpy(),
+        expected_revenue=scored["expected_revenue"].to_numpy(),
+        revenue_estimated=scored["revenue_estimated"].to_numpy(),
+        rate=rate,
+        policy=policy,
+        explain_rows=explain_rows,
+        explain_ids=explain_ids,
+        lang=lang,
+        explainer=explain_on_workers,
         features=pd.DataFrame(),
-        explanation=None,
-        policy_facts=chosen.batch_,
     )
 
 
@@ -730,38 +494,24 @@ def write_scores(output: pd.DataFrame, out: str | Path, rows_per_part: int = 1_0
         out: Target path.
         rows_per_part: Rows per Parquet part.
     """
-    import shutil
-    import tempfile
-
-    from portsift.features.writing import write_table_atomic
+    from portsift.features.writing import atomic_directory, write_table_atomic
 
     target = Path(out)
     if target.suffix.lower() in (".csv", ".parquet"):
         write_table_atomic(output, target)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         for number, begin in enumerate(range(0, max(len(output), 1), rows_per_part)):
             part = output.iloc[begin : begin + rows_per_part]
             part.to_parquet(staging / f"part-{number:05d}.parquet", index=False)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 __all__ = [
-    "ROW",
     "ClusterConfig",
     "DaskTrainResult",
     "dask_client",
-    "fit_model_dask",
     "partitioned",
     "score_dask",
     "train_dask",
-    "transform_dask",
     "write_scores",
 ]

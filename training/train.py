@@ -17,12 +17,12 @@ from portsift.models.bundle import Bundle, load_bundle, save_bundle
 from portsift.models.policy import SelectionPolicy
 from portsift.models.risk_model import RiskModel, TrainingData
 from portsift.models.scoring import ScoredBatch, ranking_weight, score_declarations
-from portsift.monitoring.drift import training_reference
+from portsift.monitoring.reference import training_reference
 from portsift.settings import Settings
 from portsift.training.baselines import DateGBDT
 from portsift.training.evaluate import Evaluation, evaluate
 from portsift.training.feedback import FeedbackCounts, count_feedback, merge_feedback
-from portsift.training.model_search import ShapeChoice, fit_best_shape
+from portsift.training.model_search import ShapeChoice, fit_best_shape, pipeline_from_settings
 from portsift.training.objective import choose_ranking
 
 Stage = Callable[[str], None]
@@ -160,16 +160,7 @@ def fit(
     Returns:
         The fitted parts.
     """
-    f = settings.features
-    pipeline = FeaturePipeline(
-        smoothing=f.smoothing,
-        label_delay_days=f.label_delay_days,
-        reference_period=f.reference_period,
-        new_importer_days=f.new_importer_days,
-        min_category_count=f.min_category_count,
-        extra_categorical=extra_categorical,
-        extra_numeric=extra_numeric,
-    )
+    pipeline = pipeline_from_settings(settings, extra_categorical, extra_numeric)
     features = pipeline.fit_transform(declarations, registers)
     model, shape = fit_best_shape(settings, pipeline, training_data(declarations, features))
     labelled = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
@@ -301,7 +292,7 @@ def train(
     registration = None
     if track:
         step("MLflow run")
-        registration = _record(
+        registration = record_run(
             target, settings, ordered, registers, evaluation, model, metadata.get("feedback")
         )
     return TrainResult(
@@ -465,7 +456,7 @@ def _recent_state(scored: ScoredBatch, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _record(
+def record_run(
     model_dir: Path,
     settings: Settings,
     declarations: pd.DataFrame,

@@ -31,7 +31,7 @@ from portsift.models.policy import (
 from portsift.models.scoring import score_declarations
 from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
 from portsift.synthetic.generator import SyntheticData
-from portsift.training.evaluate import policy_section, wilson_interval
+from portsift.training.evaluate import policy_section
 from portsift.training.train import split_by_time
 from tests.conftest import EvaluateRun
 
@@ -619,14 +619,6 @@ def test_online_decisions_need_fitted_thresholds(
 
 
 # -- evaluation --------------------------------------------------------------------
-
-
-def test_wilson_interval() -> None:
-    low, high = wilson_interval(0, 10)
-    assert low == 0 and high == pytest.approx(0.2775, abs=1e-4)
-    low, high = wilson_interval(5, 10)
-    assert (low, high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
-    assert all(math.isnan(v) for v in wilson_interval(0, 0))
 
 
 def test_policy_section_of_the_evaluation(scored: pd.DataFrame, config: SelectionSettings) -> None:

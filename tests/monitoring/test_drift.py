@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +13,8 @@ from portsift.cli import EXIT_BAD_INPUT, EXIT_DRIFT, main
 from portsift.features import loading
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import load_bundle
-from portsift.monitoring.drift import (
-    MonitoringReference,
-    Thresholds,
-    bin_counts,
-    compare,
-    fit_bins,
-    psi,
-    psi_by_group,
-    reference_from_declarations,
-    wilson,
-)
+from portsift.monitoring.drift import Thresholds, compare
+from portsift.monitoring.reference import MonitoringReference, reference_from_declarations
 from portsift.synthetic.generator import _simulate
 from tests.conftest import SESSION_ROWS, DataFiles
 
@@ -32,74 +22,6 @@ THRESHOLDS = Thresholds(psi_warn=0.1, psi_alert=0.25, share_floor=1e-4)
 
 
 # ------------------------------------------------------------------------ arithmetic
-
-
-def test_psi_hand_computed() -> None:
-    # (0.25 - 0.5) ln(0.25 / 0.5) + (0.75 - 0.5) ln(0.75 / 0.5)
-    expected = 0.25 * math.log(2) + 0.25 * math.log(1.5)
-    assert psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(expected, abs=1e-12)
-    # Counts are normalised first: the same PSI from counts.
-    assert psi(np.array([10, 10]), np.array([1, 3])) == pytest.approx(expected, abs=1e-12)
-
-
-def test_bins_and_psi_of_a_tiny_example_by_hand() -> None:
-    reference = fit_bins(np.arange(1.0, 9.0), bins=2)  # 1..8: one edge at the median 4.5
-    assert reference.kind == "numeric"
-    assert reference.edges == (4.5,)
-    assert reference.shares == (0.5, 0.5, 0.0)  # <= 4.5, > 4.5, missing
-    recent = np.array([1.0, 2.0, 3.0, 8.0, np.nan])
-    counts = bin_counts(reference, recent)
-    assert counts.tolist() == [3.0, 1.0, 1.0]
-    floor = 1e-4
-    by_hand = (
-        (0.6 - 0.5) * math.log(0.6 / 0.5)
-        + (0.2 - 0.5) * math.log(0.2 / 0.5)
-        + (0.2 - floor) * math.log(0.2 / floor)  # missing: empty in the reference, floored
-    )
-    assert psi(np.asarray(reference.shares), counts, floor=floor) == pytest.approx(by_hand)
-
-
-def test_flags_and_categories_get_a_bin_per_value() -> None:
-    # A 0/1 flag whose ones are rarer than one decile: quantile edges would merge it.
-    flag = np.r_[np.zeros(97), np.ones(3)]
-    reference = fit_bins(flag, bins=10)
-    assert reference.kind == "discrete"
-    assert reference.shares == pytest.approx((0.97, 0.03, 0.0, 0.0))
-    assert bin_counts(reference, np.array([1.0, 1.0, 0.0, 2.0])).tolist() == [1, 2, 1, 0]
-    codes = fit_bins(np.array([0, 1, 1, 2, np.nan]), bins=10, categorical=True)
-    assert codes.kind == "categorical"
-    assert codes.labels() == ["0", "1", "2", "other", "missing"]
-    # 7 is a code the training window never had: it counts as "other".
-    assert bin_counts(codes, np.array([7.0, 2.0, np.nan])).tolist() == [0, 0, 1, 1, 1]
-
-
-def test_identical_distributions_give_psi_near_zero() -> None:
-    rng = np.random.default_rng(3)
-    values = rng.lognormal(size=20_000)
-    reference = fit_bins(values, bins=10)
-    assert psi(np.asarray(reference.shares), bin_counts(reference, values)) == pytest.approx(0.0)
-    other_sample = rng.lognormal(size=20_000)  # same law, fresh draw
-    assert psi(np.asarray(reference.shares), bin_counts(reference, other_sample)) < 0.01
-
-
-def test_weekly_psi_matches_one_psi_per_group() -> None:
-    rng = np.random.default_rng(5)
-    reference = fit_bins(rng.normal(size=5000), bins=10)
-    values = np.r_[rng.normal(size=800), rng.normal(1.0, 1.0, size=800)]
-    groups = np.repeat([0, 1], 800)
-    values_psi, rows = psi_by_group(reference, values, groups, 2)
-    assert rows.tolist() == [800, 800]
-    for group in (0, 1):
-        one = psi(np.asarray(reference.shares), bin_counts(reference, values[groups == group]))
-        assert values_psi[group] == pytest.approx(one)
-    assert values_psi[1] > 0.25 > values_psi[0]
-
-
-def test_wilson_interval() -> None:
-    low, high = wilson(10, 100)
-    assert (low, high) == pytest.approx((0.0552, 0.1744), abs=1e-4)
-    assert wilson(0, 50)[0] == pytest.approx(0.0, abs=1e-12)
-    assert all(math.isnan(v) for v in wilson(0, 0))
 
 
 def _frame(rng: np.random.Generator, n: int, start: str, shift: float) -> pd.DataFrame:
@@ -114,7 +36,7 @@ def _frame(rng: np.random.Generator, n: int, start: str, shift: float) -> pd.Dat
 
 
 def test_a_shifted_feature_is_flagged_and_a_stable_one_is_not() -> None:
-    from portsift.monitoring.drift import build_reference
+    from portsift.monitoring.reference import build_reference
 
     rng = np.random.default_rng(7)
     train = _frame(rng, 6000, "2024-01-01", 0.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,8 @@ from portsift.models.risk_model import RiskModel, TrainingData
 from portsift.settings import Settings, load_settings
 from portsift.synthetic.generator import generate_synthetic_with_truth, write_synthetic
 from portsift.training import simulation as sim
-from portsift.training.evaluate import wilson_interval
+from portsift.training.simulation_metrics import WEEKLY_COLUMNS, ring_found_week
+from portsift.training.simulation_models import fit_pair, labelled_view, score_week
 
 ROWS = 24_000
 WEEKS = 6
@@ -81,11 +81,11 @@ def test_unselected_labels_never_reach_a_model(world: World, result: sim.Simulat
         np.testing.assert_allclose(w0["psi"], w1["psi"])
     # The control: had the poison been visible, the model would have changed.
     end = int(np.searchsorted(week, world.plan.warmup_weeks))
-    clean = sim._fit(h, world.registers, world.settings, plan, end, revealed, None)
-    leaked = sim._fit(poisoned, world.registers, world.settings, plan, end, ~revealed, None)
+    clean = fit_pair(h, world.registers, world.settings, plan, end, revealed, None)
+    leaked = fit_pair(poisoned, world.registers, world.settings, plan, end, ~revealed, None)
     lo, hi = end, int(np.searchsorted(week, world.plan.warmup_weeks + 1))
-    a = sim._score(clean, h, world.registers, lo, hi, world.settings)["risk_score"]
-    b = sim._score(leaked, h, world.registers, lo, hi, world.settings)["risk_score"]
+    a = score_week(clean, h, world.registers, lo, hi, world.settings)["risk_score"]
+    b = score_week(leaked, h, world.registers, lo, hi, world.settings)["risk_score"]
     assert np.abs(a.to_numpy() - b.to_numpy()).max() > 0.05
 
 
@@ -93,7 +93,7 @@ def test_labelled_view_hides_what_was_not_revealed(world: World) -> None:
     h = world.history
     revealed = np.zeros(len(h.illicit), dtype=bool)
     revealed[::7] = True
-    view = sim._labelled_view(h, len(h.illicit), revealed)
+    view = labelled_view(h, len(h.illicit), revealed)
     assert view["illicit"].notna().to_numpy().tolist() == revealed.tolist()
     assert (view["inspected"].to_numpy() == revealed).all()
     np.testing.assert_array_equal(view["illicit"].to_numpy()[revealed], h.illicit[revealed])
@@ -146,7 +146,7 @@ def test_fraud_ring_detection_is_reported(world: World, result: sim.SimulationRe
     c = world.plan.config
     for name in STRATEGIES:
         weekly = result.weekly[result.weekly["strategy"] == name]
-        expected = sim.ring_found_week(weekly, c.ring_found_share, c.ring_min_rows)
+        expected = ring_found_week(weekly, c.ring_found_share, c.ring_min_rows)
         found = summary.loc[name, "ring_found_week"]
         assert (expected is None and pd.isna(found)) or found == expected
     text = sim.format_summary(result)
@@ -155,77 +155,10 @@ def test_fraud_ring_detection_is_reported(world: World, result: sim.SimulationRe
         assert name in text
 
 
-def test_ring_found_week_definition() -> None:
-    weekly = pd.DataFrame(
-        {
-            "sim_week": [1, 2, 3, 4],
-            "ring_rows": [0, 2, 10, 8],
-            "ring_selected": [0, 2, 4, 6],
-            "ring_share": [math.nan, 1.0, 0.4, 0.75],
-        }
-    )
-    # Week 2 has too few ring rows to count, week 3 too small a share.
-    assert sim.ring_found_week(weekly, share=0.5, min_rows=3) == 4
-    assert sim.ring_found_week(weekly, share=0.5, min_rows=2) == 2
-    assert sim.ring_found_week(weekly, share=0.9, min_rows=3) is None
-
-
-def test_ipw_estimate_is_unbiased_on_a_known_rate() -> None:
-    rng = np.random.default_rng(3)
-    n, r = 3_000, 150
-    risk = rng.beta(0.4, 6.0, n)
-    outcome = (rng.random(n) < risk).astype(float)
-    true_rate = outcome.mean()
-    # Uncertainty sizes: draws lean heavily towards the risky rows.
-    inclusion = sim.inclusion_probabilities(0.1 + 4 * risk * (1 - risk), r)
-    assert inclusion.sum() == pytest.approx(r)
-    assert (inclusion > 0).all() and (inclusion <= 1).all()
-    estimates, naive, covered = [], [], 0
-    counts = np.zeros(n)
-    for _ in range(600):
-        drawn = sim.systematic_sample(inclusion, rng)
-        assert drawn.sum() == r
-        counts += drawn
-        est = sim.ipw_rate(outcome[drawn], inclusion[drawn])
-        estimates.append(est.estimate)
-        naive.append(outcome[drawn].mean())
-        covered += est.low <= true_rate <= est.high
-    # Every row is drawn as often as its inclusion probability says.
-    assert np.corrcoef(counts / 600, inclusion)[0, 1] > 0.95
-    bias = np.mean(estimates) - true_rate
-    naive_bias = np.mean(naive) - true_rate
-    assert abs(bias) < 0.004
-    assert naive_bias > 5 * abs(bias)  # the unweighted draw overstates the rate
-    assert covered / 600 > 0.85
-
-
-def test_uniform_draw_gives_the_plain_wilson_interval() -> None:
-    outcome = np.array([1, 0, 0, 1, 0, 0, 0, 0, 0, 0], dtype=float)
-    est = sim.ipw_rate(outcome, np.full(10, 0.02))
-    assert est.estimate == pytest.approx(0.2)
-    assert est.n_effective == pytest.approx(10)
-    assert (est.low, est.high) == pytest.approx(wilson_interval(2, 10))
-    assert math.isnan(sim.ipw_rate(np.array([]), np.array([])).estimate)
-
-
-def test_capped_inclusion_probabilities() -> None:
-    p = sim.inclusion_probabilities(np.array([100.0, 1.0, 1.0, 1.0, 1.0]), 2)
-    assert p[0] == 1.0 and p[1:] == pytest.approx([0.25] * 4)
-    assert sim.inclusion_probabilities(np.ones(3), 5).tolist() == [1.0, 1.0, 1.0]
-
-
-def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
-    rng = np.random.default_rng(1)
-    reference = rng.beta(1, 20, 5_000)
-    assert sim.psi(reference, reference) == pytest.approx(0.0)
-    assert sim.psi(reference, rng.beta(1, 20, 5_000)) < 0.02
-    assert sim.psi(reference, rng.beta(2, 10, 5_000)) > 0.5
-
-
 def test_risk_model_sample_weight(world: World) -> None:
     h = world.history
     end = len(h.illicit) // 2
-    view = sim._labelled_view(h, end, h.historic)
+    view = labelled_view(h, end, h.historic)
     from portsift.features.pipeline import MONOTONE_DECREASING, FeaturePipeline
 
     pipeline = FeaturePipeline()
@@ -326,7 +259,7 @@ def test_cli_writes_csv_png_and_summary(
     assert "ring found" in printed.out and "exploit" in printed.out
     assert "columns not used" not in printed.err
     weekly = pd.read_csv(out / "weekly.csv")
-    assert list(weekly.columns) == list(sim.WEEKLY_COLUMNS)
+    assert list(weekly.columns) == list(WEEKLY_COLUMNS)
     assert len(weekly) == 8 and set(weekly["strategy"]) == {"exploit", "policy"}
     assert (out / "simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "summary.csv").is_file() and (out / "selections.csv").is_file()
