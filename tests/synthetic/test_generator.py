@@ -19,13 +19,16 @@ from portsift.features.contract import (
     Field,
     field_names,
 )
-from portsift.synthetic import generator as synthetic
+from portsift.synthetic.catalogue import FAMILIES
+from portsift.synthetic.drift import DRIFT_HS4, DRIFT_ORIGIN, DRIFT_PERIOD_SHARE, DRIFT_TRADE_MODE
 from portsift.synthetic.generator import (
     SyntheticData,
     generate_synthetic,
-    to_bacuda,
+    generate_synthetic_with_truth,
     write_synthetic,
 )
+from portsift.synthetic.identities import IDENTITY_COLUMNS
+from portsift.synthetic.layouts import to_bacuda
 
 ROWS = 20_000
 SEED = 11
@@ -34,12 +37,12 @@ AEO = ("advanced", "certified")
 LOW_TIERS = ("dishonest", "seriously_dishonest")
 VALUATION_KINDS = ("undervaluation", "misclassification", "quantity")
 TRACELESS_KINDS = ("origin", "compliance")
-BULK_HEADINGS = tuple(f.hs4 for f in synthetic._FAMILIES if f.bulk)
+BULK_HEADINGS = tuple(f.hs4 for f in FAMILIES if f.bulk)
 
 
 @pytest.fixture(scope="module")
 def world() -> tuple[SyntheticData, pd.DataFrame]:
-    return synthetic._simulate(ROWS, SEED, "2024-01-01", 730)
+    return generate_synthetic_with_truth(ROWS, SEED, "2024-01-01", 730)
 
 
 @pytest.fixture(scope="module")
@@ -504,13 +507,13 @@ def test_lab_reports_move_the_revealed_risk(timed_100k: tuple[SyntheticData, flo
 def test_drift_pattern_appears_only_late(data: SyntheticData, truth: pd.DataFrame) -> None:
     d = data.declarations
     pattern = (
-        (d["hs_code"].str[:4] == synthetic._DRIFT_HS4)
-        & (d["origin_country"] == synthetic._DRIFT_ORIGIN)
-        & (d["trade_mode"] == synthetic._DRIFT_TRADE_MODE)
+        (d["hs_code"].str[:4] == DRIFT_HS4)
+        & (d["origin_country"] == DRIFT_ORIGIN)
+        & (d["trade_mode"] == DRIFT_TRADE_MODE)
     )
     assert (pattern == truth["drift_ring"]).all()
     start = d["declared_at"].min()
-    drift_start = start + pd.Timedelta(days=round(730 * (1 - synthetic._DRIFT_PERIOD_SHARE)))
+    drift_start = start + pd.Timedelta(days=round(730 * (1 - DRIFT_PERIOD_SHARE)))
     assert pattern.sum() >= 50
     assert (d.loc[pattern, "declared_at"] >= drift_start).all()
     late = d["declared_at"] >= drift_start
@@ -526,9 +529,9 @@ def test_drift_ring_is_revealed_by_inspections(timed_100k: tuple[SyntheticData, 
     generated, _ = timed_100k
     d = generated.declarations
     pattern = (
-        (d["hs_code"].str[:4] == synthetic._DRIFT_HS4)
-        & (d["origin_country"] == synthetic._DRIFT_ORIGIN)
-        & (d["trade_mode"] == synthetic._DRIFT_TRADE_MODE)
+        (d["hs_code"].str[:4] == DRIFT_HS4)
+        & (d["origin_country"] == DRIFT_ORIGIN)
+        & (d["trade_mode"] == DRIFT_TRADE_MODE)
     )
     revealed = d.loc[pattern & (d["inspected"] == 1), "illicit"]
     assert len(revealed) >= 20
@@ -622,7 +625,7 @@ PATTERNS = ("importer_declarant", "importer_hs6", "declarant_origin", "seller_hs
 
 @pytest.fixture(scope="module")
 def identity_world() -> tuple[SyntheticData, pd.DataFrame]:
-    return synthetic._simulate(ROWS, SEED, "2024-01-01", 730, "identity")
+    return generate_synthetic_with_truth(ROWS, SEED, "2024-01-01", 730, "identity")
 
 
 def test_default_mode_output_is_byte_identical(tmp_path: Path) -> None:
@@ -643,9 +646,9 @@ def test_identity_mode_is_deterministic_and_adds_seller_and_courier(
     declarations = data.declarations
     assert list(declarations.columns) == [
         *field_names(DECLARATION_FIELDS),
-        *synthetic.IDENTITY_COLUMNS,
+        *IDENTITY_COLUMNS,
     ]
-    for column in synthetic.IDENTITY_COLUMNS:
+    for column in IDENTITY_COLUMNS:
         assert pd.api.types.is_string_dtype(declarations[column]), column
         assert declarations[column].notna().all(), column
     assert declarations["seller_id"].str.fullmatch(r"SEL\d{6}").all()
@@ -727,9 +730,9 @@ def test_identity_mode_writes_the_schema_that_reads_its_columns(
     paths = write_synthetic(identity_world[0], tmp_path)
     assert set(paths) == {*TABLES, "schema"}
     schema = read_schema_file(paths["schema"])
-    assert schema.categorical == synthetic.IDENTITY_COLUMNS
+    assert schema.categorical == IDENTITY_COLUMNS
     loaded = load_declarations(paths["declarations"], schema_path=paths["schema"])
-    assert loaded.extra_categorical == synthetic.IDENTITY_COLUMNS
+    assert loaded.extra_categorical == IDENTITY_COLUMNS
     assert (
         loaded.frame["seller_id"].tolist() == identity_world[0].declarations["seller_id"].tolist()
     )
