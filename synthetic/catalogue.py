@@ -263,7 +263,15 @@ def _prefix_flags(codes: np.ndarray, catalogue: tuple[tuple[str, int, int], ...]
 
 
 def build_catalogue(rng: np.random.Generator) -> Catalogue:
-    """Draw the HS6 lines of every heading and the row-level distributions."""
+    """Draw the HS6 lines of every heading and the row-level distributions.
+
+    Args:
+        rng: The world's random stream.
+
+    Returns:
+        The catalogue: codes with their prices, rates, risk and flags, and the
+        per-heading distributions of codes, origins and trade modes.
+    """
     n_fam = len(FAMILIES)
     counts = np.array([f.codes for f in FAMILIES])
     family = np.repeat(np.arange(n_fam), counts)

@@ -79,7 +79,18 @@ class Declared:
 def base_propensity(
     catalogue: Catalogue, importers: Importers, brokers: Brokers, rows: Rows, days: int
 ) -> np.ndarray:
-    """Log-odds of violating before lab reports, up to a common intercept."""
+    """Log-odds of violating before lab reports, up to a common intercept.
+
+    Args:
+        catalogue: The tariff catalogue.
+        importers: The importers.
+        brokers: The brokers.
+        rows: The rows.
+        days: Length of the period in days.
+
+    Returns:
+        Log-odds per row.
+    """
     entry = importers.entry[rows.importer]
     phase = rows.day / max(days - 1, 1) - 0.5
     age = (rows.day - entry).astype(float)
@@ -98,7 +109,16 @@ def base_propensity(
 
 
 def draw_violations(rng: np.random.Generator, logit: np.ndarray, rows: Rows) -> np.ndarray:
-    """True violation state; the overall rate is calibrated to the target."""
+    """True violation state; the overall rate is calibrated to the target.
+
+    Args:
+        rng: The world's random stream.
+        logit: Log-odds of violating per row, up to the intercept.
+        rows: The rows (drift-ring rows violate at their own rate, samples never).
+
+    Returns:
+        True violation state per row.
+    """
     n = logit.shape[0]
     eligible = ~rows.ring & (rows.trade != SAMPLES)
     expected_ring = DRIFT_VIOLATION_RATE * rows.ring.sum()
@@ -121,6 +141,16 @@ def declare(
 
     The revenue at stake is the evaded duty and VAT of the valuation frauds and of origin
     fraud, and the fine of a compliance breach.
+
+    Args:
+        rng: The world's random stream.
+        catalogue: The tariff catalogue.
+        rows: The rows.
+        goods: The true goods.
+        violation: True violation state per row.
+
+    Returns:
+        The declared fields, the fraud kind and the revenue at stake per row.
     """
     n = violation.shape[0]
     code = rows.code

@@ -87,7 +87,18 @@ def draw_identities(
     brokers: Brokers,
     rows: Rows,
 ) -> _Identities:
-    """Sellers, couriers, accomplice brokers and the identity patterns of every row."""
+    """Sellers, couriers, accomplice brokers and the identity patterns of every row.
+
+    Args:
+        rng: The identity stream of the seed (not the world's stream).
+        catalogue: The tariff catalogue.
+        importers: The importers.
+        brokers: The brokers.
+        rows: The rows.
+
+    Returns:
+        The parties per row, the log-odds shift they add, and their ids.
+    """
     n = rows.code.shape[0]
     n_imp = importers.weight.shape[0]
     n_brokers = brokers.weight.shape[0]

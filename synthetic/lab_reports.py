@@ -64,7 +64,19 @@ def draw_reports(
     rows: Rows,
     propensity: np.ndarray,
 ) -> Reports:
-    """Lab reports of acceptance-listed goods and their effect on the violation odds."""
+    """Lab reports of acceptance-listed goods and their effect on the violation odds.
+
+    Args:
+        rng: The world's random stream.
+        catalogue: The tariff catalogue, for the acceptance listing.
+        importers: The importers, for bad actors and preferred labs.
+        labs: The labs.
+        rows: The rows.
+        propensity: Log-odds of violating before the reports, per row.
+
+    Returns:
+        The reports per row and their effect on the log-odds.
+    """
     n = rows.code.shape[0]
     listed = catalogue.listed[rows.code] & (rows.trade != SAMPLES)
     bad = importers.effect[rows.importer] > BAD_ACTOR_THRESHOLD

@@ -29,7 +29,14 @@ _CSV_DATE_FORMAT: Final = "%Y-%m-%d"
 
 
 def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
-    """Flags as integers with empty cells for missing values, not ``1.0`` / ``nan``."""
+    """Flags as integers with empty cells for missing values, not ``1.0`` / ``nan``.
+
+    Args:
+        frame: A table.
+
+    Returns:
+        A copy with float flag columns as nullable integers.
+    """
     out = frame.copy()
     for name in out.columns:
         if name in _FLAG_COLUMNS and pd.api.types.is_float_dtype(out[name]):
@@ -38,7 +45,12 @@ def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` through a temporary file in the same directory."""
+    """Write ``frame`` to ``path`` through a temporary file in the same directory.
+
+    Args:
+        frame: The table.
+        path: Where to write it.
+    """
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
@@ -81,7 +93,12 @@ def schema_text(declarations: pd.DataFrame) -> str:
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    """Write ``text`` to ``path`` through a temporary file in the same directory.
+
+    Args:
+        text: The text.
+        path: Where to write it.
+    """
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:

@@ -150,7 +150,15 @@ def _tier_from_shares(
 
 
 def build_brokers(rng: np.random.Generator, count: int) -> Brokers:
-    """Brokers: heavy-tailed volume, a few bad ones, tiers roughly as importers'."""
+    """Brokers: heavy-tailed volume, a few bad ones, tiers roughly as importers'.
+
+    Args:
+        rng: The world's random stream.
+        count: Number of brokers.
+
+    Returns:
+        The brokers, with the small honest one the drift ring uses.
+    """
     weight = np.exp(rng.normal(0.0, _BROKER_VOLUME_SIGMA, count))
     bad = rng.random(count) < _BAD_BROKER_SHARE
     effect = rng.normal(0.0, _BROKER_NOISE, count) + _BAD_BROKER_BOOST * bad
@@ -165,7 +173,15 @@ def build_brokers(rng: np.random.Generator, count: int) -> Brokers:
 
 
 def build_labs(rng: np.random.Generator, days: int) -> Labs:
-    """Testing institutions: their kind, market weight, and the lab delisted mid-period."""
+    """Testing institutions: their kind, market weight, and the lab delisted mid-period.
+
+    Args:
+        rng: The world's random stream.
+        days: Length of the period in days.
+
+    Returns:
+        The labs.
+    """
     kind = np.array(_LAB_KINDS)
     weight = np.where(kind == ACCREDITED_LAB, _ACCREDITED_LAB_WEIGHT, 1.0) * np.exp(
         rng.normal(0.0, _LAB_WEIGHT_SIGMA, kind.shape[0])
@@ -265,7 +281,21 @@ def build_importers(
     catalogue: Catalogue,
     drift_start: int,
 ) -> Importers:
-    """Importers with volumes, entry days, tiers and tier histories, and habits."""
+    """Importers with volumes, entry days, tiers and tier histories, and habits.
+
+    Args:
+        rng: The world's random stream.
+        count: Number of importers besides the drift ring.
+        ring_count: Number of importers in the drift ring.
+        cdf: Cumulative day shares of the period.
+        brokers: The brokers, for primary brokers.
+        labs: The labs, for preferred labs.
+        catalogue: The catalogue, for main product lines.
+        drift_start: Day the drift ring starts trading.
+
+    Returns:
+        The importers, the drift ring's last.
+    """
     days = cdf.shape[0]
     weight = np.exp(rng.normal(0.0, _IMPORTER_VOLUME_SIGMA, count))
     entrant = rng.random(count) < _ENTRANT_SHARE

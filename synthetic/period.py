@@ -73,13 +73,30 @@ def day_cdf(start_day: np.datetime64, days: int) -> np.ndarray:
 
 
 def mass_before(cdf: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Share of the period's volume falling before ``day`` (0 for days before the start)."""
+    """Share of the period's volume falling before ``day`` (0 for days before the start).
+
+    Args:
+        cdf: Cumulative day shares (:func:`day_cdf`).
+        day: Day offsets.
+
+    Returns:
+        One share per day offset.
+    """
     clipped = np.clip(day, 0, cdf.shape[0])
     return np.where(clipped > 0, cdf[np.maximum(clipped - 1, 0)], 0.0)
 
 
 def sample_days(rng: np.random.Generator, cdf: np.ndarray, entry: np.ndarray) -> np.ndarray:
-    """Draw declaration days from the day distribution, each at or after ``entry``."""
+    """Draw declaration days from the day distribution, each at or after ``entry``.
+
+    Args:
+        rng: The random stream.
+        cdf: Cumulative day shares (:func:`day_cdf`).
+        entry: First day each draw may fall on.
+
+    Returns:
+        Day offsets within the period.
+    """
     low = mass_before(cdf, entry)
     u = low + rng.random(entry.shape[0]) * (1.0 - low)
     day = np.searchsorted(cdf, u, side="right")

@@ -43,7 +43,23 @@ def declaration_frame(
     broker_ids: np.ndarray,
     ids: np.ndarray,
 ) -> pd.DataFrame:
-    """The declarations table of the contract, in the (date) order of ``rows``."""
+    """The declarations table of the contract, in the (date) order of ``rows``.
+
+    Args:
+        start_day: First day of the period.
+        catalogue: The tariff catalogue.
+        rows: The rows, in date order.
+        declared: The declared fields, in date order.
+        inspected: Whether each row was inspected.
+        violation: True violation state (the label of inspected rows).
+        revenue: What an inspection raises (the label of inspected rows).
+        importer_ids: Id of each importer.
+        broker_ids: Id of each broker.
+        ids: Declaration id of each row.
+
+    Returns:
+        The declarations, labels only on inspected rows.
+    """
     rate = catalogue.rate[declared.code]
     illicit = np.where(inspected, violation.astype(float), np.nan)
     columns = {
@@ -78,7 +94,18 @@ def enterprise_frame(
     importer_ids: np.ndarray,
     broker_ids: np.ndarray,
 ) -> pd.DataFrame:
-    """The credit register: registered importers with their tier changes, and brokers."""
+    """The credit register: registered importers with their tier changes, and brokers.
+
+    Args:
+        start_day: First day of the period.
+        importers: The importers and their tier histories.
+        brokers: The brokers.
+        importer_ids: Id of each importer.
+        broker_ids: Id of each broker.
+
+    Returns:
+        ``enterprise_id, credit_tier, tier_since``, sorted by enterprise and date.
+    """
     registered = np.flatnonzero(importers.registered)
     changed = registered[importers.tier1[registered] != NO_CHANGE]
     ids = np.concatenate([importer_ids[registered], importer_ids[changed], broker_ids])
@@ -104,7 +131,18 @@ def lab_frame(
     ids: np.ndarray,
     lab_ids: np.ndarray,
 ) -> pd.DataFrame:
-    """The lab results table: one row per declaration with a report, in ``order``."""
+    """The lab results table: one row per declaration with a report, in ``order``.
+
+    Args:
+        start_day: First day of the period.
+        reports: The reports per row, in drawing order.
+        order: Date order of the rows.
+        ids: Declaration id of each row, in date order.
+        lab_ids: Id of each lab.
+
+    Returns:
+        The lab results of the rows that carry a report.
+    """
     has = reports.has_report[order]
     position = np.flatnonzero(has)
     source = order[position]

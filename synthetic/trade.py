@@ -145,7 +145,20 @@ def draw_rows(
     n_base: int,
     n_ring: int,
 ) -> Rows:
-    """Draw importer, day, broker, goods, origin, trade mode and office of every row."""
+    """Draw importer, day, broker, goods, origin, trade mode and office of every row.
+
+    Args:
+        rng: The world's random stream.
+        catalogue: The tariff catalogue.
+        importers: The importers and their habits.
+        brokers: The brokers.
+        cdf: Cumulative day shares of the period.
+        n_base: Number of rows outside the drift ring.
+        n_ring: Number of drift-ring rows (drawn last).
+
+    Returns:
+        The rows, in drawing order (not yet in date order).
+    """
     n_imp = importers.weight.shape[0] - importers.ring
     mass = 1.0 - mass_before(cdf, importers.entry)
     intensity = importers.weight * mass
@@ -190,7 +203,17 @@ def draw_rows(
 def draw_goods(
     rng: np.random.Generator, catalogue: Catalogue, importers: Importers, rows: Rows
 ) -> Goods:
-    """True quantity, weights and values of every row."""
+    """True quantity, weights and values of every row.
+
+    Args:
+        rng: The world's random stream.
+        catalogue: The tariff catalogue.
+        importers: The importers, for price levels and lot sizes.
+        rows: The rows.
+
+    Returns:
+        The true goods per row.
+    """
     n = rows.code.shape[0]
     code = rows.code
     per_kg = catalogue.per_kg[code]
