@@ -32,7 +32,8 @@ def run(mode: str, seed: int, rows: int) -> dict[str, Any]:
     from portsift.features.pipeline import Registers
     from portsift.models.bundle import load_bundle
     from portsift.settings import load_settings
-    from portsift.synthetic.generator import IDENTITY_COLUMNS, generate_synthetic
+    from portsift.synthetic.generator import generate_synthetic
+    from portsift.synthetic.identities import IDENTITY_COLUMNS
     from portsift.training.train import train
 
     shipped = load_settings()

@@ -175,7 +175,8 @@ def _check_schema_matches(bundle: Any, declarations: Any, source: str) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     """``portsift generate``: write a synthetic data set."""
     from portsift.features.writing import write_table_atomic
-    from portsift.synthetic.generator import generate_synthetic, to_bacuda, write_synthetic
+    from portsift.synthetic.generator import generate_synthetic, write_synthetic
+    from portsift.synthetic.layouts import to_bacuda
 
     if args.rows < 100:
         raise CliError(f"--rows must be at least 100, got {args.rows}")

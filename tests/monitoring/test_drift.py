@@ -15,7 +15,7 @@ from portsift.features.pipeline import Registers
 from portsift.models.bundle import load_bundle
 from portsift.monitoring.drift import Thresholds, compare
 from portsift.monitoring.reference import MonitoringReference, reference_from_declarations
-from portsift.synthetic.generator import _simulate
+from portsift.synthetic.generator import generate_synthetic_with_truth
 from tests.conftest import SESSION_ROWS, DataFiles
 
 THRESHOLDS = Thresholds(psi_warn=0.1, psi_alert=0.25, share_floor=1e-4)
@@ -68,7 +68,8 @@ def test_a_shifted_feature_is_flagged_and_a_stable_one_is_not() -> None:
 def marked(data_files: DataFiles, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """The session declarations as text, with the generator's random-inspection marker."""
     raw = pd.read_csv(data_files.declarations, dtype=str, keep_default_na=False)
-    _, truth = _simulate(SESSION_ROWS, 11, "2024-01-01", 730)  # the session data's truth
+    # The session data's truth.
+    _, truth = generate_synthetic_with_truth(SESSION_ROWS, 11, "2024-01-01", 730)
     assert (truth["declaration_id"].to_numpy() == raw["declaration_id"].to_numpy()).all()
     raw["random_inspection"] = truth["random_inspection"].astype(int).astype(str).to_numpy()
     return raw

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from portsift.cli import main
-from portsift.synthetic.generator import SyntheticData, to_bacuda
+from portsift.synthetic.generator import SyntheticData
+from portsift.synthetic.layouts import to_bacuda
 from tests.conftest import DataFiles, EvaluateRun
 
 SCORE_COLUMNS = [
