@@ -17,8 +17,8 @@ import tempfile
 import numpy as np
 
 from portsift.features.pipeline import Registers
+from portsift.models.budget import priority
 from portsift.models.bundle import load_bundle
-from portsift.models.policy import priority
 from portsift.models.scoring import score_declarations
 from portsift.settings import load_settings
 from portsift.synthetic.generator import generate_synthetic

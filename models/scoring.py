@@ -12,16 +12,12 @@ import pandas as pd
 from portsift.features.online import Columns, OnlineFeatures
 from portsift.features.pipeline import Registers
 from portsift.models import explain
-from portsift.models import policy as policy_module
+from portsift.models.budget import priority
 from portsift.models.bundle import Bundle
 from portsift.models.explain import Explanation
-from portsift.models.policy import (
-    DECISION_COLUMNS,
-    POLICY_COLUMNS,
-    BatchFacts,
-    SelectionPolicy,
-)
+from portsift.models.policy import DECISION_COLUMNS, POLICY_COLUMNS, SelectionPolicy
 from portsift.models.risk_model import RiskModel, feature_matrix
+from portsift.models.selection_facts import BatchFacts
 
 SCORE_COLUMNS = (
     "declaration_id",
@@ -154,7 +150,7 @@ def model_scores(
         amount=amount,
         revenue_estimated=bool(estimated),
         expected_revenue=np.maximum(risk * np.nan_to_num(amount), 0.0),
-        priority=policy_module.priority(risk, amount, revenue_weight),
+        priority=priority(risk, amount, revenue_weight),
     )
 
 

@@ -25,7 +25,8 @@ from portsift.features.pipeline import Registers
 from portsift.features.validation import InputError
 from portsift.models import explain
 from portsift.models.bundle import Bundle
-from portsift.models.policy import SelectionPolicy, rule_text
+from portsift.models.credit import rule_text
+from portsift.models.policy import SelectionPolicy
 from portsift.models.scoring import score_declarations
 from portsift.reports import i18n, page
 from portsift.reports.charts import histogram_svg

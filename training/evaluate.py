@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from portsift.features.contract import CREDIT_TIERS
-from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy, select_top
+from portsift.models.budget import select_top
+from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy
 from portsift.monitoring.statistics import wilson_interval
 from portsift.training import metrics
 from portsift.training.baselines import DateGBDT, hindsight_scores, random_scores

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from portsift.models.policy import SelectionPolicy, budget_count, exploration_count
+from portsift.models.budget import budget_count, exploration_count
+from portsift.models.policy import SelectionPolicy
 from portsift.monitoring.statistics import wilson_bounds
 from portsift.settings import Settings
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from portsift.features.pipeline import MONOTONE_DECREASING, FeaturePipeline
-from portsift.models.policy import budget_count, select_top
+from portsift.models.budget import budget_count, select_top
 from portsift.models.risk_model import RiskModel, TrainingData, feature_matrix, time_split
 from portsift.settings import ModelSearchSettings, Settings, ShapeSettings
 from portsift.training import metrics

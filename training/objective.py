@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portsift.models.policy import priority, select_top
+from portsift.models.budget import priority, select_top
 from portsift.models.risk_model import RiskModel, TrainingData, feature_matrix, time_split
 from portsift.settings import BlendSettings, ObjectiveName
 

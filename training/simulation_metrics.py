@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from portsift.models.policy import budget_count
+from portsift.models.budget import budget_count
 from portsift.monitoring.statistics import quantile_psi
 from portsift.training.exploration import Selection, ipw_rate
 

@@ -18,17 +18,12 @@ import pytest
 from pydantic import ValidationError
 
 from portsift.features.pipeline import Registers
+from portsift.models.budget import budget_count, exploration_count, select_top
 from portsift.models.bundle import load_bundle
-from portsift.models.policy import (
-    DECISION_COLUMNS,
-    POLICY_COLUMNS,
-    SelectionPolicy,
-    ThresholdState,
-    budget_count,
-    exploration_count,
-    select_top,
-)
+from portsift.models.lanes import lab_acceptance
+from portsift.models.policy import DECISION_COLUMNS, POLICY_COLUMNS, SelectionPolicy
 from portsift.models.scoring import score_declarations
+from portsift.models.thresholds import ThresholdState
 from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
 from portsift.synthetic.generator import SyntheticData
 from portsift.training.evaluate import policy_section
@@ -408,7 +403,7 @@ def test_lab_acceptance_needs_an_accredited_pass_within_the_validity_window(
         ]
     )
     policy = SelectionPolicy(config, rate=1.0, exploration_share=0.0)
-    status = policy.lab_acceptance(frame)["status"].tolist()
+    status = lab_acceptance(policy.settings, frame)["status"].tolist()
     assert status == [
         "accepted",
         "not_accredited",

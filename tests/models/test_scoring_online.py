@@ -11,7 +11,7 @@ import pytest
 from portsift.features.online import columns_from_frame, compile_online
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import Bundle, load_bundle
-from portsift.models.policy import RealTimePolicy, ThresholdState
+from portsift.models.policy import RealTimePolicy
 from portsift.models.scoring import (
     POLICY_OUTPUT_COLUMNS,
     SCORE_COLUMNS,
@@ -19,6 +19,7 @@ from portsift.models.scoring import (
     score_declarations,
     score_online,
 )
+from portsift.models.thresholds import ThresholdState
 from portsift.settings import load_settings
 from portsift.synthetic.generator import SyntheticData
 

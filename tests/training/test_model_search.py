@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from portsift.features.pipeline import Registers
-from portsift.models.policy import budget_count, select_top
+from portsift.models.budget import budget_count, select_top
 from portsift.models.risk_model import feature_matrix, time_split
 from portsift.settings import Settings, ShapeSettings, load_settings
 from portsift.synthetic.generator import SyntheticData

@@ -1,0 +1,157 @@
+"""Lanes, third-party lab acceptance (采信) and deadlines of decided declarations.
+
+The lane rules and the acceptance rule are described in :mod:`portsift.models.policy`;
+:func:`finish` turns the selection of a batch or a request into the decision columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from portsift.models.policy_notes import policy_notes
+from portsift.models.table import (
+    Table,
+    flag_column,
+    longest_prefix,
+    number_column,
+    text_column,
+)
+from portsift.settings import (
+    SelectionSettings,
+)
+
+
+def lab_acceptance(settings: SelectionSettings, frame: Table) -> pd.DataFrame:
+    """Whether each declaration's lab report is accepted (采信), and why not.
+
+    Args:
+        settings: ``[selection]`` (its ``acceptance`` part).
+        frame: Features with ``acceptance_listed``, ``lab_report_present``,
+            ``lab_accredited``, ``lab_result_pass``, ``lab_report_age_days`` and
+            ``hs_code``.
+
+    Returns:
+        ``accepted`` (bool), ``status`` (``accepted``, ``not_accredited``,
+        ``failed``, ``out_of_validity``, ``not_listed``, ``no_report``, or ``""`` for
+        goods outside the catalogue without a report) and ``validity_days``.
+    """
+    index = frame.index if isinstance(frame, pd.DataFrame) else None
+    return pd.DataFrame(lab_status(settings, frame), index=index)
+
+
+def lab_status(settings: SelectionSettings, frame: Table) -> dict[str, np.ndarray]:
+    """:func:`lab_acceptance` as columns: ``accepted``, ``status``, ``validity_days``."""
+    acceptance = settings.acceptance
+    listed = flag_column(frame, "acceptance_listed")
+    present = flag_column(frame, "lab_report_present")
+    accredited = flag_column(frame, "lab_accredited")
+    passed = flag_column(frame, "lab_result_pass")
+    validity = longest_prefix(
+        text_column(frame, "hs_code"),
+        acceptance.validity_days,
+        acceptance.default_validity_days,
+    ).astype("float64")
+    age = number_column(frame, "lab_report_age_days")
+    # A report dated after the declaration is no more valid than an expired one.
+    fresh = (age >= 0) & (age <= validity)
+    accepted = listed & present & accredited & passed & fresh
+    status = np.select(
+        [
+            accepted,
+            present & ~listed,
+            present & ~accredited,
+            present & ~passed,
+            present & ~fresh,
+            listed & ~present,
+        ],
+        ["accepted", "not_listed", "not_accredited", "failed", "out_of_validity", "no_report"],
+        "",
+    )
+    return {"accepted": accepted, "status": status, "validity_days": validity}
+
+
+def lab_test_days(settings: SelectionSettings, frame: Table) -> tuple[np.ndarray, np.ndarray]:
+    """The lab test limit (days) of each row's goods class, and the class (-1: none)."""
+    table: dict[str, int] = {}
+    classes = settings.sampling.lab_test
+    for index, goods_class in enumerate(classes):
+        for prefix in goods_class.hs_prefixes:
+            table[prefix] = index
+    which = longest_prefix(text_column(frame, "hs_code"), table, -1).astype("int64")
+    days = np.array([c.days for c in classes] + [np.nan], dtype="float64")[which]
+    return days, which
+
+
+def finish(
+    settings: SelectionSettings,
+    version: str,
+    seed: int,
+    share: float,
+    frame: Table,
+    selected: np.ndarray,
+    reason: np.ndarray,
+    rule_index: np.ndarray,
+    rule_sets: tuple[np.ndarray, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Lanes, deadlines and notes of decided rows (:data:`DECISION_COLUMNS`).
+
+    ``rule_sets`` is :meth:`rule_sets_of` of the rows: the credit rule set in force
+    per row and the tier it holds the row to.
+    """
+    s = settings
+    lab = lab_status(settings, frame)
+    accepted = lab["accepted"]
+    listed = flag_column(frame, "acceptance_listed")
+    perishable = flag_column(frame, "perishable")
+    value = number_column(frame, "declared_value")
+    ratio = number_column(frame, "weight_per_unit_ratio")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off_weight = np.abs(np.log(ratio)) > math.log(s.lanes.physical_weight_ratio)
+    physical = perishable | off_weight | (value >= s.lanes.red_min_value)
+    rule_lanes = np.array([r.lane for r in s.rules] + [""], dtype=object)[rule_index]
+    lane = np.select(
+        [~selected, rule_lanes != "", listed & ~accepted, physical],
+        ["green", rule_lanes, "red_sampling", "red"],
+        "yellow",
+    ).astype(object)
+    # 采信 outranks a rule's sampling lane: the accepted report settles quality.
+    lane = np.where((lane == "red_sampling") & accepted, "red", lane)
+    priority_lane = selected & perishable
+    sampling = lane == "red_sampling"
+    test_days, test_class = lab_test_days(settings, frame)
+    nan = np.nan
+    out: dict[str, np.ndarray] = {}
+    out["selected"] = selected.astype("int64")
+    out["lane"] = lane
+    out["selection_reason"] = np.asarray(reason, dtype=object)
+    out["lab_accepted"] = accepted.astype("int64")
+    out["green_channel"] = perishable.astype("int64")
+    out["priority_lane"] = priority_lane.astype("int64")
+    out["inspection_deadline_hours"] = np.where(
+        priority_lane, s.green_channel.inspection_hours, nan
+    )
+    out["release_deadline_hours"] = np.where(priority_lane, s.green_channel.release_hours, nan)
+    out["sampling_deadline_days"] = np.where(sampling, s.sampling.submission_days, nan)
+    out["lab_test_deadline_days"] = np.where(sampling, test_days, nan)
+    note_en, note_zh = policy_notes(
+        settings,
+        seed,
+        share,
+        frame,
+        selected,
+        reason,
+        rule_index,
+        lane,
+        lab,
+        priority_lane,
+        test_class,
+        rule_sets,
+    )
+    out["policy_note_en"] = note_en
+    out["policy_note_zh"] = note_zh
+    versions = [f"{version}/{r.id}" for r in s.credit.rule_sets]
+    out["policy_version"] = np.array(versions, dtype=object)[rule_sets[0]]
+    return out
