@@ -10,7 +10,7 @@ its window reaches into the hold-out the comparison is restricted to the rows af
 (and the run says so).
 
 The challenger takes the ``champion`` alias only with a strictly higher P@5% on those
-shared rows (:class:`portsift.store.tracking.SharedComparison`, the tracking module's rule on
+shared rows (:class:`portsift.store.promotion.SharedComparison`, the tracking module's rule on
 the shared rows instead of each model's own hold-out); otherwise it is registered as
 ``challenger``. Without a champion it becomes the champion. The comparison is recorded
 in the MLflow run (metrics of both, tags, ``comparison.json``).
@@ -282,14 +282,14 @@ def fetch_champion(model_name: str, cache_dir: Path) -> Champion | None:
     """
     from mlflow.exceptions import MlflowException
 
-    from portsift.store import tracking
+    from portsift.store import promotion, tracking
     from portsift.store.model_store import ModelUriError, resolve_model_uri
 
-    uri = f"models:/{model_name}@{tracking.CHAMPION}"
+    uri = f"models:/{model_name}@{promotion.CHAMPION}"
     if not tracking.store_exists():
         return None
     try:
-        tracking.find_registered_bundle(model_name, alias=tracking.CHAMPION)
+        tracking.find_registered_bundle(model_name, alias=promotion.CHAMPION)
     except LookupError:
         return None
     except MlflowException as exc:
@@ -352,7 +352,7 @@ def retrain(
         RetrainError: See :func:`plan_retrain`; also no labelled row to compare on.
         ValueError: Malformed feedback or too few labels to train (from ``train``).
     """
-    from portsift.store import tracking
+    from portsift.store import promotion, tracking
     from portsift.training.train import record_run as _record
 
     step = stage or (lambda _name: None)
@@ -411,7 +411,7 @@ def retrain(
         CHALLENGER_ROLE, bundle, None, *measure(scored, evaluation, percents, random_ids)
     )
     step("MLflow run")
-    comparison = tracking.SharedComparison(
+    comparison = promotion.SharedComparison(
         metric=f"shared hold-out {PRIMARY_METRIC}",
         challenger=float(challenger.holdout.metrics[PRIMARY_METRIC] or 0.0),
         champion_version=None if champion is None else champion.registry_version,
