@@ -38,6 +38,12 @@ during that phase. The ratios it reports against the design targets:
   the serving capacity the request path takes;
 * ``/score_batch`` declarations/s (target >= 2000).
 
+Why this file stays whole (about 1,070 lines): it is one script, run by path, and no
+other benchmark uses its server, client or report code, which all change with this
+benchmark's result file (``docs/figures.md`` quotes it); split, each part would have one
+user. Its sections (settings, requests, servers, CPU accounting, clients, report, main)
+are marked below and read in order.
+
 Any answer but 200 is counted per endpoint and status and reported (with the first
 answer body of each kind), never retried; the script then exits with status 1. Both
 servers are stopped at the end, also on an error or Ctrl-C, and their logs are copied

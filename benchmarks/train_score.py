@@ -1,5 +1,11 @@
 """Benchmark feature building, LightGBM training, scoring and SHAP against data size.
 
+Why this file stays whole (just over 600 lines): one script run by path, whose measuring
+helpers (RSS sampler, CPU spans, method timers) serve only its own stages. The machine
+facts it records are not the ones ``serve.py`` and ``scale.py`` record (each result file
+has its own fields, quoted by ``docs/figures.md``), so a shared helper module would change
+what the result files hold.
+
 For each size it generates synthetic declarations (``generate_synthetic``), sorts them
 and holds out the latest share exactly as ``portsift train`` does (``split_by_time``
 with the settings' ``holdout_fraction``), then measures, each timed on its own:

@@ -5,6 +5,10 @@ wrote them), maps its layout onto the canonical fields of :mod:`portsift.feature
 parses and validates every column, and returns a :class:`LoadedTable`. A table
 with invalid rows is rejected as a whole with one :class:`InputError`, unless
 ``skip_invalid`` asks for those rows to be set aside in ``LoadedTable.rejected``.
+
+Which file column is which field is decided in :mod:`portsift.features.layouts`; how each
+column is parsed and the rows judged, in :mod:`portsift.features.columns`. This module
+reads the files and the JSON records and puts the two together, per table.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,39 +28,30 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from portsift.features import contract
+from portsift.features.columns import (
+    FILE_WORDING,
+    RECORD_WORDING,
+    Wording,
+    extra_columns,
+    parse_columns,
+    validate_columns,
+)
 from portsift.features.contract import Field
-from portsift.features.schema_file import SchemaFile, read_schema_file
+from portsift.features.layouts import (
+    Layout,
+    absent_note,
+    declaration_layout,
+    missing_required,
+    own_names,
+    quoted,
+    require_columns,
+    unused_note,
+)
+from portsift.features.schema_file import read_schema_file
 from portsift.features.validation import (
-    SKIP_HINT,
     InputError,
-    Parsed,
-    Problem,
-    duplicate_mask,
-    invalid_mask,
-    parse_choice,
-    parse_code,
-    parse_date,
-    parse_flag,
-    parse_number,
-    parse_text,
-    problems_error,
-    rejected_rows,
 )
 from portsift.features.writing import table_format
-
-#: Accepted spellings of a lab result; 合格 / 不合格 are how Chinese lab reports say it.
-LAB_RESULT_ALIASES: dict[str, str] = {
-    "pass": "pass",
-    "fail": "fail",
-    "合格": "pass",
-    "不合格": "fail",
-}
-
-#: Digits allowed in each code field (contract sections 1.1 and 1.4).
-CODE_DIGITS: dict[str, tuple[int, int]] = {"hs_code": (6, 10), "hs_prefix": (2, 10)}
-
-#: How many column names a note lists before "and N more".
-_MAX_NAMES_SHOWN = 10
 
 #: pandas' default string dtype (``str``): Arrow-backed, NaN for missing.
 _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -87,47 +82,6 @@ class LoadedTable:
     notes: tuple[str, ...]
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """How a file's columns map onto canonical fields.
-
-    Attributes:
-        name: ``canonical``, ``bacuda``, ``schema`` or a register kind.
-        columns: Canonical field -> file column, for the fields the file has.
-        date_format: ``strftime`` format of the dates, or ``None`` for ISO 8601.
-        categorical: Extra categorical file columns kept under their own names.
-        numeric: Extra numeric file columns kept under their own names.
-    """
-
-    name: str
-    columns: dict[str, str]
-    date_format: str | None = None
-    categorical: tuple[str, ...] = ()
-    numeric: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Column:
-    """One column to parse: output name, file column, parser."""
-
-    name: str
-    source: str
-    parse: Callable[[pd.Series], Parsed]
-
-
-@dataclass(frozen=True)
-class _Wording:
-    """How messages speak of the input: files have columns and rows, JSON has fields."""
-
-    column: str = "column"
-    row: str = "row"
-    hint: str | None = SKIP_HINT
-
-
-_FILE_WORDING = _Wording()
-_RECORD_WORDING = _Wording(column="field", row="record", hint=None)
 
 
 # ---------------------------------------------------------------------- reading
@@ -220,7 +174,7 @@ def _unique_names(header: Sequence[object], source: str) -> list[str]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise InputError(
-            f"{source}: the header names column(s) {_quoted(repeated)} more than once.",
+            f"{source}: the header names column(s) {quoted(repeated)} more than once.",
             file=source,
             column=repeated[0],
         )
@@ -301,10 +255,10 @@ def load_declarations(
     source = str(path)
     schema = read_schema_file(schema_path) if schema_path is not None else None
     raw = read_table(path)
-    layout = _declaration_layout(list(raw.columns), source, schema, require_labels)
+    layout = declaration_layout(list(raw.columns), source, schema, require_labels)
     if raw.empty:
         raise InputError(f"{source}: the table has no data rows.", file=source)
-    return _load_declaration_frame(raw, layout, source, skip_invalid, _FILE_WORDING)
+    return _load_declaration_frame(raw, layout, source, skip_invalid, FILE_WORDING)
 
 
 def declarations_from_records(
@@ -338,20 +292,20 @@ def declarations_from_records(
     raw = _records_frame(records, source)
     header = list(raw.columns)
     columns = {name: name for name in _record_field_names() if name in header}
-    layout = _Layout(
+    layout = Layout(
         name="canonical",
         columns=columns,
         categorical=tuple(c for c in extra_categorical if c in header),
         numeric=tuple(c for c in extra_numeric if c in header),
     )
-    missing = _missing_required(layout.columns)
+    missing = missing_required(layout.columns)
     if missing:
         raise InputError(
-            f"{source}: missing required field(s) {_quoted(missing)}.",
+            f"{source}: missing required field(s) {quoted(missing)}.",
             file=source,
             column=missing[0],
         )
-    return _load_declaration_frame(raw, layout, source, False, _RECORD_WORDING)
+    return _load_declaration_frame(raw, layout, source, False, RECORD_WORDING)
 
 
 def _record_field_names() -> list[str]:
@@ -368,11 +322,11 @@ def _inline_lab_fields() -> tuple[Field, ...]:
 
 
 def _load_declaration_frame(
-    raw: pd.DataFrame, layout: _Layout, source: str, skip_invalid: bool, wording: _Wording
+    raw: pd.DataFrame, layout: Layout, source: str, skip_invalid: bool, wording: Wording
 ) -> LoadedTable:
     fields = contract.DECLARATION_FIELDS + _inline_lab_fields()
-    columns = _columns(fields, layout) + _extra_columns(layout)
-    frame, rejected, notes = _validate(
+    columns = parse_columns(fields, layout) + extra_columns(layout)
+    frame, rejected, notes = validate_columns(
         raw,
         columns,
         source=source,
@@ -391,8 +345,8 @@ def _load_declaration_frame(
     order = [f.name for f in fields if f.name in frame.columns]
     frame = frame[order + [c for c in frame.columns if c not in order]]
     notes = [
-        *_absent_note(contract.DECLARATION_FIELDS, layout, source, exclude=contract.LABEL_FIELDS),
-        *_unused_note(raw, layout, source),
+        *absent_note(contract.DECLARATION_FIELDS, layout, source, exclude=contract.LABEL_FIELDS),
+        *unused_note(raw, layout, source),
         *notes,
         *label_notes,
     ]
@@ -404,113 +358,6 @@ def _load_declaration_frame(
         extra_categorical=layout.categorical,
         extra_numeric=layout.numeric,
     )
-
-
-def _declaration_layout(
-    header: list[str], source: str, schema: SchemaFile | None, require_labels: bool
-) -> _Layout:
-    if schema is not None:
-        return _schema_layout(header, source, schema, require_labels)
-    if set(header) >= contract.BACUDA_SIGNATURE:
-        return _bacuda_layout(header)
-    layout = _Layout(name="canonical", columns=_own_names(contract.DECLARATION_FIELDS, header))
-    _require(layout.columns, source, header, contract.DECLARATION_FIELDS)
-    return layout
-
-
-def _own_names(fields: tuple[Field, ...], header: Sequence[str]) -> dict[str, str]:
-    return {name: name for name in contract.field_names(fields) if name in header}
-
-
-def _bacuda_layout(header: list[str]) -> _Layout:
-    columns = {
-        canonical: column
-        for column, canonical in contract.BACUDA_COLUMNS.items()
-        if column in header
-    }
-    # Canonical columns outside the BACUDA set (e.g. an added `inspected`) are used too.
-    for name, column in _own_names(contract.DECLARATION_FIELDS, header).items():
-        columns.setdefault(name, column)
-    return _Layout(name="bacuda", columns=columns, date_format=contract.BACUDA_DATE_FORMAT)
-
-
-def _schema_layout(
-    header: list[str], source: str, schema: SchemaFile, require_labels: bool
-) -> _Layout:
-    schema_source = schema.path or "the schema file"
-    # Declarations to score have no outcomes yet: their mapped label columns may be absent.
-    absent_labels: set[str] = set()
-    for canonical, column in schema.columns.items():
-        if column in header:
-            continue
-        if canonical in contract.LABEL_FIELDS and not require_labels:
-            absent_labels.add(canonical)
-            continue
-        message = (
-            f"{schema_source}: [columns] maps {canonical} to '{column}', but {source} "
-            f"has no column '{column}' (its columns: {_names_list(header)})."
-        )
-        if canonical in contract.LABEL_FIELDS:
-            message += " Only a file to score may lack its label columns."
-        raise InputError(message, file=schema_source, column=column)
-    for column in schema.categorical + schema.numeric:
-        if column not in header:
-            raise InputError(
-                f"{schema_source}: [features] lists '{column}', but {source} has no such "
-                f"column (its columns: {_names_list(header)}).",
-                file=schema_source,
-                column=column,
-            )
-    columns = {name: column for name, column in schema.columns.items() if name not in absent_labels}
-    # A column the schema maps elsewhere is not read a second time under its own name,
-    # and a label mapped to an absent column is not read from another one.
-    targets = set(schema.columns.values())
-    for name, column in _own_names(contract.DECLARATION_FIELDS, header).items():
-        if column not in targets and name not in absent_labels:
-            columns.setdefault(name, column)
-    missing = _missing_required(columns)
-    if missing:
-        raise InputError(
-            f"{schema_source}: required field(s) {_quoted(missing)} not mapped under "
-            f"[columns], and {source} has no column of that name.",
-            file=schema_source,
-            column=missing[0],
-        )
-    return _Layout(
-        name="schema", columns=columns, categorical=schema.categorical, numeric=schema.numeric
-    )
-
-
-def _missing_required(
-    columns: Mapping[str, str], fields: tuple[Field, ...] = contract.DECLARATION_FIELDS
-) -> list[str]:
-    return [name for name in contract.required_names(fields) if name not in columns]
-
-
-def _require(
-    columns: Mapping[str, str], source: str, header: list[str], fields: tuple[Field, ...]
-) -> None:
-    missing = _missing_required(columns, fields)
-    if not missing:
-        return
-    message = (
-        f"{source}: missing required column(s) {_quoted(missing)} "
-        f"(the file has: {_names_list(header)})."
-    )
-    if fields is contract.DECLARATION_FIELDS:
-        message += _layout_hint(header)
-    raise InputError(message, file=source, column=missing[0])
-
-
-def _layout_hint(header: list[str]) -> str:
-    partial = contract.BACUDA_SIGNATURE & set(header)
-    if partial:
-        lacking = sorted(contract.BACUDA_SIGNATURE - partial)
-        return (
-            f" It looks like the BACUDA layout, which also needs {_quoted(lacking)}; "
-            "otherwise pass --schema FILE to map the columns."
-        )
-    return " Name the columns as in the contract, or pass --schema FILE to map them."
 
 
 def _apply_labels(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
@@ -649,166 +496,18 @@ def _load_register(
     source = str(path)
     raw = read_table(path)
     header = list(raw.columns)
-    layout = _Layout(name=kind, columns=_own_names(fields, header))
-    _require(layout.columns, source, header, fields)
-    frame, rejected, notes = _validate(
+    layout = Layout(name=kind, columns=own_names(fields, header))
+    require_columns(layout.columns, source, header, fields)
+    frame, rejected, notes = validate_columns(
         raw,
-        _columns(fields, layout),
+        parse_columns(fields, layout),
         source=source,
         unique=unique,
         skip_invalid=skip_invalid,
-        wording=_FILE_WORDING,
+        wording=FILE_WORDING,
     )
-    notes = [*_absent_note(fields, layout, source), *_unused_note(raw, layout, source), *notes]
+    notes = [*absent_note(fields, layout, source), *unused_note(raw, layout, source), *notes]
     return LoadedTable(frame=frame, rejected=rejected, layout=kind, notes=tuple(notes))
-
-
-# -------------------------------------------------------------------- validation
-
-
-def _columns(fields: tuple[Field, ...], layout: _Layout) -> list[_Column]:
-    return [
-        _Column(f.name, layout.columns[f.name], _parser(f, layout.date_format))
-        for f in fields
-        if f.name in layout.columns
-    ]
-
-
-def _extra_columns(layout: _Layout) -> list[_Column]:
-    # Extra features are model inputs "as they are": any number, negative included.
-    categorical = [_Column(c, c, parse_text) for c in layout.categorical]
-    numeric = [_Column(c, c, parse_number) for c in layout.numeric]
-    return categorical + numeric
-
-
-def _parser(field: Field, date_format: str | None) -> Callable[[pd.Series], Parsed]:
-    required = field.required
-    if field.name == "credit_tier":
-        reason = (
-            f"an unknown credit tier (expected one of {', '.join(contract.CREDIT_TIERS)} "
-            "or the Chinese register names)"
-        )
-        return lambda raw: parse_choice(
-            raw, aliases=contract.TIER_ALIASES, reason=reason, required=required
-        )
-    if field.name == "lab_result":
-        reason = "a lab result other than pass or fail"
-        return lambda raw: parse_choice(
-            raw, aliases=LAB_RESULT_ALIASES, reason=reason, required=required
-        )
-    if field.kind == "code":
-        low, high = CODE_DIGITS[field.name]
-        return lambda raw: parse_code(raw, min_digits=low, max_digits=high, required=required)
-    if field.kind == "date":
-        return lambda raw: parse_date(raw, required=required, date_format=date_format)
-    if field.kind == "number":
-        non_negative = field.non_negative
-        return lambda raw: parse_number(raw, required=required, non_negative=non_negative)
-    if field.kind == "flag":
-        return lambda raw: parse_flag(raw, required=required)
-    return lambda raw: parse_text(raw, required=required)
-
-
-def _validate(
-    raw: pd.DataFrame,
-    columns: list[_Column],
-    *,
-    source: str,
-    unique: tuple[tuple[str, ...], ...],
-    skip_invalid: bool,
-    wording: _Wording,
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Parse every column, then reject the table or set the invalid rows aside.
-
-    Returns:
-        The valid typed rows, the rejected rows, and the note on rows set aside.
-    """
-    parsed = {c.name: c.parse(raw[c.source]) for c in columns}
-    typed = pd.DataFrame({name: result.values for name, result in parsed.items()}, index=raw.index)
-    problems = [
-        Problem(column=c.source, reason=reason, mask=mask, field=c.name)
-        for c in columns
-        for reason, mask in parsed[c.name].problems
-    ]
-    by_name = {c.name: c for c in columns}
-    for keys in unique:
-        reason = f"a duplicate {keys[0]}" if len(keys) == 1 else f"a duplicate ({', '.join(keys)})"
-        first = by_name[keys[0]]
-        problems.append(
-            Problem(first.source, reason, duplicate_mask(typed, keys), field=first.name)
-        )
-    # Messages report columns in contract order; duplicates belong to their key column.
-    order = {c.name: i for i, c in enumerate(columns)}
-    problems.sort(key=lambda p: order[p.field or p.column])
-    bad = invalid_mask(problems, len(raw))
-    if not bad.any():
-        return typed, _no_rejected(raw), []
-    if not skip_invalid:
-        error = problems_error(
-            source,
-            problems,
-            column_noun=wording.column,
-            row_noun=wording.row,
-            hint=wording.hint,
-        )
-        assert error is not None  # bad.any() means at least one problem mask is set
-        raise error
-    rejected = rejected_rows(source, raw, problems, bad)
-    frame = typed[~bad].reset_index(drop=True)
-    return frame, rejected, [_skipped_note(source, problems, bad)]
-
-
-def _no_rejected(raw: pd.DataFrame) -> pd.DataFrame:
-    return rejected_rows("", raw, [], np.zeros(len(raw), dtype=bool))
-
-
-def _skipped_note(source: str, problems: Sequence[Problem], bad: np.ndarray) -> str:
-    counts: dict[str, int] = {}
-    for problem in problems:
-        counts[problem.label] = counts.get(problem.label, 0) + int(problem.mask.sum())
-    detail = ", ".join(f"{label}: {n}" for label, n in counts.items() if n)
-    return (
-        f"{source}: {int(bad.sum())} of {len(bad)} rows set aside as invalid "
-        f"(--skip-invalid; {detail})."
-    )
-
-
-# -------------------------------------------------------------------------- notes
-
-
-def _absent_note(
-    fields: tuple[Field, ...], layout: _Layout, source: str, exclude: Sequence[str] = ()
-) -> list[str]:
-    absent = [
-        f.name
-        for f in fields
-        if not f.required and f.name not in layout.columns and f.name not in exclude
-    ]
-    if not absent:
-        return []
-    return [
-        f"{source}: optional fields absent: {', '.join(absent)}; "
-        "the features that need them are left out"
-    ]
-
-
-def _unused_note(raw: pd.DataFrame, layout: _Layout, source: str) -> list[str]:
-    used = set(layout.columns.values()) | set(layout.categorical) | set(layout.numeric)
-    unused = [str(c) for c in raw.columns if c not in used]
-    if not unused:
-        return []
-    hint = " (a --schema file can list them under [features])" if layout.name == "schema" else ""
-    return [f"{source}: columns not used: {_names_list(unused)}{hint}"]
-
-
-def _names_list(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_MAX_NAMES_SHOWN])
-    more = len(names) - _MAX_NAMES_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(f"'{name}'" for name in names)
 
 
 def _rows(n: int) -> str:

@@ -4,6 +4,13 @@ Contributions come from LightGBM's own TreeSHAP (``pred_contrib=True``) in log-o
 for each row ``base_value + sum(contributions) = raw_score``. Reasons are written for
 the features that raised the risk most, each quoting the declared value and the
 reference it was compared with, in Chinese or English.
+
+Why this file stays whole (over 600 lines): most of it is the one :data:`REASONS` table,
+about forty small renderers that share the ``_Rows`` view and the text helpers above
+them, and a new feature's reason is added to it in one place. Its callers
+(:mod:`portsift.models.scoring`, :mod:`portsift.training.scale`, the reports) use it as
+one namespace (``explain.reasons``, ``explain.Explanation``); the renderers split from
+the table they fill would scatter one idea over files.
 """
 
 from __future__ import annotations

@@ -418,7 +418,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     import tempfile
 
     from portsift.features.writing import write_text_atomic
-    from portsift.training.retrain import RetrainError, fetch_champion, format_comparison, retrain
+    from portsift.training.comparison import format_comparison
+    from portsift.training.retrain import RetrainError, fetch_champion, retrain
 
     settings = _settings(args)
     stages = [

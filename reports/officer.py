@@ -6,6 +6,13 @@ same decision as the batch run. The report then explains it: the decision and it
 policy basis, the risk score and its percentile in the batch, a SHAP waterfall of the
 factors with the reasons in words, the importer's credit tier and inspection history
 in the file, the lab report and whether it was accepted, and the versions.
+
+Why this file stays whole (just over 600 lines): every section builder here (basis, lab
+report, enterprise history, factors) reads the same decided row and fills one part of
+the one template ``templates/declaration.html.j2``; a change to the report changes the
+template, :class:`DeclarationReport` and its builder together. The parts shared with
+other reports already live apart (:mod:`portsift.reports.charts`, ``page``, ``render``,
+``i18n``).
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ from portsift.models.scoring import (
 from portsift.models.thresholds import ThresholdState
 from portsift.serving.auth import TokenVerifier
 from portsift.settings import load_settings
-from portsift.store.audit import AuditStore, DecisionRecord
+from portsift.store.audit import AuditStore
+from portsift.store.audit_records import DecisionRecord
 
 logger = logging.getLogger("portsift.serving")
 

@@ -26,13 +26,19 @@ Tables, created if missing (idempotent; safe when several processes start at onc
 
 ``decisions``
     ``id`` (autoincrement), ``request_id`` (unique), ``recorded_at`` (UTC),
-    ``declaration_id``, ``input_sha256`` (:func:`input_hash` of the input declaration),
+    ``declaration_id``, ``input_sha256`` (``input_hash`` of the input declaration),
     ``decision`` (JSON text of the full decision), ``model_version``, ``policy_version``.
 ``feedback``
     ``id``, ``received_at`` (UTC), ``declaration_id``, ``inspected``, ``illicit``,
     ``revenue``, ``source``.
 
+The records a caller builds and reads back (``DecisionRecord``, ``StoredDecision``) and
+``input_hash`` are in :mod:`portsift.store.audit_records`; the tables and their triggers in
+:mod:`portsift.store.audit_tables`. The connection hooks of each back end stay here, beside
+the transactions whose ``BEGIN`` they issue.
+
 Example:
+    >>> from portsift.store.audit_records import DecisionRecord  # doctest: +SKIP
     >>> store = AuditStore.from_url("sqlite:///audit.db")  # doctest: +SKIP
     >>> record = DecisionRecord.from_request(  # doctest: +SKIP
     ...     request_id="req-1",
@@ -46,7 +52,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -54,30 +59,15 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
 
-import pydantic_core
 from sqlalchemy import (
-    DDL,
-    Boolean,
-    Column,
     Connection,
-    DateTime,
-    Dialect,
     Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
     create_engine,
     event,
     func,
@@ -88,6 +78,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from portsift.store.audit_records import DecisionRecord, StoredDecision, require_aware
+from portsift.store.audit_tables import build_tables
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -97,9 +90,6 @@ AUDIT_URL_ENV: Final[str] = "PORTSIFT_AUDIT_URL"
 DEFAULT_AUDIT_URL: Final[str] = "sqlite:///portsift-audit.db"
 #: How long a SQLite writer waits for another process's write lock, in milliseconds.
 DEFAULT_BUSY_TIMEOUT_MS: Final[int] = 30_000
-
-#: Longest accepted request id (the column is ``VARCHAR(128)``).
-MAX_REQUEST_ID_LENGTH: Final[int] = 128
 
 #: Columns of :meth:`AuditStore.decisions_frame`, in order.
 DECISION_COLUMNS: Final[tuple[str, ...]] = (
@@ -115,7 +105,6 @@ DECISION_COLUMNS: Final[tuple[str, ...]] = (
 #: Columns of :meth:`AuditStore.feedback_frame`, in order.
 FEEDBACK_COLUMNS: Final[tuple[str, ...]] = ("declaration_id", "inspected", "illicit", "revenue")
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 #: Key of the PostgreSQL advisory lock that serialises table creation across processes.
 _CREATE_LOCK_KEY: Final[int] = 0x706F_7274_7369_6674 & 0x7FFF_FFFF_FFFF_FFFF  # "portsift"
@@ -144,303 +133,6 @@ class DuplicateRequestError(AuditError):
         )
 
 
-# ------------------------------------------------------------------------------- hashing
-
-
-def canonical_json(record: Mapping[str, Any]) -> str:
-    """Serialise a mapping as canonical JSON: sorted keys, compact separators.
-
-    Non-ASCII characters are written as themselves (the hash is taken of the UTF-8
-    bytes); ``NaN`` and infinities are refused because JSON has no spelling for them.
-    ``date`` and ``datetime`` values are written in ISO 8601.
-
-    Args:
-        record: A JSON-serialisable mapping.
-
-    Returns:
-        The canonical JSON text.
-
-    Raises:
-        ValueError: On ``NaN`` or an infinite number.
-        TypeError: On a value JSON cannot represent.
-    """
-    return json.dumps(
-        record,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_json_default,
-    )
-
-
-def input_hash(record: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of an input declaration, as 64 lower-case hex digits.
-
-    The same as ``hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False).encode("utf-8")).hexdigest()``, so anyone can recompute it. Key
-    order does not matter; value types do (``1`` and ``1.0`` hash differently), so hash
-    the declaration in one consistent form (for a pydantic model,
-    ``model_dump(mode="json")``).
-
-    Args:
-        record: The input declaration.
-
-    Returns:
-        The hex digest.
-    """
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"a value of type {type(value).__name__} cannot be written as JSON")
-
-
-# ------------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """One decision to append to the audit store.
-
-    Attributes:
-        request_id: Unique id of the API request (and of this row); at most 128 characters.
-        declaration_id: The declaration the decision is about.
-        input_sha256: :func:`input_hash` of the input declaration.
-        decision: The full decision: a JSON-serialisable mapping, or JSON text of an
-            object (stored as given, e.g. the exact response body).
-        model_version: Version of the model that scored it.
-        policy_version: Version of the selection policy that decided it.
-        recorded_at: When it was decided (time zone aware); ``None`` means the time
-            :meth:`AuditStore.record_decisions` is called.
-    """
-
-    request_id: str
-    declaration_id: str
-    input_sha256: str
-    decision: Mapping[str, Any] | str
-    model_version: str
-    policy_version: str
-    recorded_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.request_id, str) or not self.request_id.strip():
-            raise ValueError("DecisionRecord.request_id must be a non-empty string")
-        if len(self.request_id) > MAX_REQUEST_ID_LENGTH:
-            raise ValueError(
-                f"DecisionRecord.request_id is {len(self.request_id)} characters long; "
-                f"at most {MAX_REQUEST_ID_LENGTH} are allowed"
-            )
-        if not isinstance(self.declaration_id, str) or not self.declaration_id:
-            raise ValueError("DecisionRecord.declaration_id must be a non-empty string")
-        if not isinstance(self.input_sha256, str) or not _SHA256_HEX.fullmatch(self.input_sha256):
-            raise ValueError(
-                "DecisionRecord.input_sha256 must be 64 lower-case hex digits (see input_hash)"
-            )
-        for name in ("model_version", "policy_version"):
-            if not isinstance(getattr(self, name), str):
-                raise ValueError(f"DecisionRecord.{name} must be a string")
-        if self.recorded_at is not None:
-            _require_aware(self.recorded_at, "DecisionRecord.recorded_at")
-
-    @classmethod
-    def from_request(
-        cls,
-        *,
-        request_id: str,
-        declaration: Mapping[str, Any],
-        decision: Mapping[str, Any] | str,
-        model_version: str,
-        policy_version: str,
-        recorded_at: datetime | None = None,
-    ) -> DecisionRecord:
-        """Build a record from the input declaration (hashed here) and its decision.
-
-        Args:
-            request_id: Unique id of the API request.
-            declaration: The input declaration; must carry ``declaration_id``.
-            decision: The full decision (mapping or JSON text).
-            model_version: Version of the model.
-            policy_version: Version of the selection policy.
-            recorded_at: Time of the decision; ``None`` for the time of recording.
-
-        Returns:
-            The record.
-
-        Raises:
-            ValueError: When the declaration has no ``declaration_id``.
-        """
-        declaration_id = declaration.get("declaration_id")
-        if declaration_id is None or declaration_id == "":
-            raise ValueError("the declaration has no declaration_id")
-        return cls(
-            request_id=request_id,
-            declaration_id=str(declaration_id),
-            input_sha256=input_hash(declaration),
-            decision=decision,
-            model_version=model_version,
-            policy_version=policy_version,
-            recorded_at=recorded_at,
-        )
-
-    def decision_json(self) -> str:
-        """The decision as the JSON text that is stored.
-
-        Returns:
-            The text as given when :attr:`decision` is a string (checked to be a JSON
-            object), else compact JSON of the mapping (keys in the mapping's order).
-
-        Raises:
-            ValueError: When the text is not a JSON object, or the mapping holds ``NaN``.
-        """
-        if isinstance(self.decision, str):
-            try:
-                parsed = json.loads(self.decision)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"decision of {self.request_id!r} is not valid JSON: {err}"
-                ) from err
-            if not isinstance(parsed, dict):
-                raise ValueError(f"decision of {self.request_id!r} is not a JSON object")
-            return self.decision
-        # pydantic-core's serialiser is several times faster than the json module on a
-        # decision with its contributions (it was a seventh of a batch's cost); it writes
-        # NaN and Infinity as bare words, so text holding them goes to canonical_json,
-        # which refuses them (or, for the words inside a string, writes the same data).
-        text = pydantic_core.to_json(self.decision)
-        if b"NaN" in text or b"Infinity" in text:
-            return canonical_json(self.decision)
-        return text.decode("utf-8")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDecision:
-    """A decision as read back from the audit store.
-
-    Attributes:
-        id: Row id (increases with insertion).
-        request_id: Unique request id.
-        recorded_at: When it was recorded (UTC).
-        declaration_id: The declaration.
-        input_sha256: Hash of the input declaration.
-        decision: The decision, parsed from its JSON text.
-        decision_json: The stored JSON text itself.
-        model_version: Version of the model.
-        policy_version: Version of the selection policy.
-    """
-
-    id: int
-    request_id: str
-    recorded_at: datetime
-    declaration_id: str
-    input_sha256: str
-    decision: dict[str, Any]
-    decision_json: str
-    model_version: str
-    policy_version: str
-
-
-# -------------------------------------------------------------------------------- tables
-
-
-class _UTCDateTime(TypeDecorator[datetime]):
-    """Time zone aware UTC datetimes on every back end (SQLite stores naive UTC text)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        _require_aware(value, "a timestamp")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def _build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
-    metadata = MetaData(schema=schema)
-    decisions = Table(
-        "decisions",
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("request_id", String(MAX_REQUEST_ID_LENGTH), nullable=False, unique=True),
-        Column("recorded_at", _UTCDateTime(), nullable=False),
-        Column("declaration_id", String, nullable=False),
-        Column("input_sha256", String(64), nullable=False),
-        Column("decision", Text, nullable=False),
-        Column("model_version", String, nullable=False),
-        Column("policy_version", String, nullable=False),
-        Index("ix_decisions_declaration_id", "declaration_id"),
-        Index("ix_decisions_recorded_at", "recorded_at"),
-    )
-    feedback = Table(
-        "feedback",
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("received_at", _UTCDateTime(), nullable=False),
-        Column("declaration_id", String, nullable=False),
-        Column("inspected", Boolean, nullable=False),
-        Column("illicit", Boolean, nullable=True),
-        Column("revenue", Float, nullable=True),
-        Column("source", String, nullable=True),
-        Index("ix_feedback_declaration_id", "declaration_id", "received_at"),
-    )
-    for table in (decisions, feedback):
-        _add_append_only_triggers(table, schema)
-    return metadata, decisions, feedback
-
-
-def _add_append_only_triggers(table: Table, schema: str | None) -> None:
-    """Attach DDL that makes the database itself refuse to change or remove rows."""
-    name = table.name
-    qualified = f"{schema}.{name}" if schema else name
-    for operation in ("UPDATE", "DELETE"):
-        event.listen(
-            table,
-            "after_create",
-            DDL(
-                f"CREATE TRIGGER {name}_no_{operation.lower()} BEFORE {operation} ON {name} "
-                f"BEGIN SELECT RAISE(ABORT, 'the portsift audit table {name} is append-only'); "
-                "END"
-            ).execute_if(dialect="sqlite"),
-        )
-    function = f"{schema}.portsift_audit_append_only" if schema else "portsift_audit_append_only"
-    event.listen(
-        table,
-        "after_create",
-        DDL(
-            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN RAISE EXCEPTION USING MESSAGE = "
-            "'the portsift audit table ' || TG_TABLE_NAME || ' is append-only'; END $$"
-        ).execute_if(dialect="postgresql"),
-    )
-    event.listen(
-        table,
-        "after_create",
-        DDL(
-            f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {qualified} "
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()"
-        ).execute_if(dialect="postgresql"),
-    )
-    event.listen(
-        table,
-        "after_create",
-        DDL(
-            f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {qualified} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-        ).execute_if(dialect="postgresql"),
-    )
-
-
 # --------------------------------------------------------------------------------- store
 
 
@@ -463,7 +155,7 @@ class AuditStore:
         """
         self._engine = engine
         self._schema = schema
-        self._metadata, self._decisions, self._feedback = _build_tables(schema)
+        self._metadata, self._decisions, self._feedback = build_tables(schema)
         self._create_tables()
 
     # ------------------------------------------------------------------ opening
@@ -645,7 +337,7 @@ class AuditStore:
                 "feedback for an uninspected declaration cannot report a violation or revenue"
             )
         if received_at is not None:
-            _require_aware(received_at, "received_at")
+            require_aware(received_at, "received_at")
         values = {
             "received_at": received_at or _utcnow(),
             "declaration_id": declaration_id,
@@ -714,7 +406,7 @@ class AuditStore:
         table = self._decisions
         statement = select(*(table.c[name] for name in DECISION_COLUMNS)).order_by(table.c.id)
         if since is not None:
-            _require_aware(since, "since")
+            require_aware(since, "since")
             statement = statement.where(table.c.recorded_at >= since)
         with self._read() as conn:
             rows = conn.execute(statement).all()
@@ -906,11 +598,6 @@ def _postgresql_engine(url: URL) -> Engine:
     return engine
 
 
-def _require_aware(value: datetime, what: str) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be a time zone aware datetime")
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -922,9 +609,5 @@ __all__ = [
     "FEEDBACK_COLUMNS",
     "AuditError",
     "AuditStore",
-    "DecisionRecord",
     "DuplicateRequestError",
-    "StoredDecision",
-    "canonical_json",
-    "input_hash",
 ]

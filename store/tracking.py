@@ -6,7 +6,7 @@ artefacts under ``bundle/`` and the model version points at that location, so no
 model flavor (and no pickle) is involved. A new version gets the alias ``champion`` when
 it strictly beats the current champion on the primary metric (or when there is no
 comparable champion), otherwise ``challenger``; the reason is recorded as a run tag and
-as the model version description.
+as the model version description. The rule itself is :mod:`portsift.store.promotion`.
 
 MLflow is imported inside the functions, so importing this module is cheap. The first
 call lowers MLflow's table-creation logger to WARNING and, unless already set, sets
@@ -29,12 +29,17 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from portsift.store.promotion import (
+    CHAMPION,
+    SharedComparison,
+    decide_alias,
+    decide_shared,
+)
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 BUNDLE_ARTIFACT_PATH = "bundle"
 FINGERPRINT_ARTIFACT = "data_fingerprint.json"
 ALIAS_TAG = "portsift.registration.alias"
@@ -74,26 +79,6 @@ class Registration:
     reason: str
     champion_version_before: str | None
     champion_metric_before: float | None
-
-
-@dataclass(frozen=True)
-class SharedComparison:
-    """A new version and the champion measured on the same rows (``portsift retrain``).
-
-    Given to :func:`record_training_run`, it decides the alias instead of each model's
-    own hold-out metric: the same rule (strictly higher wins), on the shared rows.
-
-    Attributes:
-        metric: Name of the compared metric, as shown in the reason.
-        challenger: The new version's value on the shared rows.
-        champion_version: The champion version that was compared, None if there was none.
-        champion: Its value on the same rows, None if there was no champion.
-    """
-
-    metric: str
-    challenger: float
-    champion_version: str | None
-    champion: float | None
 
 
 def tracking_uri() -> str:
@@ -209,51 +194,6 @@ def _champion_state(
     return str(version), value
 
 
-def _format_pair(new: float, old: float) -> tuple[str, str]:
-    """Format two metric values with 3 decimals, or as many more as it takes to tell them apart."""
-    for digits in range(3, 18):
-        a, b = f"{new:.{digits}f}", f"{old:.{digits}f}"
-        if a != b or new == old:
-            return a, b
-    return repr(new), repr(old)
-
-
-def _decide(
-    metric: str, new: float, champion_version: str | None, champion_value: float | None
-) -> tuple[str, str]:
-    """Return the alias for a new version and the reason for it."""
-    if champion_version is None:
-        return CHAMPION, f"no champion yet; {metric} {new:.3f} becomes champion"
-    if champion_value is None:
-        return CHAMPION, (
-            f"champion v{champion_version} has no {metric} to compare; "
-            f"{metric} {new:.3f} becomes champion"
-        )
-    a, b = _format_pair(new, champion_value)
-    if new > champion_value:
-        return CHAMPION, f"{metric} {a} beats champion v{champion_version} ({b})"
-    return CHALLENGER, f"{metric} {a} does not beat champion v{champion_version} ({b})"
-
-
-def _decide_shared(comparison: SharedComparison, champion_version: str | None) -> tuple[str, str]:
-    """Return the alias and reason from a comparison on shared rows.
-
-    The comparison only holds for the champion it was made against: if the alias moved
-    meanwhile (another training registered a champion), the new version was not
-    measured against the current champion and so does not take its place.
-    """
-    if comparison.champion_version != champion_version:
-        compared = (
-            f"v{comparison.champion_version}" if comparison.champion_version else "no champion"
-        )
-        now = f"v{champion_version}" if champion_version else "none"
-        return CHALLENGER, (
-            f"the champion changed while comparing (compared with {compared}, now {now}); "
-            "not compared on the same rows, so not promoted"
-        )
-    return _decide(comparison.metric, comparison.challenger, champion_version, comparison.champion)
-
-
 def _stage_artifacts(
     staging: Path, artifacts: dict[str, Path], fingerprint: dict[str, object]
 ) -> None:
@@ -307,7 +247,7 @@ def record_training_run(
         tags: Extra run tags.
         uri: Tracking and registry URI; defaults to :func:`tracking_uri`.
         comparison: The new version and the champion measured on the same rows; when
-            given it decides the alias (see :class:`SharedComparison`) and
+            given it decides the alias (see :class:`~portsift.store.promotion.SharedComparison`) and
             ``champion_metric_before`` is the champion's value on those rows.
 
     Returns:
@@ -352,9 +292,9 @@ def record_training_run(
         new_value = float(metrics[primary_metric])
         before_version, before_value = _champion_state(client, model_name, primary_metric)
         if comparison is None:
-            alias, reason = _decide(primary_metric, new_value, before_version, before_value)
+            alias, reason = decide_alias(primary_metric, new_value, before_version, before_value)
         else:
-            alias, reason = _decide_shared(comparison, before_version)
+            alias, reason = decide_shared(comparison, before_version)
             before_value = comparison.champion
         try:
             client.create_registered_model(model_name)

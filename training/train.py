@@ -472,7 +472,7 @@ def record_run(
     """Record a training run in MLflow and register its bundle.
 
     ``extra_metrics``, ``extra_tags`` and ``comparison`` (a
-    :class:`portsift.store.tracking.SharedComparison` deciding the alias instead of each
+    :class:`portsift.store.promotion.SharedComparison` deciding the alias instead of each
     model's own hold-out metric) are what ``portsift retrain`` adds.
     """
     from portsift.store import tracking

@@ -35,17 +35,37 @@ def test_price_reason_quotes_value_reference_and_gap_in_both_languages() -> None
 
 
 def test_reasons_list_only_risk_raising_factors_largest_first() -> None:
-    frame = _frame()
-    explanation = Explanation(
-        features=["unit_value_ratio_origin", "other"],
-        values=np.array([[0.0, -0.2], [0.9, 0.1]]),
-        base_value=np.array([-2.0, -2.0]),
+    """Only positive contributions become reasons, largest first, at most ``count``.
+
+    The largest contribution is deliberately not in the first column, and a row has more
+    risk-raising factors than ``count``, so ordering and truncation are both exercised.
+    Mutations tried in ``top_features`` (each made this test fail, then restored):
+    ``np.argsort(values, ...)`` (smallest first); ``np.where(chosen >= 0, ...)`` (a zero
+    contribution becomes a reason); dropping the ``[:, :count]`` slice (every positive
+    factor listed).
+    """
+    frame = pd.DataFrame(
+        {
+            "unit_value_ratio_origin": [np.nan, 0.36, 0.36],
+            "unit_value": [30.0, 3.1, 3.1],
+            "ref_unit_value_origin": [np.nan, 8.6, 8.6],
+            "hs6": ["851713", "610910", "610910"],
+            "origin_country": ["AE", "BD", "BD"],
+            "other": [1.0, 2.0, 3.0],
+            "third": [4.0, 5.0, 6.0],
+        }
     )
-    frame["other"] = [1.0, 2.0]
-    texts = reasons(frame, explanation, count=3, lang="en").tolist()
-    assert texts[0] == ""
-    first, second = texts[1].split("; ")
-    assert first.startswith("declared unit value 3.10") and second.startswith("other = 2")
+    explanation = Explanation(
+        features=["unit_value_ratio_origin", "other", "third"],
+        values=np.array([[0.0, -0.2, -0.1], [0.1, 0.9, -0.3], [0.3, 0.2, 0.5]]),
+        base_value=np.full(3, -2.0),
+    )
+    texts = reasons(frame, explanation, count=2, lang="en").tolist()
+    assert texts[0] == ""  # nothing raised the risk: no reason, not a zero one
+    first, second = texts[1].split("; ")  # the negative "third" is left out
+    assert first.startswith("other = 2") and second.startswith("declared unit value 3.10")
+    first, second = texts[2].split("; ")  # three raised it; count keeps the two largest
+    assert first.startswith("third = 6") and second.startswith("declared unit value 3.10")
 
 
 def _identity_frame() -> pd.DataFrame:

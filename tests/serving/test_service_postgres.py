@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portsift.store.audit import input_hash
+from portsift.store.audit_records import input_hash
 from tests.serving.conftest import Backend, declaration_records, start_server
 
 

@@ -32,7 +32,8 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from portsift.store.audit import AuditStore, input_hash
+from portsift.store.audit import AuditStore
+from portsift.store.audit_records import input_hash
 from tests.serving.conftest import TOKEN, Server, declaration_records, start_server
 
 CLIENTS = 4

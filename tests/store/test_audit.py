@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -16,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +28,10 @@ from portsift.store.audit import (
     FEEDBACK_COLUMNS,
     AuditError,
     AuditStore,
-    DecisionRecord,
     DuplicateRequestError,
-    input_hash,
 )
+from portsift.store.audit_records import input_hash
+from tests.store.audit_rows import record
 
 if TYPE_CHECKING:
     from tests.store.conftest import Backend
@@ -40,46 +39,6 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def declaration(number: int) -> dict[str, Any]:
-    return {
-        "declaration_id": f"D{number:06d}",
-        "declared_at": "2026-03-01",
-        "importer_id": f"I{number % 17}",
-        "hs_code": "852839",
-        "declared_value": 1234.5 + number,
-        "origin_country": "越南",
-    }
-
-
-def decision_for(request_id: str, number: int) -> dict[str, Any]:
-    """A decision large enough that a torn write would show, and checkable on its own."""
-    item = declaration(number)
-    return {
-        "request_id": request_id,
-        "declaration_id": item["declaration_id"],
-        "risk_score": round(1 / (1 + number), 6),
-        "selected": number % 3 == 0,
-        "lane": "red" if number % 3 == 0 else "green",
-        "reasons": ["申报单价远低于同类商品参考价"] * 3,
-        "contributions": [
-            {"feature": f"feature_{k}", "value": k * 1.5, "shap": k / 100} for k in range(40)
-        ],
-        "declaration": item,
-    }
-
-
-def record(request_id: str, number: int, **overrides: Any) -> DecisionRecord:
-    values: dict[str, Any] = {
-        "request_id": request_id,
-        "declaration": declaration(number),
-        "decision": decision_for(request_id, number),
-        "model_version": "model-7",
-        "policy_version": "policy-2",
-    }
-    values.update(overrides)
-    return DecisionRecord.from_request(**values)
 
 
 def check_row_intact(row: Any) -> None:
@@ -190,44 +149,6 @@ def acknowledged(output: bytes) -> list[str]:
     """Request ids of complete "ack" lines (a line cut off by the kill is not an ack)."""
     lines = output.split(b"\n")[:-1]  # the part after the last newline is incomplete
     return [line.decode()[4:] for line in lines if line.startswith(b"ack ")]
-
-
-# ------------------------------------------------------------------------------ hashing
-
-
-def test_input_hash_is_sha256_of_sorted_compact_utf8_json() -> None:
-    item = {"b": 1, "a": "越南", "c": [1.5, None, True]}
-    expected = hashlib.sha256('{"a":"越南","b":1,"c":[1.5,null,true]}'.encode()).hexdigest()
-    assert input_hash(item) == expected
-    assert input_hash(dict(reversed(list(item.items())))) == expected
-    assert input_hash({"a": 1}) != input_hash({"a": 1.0})
-    assert input_hash({"d": date(2026, 3, 1)}) == input_hash({"d": "2026-03-01"})
-    with pytest.raises(ValueError):
-        input_hash({"a": math.nan})
-    with pytest.raises(TypeError):
-        input_hash({"a": object()})
-
-
-def test_decision_record_is_validated() -> None:
-    good = record("r-1", 1)
-    assert good.declaration_id == "D000001"
-    assert good.input_sha256 == input_hash(declaration(1))
-    with pytest.raises(ValueError, match="request_id"):
-        record("", 1)
-    with pytest.raises(ValueError, match="at most 128"):
-        record("r" * 129, 1)
-    with pytest.raises(ValueError, match="time zone aware"):
-        record("r-2", 1, recorded_at=datetime(2026, 1, 1))
-    with pytest.raises(ValueError, match="declaration_id"):
-        DecisionRecord.from_request(
-            request_id="r-3", declaration={}, decision={}, model_version="m", policy_version="p"
-        )
-    with pytest.raises(ValueError, match="input_sha256"):
-        DecisionRecord("r-4", "D1", "not-a-hash", {}, "m", "p")
-    with pytest.raises(ValueError, match="not a JSON object"):
-        record("r-5", 1, decision="[1, 2]").decision_json()
-    with pytest.raises(ValueError, match=r"NaN|JSON compliant"):
-        record("r-6", 1, decision={"risk_score": math.nan}).decision_json()
 
 
 # ------------------------------------------------------------------------------ opening

@@ -26,7 +26,7 @@ import pytest
 from portsift.cli import build_parser, main, serve_command
 from portsift.features import contract
 from portsift.models.bundle import load_bundle, save_bundle
-from portsift.store import tracking
+from portsift.store import promotion, tracking
 from portsift.store.model_store import ModelUriError, parse_model_uri, resolve_model_uri
 
 CHAMPION_URI = "models:/portsift-risk@champion"
@@ -42,7 +42,7 @@ def _client(uri: str):
 def _champion(uri: str, name: str = "portsift-risk") -> tuple[str, str]:
     """The registry's champion version of ``name`` and the model version its run recorded."""
     client = _client(uri)
-    version = client.get_registered_model(name).aliases[tracking.CHAMPION]
+    version = client.get_registered_model(name).aliases[promotion.CHAMPION]
     run_id = client.get_model_version(name, str(version)).run_id
     return str(version), client.get_run(run_id).data.tags[tracking.MODEL_VERSION_TAG]
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from portsift.store import tracking
+from portsift.store.promotion import CHALLENGER, CHAMPION
 from portsift.store.tracking import (
-    CHALLENGER,
-    CHAMPION,
     REASON_TAG,
     champion_metric,
     download_bundle,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from portsift.features.pipeline import Registers
@@ -79,6 +82,61 @@ def test_run_records_metrics_params_and_artefacts(runs: list, mlflow_store: str)
         "evaluation.json",
     }
     assert expected | {"bundle"} <= artefacts
+
+
+def test_run_artefacts_describe_the_trained_model(
+    runs: list, mlflow_store: str, tmp_path: Path
+) -> None:
+    """The recorded artefacts hold this model's numbers, not merely files of those names.
+
+    Each file is downloaded from the run and checked against the bundle and the
+    evaluation that ``train`` returned. Mutations tried in ``training/artefacts.py``
+    (each made this test fail, then restored): ``feature_importance`` reading the
+    ``"split"`` importance into ``gain`` (gains no longer the booster's); ``shap_by_tier``
+    sorting ascending (largest factor no longer first); ``write_run_artefacts`` writing
+    ``evaluation.json`` from an empty mapping (no ``methods``); ``beeswarm_plot`` saving
+    an empty figure (a blank PNG of one colour).
+    """
+    from mlflow.artifacts import download_artifacts
+
+    from portsift.models.bundle import load_bundle
+
+    result = runs[1]
+    run_id = result.registration.run_id
+    folder = Path(
+        download_artifacts(run_id=run_id, dst_path=str(tmp_path), tracking_uri=mlflow_store)
+    )
+    bundle = load_bundle(result.model_dir)
+    booster = bundle.model.classifier_
+
+    importance = pd.read_csv(folder / "feature_importance.csv")
+    gains = dict(zip(booster.feature_name(), booster.feature_importance("gain"), strict=True))
+    assert set(importance["feature"]) == set(gains)
+    for feature, gain in zip(importance["feature"], importance["gain"], strict=True):
+        assert gain == pytest.approx(gains[feature])
+    assert importance["gain"].is_monotonic_decreasing
+    assert importance["gain_share"].sum() == pytest.approx(1.0)
+    assert importance["gain"].iloc[0] > 0  # a trained model has a feature that helps
+
+    by_tier = pd.read_csv(folder / "shap_by_tier.csv")
+    assert set(by_tier["feature"]) == set(bundle.model.risk_features)
+    assert by_tier["all"].is_monotonic_decreasing and by_tier["all"].iloc[0] > 0
+    tiers = [column for column in by_tier.columns if column not in ("feature", "all")]
+    assert tiers and (by_tier[tiers] >= 0).all().all()
+
+    recorded = json.loads((folder / "evaluation.json").read_text("utf-8"))
+    for metric in ("precision_at_5", "recall_at_5", "auc"):
+        assert recorded["methods"]["model"][metric] == pytest.approx(
+            result.evaluation.table.loc["model", metric]
+        )
+
+    png = (folder / "shap_beeswarm.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    from matplotlib.image import imread
+
+    pixels = imread(folder / "shap_beeswarm.png")
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # a drawn plot
 
 
 def test_alias_goes_to_the_better_model(runs: list, mlflow_store: str) -> None:
