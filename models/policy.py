@@ -1,5 +1,14 @@
 """Inspection selection: turn scored declarations into decisions under the rules.
 
+The rules live in their own modules: :mod:`~portsift.models.budget` (how many, in which
+order, seeded draws), :mod:`~portsift.models.credit` (rule sets by date, caps and floors,
+the exact allocation), :mod:`~portsift.models.lanes` (acceptance, lanes, deadlines),
+:mod:`~portsift.models.policy_notes` (the reasons), :mod:`~portsift.models.thresholds`
+(real-time state) and :mod:`~portsift.models.selection_facts` (what a batch reports).
+This file is the estimator that applies them in order; it stays over 600 lines because
+the batch decision, the fitted real-time thresholds, the online decision and the summary
+are one scikit-learn-style object sharing its settings, seeded draws and fitted state.
+
 :class:`SelectionPolicy` takes scored declarations (the feature frame with
 ``risk_score``, ``priority`` and ``raw_score``) and decides, per declaration, whether it
 is inspected, in which lane, why, under which deadlines, and says so in Chinese and
