@@ -355,17 +355,7 @@ class SelectionPolicy:
             [rule_hit, random, floor, selected], ["rule", "random", "tier_floor", "risk"], ""
         )
         self.batch_ = facts
-        decided = finish(
-            self.settings,
-            self.version,
-            self.seed_,
-            self.share_,
-            scored,
-            selected,
-            reason,
-            rule_index,
-            rule_sets,
-        )
+        decided = self._finish(scored, selected, reason, rule_index, rule_sets)
         return _as_frame(decided, scored.index)
 
     def _batch(
@@ -693,6 +683,17 @@ class SelectionPolicy:
         reason = np.select(
             [rule_hit, random, floor, by_risk], ["rule", "random", "tier_floor", "risk"], ""
         )
+        return self._finish(scored, selected, reason, rule_index, rule_sets)
+
+    def _finish(
+        self,
+        scored: Table,
+        selected: np.ndarray,
+        reason: np.ndarray,
+        rule_index: np.ndarray,
+        rule_sets: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """Lanes, deadlines and notes of decided rows (:func:`portsift.models.lanes.finish`)."""
         return finish(
             self.settings,
             self.version,
