@@ -95,11 +95,6 @@ def import_bundle(model_dir: str | os.PathLike[str], name: str = MODEL_NAME) -> 
     return str(model.tag)
 
 
-def bundle_path(tag: str) -> Path:
-    """The directory of a bundle imported under ``tag`` (``name:version`` or ``name:latest``)."""
-    return Path(bentoml.models.get(tag).path)
-
-
 def default_cache_dir() -> Path:
     """Where bundles fetched from MLflow are kept.
 

@@ -345,26 +345,6 @@ def log_json_artifact(run_id: str, name: str, payload: object, uri: str | None =
         client.log_artifact(run_id, str(path))
 
 
-def champion_metric(
-    model_name: str, metric: str, uri: str | None = None
-) -> tuple[str, float] | None:
-    """Return the current champion's version and its ``metric``.
-
-    Args:
-        model_name: Registered model name.
-        metric: Metric name, read from the run that produced the champion version.
-        uri: Tracking and registry URI; defaults to :func:`tracking_uri`.
-
-    Returns:
-        ``(version, value)``, or None if there is no such model, no champion, or the
-        champion's run has no finite value for ``metric``.
-    """
-    version, value = _champion_state(_client(_resolve(uri)), model_name, metric)
-    if version is None or value is None:
-        return None
-    return version, value
-
-
 @dataclass(frozen=True)
 class RegisteredBundle:
     """One registered model version and where its bundle is stored.
@@ -494,26 +474,6 @@ def fetch_registered_bundle(
     return Path(
         download_artifacts(artifact_uri=registered.source, dst_path=str(dst), tracking_uri=uri)
     )
-
-
-def download_bundle(model_name: str, alias: str, dst: Path, uri: str | None = None) -> Path:
-    """Fetch the bundle directory of ``models:/<model_name>@<alias>`` into ``dst``.
-
-    Args:
-        model_name: Registered model name.
-        alias: Alias, e.g. ``"champion"``.
-        dst: Directory to download into; created if missing.
-        uri: Tracking and registry URI; defaults to :func:`tracking_uri`.
-
-    Returns:
-        Path of the downloaded bundle directory inside ``dst``.
-
-    Raises:
-        LookupError: If the model or the alias does not exist.
-        FileExistsError: If ``dst`` already holds a directory of the bundle's name.
-    """
-    registered = find_registered_bundle(model_name, alias=alias, uri=uri)
-    return fetch_registered_bundle(registered, dst, uri=uri)
 
 
 def record_monitoring_run(

@@ -298,10 +298,11 @@ def test_bundle_imports_into_the_bentoml_model_store(
     script = (
         "import sys\n"
         "from portsift.models.bundle import load_bundle\n"
-        "from portsift.store.model_store import bundle_path, import_bundle\n"
+        "import bentoml\n"
+        "from portsift.store.model_store import import_bundle\n"
         "first = import_bundle(sys.argv[1])\n"
         "assert import_bundle(sys.argv[1]) == first\n"
-        "print(first, load_bundle(bundle_path('portsift-risk:latest')).model_version)\n"
+        "print(first, load_bundle(bentoml.models.get('portsift-risk:latest').path).model_version)\n"
     )
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     done = subprocess.run(

@@ -15,8 +15,6 @@ from portsift.store import tracking
 from portsift.store.promotion import CHALLENGER, CHAMPION
 from portsift.store.tracking import (
     REASON_TAG,
-    champion_metric,
-    download_bundle,
     record_training_run,
 )
 
@@ -100,6 +98,23 @@ def _digests(root: Path) -> dict[str, str]:
     }
 
 
+def _champion(uri: str, model: str) -> tuple[str, float] | None:
+    """The champion's version and its metric, read straight from the registry."""
+    client = _client(uri)
+    try:
+        version = client.get_model_version_by_alias(model, CHAMPION)
+        value = client.get_run(version.run_id).data.metrics.get(PRIMARY)
+    except Exception:  # no such model, no champion, or its run is gone
+        return None
+    return None if value is None else (str(version.version), value)
+
+
+def _download(model: str, alias: str, dst: Path, uri: str | None = None) -> Path:
+    """The bundle of ``models:/<model>@<alias>``, as ``serve --model-uri`` fetches it."""
+    registered = tracking.find_registered_bundle(model, alias=alias, uri=uri)
+    return tracking.fetch_registered_bundle(registered, dst, uri=uri)
+
+
 def test_tracking_uri_default_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracking_uri() == "sqlite:///mlflow.db" == tracking.DEFAULT_TRACKING_URI
@@ -160,12 +175,12 @@ def test_run_records_params_metrics_fingerprint_and_artifacts(
 
 def test_champion_challenger_sequence(store: str, bundle: Path, extra: dict[str, Path]) -> None:
     model = "m-sequence"
-    assert champion_metric(model, PRIMARY, uri=store) is None
+    assert _champion(store, model) is None
 
     first = _record(store, model, 0.55, bundle, extra)
     assert (first.alias, first.version, first.champion_version_before) == (CHAMPION, "1", None)
     assert "no champion" in first.reason
-    assert champion_metric(model, PRIMARY, uri=store) == ("1", 0.55)
+    assert _champion(store, model) == ("1", 0.55)
 
     worse = _record(store, model, 0.512, bundle, extra)
     assert worse.alias == CHALLENGER
@@ -181,7 +196,7 @@ def test_champion_challenger_sequence(store: str, bundle: Path, extra: dict[str,
     better = _record(store, model, 0.6, bundle, extra)
     assert better.alias == CHAMPION
     assert better.reason == f"{PRIMARY} 0.600 beats champion v1 (0.550)"
-    assert champion_metric(model, PRIMARY, uri=store) == ("4", 0.6)
+    assert _champion(store, model) == ("4", 0.6)
     assert client.get_registered_model(model).aliases == {CHAMPION: 4, CHALLENGER: 3}
     assert client.get_model_version(model, "1").aliases == []  # kept, but alias gone
 
@@ -196,13 +211,13 @@ def test_champion_without_the_metric_is_not_comparable(
     client.create_registered_model(model)
     client.create_model_version(model, "file:///nowhere", run_id=run.info.run_id)
     client.set_registered_model_alias(model, CHAMPION, "1")
-    assert champion_metric(model, PRIMARY, uri=store) is None
+    assert _champion(store, model) is None
 
     reg = _record(store, model, 0.3, bundle, extra)
     assert reg.alias == CHAMPION
     assert (reg.champion_version_before, reg.champion_metric_before) == ("1", None)
     assert f"champion v1 has no {PRIMARY}" in reg.reason
-    assert champion_metric(model, PRIMARY, uri=store) == ("2", 0.3)
+    assert _champion(store, model) == ("2", 0.3)
 
 
 def test_download_bundle_returns_identical_files(
@@ -210,15 +225,15 @@ def test_download_bundle_returns_identical_files(
 ) -> None:
     model = "m-download"
     _record(store, model, 0.4, bundle, extra)
-    got = download_bundle(model, CHAMPION, tmp_path / "dl", uri=store)
+    got = _download(model, CHAMPION, tmp_path / "dl", uri=store)
     assert got == tmp_path / "dl" / "bundle"
     assert _digests(got) == _digests(bundle)
     with pytest.raises(FileExistsError):
-        download_bundle(model, CHAMPION, tmp_path / "dl", uri=store)
+        _download(model, CHAMPION, tmp_path / "dl", uri=store)
     with pytest.raises(LookupError):
-        download_bundle(model, "nonexistent", tmp_path / "other", uri=store)
+        _download(model, "nonexistent", tmp_path / "other", uri=store)
     with pytest.raises(LookupError):
-        download_bundle("no-such-model", CHAMPION, tmp_path / "other", uri=store)
+        _download("no-such-model", CHAMPION, tmp_path / "other", uri=store)
 
 
 def test_rejects_bad_input_before_creating_a_run(
@@ -228,7 +243,7 @@ def test_rejects_bad_input_before_creating_a_run(
         _record(store, "m-bad", 0.1, bundle, extra, primary_metric="holdout_missing")
     with pytest.raises(ValueError, match="reserved"):
         _record(store, "m-bad", 0.1, bundle, {"bundle/x.txt": extra["evaluation.json"]})
-    assert champion_metric("m-bad", PRIMARY, uri=store) is None
+    assert _champion(store, "m-bad") is None
 
 
 def test_env_uri_quiet_and_no_stray_files_in_cwd(
@@ -250,7 +265,7 @@ def test_env_uri_quiet_and_no_stray_files_in_cwd(
     capfd.readouterr()
 
     reg = _record(None, "m-env", 0.5, bundle, extra, experiment="fresh")
-    got = download_bundle("m-env", CHAMPION, tmp_path / "dl")
+    got = _download("m-env", CHAMPION, tmp_path / "dl")
 
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")

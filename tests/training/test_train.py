@@ -144,7 +144,12 @@ def test_alias_goes_to_the_better_model(runs: list, mlflow_store: str) -> None:
     assert weak.alias == "champion" and "no champion yet" in weak.reason
     assert strong.alias == "champion" and "beats champion" in strong.reason
     assert weak_again.alias == "challenger" and "does not beat" in weak_again.reason
-    version, value = tracking.champion_metric(MODEL_NAME, "holdout_precision_at_5", mlflow_store)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_store)
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    version = str(champion.version)
+    value = client.get_run(champion.run_id).data.metrics["holdout_precision_at_5"]
     assert version == strong.version
     assert value == pytest.approx(runs[1].evaluation.table.loc["model", "precision_at_5"])
 
@@ -152,6 +157,7 @@ def test_alias_goes_to_the_better_model(runs: list, mlflow_store: str) -> None:
 def test_registered_bundle_downloads_intact(runs: list, mlflow_store: str, tmp_path: Path) -> None:
     from portsift.models.bundle import load_bundle
 
-    path = tracking.download_bundle(MODEL_NAME, "champion", tmp_path / "dl", mlflow_store)
+    registered = tracking.find_registered_bundle(MODEL_NAME, alias="champion", uri=mlflow_store)
+    path = tracking.fetch_registered_bundle(registered, tmp_path / "dl", uri=mlflow_store)
     downloaded = load_bundle(path)
     assert downloaded.model_version == runs[1].model_version
