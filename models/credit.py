@@ -245,6 +245,80 @@ def yield_to_floors(
     return kept, len(spare)
 
 
+def tier_specs(rule_set: CreditRuleSetSettings) -> list[TierSpec]:
+    """The caps and floors of a rule set's tiers, in file order.
+
+    Args:
+        rule_set: A credit rule set.
+
+    Returns:
+        One :class:`TierSpec` per tier.
+    """
+    return [
+        TierSpec(name, rule.below, rule.at_least, rule.below_rate, rule.at_least_rate)
+        for name, rule in rule_set.tiers.items()
+    ]
+
+
+def capped_tiers(specs: list[TierSpec]) -> list[int]:
+    """Codes of the tiers with a cap.
+
+    Args:
+        specs: The tiers' caps and floors.
+
+    Returns:
+        Their positions in ``specs``.
+    """
+    return [t for t, spec in enumerate(specs) if spec.has_cap]
+
+
+def random_surplus(
+    codes: np.ndarray,
+    specs: list[TierSpec],
+    reference: int,
+    rule_hit: np.ndarray,
+    random: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """Random draws of capped tiers beyond their cap at the largest possible reference count.
+
+    The reference tier can take at most what the other tiers' rule hits, absolute
+    floors and (outside capped tiers) random draws leave of ``k``.
+
+    Args:
+        codes: Tier code of each row.
+        specs: The tiers' caps and floors.
+        reference: Code of the reference tier.
+        rule_hit: Which rows officer rules select.
+        random: Which rows the exploration draw took.
+        k: Selections in the group.
+
+    Returns:
+        A mask of the draws to move to tiers with room.
+    """
+    n_tiers = len(specs)
+    sizes = np.bincount(codes, minlength=n_tiers)
+    rules = np.bincount(codes, weights=rule_hit, minlength=n_tiers).astype("int64")
+    drawn_counts = np.bincount(codes, weights=random, minlength=n_tiers).astype("int64")
+    floors = np.array(
+        [absolute_floor(spec, int(size)) for spec, size in zip(specs, sizes, strict=True)]
+    )
+    capped = np.zeros(n_tiers, dtype=bool)
+    capped[capped_tiers(specs)] = True
+    taken = np.where(capped, rules, np.maximum(rules + drawn_counts, floors))
+    taken[reference] = 0
+    m_max = min(int(sizes[reference]), k - int(taken.sum()))
+    surplus = np.zeros(len(codes), dtype=bool)
+    for t in capped_tiers(specs):
+        _, hi = tier_bounds(
+            np.array([max(m_max, 0)]), specs[t], int(sizes[t]), int(sizes[reference]), 0
+        )
+        room = max(int(hi[0]) - int(rules[t]), 0)
+        drawn = np.flatnonzero(random & (codes == t))
+        surplus[drawn[room:]] = True
+    return surplus
+
+
 def rule_set_index(declared_at: np.ndarray, credit: CreditSettings) -> np.ndarray:
     """Which credit rule set is in force on each date (index into ``credit.rule_sets``).
 

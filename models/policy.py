@@ -2,12 +2,12 @@
 
 The rules live in their own modules: :mod:`~portsift.models.budget` (how many, in which
 order, seeded draws), :mod:`~portsift.models.credit` (rule sets by date, caps and floors,
-the exact allocation), :mod:`~portsift.models.lanes` (acceptance, lanes, deadlines),
-:mod:`~portsift.models.policy_notes` (the reasons), :mod:`~portsift.models.thresholds`
-(real-time state) and :mod:`~portsift.models.selection_facts` (what a batch reports).
-This file is the estimator that applies them in order; it stays over 600 lines because
-the batch decision, the fitted real-time thresholds, the online decision and the summary
-are one scikit-learn-style object sharing its settings, seeded draws and fitted state.
+the exact allocation), :mod:`~portsift.models.rule_set_batch` (rules, exploration and
+allocation for the rows of one rule set, in that order), :mod:`~portsift.models.lanes`
+(acceptance, lanes, deadlines), :mod:`~portsift.models.policy_notes` (the reasons),
+:mod:`~portsift.models.realtime` (fitted thresholds and the online decision) and
+:mod:`~portsift.models.selection_facts` (what a batch reports). This file is the
+estimator that applies them in order.
 
 :class:`SelectionPolicy` takes scored declarations (the feature frame with
 ``risk_score``, ``priority`` and ``raw_score``) and decides, per declaration, whether it
@@ -85,35 +85,24 @@ import pandas as pd
 from portsift.models.budget import (
     apportion,
     budget_count,
-    exploration_count,
-    hash_uniform,
-    systematic_draw,
 )
 from portsift.models.credit import (
-    TierSpec,
-    absolute_floor,
-    allocate,
     held_to,
     rule_set_index,
-    tier_bounds,
-    tier_codes,
     tier_summary,
-    yield_to_floors,
 )
 from portsift.models.lanes import finish
-from portsift.models.selection_facts import BatchFacts, FloorNeed, PolicySummary
+from portsift.models.realtime import ThresholdState, decide_online_columns, fit_state
+from portsift.models.rule_set_batch import select_group
+from portsift.models.selection_facts import BatchFacts, PolicySummary
 from portsift.models.table import (
     Table,
     date_column,
-    number_column,
     starts_with,
     table_length,
     text_column,
-    tier_values,
 )
-from portsift.models.thresholds import ThresholdState, TierThresholds
 from portsift.settings import (
-    CreditRuleSetSettings,
     SelectionSettings,
     load_settings,
 )
@@ -269,13 +258,6 @@ class SelectionPolicy:
         self.__dict__["_version"] = f"policy-{digest.hexdigest()[:12]}"
         return self.__dict__["_version"]
 
-    @staticmethod
-    def _specs(rule_set: CreditRuleSetSettings) -> list[TierSpec]:
-        return [
-            TierSpec(name, rule.below, rule.at_least, rule.below_rate, rule.at_least_rate)
-            for name, rule in rule_set.tiers.items()
-        ]
-
     def rule_sets_of(self, frame: Table) -> tuple[np.ndarray, np.ndarray]:
         """The credit rule set in force for each declaration, and the tier it is held to.
 
@@ -355,8 +337,40 @@ class SelectionPolicy:
             [rule_hit, random, floor, selected], ["rule", "random", "tier_floor", "risk"], ""
         )
         self.batch_ = facts
-        decided = self._finish(scored, selected, reason, rule_index, rule_sets)
+        decided = self.decision_columns(scored, selected, reason, rule_index, rule_sets)
         return _as_frame(decided, scored.index)
+
+    def decision_columns(
+        self,
+        scored: Table,
+        selected: np.ndarray,
+        reason: np.ndarray,
+        rule_index: np.ndarray,
+        rule_sets: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """Lanes, deadlines and notes of decided rows, in batch and in real time.
+
+        Args:
+            scored: The scored rows.
+            selected: Whether each row is selected.
+            reason: Each row's selection reason.
+            rule_index: The officer rule each row matched (-1: none).
+            rule_sets: :meth:`rule_sets_of` of the rows.
+
+        Returns:
+            The columns of :data:`DECISION_COLUMNS` (:func:`portsift.models.lanes.finish`).
+        """
+        return finish(
+            self.settings,
+            self.version,
+            self.seed_,
+            self.share_,
+            scored,
+            selected,
+            reason,
+            rule_index,
+            rule_sets,
+        )
 
     def _batch(
         self,
@@ -385,8 +399,15 @@ class SelectionPolicy:
         for group, k in zip(groups, budgets, strict=True):
             rows = np.flatnonzero(which == group) if len(groups) > 1 else slice(None)
             rule_set = self.settings.credit.rule_sets[int(group)]
-            part = self._batch_group(
-                prio[rows], tiers[rows], rule_hit[rows], ids[rows], int(k), rule_set
+            part = select_group(
+                prio[rows],
+                tiers[rows],
+                rule_hit[rows],
+                ids[rows],
+                int(k),
+                rule_set,
+                share=self.share_,
+                seed=self.seed_,
             )
             selected[rows], random[rows], floor[rows] = part[:3]
             parts.append(part[3])
@@ -405,120 +426,6 @@ class SelectionPolicy:
             rule_sets={k: v for p in parts for k, v in p.rule_sets.items()},
         )
         return selected, random, floor, facts
-
-    def _batch_group(
-        self,
-        prio: np.ndarray,
-        tiers: np.ndarray,
-        rule_hit: np.ndarray,
-        ids: np.ndarray,
-        budget: int,
-        rule_set: CreditRuleSetSettings,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BatchFacts]:
-        """:meth:`_batch` for the rows of one credit rule set and their share of the budget."""
-        n = len(prio)
-        codes, specs = tier_codes(tiers, self._specs(rule_set))
-        reference = [s.name for s in specs].index(rule_set.reference_tier)
-        if not (codes == reference).any():
-            # No reference tier in the batch: the relative rules have nothing to refer to.
-            specs = [spec.absolute_only() for spec in specs]
-        sizes = np.bincount(codes, minlength=len(specs))
-        rule_counts = np.bincount(codes, weights=rule_hit, minlength=len(specs)).astype("int64")
-        floor_need = np.array(
-            [absolute_floor(spec, int(size)) for spec, size in zip(specs, sizes, strict=True)]
-        )
-        # Floors first: mandatory, so they raise the count above the budget if they must.
-        k = max(budget, int(rule_hit.sum()), int(np.maximum(rule_counts, floor_need).sum()))
-        floor_excess = k - max(budget, int(rule_hit.sum()))
-        r = min(exploration_count(budget, self.share_), k - int(rule_hit.sum()))
-        keys = hash_uniform(ids, f"batch:{self.seed_}")
-        random = systematic_draw(keys, codes, ~rule_hit, r, self.seed_)
-        random, dropped = yield_to_floors(random, keys, codes, rule_counts, floor_need, k)
-        moved = 0
-        allocation = allocate(prio, codes, rule_hit | random, k, specs, reference)
-        # A capped tier may hold more random draws than its cap allows at the solution:
-        # move the surplus (latest in key order) to tiers with room, at most twice over.
-        for _ in range(2):
-            if allocation.feasible:
-                break
-            surplus = self._random_surplus(codes, specs, reference, rule_hit, random, k)
-            if not surplus.any():
-                break
-            random &= ~surplus
-            room = ~rule_hit & ~random & ~np.isin(codes, self._capped(specs))
-            extra = np.flatnonzero(room)
-            extra = extra[np.lexsort((extra, keys[extra]))[: int(surplus.sum())]]
-            random[extra] = True
-            moved += int(surplus.sum())
-            allocation = allocate(prio, codes, rule_hit | random, k, specs, reference)
-        selected = allocation.selected
-        needs = tuple(
-            FloorNeed(
-                rule_set=rule_set.id,
-                source=rule_set.source,
-                tier=spec.name,
-                rows=int(sizes[t]),
-                rate=float(spec.at_least_rate),
-                needed=int(floor_need[t]),
-            )
-            for t, spec in enumerate(specs)
-            if spec.at_least_rate is not None and sizes[t] > 0
-        )
-        facts = BatchFacts(
-            rows=n,
-            budget=budget,
-            selected=int(selected.sum()),
-            rule_hits=int(rule_hit.sum()),
-            random=int((random & selected).sum()),
-            exploration_moved=moved,
-            constraints_met=allocation.feasible,
-            reference_count=allocation.reference_count,
-            floor_excess=floor_excess,
-            floor_needs=needs,
-            exploration_dropped=dropped,
-            rule_sets={rule_set.id: n},
-        )
-        return selected, random & selected, allocation.floor & ~random & ~rule_hit, facts
-
-    @staticmethod
-    def _capped(specs: list[TierSpec]) -> list[int]:
-        return [t for t, spec in enumerate(specs) if spec.has_cap]
-
-    def _random_surplus(
-        self,
-        codes: np.ndarray,
-        specs: list[TierSpec],
-        reference: int,
-        rule_hit: np.ndarray,
-        random: np.ndarray,
-        k: int,
-    ) -> np.ndarray:
-        """Random draws of capped tiers beyond their cap at the largest possible reference count.
-
-        The reference tier can take at most what the other tiers' rule hits, absolute
-        floors and (outside capped tiers) random draws leave of ``k``.
-        """
-        n_tiers = len(specs)
-        sizes = np.bincount(codes, minlength=n_tiers)
-        rules = np.bincount(codes, weights=rule_hit, minlength=n_tiers).astype("int64")
-        drawn_counts = np.bincount(codes, weights=random, minlength=n_tiers).astype("int64")
-        floors = np.array(
-            [absolute_floor(spec, int(size)) for spec, size in zip(specs, sizes, strict=True)]
-        )
-        capped = np.zeros(n_tiers, dtype=bool)
-        capped[self._capped(specs)] = True
-        taken = np.where(capped, rules, np.maximum(rules + drawn_counts, floors))
-        taken[reference] = 0
-        m_max = min(int(sizes[reference]), k - int(taken.sum()))
-        surplus = np.zeros(len(codes), dtype=bool)
-        for t in self._capped(specs):
-            _, hi = tier_bounds(
-                np.array([max(m_max, 0)]), specs[t], int(sizes[t]), int(sizes[reference]), 0
-            )
-            room = max(int(hi[0]) - int(rules[t]), 0)
-            drawn = np.flatnonzero(random & (codes == t))
-            surplus[drawn[room:]] = True
-        return surplus
 
     # -- real time -------------------------------------------------------------------
 
@@ -549,58 +456,13 @@ class SelectionPolicy:
         Returns:
             The state, also kept as ``self.thresholds_``.
         """
-        prio = np.asarray(recent_priority, dtype="float64")
-        n = len(prio)
-        if n == 0:
-            raise ValueError("fit_thresholds needs at least one recent scored declaration")
-        rate = self.rate_ if rate is None else float(rate)
-        credit = self.settings.credit
-        register = (
-            np.full(n, "", dtype=object)
-            if credit_tier is None
-            else text_column(
-                pd.DataFrame({"credit_tier": np.asarray(credit_tier, dtype=object)}), "credit_tier"
-            )
-        )
-        hits = np.zeros(n, dtype=bool) if rule_hit is None else np.asarray(rule_hit, dtype=bool)
-        p = np.where(np.isnan(prio), -np.inf, prio)
-        # Every rule set is fitted on the same recent declarations, as if it were in
-        # force: a declaration is then decided by the set in force on its own date.
-        by_set: dict[str, TierThresholds] = {}
-        expected = math.nan
-        for rule_set in credit.rule_sets:
-            tiers = held_to(register, rule_set)
-            selected, random, _, _ = self._batch_group(
-                prio, tiers, hits, np.arange(n), budget_count(n, rate), rule_set
-            )
-            risk_part = selected & ~random & ~hits
-            table: TierThresholds = {}
-            for name in pd.unique(tiers.astype(str)):
-                here = tiers == name
-                free = np.sort(p[here & ~hits])[::-1]
-                n_risk = int((risk_part & here).sum())
-                threshold = float(free[n_risk - 1]) if n_risk > 0 else None
-                left = len(free) - n_risk
-                n_random = int((random & here).sum())
-                table[str(name)] = {
-                    "threshold": threshold if threshold is None or np.isfinite(threshold) else None,
-                    "explore_probability": n_random / left if left > 0 else 0.0,
-                    "rows": int(here.sum()),
-                    "expected_rate": float((selected & here).sum() / here.sum()),
-                }
-            by_set[rule_set.id] = table
-            expected = float(selected.sum() / n)
-        dates = None if declared_at is None else pd.to_datetime(pd.Series(declared_at))
-        state = ThresholdState(
-            rate=rate,
-            expected_rate=expected,
-            rows=n,
-            reference_tier=credit.latest.reference_tier,
-            tiers=by_set[credit.latest.id],
-            policy_version=self.version,
-            fitted_from=None if dates is None else str(dates.min().date()),
-            fitted_to=None if dates is None else str(dates.max().date()),
-            rule_sets=by_set,
+        state = fit_state(
+            self,
+            recent_priority,
+            rate,
+            credit_tier=credit_tier,
+            rule_hit=rule_hit,
+            declared_at=declared_at,
         )
         self.thresholds_ = state
         return state
@@ -640,71 +502,7 @@ class SelectionPolicy:
         Raises:
             RuntimeError: If no thresholds are fitted.
         """
-        state: ThresholdState | None = getattr(self, "thresholds_", None)
-        if state is None:
-            raise RuntimeError("decide_online needs thresholds: call fit_thresholds first")
-        prio = number_column(scored, "priority")
-        prio = np.where(np.isnan(prio), -np.inf, prio)
-        rule_sets = self.rule_sets_of(scored)
-        which, tiers = rule_sets
-        credit = self.settings.credit
-        threshold = np.full(len(prio), np.inf)
-        explore = np.zeros(len(prio))
-        ref_threshold = np.full(len(prio), np.inf)
-        floored = np.zeros(len(prio), dtype=bool)
-        for index in np.unique(which):
-            rule_set = credit.rule_sets[int(index)]
-            here = which == index
-            table = state.thresholds_for(rule_set.id)
-            # A tier the state has not seen is decided as the reference tier.
-            fallback = table.get(rule_set.reference_tier) or table.get(state.reference_tier) or {}
-            for key, missing, out in (
-                ("threshold", np.inf, threshold),
-                ("explore_probability", 0.0, explore),
-            ):
-                values = {
-                    name: missing if entry[key] is None else float(entry[key])  # type: ignore[arg-type]
-                    for name, entry in table.items()
-                }
-                default = fallback.get(key)
-                default = missing if default is None else float(default)  # type: ignore[arg-type]
-                out[here] = tier_values(tiers[here], values, default)
-            ref_value = fallback.get("threshold")
-            ref_threshold[here] = np.inf if ref_value is None else float(ref_value)  # type: ignore[arg-type]
-            floors = [name for name, rule in rule_set.tiers.items() if rule.has_floor]
-            floored[here] = np.isin(tiers[here].astype(str), floors)
-        rule_hit, rule_index = self.rule_hits(scored)
-        by_risk = ~rule_hit & (prio >= threshold)
-        ids = np.asarray(scored["declaration_id"], dtype=object)
-        u = hash_uniform(ids, f"online:{self.seed_}")
-        random = ~rule_hit & ~by_risk & (u < explore)
-        floor = by_risk & floored & (prio < ref_threshold)
-        selected = rule_hit | by_risk | random
-        reason = np.select(
-            [rule_hit, random, floor, by_risk], ["rule", "random", "tier_floor", "risk"], ""
-        )
-        return self._finish(scored, selected, reason, rule_index, rule_sets)
-
-    def _finish(
-        self,
-        scored: Table,
-        selected: np.ndarray,
-        reason: np.ndarray,
-        rule_index: np.ndarray,
-        rule_sets: tuple[np.ndarray, np.ndarray],
-    ) -> dict[str, np.ndarray]:
-        """Lanes, deadlines and notes of decided rows (:func:`portsift.models.lanes.finish`)."""
-        return finish(
-            self.settings,
-            self.version,
-            self.seed_,
-            self.share_,
-            scored,
-            selected,
-            reason,
-            rule_index,
-            rule_sets,
-        )
+        return decide_online_columns(self, scored)
 
     def decide_one(self, row: Mapping[str, Any] | pd.Series) -> dict[str, Any]:
         """Decide one scored declaration in real time (see :meth:`decide_online`).

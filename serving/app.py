@@ -48,6 +48,7 @@ from portsift.features.validation import InputError
 from portsift.models.bundle import Bundle, load_bundle
 from portsift.models.explain import Explanation
 from portsift.models.policy import RealTimePolicy, SelectionPolicy
+from portsift.models.realtime import ThresholdState
 from portsift.models.scoring import (
     POLICY_OUTPUT_COLUMNS,
     SCORE_COLUMNS,
@@ -56,7 +57,6 @@ from portsift.models.scoring import (
     score_declarations,
     score_online,
 )
-from portsift.models.thresholds import ThresholdState
 from portsift.serving.auth import TokenVerifier
 from portsift.settings import load_settings
 from portsift.store.audit import AuditStore

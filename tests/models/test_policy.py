@@ -1,7 +1,7 @@
 """The selection policy: budget, credit-tier rates, exploration, 采信, lanes, deadlines, rules.
 
 The realistic tests score the time hold-out of the session's generated data once per
-module with the session's bundle. Where the model's own ranking happens to satisfy a
+package with the session's bundle. Where the model's own ranking happens to satisfy a
 rule already, a stressed ranking (low tiers made to look riskiest) shows first that the
 unconstrained top-k breaks the rule and then that the policy does not.
 """
@@ -10,51 +10,20 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from portsift.features.pipeline import Registers
 from portsift.models.budget import budget_count, exploration_count, select_top
-from portsift.models.bundle import load_bundle
-from portsift.models.lanes import lab_acceptance
-from portsift.models.policy import DECISION_COLUMNS, POLICY_COLUMNS, SelectionPolicy
-from portsift.models.scoring import score_declarations
-from portsift.models.thresholds import ThresholdState
-from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings, load_settings
-from portsift.synthetic.generator import SyntheticData
+from portsift.models.policy import DECISION_COLUMNS, SelectionPolicy
+from portsift.settings import RuleSettings, SelectionSettings, TierRuleSettings
 from portsift.training.evaluate import policy_section
-from portsift.training.train import split_by_time
 from tests.conftest import EvaluateRun
+from tests.models.policy_cases import RATES, held_to_rows, scored_frame
 
-RATES = (0.02, 0.05, 0.10)
 CJK = r"[\u4e00-\u9fff]"
-
-
-@pytest.fixture(scope="module")
-def config() -> SelectionSettings:
-    return load_settings().selection
-
-
-@pytest.fixture(scope="module")
-def scored(trained_model_dir: Path, synthetic: SyntheticData, registers: Registers) -> pd.DataFrame:
-    """The hold-out, scored once: policy inputs, labels, ``risk_score``, ``priority``."""
-    ordered = synthetic.declarations.sort_values("declared_at", kind="stable")
-    holdout = split_by_time(ordered, load_settings().training.holdout_fraction)[1]
-    batch = score_declarations(
-        load_bundle(trained_model_dir), holdout, registers, rate=0.05, explain_rows=False
-    )
-    features = batch.features.reset_index(drop=True)
-    extra = ("inspected", "illicit", "revenue")
-    columns = [c for c in (*POLICY_COLUMNS, *extra) if c in features]
-    return features[columns].assign(
-        risk_score=batch.decisions["risk_score"].to_numpy(),
-        priority=batch.decisions["priority"].to_numpy(),
-        raw_score=batch.decisions["raw_score"].to_numpy(),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +34,9 @@ def stressed(scored: pd.DataFrame) -> pd.DataFrame:
     return scored.assign(priority=scored["priority"].to_numpy() * multiplier)
 
 
-def _held_to(frame: pd.DataFrame, config: SelectionSettings) -> pd.DataFrame:
-    """Rule set and tier each row is held to, worked out here row by row (independently)."""
-    sets = config.credit.rule_sets
-    names, tiers = [], []
-    for day, tier in zip(frame["declared_at"], frame["credit_tier"], strict=True):
-        in_force = [r for r in sets if pd.Timestamp(r.valid_from) <= day] or [sets[0]]
-        rule_set = in_force[-1]
-        names.append(rule_set.id)
-        tiers.append(rule_set.fallback.get(tier, tier))
-    return pd.DataFrame({"rule_set": names, "tier": tiers}, index=frame.index)
-
-
 def _violations(selected: np.ndarray, frame: pd.DataFrame, config: SelectionSettings) -> list[str]:
     """Credit rules the realised rates break (computed here, independently of the policy)."""
-    held = _held_to(frame, config).assign(selected=np.asarray(selected, dtype="float64"))
+    held = held_to_rows(frame, config).assign(selected=np.asarray(selected, dtype="float64"))
     broken = []
     for name, rows in held.groupby("rule_set"):
         rule_set = config.credit.rule_set(str(name))
@@ -100,51 +57,13 @@ def _violations(selected: np.ndarray, frame: pd.DataFrame, config: SelectionSett
 
 def _floor_need(frame: pd.DataFrame, config: SelectionSettings) -> int:
     """Selections the absolute floors need, counted here from the rows."""
-    held = _held_to(frame, config)
+    held = held_to_rows(frame, config)
     need = 0
     for (name, tier), rows in held.groupby(["rule_set", "tier"]):
         rule = config.credit.rule_set(str(name)).tiers.get(str(tier))
         if rule is not None and rule.at_least_rate is not None:
             need += math.ceil(rule.at_least_rate * len(rows) - 1e-9)
     return need
-
-
-def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    """A hand-made scored frame: regular-tier goods outside the catalogue by default."""
-    defaults: dict[str, object] = {
-        "declaration_id": "",
-        "credit_tier": "regular",
-        "hs_code": "8471300000",
-        "origin_country": "CN",
-        "importer_id": "I1",
-        "declared_value": 10_000.0,
-        "acceptance_listed": 0.0,
-        "lab_report_present": 0.0,
-        "lab_accredited": np.nan,
-        "lab_result_pass": np.nan,
-        "lab_report_age_days": np.nan,
-        "lab_id": None,
-        "issued_at": pd.NaT,
-        "perishable": 0.0,
-        "weight_per_unit_ratio": 1.0,
-        "risk_score": 0.5,
-        "priority": 0.5,
-    }
-    filled = [{**defaults, "declaration_id": f"X{i:03d}", **row} for i, row in enumerate(rows)]
-    return pd.DataFrame(filled)
-
-
-def _report(accredited: float, passed: float, age: float, hs: str = "6109100000") -> dict:
-    return {
-        "hs_code": hs,
-        "acceptance_listed": 1.0,
-        "lab_report_present": 1.0,
-        "lab_accredited": accredited,
-        "lab_result_pass": passed,
-        "lab_report_age_days": age,
-        "lab_id": "LAB01",
-        "issued_at": pd.Timestamp("2026-01-01"),
-    }
 
 
 # -- budget, credit tiers, exploration -----------------------------------------------
@@ -184,7 +103,7 @@ def test_tier_rules_hold_where_the_ranking_alone_would_break_them(
     floor = reasons == "tier_floor"
     assert floor.any() and stressed.loc[floor, "credit_tier"].isin(["dishonest"]).any()
     # Within the reference group (certified firms are regular ones under Order 251).
-    held = _held_to(stressed, config)["tier"]
+    held = held_to_rows(stressed, config)["tier"]
     regular = (held == "regular") & (reasons == "risk")
     unselected_regular = (held == "regular") & (decisions["selected"] == 0)
     if not regular.any():
@@ -207,7 +126,7 @@ def test_dishonest_floors_are_absolute_and_beat_the_budget(config: SelectionSett
     day = pd.Timestamp("2026-06-01")  # Order 282
     rows = [{"credit_tier": "regular", "priority": 0.5 + i / 1000} for i in range(100)]
     rows += [{"credit_tier": "dishonest", "priority": 0.01} for _ in range(10)]
-    frame = _frame(rows).assign(declared_at=day)
+    frame = scored_frame(rows).assign(declared_at=day)
     roomy = SelectionPolicy(config, rate=0.20, exploration_share=0.0)
     decisions = roomy.decide(frame)
     dishonest = (frame["credit_tier"] == "dishonest").to_numpy()
@@ -250,7 +169,7 @@ def test_the_rule_set_follows_the_declaration_date(config: SelectionSettings) ->
             {"credit_tier": "seriously_dishonest", "priority": 0.0, "declared_at": day}
             for _ in range(10)
         ]
-    frame = _frame(rows)
+    frame = scored_frame(rows)
     frame["declared_at"] = pd.to_datetime(frame["declared_at"])
     policy = SelectionPolicy(config, rate=0.30, exploration_share=0.0)
     decisions = policy.decide(frame)
@@ -356,7 +275,7 @@ def test_rules_beyond_the_budget_are_all_selected_and_reported(
     hits = int(scored["hs_code"].str.startswith("84").sum())
     assert hits > budget_count(len(scored), 0.02)
     # Every rule hit, plus what the dishonest floor needs beyond the hits in its tier.
-    floor_rows = _held_to(scored, config)["tier"] == "dishonest"
+    floor_rows = held_to_rows(scored, config)["tier"] == "dishonest"
     rule_rows = scored["hs_code"].str.startswith("84")
     floor_more = max(0, _floor_need(scored, config) - int((floor_rows & rule_rows).sum()))
     assert decisions.loc[rule_rows, "selected"].all()
@@ -383,131 +302,7 @@ def test_settings_reject_rules_and_tiers_that_make_no_sense(config: SelectionSet
         SelectionSettings.model_validate(data)
 
 
-# -- 采信, lanes, deadlines, notes ---------------------------------------------------
-
-
-def test_lab_acceptance_needs_an_accredited_pass_within_the_validity_window(
-    config: SelectionSettings,
-) -> None:
-    frame = _frame(
-        [
-            _report(1, 1, 30),  # accepted
-            _report(0, 1, 30),  # lab not accredited
-            _report(1, 0, 30),  # fail
-            _report(1, 1, 100, hs="2523290000"),  # cement: 90-day validity
-            _report(1, 1, 80, hs="2523290000"),  # cement, within it
-            _report(1, 1, 400),  # beyond the default year
-            _report(1, 1, -3),  # dated after the declaration
-            {"acceptance_listed": 1.0},  # catalogue goods without a report
-            {**_report(1, 1, 30), "acceptance_listed": 0.0, "hs_code": "8471300000"},
-        ]
-    )
-    policy = SelectionPolicy(config, rate=1.0, exploration_share=0.0)
-    status = lab_acceptance(policy.settings, frame)["status"].tolist()
-    assert status == [
-        "accepted",
-        "not_accredited",
-        "failed",
-        "out_of_validity",
-        "accepted",
-        "out_of_validity",
-        "out_of_validity",
-        "no_report",
-        "not_listed",
-    ]
-    decisions = policy.decide(frame)
-    assert decisions["selected"].all()
-    lanes = decisions["lane"].tolist()
-    assert [lanes[i] for i in (0, 4)] == ["yellow", "yellow"]  # accepted: never sampling
-    assert all(lanes[i] == "red_sampling" for i in (1, 2, 3, 5, 6, 7))
-    assert lanes[8] == "yellow"  # outside the catalogue, acceptance does not apply
-    assert decisions["lab_accepted"].tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 0]
-    assert decisions.loc[0, "policy_note_en"].count("accepted (采信)") == 1
-    assert "采信第三方检验报告" in decisions.loc[0, "policy_note_zh"]
-    assert "not in the acceptance directory" in decisions.loc[1, "policy_note_en"]
-    assert "超过90天有效期" in decisions.loc[3, "policy_note_zh"]
-
-
-def test_no_accepted_report_ends_in_red_sampling_but_a_non_accredited_one_can(
-    scored: pd.DataFrame, config: SelectionSettings
-) -> None:
-    # Send every catalogue good to sampling by rule: acceptance must still win.
-    rules = tuple(
-        RuleSettings(name=f"R-{p}", hs_prefix=p, lane="red_sampling")
-        for p in ("2523", "61", "62", "6907", "9503")
-    )
-    policy = SelectionPolicy(config.model_copy(update={"rules": rules}), rate=0.10)
-    decisions = policy.decide(scored)
-    accepted = decisions["lab_accepted"] == 1
-    listed = scored["acceptance_listed"] == 1
-    assert (accepted & listed & (decisions["selected"] == 1)).sum() > 100
-    assert not (accepted & (decisions["lane"] == "red_sampling")).any()
-    assert (decisions.loc[accepted & listed, "lane"] == "red").all()  # the rule's lane, downgraded
-    unaccredited_pass = listed & (scored["lab_accredited"] == 0) & (scored["lab_result_pass"] == 1)
-    assert unaccredited_pass.sum() > 10
-    assert (decisions.loc[unaccredited_pass, "lane"] == "red_sampling").all()
-    # And under the plain policy too, on every budget.
-    for rate in RATES:
-        plain = SelectionPolicy(config, rate=rate).decide(scored)
-        assert not ((plain["lab_accepted"] == 1) & (plain["lane"] == "red_sampling")).any()
-
-
-def test_lanes_follow_the_documented_split(scored: pd.DataFrame, config: SelectionSettings) -> None:
-    decisions = SelectionPolicy(config, rate=0.10).decide(scored)
-    selected = decisions["selected"].to_numpy() == 1
-    accepted = decisions["lab_accepted"].to_numpy() == 1
-    listed = scored["acceptance_listed"].to_numpy() == 1
-    ratio = scored["weight_per_unit_ratio"].to_numpy(dtype="float64")
-    limit = config.lanes.physical_weight_ratio
-    off = (ratio > limit) | (ratio < 1 / limit)
-    physical = (
-        (scored["perishable"].to_numpy() == 1)
-        | off
-        | (scored["declared_value"].to_numpy() >= config.lanes.red_min_value)
-    )
-    expected = np.where(
-        ~selected,
-        "green",
-        np.where(listed & ~accepted, "red_sampling", np.where(physical, "red", "yellow")),
-    )
-    assert (decisions["lane"].to_numpy() == expected).all()
-    assert set(decisions.loc[selected, "lane"]) == {"yellow", "red", "red_sampling"}
-
-
-def test_green_channel_and_sampling_deadlines(
-    scored: pd.DataFrame, config: SelectionSettings
-) -> None:
-    decisions = SelectionPolicy(config, rate=0.10).decide(scored)
-    selected = decisions["selected"] == 1
-    perishable = scored["perishable"] == 1
-    green = selected & perishable
-    assert green.sum() > 10
-    assert (decisions.loc[green, "priority_lane"] == 1).all()
-    assert (decisions.loc[green, "inspection_deadline_hours"] == 4).all()
-    assert (decisions.loc[green, "release_deadline_hours"] == 1).all()
-    assert decisions.loc[green, "policy_note_zh"].str.contains("4小时内查验").all()
-    assert decisions.loc[~green, "inspection_deadline_hours"].isna().all()
-    assert (decisions.loc[~green, "priority_lane"] == 0).all()
-    sampling = decisions["lane"] == "red_sampling"
-    assert (decisions.loc[sampling, "sampling_deadline_days"] == 2).all()
-    assert decisions.loc[~sampling, "sampling_deadline_days"].isna().all()
-    cement = sampling & scored["hs_code"].str.startswith("2523")
-    assert cement.any() and (decisions.loc[cement, "lab_test_deadline_days"] == 3).all()
-    garments = sampling & scored["hs_code"].str[:2].isin(["61", "62"])
-    assert garments.any() and decisions.loc[garments, "lab_test_deadline_days"].isna().all()
-    # The goods classes by HS prefix: grain and bulk 3 days, prepackaged food 1 day.
-    frame = _frame(
-        [
-            {"hs_code": "1001990000", "acceptance_listed": 1.0},  # wheat
-            {"hs_code": "2711110000", "acceptance_listed": 1.0},  # LNG
-            {"hs_code": "1905310000", "acceptance_listed": 1.0},  # biscuits
-            {"hs_code": "0303890000", "perishable": 1.0},  # frozen fish: green channel
-        ]
-    )
-    small = SelectionPolicy(config, rate=1.0, exploration_share=0.0).decide(frame)
-    assert small["lab_test_deadline_days"].tolist()[:3] == [3.0, 3.0, 1.0]
-    assert small["lane"].tolist() == ["red_sampling"] * 3 + ["red"]
-    assert small.loc[3, "priority_lane"] == 1 and small.loc[3, "inspection_deadline_hours"] == 4
+# -- notes ------------------------------------------------------------------------
 
 
 def test_every_selection_carries_a_policy_note_in_both_languages(
@@ -532,85 +327,12 @@ def test_every_selection_carries_a_policy_note_in_both_languages(
 
 
 def test_degenerate_batches(config: SelectionSettings) -> None:
-    empty = SelectionPolicy(config).decide(_frame([{}]).iloc[:0])
+    empty = SelectionPolicy(config).decide(scored_frame([{}]).iloc[:0])
     assert len(empty) == 0
     everything = SelectionPolicy(config, rate=1.0).decide(
-        _frame([{"credit_tier": t} for t in ("advanced", "regular", "dishonest")])
+        scored_frame([{"credit_tier": t} for t in ("advanced", "regular", "dishonest")])
     )
     assert everything["selected"].tolist() == [1, 1, 1]  # inspect all means all
-
-
-# -- real time -------------------------------------------------------------------------
-
-
-def test_online_thresholds_give_the_target_rate_on_later_data(
-    scored: pd.DataFrame, config: SelectionSettings
-) -> None:
-    cut = scored["declared_at"].quantile(0.5)
-    earlier, later = scored[scored["declared_at"] <= cut], scored[scored["declared_at"] > cut]
-    policy = SelectionPolicy(config, rate=0.05)
-    state = policy.fit_thresholds(
-        earlier["priority"], credit_tier=earlier["credit_tier"], declared_at=earlier["declared_at"]
-    )
-    assert state.expected_rate == budget_count(len(earlier), 0.05) / len(earlier)
-    on_fit = policy.summarise(policy.decide_online(earlier), earlier["credit_tier"])
-    assert abs(on_fit.rate - 0.05) < 0.01
-    decisions = policy.decide_online(later)
-    summary = policy.summarise(decisions, later["credit_tier"])
-    assert summary.target_rate == 0.05
-    assert summary.rate == decisions["selected"].mean()
-    assert 0.035 < summary.rate < 0.065
-    assert 0.04 < summary.random_share < 0.25
-    # The state is saved as JSON with the model and decides the same after a reload.
-    reloaded = SelectionPolicy(config, rate=0.05)
-    reloaded.thresholds_ = ThresholdState.from_dict(json.loads(json.dumps(state.to_dict())))
-    pd.testing.assert_frame_equal(reloaded.decide_online(later), decisions)
-    for position in (0, 7, int(np.flatnonzero(decisions["selected"].to_numpy())[0])):
-        one = pd.Series(reloaded.decide_one(later.iloc[position]))
-        expected = decisions.iloc[position]
-        pd.testing.assert_series_equal(one, expected, check_names=False, check_dtype=False)
-
-
-def test_online_thresholds_meet_the_absolute_floors_under_each_rule_set(
-    scored: pd.DataFrame, config: SelectionSettings
-) -> None:
-    """Fitted once, the thresholds of every rule set hold its floors on the fitting data.
-
-    Mutation tried: fitting only the rule set of the fitting dates and using it for later
-    dates leaves Order 282's seriously dishonest tier at the dishonest threshold of
-    Order 251 and certified firms uncapped; the assertions on the shifted rows fail.
-    """
-    policy = SelectionPolicy(config, rate=0.05)
-    state = policy.fit_thresholds(
-        scored["priority"], credit_tier=scored["credit_tier"], declared_at=scored["declared_at"]
-    )
-    assert set(state.rule_sets) == {r.id for r in config.credit.rule_sets}
-    for shift, rule_set in (
-        (pd.Timedelta(0), "gacc-order-251"),
-        (pd.Timedelta(days=365), "gacc-order-282"),
-    ):
-        rows = scored.assign(declared_at=scored["declared_at"] + shift)
-        decisions = policy.decide_online(rows)
-        assert (decisions["policy_version"] == f"{policy.version}/{rule_set}").all()
-        held = _held_to(rows, config).assign(selected=decisions["selected"].to_numpy())
-        rates = held.groupby("tier")["selected"].mean()
-        for tier, rule in config.credit.rule_set(rule_set).tiers.items():
-            if rule.at_least_rate is not None and tier in rates.index:
-                # Expected counts equal the batch counts on the fitting data.
-                assert rates[tier] >= rule.at_least_rate - 0.02, (rule_set, tier, rates[tier])
-            if rule.below is not None and tier in rates.index:
-                assert rates[tier] < rule.below * rates["regular"] + 0.01, (rule_set, tier)
-        for tier, entry in state.thresholds_for(rule_set).items():
-            rule = config.credit.rule_set(rule_set).tiers.get(tier)
-            if rule is not None and rule.at_least_rate is not None:
-                assert entry["expected_rate"] >= rule.at_least_rate
-
-
-def test_online_decisions_need_fitted_thresholds(
-    scored: pd.DataFrame, config: SelectionSettings
-) -> None:
-    with pytest.raises(RuntimeError, match="fit_thresholds"):
-        SelectionPolicy(config).decide_online(scored.head(3))
 
 
 # -- evaluation --------------------------------------------------------------------

@@ -12,6 +12,7 @@ from portsift.features.online import columns_from_frame, compile_online
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import Bundle, load_bundle
 from portsift.models.policy import RealTimePolicy
+from portsift.models.realtime import ThresholdState
 from portsift.models.scoring import (
     POLICY_OUTPUT_COLUMNS,
     SCORE_COLUMNS,
@@ -19,7 +20,6 @@ from portsift.models.scoring import (
     score_declarations,
     score_online,
 )
-from portsift.models.thresholds import ThresholdState
 from portsift.settings import load_settings
 from portsift.synthetic.generator import SyntheticData
 
