@@ -37,13 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    # Imported on dispatch, not at the top: ``portsift --help`` exits before it and must
-    # not pay for pandas (features.validation) and the model libraries (models.bundle).
-    from portsift.features.validation import InputError
-    from portsift.models.bundle import BundleError
-    from portsift.settings import SettingsError
+    """The exception types that mean bad input (exit 2), of the modules imported so far.
 
-    return (CliError, InputError, BundleError, SettingsError)
+    Read after the command failed: an error class whose module was never imported cannot
+    have been raised, so ``portsift --help`` and ``portsift generate`` do not import the
+    model bundle (and LightGBM) only to be able to catch its ``BundleError``.
+    """
+    errors: list[type[BaseException]] = [CliError]
+    for module, name in (
+        ("portsift.features.validation", "InputError"),
+        ("portsift.models.bundle", "BundleError"),
+        ("portsift.settings", "SettingsError"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            errors.append(getattr(loaded, name))
+    return tuple(errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,10 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    errors = _user_errors()
     try:
         return handler(args)
-    except errors as exc:
+    except BaseException as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"portsift {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

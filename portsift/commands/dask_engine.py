@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
 from portsift.commands.score_impl import report_policy
 from portsift.commands.steps import (
-    Progress,
     check_schema_matches,
     explain_ids,
     explain_mode,

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 
 from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
 from portsift.commands.steps import (
-    Progress,
     check_schema_matches,
     load_model_bundle,
     read_inputs,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from portsift.commands.helpers import CliError, say
-from portsift.commands.steps import Progress
+from portsift.commands.progress import Progress
 from portsift.features.writing import write_table_atomic
 from portsift.synthetic.generator import generate_synthetic, write_synthetic
 from portsift.synthetic.layouts import to_bacuda

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from portsift.commands.helpers import EXIT_DRIFT, CliError, notify, say
+from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     Inputs,
-    Progress,
     check_schema_matches,
     load_model_bundle,
     read_inputs,

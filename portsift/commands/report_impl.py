@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
 from portsift.commands.steps import (
-    Progress,
     check_schema_matches,
     inspection_rate,
     load_model_bundle,

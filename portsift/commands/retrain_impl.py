@@ -9,8 +9,8 @@ from pathlib import Path
 
 from portsift.commands.helpers import CliError, notify, say
 from portsift.commands.monitor_impl import read_random_marker
+from portsift.commands.progress import Progress
 from portsift.commands.steps import (
-    Progress,
     check_schema_matches,
     read_feedback_option,
     read_inputs,

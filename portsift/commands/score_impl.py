@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from portsift.commands.helpers import notify, say
+from portsift.commands.progress import Progress
 from portsift.commands.steps import (
-    Progress,
     check_schema_matches,
     explain_ids,
     explain_mode,

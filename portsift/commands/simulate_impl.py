@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from portsift.commands.helpers import CliError, notify, say
-from portsift.commands.steps import Inputs, Progress, read_inputs, run_settings, set_aside
+from portsift.commands.progress import Progress
+from portsift.commands.steps import Inputs, read_inputs, run_settings, set_aside
 from portsift.features import loading
 from portsift.features.pipeline import Registers
 from portsift.features.validation import format_rows, parse_flag, row_numbers

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
 from portsift.commands.steps import (
-    Progress,
     read_feedback_option,
     read_inputs,
     run_settings,
