@@ -50,7 +50,14 @@ def cluster_config(args: argparse.Namespace) -> Any:
 
 
 def run_train_dask(args: argparse.Namespace) -> int:
-    """``portsift train --engine dask``: the same bundle, trained on a Dask cluster."""
+    """``portsift train --engine dask``: the same bundle, trained on a Dask cluster.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     if getattr(args, "feedback_from", None):
         raise CliError("--feedback-from is not supported with --engine dask")
     settings = run_settings(args)
@@ -89,7 +96,14 @@ def run_train_dask(args: argparse.Namespace) -> int:
 
 
 def run_score_dask(args: argparse.Namespace) -> int:
-    """``portsift score --engine dask``: the same decisions, computed on a Dask cluster."""
+    """``portsift score --engine dask``: the same decisions, computed on a Dask cluster.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     rate = inspection_rate(args, settings)
     policy = SelectionPolicy(settings.selection, rate=rate)

@@ -21,7 +21,14 @@ from portsift.training.train import evaluate_bundle_on
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """``portsift evaluate``: evaluate a bundle on declarations after its training window."""
+    """``portsift evaluate``: evaluate a bundle on declarations after its training window.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     with Progress(["loading model", "reading input", "evaluating"], args.quiet) as progress:
         progress.stage("loading model")

@@ -13,7 +13,14 @@ from portsift.synthetic.layouts import to_bacuda
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    """``portsift generate``: write a synthetic data set."""
+    """``portsift generate``: write a synthetic data set.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     if args.rows < 100:
         raise CliError(f"--rows must be at least 100, got {args.rows}")
     if args.fraud == "identity" and args.layout == "bacuda":

@@ -29,7 +29,14 @@ from portsift.store import tracking
 
 
 def run_monitor(args: argparse.Namespace) -> int:
-    """``portsift monitor``: drift of recent declarations against the training window."""
+    """``portsift monitor``: drift of recent declarations against the training window.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status (3: a drift threshold was crossed).
+    """
     settings = run_settings(args)
     m = settings.monitoring
     if Path(args.out).suffix.lower() not in (".html", ".htm"):
@@ -162,7 +169,18 @@ def _monitor_metrics(result: Any) -> dict[str, float]:
 
 
 def read_random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, Any] | None:
-    """The random-inspection marker column of the declarations file, aligned to its valid rows."""
+    """The random-inspection marker column of the declarations file, aligned to its valid rows.
+
+    Args:
+        args: The parsed command line (its ``declarations``).
+        inputs: What :func:`portsift.commands.steps.read_inputs` read from it.
+
+    Returns:
+        The marker column's name and a boolean mask over the kept rows, or None without one.
+
+    Raises:
+        CliError: The marker column is malformed.
+    """
     raw = loading.read_table(args.declarations)
     try:
         found = random_marker(raw, args.declarations)

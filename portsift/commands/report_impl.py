@@ -23,7 +23,14 @@ from portsift.reports.render import RenderError, find_chromium
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """``portsift report``: one declaration's officer report, or a day's batch report."""
+    """``portsift report``: one declaration's officer report, or a day's batch report.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     rate = inspection_rate(args, settings)
     if not args.timeout > 0:

@@ -22,7 +22,14 @@ from portsift.training.retrain import RetrainError, fetch_champion, format_compa
 
 
 def run_retrain(args: argparse.Namespace) -> int:
-    """``portsift retrain``: a challenger on the latest window against the champion."""
+    """``portsift retrain``: a challenger on the latest window against the champion.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     stages = [
         "reading input",

@@ -24,7 +24,14 @@ from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """``portsift score``: score declarations and select under the budget."""
+    """``portsift score``: score declarations and select under the budget.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     rate = inspection_rate(args, settings)
     policy = SelectionPolicy(settings.selection, rate=rate)
@@ -66,7 +73,15 @@ def run_score(args: argparse.Namespace) -> int:
 def report_policy(
     args: argparse.Namespace, scored: Any, output: Any, policy: Any, revenue_weight: float
 ) -> None:
-    """What ``score`` says about the selection: reasons, objective, budget, rules."""
+    """What ``score`` says about the selection: reasons, objective, budget, rules.
+
+    Args:
+        args: The parsed command line.
+        scored: The scoring result (its decisions and policy facts).
+        output: The decisions written, in output column order.
+        policy: The ``SelectionPolicy`` applied.
+        revenue_weight: The ranking's revenue weight.
+    """
     facts = scored.policy_facts
     if facts is not None:
         reasons = output["selection_reason"].value_counts().drop("", errors="ignore").to_dict()

@@ -15,7 +15,14 @@ from portsift.store.model_store import ModelUriError, resolve_model_uri
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """``portsift serve``: start the BentoML scoring API (replaces this process)."""
+    """``portsift serve``: start the BentoML scoring API (replaces this process).
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status (not reached: the process is replaced).
+    """
     command, env = serve_command(args)
     model = args.model_uri or args.model_dir
     say(args, f"portsift serve: http://{args.host}:{args.port} (model {model})")
@@ -31,6 +38,15 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     Checks everything that can be checked before starting: the bundle (and its real-time
     policy thresholds), the register files, and the tokens; without any token configured
     the server is refused unless ``--insecure-dev``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The command line to execute and its environment.
+
+    Raises:
+        CliError: Something cannot be served (bundle, tokens, ``--workers``).
     """
     model_dir = _serve_model_dir(args)
     bundle = load_model_bundle(model_dir)

@@ -18,7 +18,14 @@ from portsift.training import simulation
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    """``portsift simulate``: replay the selection feedback loop week by week."""
+    """``portsift simulate``: replay the selection feedback loop week by week.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     strategies = None
     if args.strategies is not None:

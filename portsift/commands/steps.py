@@ -47,7 +47,15 @@ def run_settings(args: argparse.Namespace) -> Any:
 
 
 def ranking_revenue_weight(settings: Any, bundle: Any) -> float:
-    """The ranking's revenue weight: the objective in force, read against the bundle."""
+    """The ranking's revenue weight: the objective in force, read against the bundle.
+
+    Args:
+        settings: The run's settings.
+        bundle: The loaded bundle.
+
+    Returns:
+        The weight of the stake in ``priority = risk x stake^weight``.
+    """
     return ranking_weight(bundle.metadata, settings.selection.objective)
 
 
@@ -100,7 +108,18 @@ def set_aside(args: argparse.Namespace, inputs: Inputs, output: str | Path) -> N
 
 
 def inspection_rate(args: argparse.Namespace, settings: Any) -> float:
-    """The inspection rate of this run: ``--rate`` or the configured default."""
+    """The inspection rate of this run: ``--rate`` or the configured default.
+
+    Args:
+        args: The parsed command line.
+        settings: The run's settings.
+
+    Returns:
+        The rate, in (0, 1].
+
+    Raises:
+        CliError: ``--rate`` is outside (0, 1].
+    """
     rate = args.rate if args.rate is not None else settings.selection.default_rate
     if not 0 < rate <= 1:
         raise CliError(f"--rate must be in (0, 1], got {rate}")
@@ -144,7 +163,17 @@ def check_schema_matches(bundle: Any, declarations: Any, source: str) -> None:
 
 
 def read_feedback_option(args: argparse.Namespace) -> tuple[Any, str | None]:
-    """The inspection outcomes of ``--feedback-from`` and the URL to show, or ``(None, None)``."""
+    """The inspection outcomes of ``--feedback-from`` and the URL to show, or ``(None, None)``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The outcomes and the store's URL (without a password), or ``(None, None)``.
+
+    Raises:
+        CliError: The store cannot be read.
+    """
     if not args.feedback_from:
         return None, None
 

@@ -17,7 +17,14 @@ from portsift.training.train import train
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow."""
+    """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
     settings = run_settings(args)
     stages = ["reading input", "features and models", "bundle", "hold-out evaluation", "MLflow run"]
     with Progress(stages, args.quiet) as progress:
