@@ -336,7 +336,7 @@ def server_env(base: Path, token: str, model_dir: Path, audit_url: str) -> dict[
         BENTOML_HOME=str(base / "bentoml"),
         BENTOML_DO_NOT_TRACK="true",
     )
-    # What ``portsift serve`` sets for its own server (portsift/cli.py serve_command).
+    # What ``portsift serve`` sets for its own server (portsift/commands/serve_impl.py).
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portsift.cli import EXIT_BAD_INPUT, EXIT_DRIFT, main
+from portsift.cli import main
+from portsift.commands.helpers import EXIT_BAD_INPUT, EXIT_DRIFT
 from portsift.features import loading
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import load_bundle

@@ -35,7 +35,7 @@ def test_bentoml_build_packs_the_service(tmp_path: Path) -> None:
         "portsift/store/audit.py",
     ):
         assert (source / module).is_file(), module
-    for left_out in ("training", "reports", "monitoring", "synthetic", "cli.py"):
+    for left_out in ("training", "reports", "monitoring", "synthetic", "cli.py", "commands"):
         assert not (source / "portsift" / left_out).exists(), left_out
     assert not (source / "tests").exists() and not (source / "demo").exists()
     manifest = (bento / "bento.yaml").read_text(encoding="utf-8")

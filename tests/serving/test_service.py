@@ -241,7 +241,8 @@ def test_serve_refuses_to_start_without_tokens(
 def test_insecure_dev_warns(
     trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from portsift.cli import build_parser, serve_command
+    from portsift.cli import build_parser
+    from portsift.commands.serve_impl import serve_command
 
     monkeypatch.delenv("PORTSIFT_API_TOKENS", raising=False)
     monkeypatch.delenv("PORTSIFT_API_TOKEN_FILE", raising=False)

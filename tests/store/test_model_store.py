@@ -23,7 +23,8 @@ from urllib.parse import unquote, urlparse
 import httpx
 import pytest
 
-from portsift.cli import build_parser, main, serve_command
+from portsift.cli import build_parser, main
+from portsift.commands.serve_impl import serve_command
 from portsift.features import contract
 from portsift.models.bundle import load_bundle, save_bundle
 from portsift.store import promotion, tracking

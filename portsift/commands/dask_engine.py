@@ -1,0 +1,141 @@
+"""``portsift train`` and ``portsift score`` with ``--engine dask``, on a Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
+from portsift.commands.score_impl import report_policy
+from portsift.commands.steps import (
+    check_schema_matches,
+    explain_ids,
+    explain_mode,
+    inspection_rate,
+    load_model_bundle,
+    ranking_revenue_weight,
+    read_inputs,
+    run_settings,
+    set_aside,
+)
+from portsift.models.policy import SelectionPolicy
+from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS
+from portsift.training.evaluate import format_table
+from portsift.training.scale import (
+    ClusterConfig,
+    dask_client,
+    partitioned,
+    score_dask,
+    train_dask,
+    write_scores,
+)
+
+
+def cluster_config(args: argparse.Namespace) -> Any:
+    """The Dask cluster of ``--scheduler`` and ``--dask-workers``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The ``ClusterConfig`` to start or join.
+
+    Raises:
+        CliError: ``--dask-workers`` is below 1.
+    """
+    if args.dask_workers < 1:
+        raise CliError(f"--dask-workers must be at least 1, got {args.dask_workers}")
+    return ClusterConfig(scheduler=args.scheduler, n_workers=args.dask_workers)
+
+
+def run_train_dask(args: argparse.Namespace) -> int:
+    """``portsift train --engine dask``: the same bundle, trained on a Dask cluster.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
+    if getattr(args, "feedback_from", None):
+        raise CliError("--feedback-from is not supported with --engine dask")
+    settings = run_settings(args)
+    stages = ["reading input", "features and models", "hold-out evaluation", "bundle"]
+    with Progress(stages, args.quiet) as progress:
+        progress.stage("reading input")
+        inputs = read_inputs(args)
+        set_aside(args, inputs, args.model_dir)
+        declarations = inputs.declarations
+        with dask_client(cluster_config(args)) as client:
+            try:
+                result = train_dask(
+                    partitioned(declarations.frame, client=client),
+                    inputs.registers,
+                    settings,
+                    args.model_dir,
+                    client,
+                    extra_categorical=declarations.extra_categorical,
+                    extra_numeric=declarations.extra_numeric,
+                    stage=progress.stage,
+                )
+            except ValueError as exc:
+                raise CliError(f"{args.declarations}: {exc}") from exc
+    for note in result.notes:
+        notify(args, note)
+    say(args, f"model {result.model_version} written to {result.model_dir}")
+    if result.evaluation is not None:
+        facts = result.evaluation.facts
+        say(
+            args,
+            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
+            f"inspected declarations, {facts['violations']:,} violations",
+        )
+        say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+    return 0
+
+
+def run_score_dask(args: argparse.Namespace) -> int:
+    """``portsift score --engine dask``: the same decisions, computed on a Dask cluster.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
+    settings = run_settings(args)
+    rate = inspection_rate(args, settings)
+    policy = SelectionPolicy(settings.selection, rate=rate)
+    with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = load_model_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = read_inputs(args, require_labels=False)
+        check_schema_matches(bundle, inputs.declarations, args.declarations)
+        progress.stage("scoring")
+        with dask_client(cluster_config(args)) as client:
+            scored = score_dask(
+                bundle,
+                partitioned(inputs.declarations.frame, client=client),
+                inputs.registers,
+                client,
+                rate=rate,
+                revenue_weight=ranking_revenue_weight(settings, bundle),
+                policy=policy,
+                lang=args.lang,
+                explain_rows=explain_mode(args),
+                explain_ids=explain_ids(args),
+            )
+        progress.stage("writing")
+        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
+        write_scores(output, args.out)
+        set_aside(args, inputs, args.out)
+    selected = int(output["selected"].sum())
+    say(
+        args,
+        f"scored {len(output):,} declarations with model {bundle.model_version} on Dask: "
+        f"{selected:,} selected ({selected / max(len(output), 1):.1%}); written to {args.out}",
+    )
+    report_policy(args, scored, output, policy, ranking_revenue_weight(settings, bundle))
+    return 0

@@ -1,0 +1,71 @@
+"""``portsift evaluate``: evaluate a bundle on declarations after its training window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+
+from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
+from portsift.commands.steps import (
+    check_schema_matches,
+    load_model_bundle,
+    read_inputs,
+    run_settings,
+)
+from portsift.features.writing import write_text_atomic
+from portsift.training.evaluate import format_policy, format_table
+from portsift.training.train import evaluate_bundle_on
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``portsift evaluate``: evaluate a bundle on declarations after its training window.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
+    settings = run_settings(args)
+    with Progress(["loading model", "reading input", "evaluating"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = load_model_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = read_inputs(args)
+        for note in inputs.notes:
+            notify(args, note)
+        check_schema_matches(bundle, inputs.declarations, args.declarations)
+        frame = inputs.declarations.frame
+        trained_to = pd.Timestamp(bundle.metadata["trained_to"])
+        after = frame[frame["declared_at"].dt.normalize() > trained_to]
+        if len(after) == 0:
+            raise CliError(
+                f"{args.declarations}: no declarations lodged after the model's training "
+                f"window (which ends {trained_to.date()}); evaluating on them would be in-sample"
+            )
+        progress.stage("evaluating")
+        try:
+            evaluation = evaluate_bundle_on(args.model_dir, after, inputs.registers, settings)
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+    facts = evaluation.facts
+    say(
+        args,
+        f"model {bundle.model_version}, evaluated on declarations lodged after its training "
+        f"window: {facts['from']} .. {facts['to']}, {facts['labelled_rows']:,} inspected, "
+        f"{facts['violations']:,} violations",
+    )
+    say(args, format_table(evaluation, tuple(settings.evaluation.percents)))
+    say(args)
+    say(args, "by credit tier:")
+    say(args, evaluation.by_tier.to_string(float_format=lambda v: f"{v:.3f}"))
+    if evaluation.policy is not None:
+        say(args)
+        say(args, format_policy(evaluation.policy))
+    if args.json:
+        write_text_atomic(json.dumps(evaluation.to_dict(), indent=2, default=str), args.json)
+        say(args, f"evaluation written to {args.json}")
+    return 0

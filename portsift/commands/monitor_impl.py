@@ -1,0 +1,197 @@
+"""``portsift monitor``: drift of recent declarations against the training window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from portsift.commands.helpers import EXIT_DRIFT, CliError, notify, say
+from portsift.commands.progress import Progress
+from portsift.commands.steps import (
+    Inputs,
+    check_schema_matches,
+    load_model_bundle,
+    read_inputs,
+    run_settings,
+)
+from portsift.features import loading
+from portsift.features.writing import write_rejected, write_text_atomic
+from portsift.monitoring.drift import Thresholds, monitor_declarations, random_marker
+from portsift.monitoring.report import render_dashboard
+from portsift.store import tracking
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    """``portsift monitor``: drift of recent declarations against the training window.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status (3: a drift threshold was crossed).
+    """
+    settings = run_settings(args)
+    m = settings.monitoring
+    if Path(args.out).suffix.lower() not in (".html", ".htm"):
+        raise CliError(f"{args.out}: the dashboard is HTML; name it F.html")
+    if args.json and Path(args.json).resolve() == Path(args.out).resolve():
+        raise CliError(f"{args.json}: --json and --out name the same file")
+    since = None
+    if args.since:
+        since = pd.to_datetime(args.since, errors="coerce", format="%Y-%m-%d")
+        if pd.isna(since):
+            raise CliError(f"--since {args.since!r} is not a date; use YYYY-MM-DD")
+    stages = ["loading model", "reading input", "monitoring", "writing dashboard"]
+    with Progress(stages, args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = load_model_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = read_inputs(args, require_labels=False)
+        for note in inputs.notes:
+            notify(args, note)
+        check_schema_matches(bundle, inputs.declarations, args.declarations)
+        marker = read_random_marker(args, inputs)
+        progress.stage("monitoring")
+        thresholds = Thresholds(
+            psi_warn=m.psi_warn,
+            psi_alert=m.psi_alert,
+            share_floor=m.share_floor,
+            no_alert_features=tuple(m.no_alert_features),
+            weekly_min_rows=m.weekly_min_rows,
+        )
+        try:
+            result = monitor_declarations(
+                bundle,
+                inputs.declarations.frame,
+                inputs.registers,
+                bins=m.bins,
+                thresholds=thresholds,
+                label_confidence=m.label_confidence,
+                label_min_rows=m.label_min_rows,
+                point_in_time=m.point_in_time_features,
+                since=since,
+                random_mask=None if marker is None else marker[1],
+                marker_column=None if marker is None else marker[0],
+            )
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+        progress.stage("writing dashboard")
+        html = render_dashboard(
+            result, model_version=bundle.model_version, source=Path(args.declarations).name
+        )
+        summary = json.dumps(
+            {"model_version": bundle.model_version, **result.to_dict()}, indent=2, default=str
+        )
+        write_text_atomic(html, args.out)
+        if args.json:
+            write_text_atomic(summary, args.json)
+        rejected = write_rejected(inputs.rejected, args.out)
+        if rejected is not None:
+            notify(args, f"{len(inputs.rejected)} invalid rows set aside in {rejected}")
+        run_id = None
+        if not args.no_mlflow:
+            with tempfile.TemporaryDirectory(prefix="portsift-monitor-") as scratch:
+                summary_path = Path(scratch) / "monitor.json"
+                summary_path.write_text(summary, encoding="utf-8")
+                run_id = tracking.record_monitoring_run(
+                    experiment_name=m.experiment_name,
+                    params={
+                        "model_version": bundle.model_version,
+                        "reference_from": result.reference.window_from,
+                        "reference_to": result.reference.window_to,
+                        "reference_source": result.reference_source,
+                        "recent_from": result.recent_from,
+                        "recent_to": result.recent_to,
+                        "recent_rows": len(result.recent_scores),
+                        "psi_warn": m.psi_warn,
+                        "psi_alert": m.psi_alert,
+                        "bins": m.bins,
+                        "label_sample": "none" if result.labels is None else result.labels.sample,
+                    },
+                    metrics=_monitor_metrics(result),
+                    artifacts={"dashboard.html": Path(args.out), "monitor.json": summary_path},
+                    tags={
+                        "portsift.model_version": bundle.model_version,
+                        "portsift.drift": "alert" if result.alerts else "ok",
+                    },
+                )
+    for note in result.notes:
+        notify(args, note)
+    say(
+        args,
+        f"model {bundle.model_version}: recent {result.recent_from} .. {result.recent_to} "
+        f"({len(result.recent_scores):,} declarations) vs training window "
+        f"{result.reference.window_from} .. {result.reference.window_to} "
+        f"({result.reference.score.rows:,}; reference {result.reference_source})",
+    )
+    top = result.psi.head(10)
+    say(args, "highest PSI:")
+    for row in top.itertuples():
+        flag = "" if row.alerting else " (not alerting)"
+        say(args, f"  {row.variable:<34} {row.psi:8.3f}  {row.status}{flag}")
+    if result.labels is not None:
+        lab = result.labels
+        say(
+            args,
+            f"violation rate ({lab.sample} sample): training {lab.reference_rate:.1%} "
+            f"(n={lab.reference_n}), recent {lab.recent_rate:.1%} (n={lab.recent_n})",
+        )
+    say(args, f"dashboard written to {args.out}")
+    if args.json:
+        say(args, f"summary written to {args.json}")
+    if run_id is not None:
+        say(args, f"MLflow run {run_id} (experiment {m.experiment_name})")
+    if result.alerts:
+        # Always printed, even with --quiet: this is what a scheduler's log must show.
+        for line in result.alerts:
+            print(f"portsift monitor: drift alert: {line}", file=sys.stderr)
+        return EXIT_DRIFT
+    return 0
+
+
+def _monitor_metrics(result: Any) -> dict[str, float]:
+    """MLflow metrics of a monitoring run: every PSI, the label rates, the verdict."""
+    metrics = {f"psi.{row.variable}": float(row.psi) for row in result.psi.itertuples()}
+    metrics["alerts"] = float(len(result.alerts))
+    metrics["recent_rows"] = float(len(result.recent_scores))
+    if result.labels is not None:
+        metrics["label.reference_rate"] = result.labels.reference_rate
+        metrics["label.recent_rate"] = result.labels.recent_rate
+        metrics["label.recent_n"] = float(result.labels.recent_n)
+    return metrics
+
+
+def read_random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, Any] | None:
+    """The random-inspection marker column of the declarations file, aligned to its valid rows.
+
+    Args:
+        args: The parsed command line (its ``declarations``).
+        inputs: What :func:`portsift.commands.steps.read_inputs` read from it.
+
+    Returns:
+        The marker column's name and a boolean mask over the kept rows, or None without one.
+
+    Raises:
+        CliError: The marker column is malformed.
+    """
+    raw = loading.read_table(args.declarations)
+    try:
+        found = random_marker(raw, args.declarations)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if found is None:
+        return None
+    column, mask = found
+    rejected = inputs.declarations.rejected
+    if len(rejected):  # --skip-invalid: keep the marks of the rows that were kept
+        keep = np.ones(len(raw), dtype=bool)
+        keep[rejected["row"].to_numpy(dtype="int64") - 1] = False
+        mask = mask[keep]
+    return column, mask

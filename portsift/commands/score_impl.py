@@ -1,0 +1,102 @@
+"""``portsift score`` with the pandas engine: score declarations and select under the budget."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from portsift.commands.helpers import notify, say
+from portsift.commands.progress import Progress
+from portsift.commands.steps import (
+    check_schema_matches,
+    explain_ids,
+    explain_mode,
+    inspection_rate,
+    load_model_bundle,
+    ranking_revenue_weight,
+    read_inputs,
+    run_settings,
+    set_aside,
+)
+from portsift.features.writing import write_table_atomic
+from portsift.models.policy import SelectionPolicy
+from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """``portsift score``: score declarations and select under the budget.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
+    settings = run_settings(args)
+    rate = inspection_rate(args, settings)
+    policy = SelectionPolicy(settings.selection, rate=rate)
+    with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
+        progress.stage("loading model")
+        bundle = load_model_bundle(args.model_dir)
+        progress.stage("reading input")
+        inputs = read_inputs(args, require_labels=False)
+        check_schema_matches(bundle, inputs.declarations, args.declarations)
+        progress.stage("scoring")
+        scored = score_declarations(
+            bundle,
+            inputs.declarations.frame,
+            inputs.registers,
+            rate=rate,
+            revenue_weight=ranking_revenue_weight(settings, bundle),
+            policy=policy,
+            lang=args.lang,
+            explain_rows=explain_mode(args),
+            explain_ids=explain_ids(args),
+        )
+        progress.stage("writing")
+        # The contract's columns first, then the policy's deadlines and flags.
+        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
+        write_table_atomic(output, args.out)
+        set_aside(args, inputs, args.out)
+    selected = int(output["selected"].sum())
+    lanes = output["lane"].value_counts().to_dict()
+    say(
+        args,
+        f"scored {len(output):,} declarations with model {bundle.model_version}: "
+        f"{selected:,} selected ({selected / max(len(output), 1):.1%}); lanes {lanes}; "
+        f"written to {args.out}",
+    )
+    report_policy(args, scored, output, policy, ranking_revenue_weight(settings, bundle))
+    return 0
+
+
+def report_policy(
+    args: argparse.Namespace, scored: Any, output: Any, policy: Any, revenue_weight: float
+) -> None:
+    """What ``score`` says about the selection: reasons, objective, budget, rules.
+
+    Args:
+        args: The parsed command line.
+        scored: The scoring result (its decisions and policy facts).
+        output: The decisions written, in output column order.
+        policy: The ``SelectionPolicy`` applied.
+        revenue_weight: The ranking's revenue weight.
+    """
+    facts = scored.policy_facts
+    if facts is not None:
+        reasons = output["selection_reason"].value_counts().drop("", errors="ignore").to_dict()
+        say(args, f"policy {policy.version}: selections by reason {reasons}")
+        if facts.rule_hits > facts.budget:
+            notify(
+                args,
+                f"officer rules select {facts.rule_hits:,}, more than the budget of "
+                f"{facts.budget:,}: all rule hits are selected",
+            )
+        if facts.floor_excess > 0:
+            notify(args, facts.floor_message())
+        if not facts.constraints_met:
+            notify(args, "the credit-tier rate rules cannot all be met in this batch")
+    objective = policy.settings.objective
+    say(args, f"ranking objective {objective}: priority = risk x stake^{revenue_weight:g}")
+    if bool(scored.decisions["revenue_estimated"].iloc[0]) if len(output) else False:
+        notify(args, "expected_revenue is an estimate (the model had no revenue label)")

@@ -1,0 +1,133 @@
+"""``portsift serve``: check everything, then replace this process by ``bentoml serve``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from portsift.commands.helpers import CliError, say
+from portsift.commands.steps import load_model_bundle
+from portsift.features import loading
+from portsift.serving.auth import TokenConfigError, TokenVerifier
+from portsift.store.model_store import ModelUriError, resolve_model_uri
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``portsift serve``: start the BentoML scoring API (replaces this process).
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status (not reached: the process is replaced).
+    """
+    command, env = serve_command(args)
+    model = args.model_uri or args.model_dir
+    say(args, f"portsift serve: http://{args.host}:{args.port} (model {model})")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+    return 0  # not reached
+
+
+def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The ``bentoml serve`` command line and environment of ``portsift serve``.
+
+    Checks everything that can be checked before starting: the bundle (and its real-time
+    policy thresholds), the register files, and the tokens; without any token configured
+    the server is refused unless ``--insecure-dev``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The command line to execute and its environment.
+
+    Raises:
+        CliError: Something cannot be served (bundle, tokens, ``--workers``).
+    """
+    model_dir = _serve_model_dir(args)
+    bundle = load_model_bundle(model_dir)
+    if not bundle.metadata.get("policy_thresholds"):
+        raise CliError(
+            f"{args.model_uri or model_dir}: the bundle has no real-time policy thresholds; "
+            "retrain it with this version of portsift"
+        )
+    for path, load in (
+        (args.enterprises, loading.load_enterprises),
+        (args.commodities, loading.load_commodities),
+    ):
+        if path:
+            load(path)
+    try:
+        verifier = TokenVerifier.from_env()
+    except TokenConfigError as err:
+        raise CliError(str(err)) from err
+    env = dict(os.environ)
+    if not verifier.is_configured:
+        if not args.insecure_dev:
+            raise CliError(
+                "no API token configured: set PORTSIFT_API_TOKENS (comma-separated) or "
+                "PORTSIFT_API_TOKEN_FILE; --insecure-dev serves without tokens (local demo only)"
+            )
+        print(
+            "portsift serve: WARNING: --insecure-dev: no API token configured, the API "
+            "answers anyone who can reach it; never use this outside a local demo",
+            file=sys.stderr,
+        )
+    if args.insecure_dev:
+        env["PORTSIFT_INSECURE_DEV"] = "1"
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CliError(f"--workers must be at least 1, got {args.workers}")
+        env["PORTSIFT_WORKERS"] = str(args.workers)
+    env["PORTSIFT_MODEL_DIR"] = str(Path(model_dir).resolve())
+    for name, path in (
+        ("PORTSIFT_ENTERPRISES", args.enterprises),
+        ("PORTSIFT_COMMODITIES", args.commodities),
+    ):
+        if path:
+            env[name] = str(Path(path).resolve())
+        else:
+            env.pop(name, None)
+    if args.config:
+        env["PORTSIFT_CONFIG"] = str(Path(args.config).resolve())
+    # One worker (set in the service), LightGBM and BLAS one thread each.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    # The repository (or site-packages) root: this file is portsift/commands/serve_impl.py.
+    project = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "portsift.serving.service:Portsift",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--working-dir",
+        str(project),
+    ]
+    return command, env
+
+
+def _serve_model_dir(args: argparse.Namespace) -> str:
+    """The bundle directory to serve: ``--model-dir``, or ``--model-uri`` fetched and verified."""
+    if not args.model_uri:
+        return str(args.model_dir)
+
+    try:
+        resolved = resolve_model_uri(args.model_uri, args.model_cache)
+    except ModelUriError as exc:
+        raise CliError(str(exc)) from exc
+    how = "downloaded to" if resolved.downloaded else "cached in"
+    say(
+        args,
+        f"portsift serve: {args.model_uri} is registry version {resolved.registry_version}, "
+        f"model {resolved.model_version} ({how} {resolved.path})",
+    )
+    return str(resolved.path)

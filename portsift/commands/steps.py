@@ -1,0 +1,218 @@
+"""Steps shared by the command implementations: settings, inputs, bundle, explanations."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from portsift.commands.helpers import CliError, notify
+from portsift.features import loading
+from portsift.features.pipeline import Registers
+from portsift.features.writing import write_rejected
+from portsift.models.bundle import load_bundle
+from portsift.models.scoring import ranking_weight
+from portsift.settings import load_settings
+from portsift.training.feedback import FeedbackSourceError, describe_url, read_feedback
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Declarations and registers read for one command."""
+
+    declarations: Any  # LoadedTable
+    registers: Any  # Registers
+    notes: list[str]
+    rejected: Any  # DataFrame of rows set aside
+
+
+def run_settings(args: argparse.Namespace) -> Any:
+    """The settings of ``--config``, with ``--objective`` (if given) in force.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The ``Settings``.
+    """
+    settings = load_settings(args.config)
+    objective = getattr(args, "objective", None)
+    if objective is not None:
+        selection = settings.selection.model_copy(update={"objective": objective})
+        settings = settings.model_copy(update={"selection": selection})
+    return settings
+
+
+def ranking_revenue_weight(settings: Any, bundle: Any) -> float:
+    """The ranking's revenue weight: the objective in force, read against the bundle.
+
+    Args:
+        settings: The run's settings.
+        bundle: The loaded bundle.
+
+    Returns:
+        The weight of the stake in ``priority = risk x stake^weight``.
+    """
+    return ranking_weight(bundle.metadata, settings.selection.objective)
+
+
+def read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inputs:
+    """Read ``--declarations`` and the register files given.
+
+    Args:
+        args: The parsed command line.
+        require_labels: Whether the declarations must carry labels.
+
+    Returns:
+        The tables read, their notes and the rows set aside.
+    """
+    skip = args.skip_invalid
+    declarations = loading.load_declarations(
+        args.declarations, schema_path=args.schema, skip_invalid=skip, require_labels=require_labels
+    )
+    tables: dict[str, Any] = {}
+    for name, path, load in (
+        ("enterprises", args.enterprises, loading.load_enterprises),
+        ("lab_results", args.lab_results, loading.load_lab_results),
+        ("commodities", args.commodities, loading.load_commodities),
+    ):
+        tables[name] = load(path, skip_invalid=skip) if path else None
+    loaded = [declarations, *(t for t in tables.values() if t is not None)]
+    notes = [note for table in loaded for note in table.notes]
+    rejected_parts = [t.rejected for t in loaded if len(t.rejected)]
+    rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
+    registers = Registers(
+        enterprises=tables["enterprises"].frame if tables["enterprises"] else None,
+        lab_results=tables["lab_results"].frame if tables["lab_results"] else None,
+        commodities=tables["commodities"].frame if tables["commodities"] else None,
+    )
+    return Inputs(declarations=declarations, registers=registers, notes=notes, rejected=rejected)
+
+
+def set_aside(args: argparse.Namespace, inputs: Inputs, output: str | Path) -> None:
+    """Print the inputs' notes and write their rejected rows next to ``output``.
+
+    Args:
+        args: The parsed command line.
+        inputs: What :func:`read_inputs` read.
+        output: The command's output file or directory.
+    """
+    for note in inputs.notes:
+        notify(args, note)
+    path = write_rejected(inputs.rejected, output)
+    if path is not None:
+        notify(args, f"{len(inputs.rejected)} invalid rows set aside in {path}")
+
+
+def inspection_rate(args: argparse.Namespace, settings: Any) -> float:
+    """The inspection rate of this run: ``--rate`` or the configured default.
+
+    Args:
+        args: The parsed command line.
+        settings: The run's settings.
+
+    Returns:
+        The rate, in (0, 1].
+
+    Raises:
+        CliError: ``--rate`` is outside (0, 1].
+    """
+    rate = args.rate if args.rate is not None else settings.selection.default_rate
+    if not 0 < rate <= 1:
+        raise CliError(f"--rate must be in (0, 1], got {rate}")
+    return float(rate)
+
+
+def load_model_bundle(model_dir: str) -> Any:
+    """Load the model bundle of ``model_dir``.
+
+    Args:
+        model_dir: The bundle directory.
+
+    Returns:
+        The ``ModelBundle``.
+    """
+    return load_bundle(model_dir)
+
+
+def check_schema_matches(bundle: Any, declarations: Any, source: str) -> None:
+    """Refuse declarations that lack the schema features the bundle was trained with.
+
+    Args:
+        bundle: The loaded bundle.
+        declarations: The loaded declarations table.
+        source: The declarations file, for the message.
+
+    Raises:
+        CliError: Some schema features are missing.
+    """
+    params = bundle.pipeline.to_dict()["params"]
+    missing = [
+        c
+        for c in (*params["extra_categorical"], *params["extra_numeric"])
+        if c not in declarations.frame
+    ]
+    if missing:
+        raise CliError(
+            f"{source}: the model was trained with schema features "
+            f"{', '.join(missing)} that this file lacks; pass the same --schema as at training"
+        )
+
+
+def read_feedback_option(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The inspection outcomes of ``--feedback-from`` and the URL to show, or ``(None, None)``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The outcomes and the store's URL (without a password), or ``(None, None)``.
+
+    Raises:
+        CliError: The store cannot be read.
+    """
+    if not args.feedback_from:
+        return None, None
+
+    try:
+        return read_feedback(args.feedback_from), describe_url(args.feedback_from)
+    except FeedbackSourceError as exc:
+        raise CliError(f"--feedback-from: {exc}") from exc
+
+
+def explain_mode(args: argparse.Namespace) -> Any:
+    """The ``explain_rows`` of ``--explain``: True (all), False (none) or "selected".
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The mode.
+    """
+    mode = getattr(args, "explain", "selected")
+    return {"all": True, "none": False}.get(mode, "selected")
+
+
+def explain_ids(args: argparse.Namespace) -> list[str] | None:
+    """The declaration ids of ``--explain-ids``, or None without it.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The ids, one per non-empty line of the file.
+
+    Raises:
+        CliError: The file cannot be read.
+    """
+    path = getattr(args, "explain_ids", None)
+    if not path:
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CliError(f"--explain-ids: cannot read {path}: {exc}") from exc
+    return [line.strip() for line in lines if line.strip()]

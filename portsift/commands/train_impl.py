@@ -1,0 +1,78 @@
+"""``portsift train`` with the pandas engine: fit, evaluate, save, record in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+
+from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.progress import Progress
+from portsift.commands.steps import (
+    read_feedback_option,
+    read_inputs,
+    run_settings,
+    set_aside,
+)
+from portsift.training.evaluate import format_table
+from portsift.training.train import train
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``portsift train``: fit, evaluate on the time hold-out, save, record in MLflow.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status.
+    """
+    settings = run_settings(args)
+    stages = ["reading input", "features and models", "bundle", "hold-out evaluation", "MLflow run"]
+    with Progress(stages, args.quiet) as progress:
+        progress.stage("reading input")
+        feedback, source = read_feedback_option(args)  # first: a bad store fails before any output
+        inputs = read_inputs(args)
+        set_aside(args, inputs, args.model_dir)
+        declarations = inputs.declarations
+        try:
+            result = train(
+                declarations.frame,
+                inputs.registers,
+                settings,
+                args.model_dir,
+                extra_categorical=declarations.extra_categorical,
+                extra_numeric=declarations.extra_numeric,
+                track=not args.no_mlflow,
+                stage=progress.stage,
+                feedback=feedback,
+                feedback_source=source,
+            )
+        except ValueError as exc:
+            raise CliError(f"{args.declarations}: {exc}") from exc
+    for note in result.notes:
+        notify(args, note)
+    if result.feedback is not None:
+        counts = result.feedback
+        say(
+            args,
+            f"feedback from {source}: labels of {counts.labels_from_feedback:,} declarations "
+            f"taken from it ({counts.changed:,} differ from the file); "
+            f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
+            f"declaration of {args.declarations}",
+        )
+    say(args, f"model {result.model_version} written to {result.model_dir}")
+    if result.evaluation is not None:
+        facts = result.evaluation.facts
+        say(
+            args,
+            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
+            f"inspected declarations, {facts['violations']:,} violations",
+        )
+        say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+    if result.registration is not None:
+        reg = result.registration
+        say(
+            args,
+            f"MLflow run {reg.run_id}: {reg.model_name} v{reg.version} -> {reg.alias} "
+            f"({reg.reason})",
+        )
+    return 0
