@@ -438,13 +438,7 @@ class SelectionPolicy:
         rule_hit: np.ndarray | None = None,
         declared_at: pd.Series | None = None,
     ) -> ThresholdState:
-        """Derive real-time thresholds from the priorities of recent scored declarations.
-
-        The batch solution on the recent declarations fixes, per tier, how many are
-        selected by risk and how many at random; the threshold of a tier is the
-        priority of its last risk selection, and its exploration probability is its
-        random count over the declarations left below the threshold. On the recent data
-        the expected counts are then exactly the batch counts, which meet the rules.
+        """Fit the real-time thresholds (:func:`portsift.models.realtime.fit_state`).
 
         Args:
             recent_priority: Priorities of the recent declarations.

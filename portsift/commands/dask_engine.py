@@ -7,20 +7,15 @@ from typing import Any
 
 from portsift.commands.helpers import CliError, notify, say
 from portsift.commands.progress import Progress
-from portsift.commands.score_impl import report_policy
+from portsift.commands.score_impl import run_score
 from portsift.commands.steps import (
-    check_schema_matches,
     explain_ids,
     explain_mode,
-    inspection_rate,
-    load_model_bundle,
-    ranking_revenue_weight,
     read_inputs,
     run_settings,
     set_aside,
 )
 from portsift.models.policy import SelectionPolicy
-from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS
 from portsift.training.evaluate import format_table
 from portsift.training.scale import (
     ClusterConfig,
@@ -95,6 +90,46 @@ def run_train_dask(args: argparse.Namespace) -> int:
     return 0
 
 
+class DaskScoring:
+    """Scoring on a Dask cluster (:func:`portsift.training.scale.score_dask`).
+
+    The client lives only while the batch is scored; the decisions are written as
+    partitioned output (:func:`portsift.training.scale.write_scores`).
+    """
+
+    where = " on Dask"
+    counts_lanes = False
+
+    def score(
+        self,
+        args: argparse.Namespace,
+        bundle: Any,
+        inputs: Any,
+        *,
+        rate: float,
+        revenue_weight: float,
+        policy: SelectionPolicy,
+    ) -> Any:
+        """Score and decide the declarations of ``inputs`` on the cluster."""
+        with dask_client(cluster_config(args)) as client:
+            return score_dask(
+                bundle,
+                partitioned(inputs.declarations.frame, client=client),
+                inputs.registers,
+                client,
+                rate=rate,
+                revenue_weight=revenue_weight,
+                policy=policy,
+                lang=args.lang,
+                explain_rows=explain_mode(args),
+                explain_ids=explain_ids(args),
+            )
+
+    def write(self, output: Any, path: str) -> None:
+        """Write the decisions as :func:`portsift.training.scale.write_scores` does."""
+        write_scores(output, path)
+
+
 def run_score_dask(args: argparse.Namespace) -> int:
     """``portsift score --engine dask``: the same decisions, computed on a Dask cluster.
 
@@ -104,38 +139,4 @@ def run_score_dask(args: argparse.Namespace) -> int:
     Returns:
         The exit status.
     """
-    settings = run_settings(args)
-    rate = inspection_rate(args, settings)
-    policy = SelectionPolicy(settings.selection, rate=rate)
-    with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
-        progress.stage("loading model")
-        bundle = load_model_bundle(args.model_dir)
-        progress.stage("reading input")
-        inputs = read_inputs(args, require_labels=False)
-        check_schema_matches(bundle, inputs.declarations, args.declarations)
-        progress.stage("scoring")
-        with dask_client(cluster_config(args)) as client:
-            scored = score_dask(
-                bundle,
-                partitioned(inputs.declarations.frame, client=client),
-                inputs.registers,
-                client,
-                rate=rate,
-                revenue_weight=ranking_revenue_weight(settings, bundle),
-                policy=policy,
-                lang=args.lang,
-                explain_rows=explain_mode(args),
-                explain_ids=explain_ids(args),
-            )
-        progress.stage("writing")
-        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
-        write_scores(output, args.out)
-        set_aside(args, inputs, args.out)
-    selected = int(output["selected"].sum())
-    say(
-        args,
-        f"scored {len(output):,} declarations with model {bundle.model_version} on Dask: "
-        f"{selected:,} selected ({selected / max(len(output), 1):.1%}); written to {args.out}",
-    )
-    report_policy(args, scored, output, policy, ranking_revenue_weight(settings, bundle))
-    return 0
+    return run_score(args, DaskScoring())

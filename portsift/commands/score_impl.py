@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Protocol
+
+import pandas as pd
 
 from portsift.commands.helpers import notify, say
 from portsift.commands.progress import Progress
@@ -23,15 +25,81 @@ from portsift.models.policy import SelectionPolicy
 from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
 
-def run_score(args: argparse.Namespace) -> int:
+class ScoringEngine(Protocol):
+    """What ``portsift score`` needs from an engine: score a batch, write the decisions.
+
+    The pandas engine below and the Dask engine (:mod:`portsift.commands.dask_engine`)
+    differ only in these two steps and in how the summary names them.
+    """
+
+    #: Said after the model in the summary ("" or " on Dask").
+    where: str
+    #: Whether the summary counts the lanes.
+    counts_lanes: bool
+
+    def score(
+        self,
+        args: argparse.Namespace,
+        bundle: Any,
+        inputs: Any,
+        *,
+        rate: float,
+        revenue_weight: float,
+        policy: SelectionPolicy,
+    ) -> Any:
+        """Score and decide the declarations of ``inputs``."""
+        ...
+
+    def write(self, output: pd.DataFrame, path: str) -> None:
+        """Write the decisions to ``--out``."""
+        ...
+
+
+class PandasScoring:
+    """Scoring in this process (:func:`portsift.models.scoring.score_declarations`)."""
+
+    where = ""
+    counts_lanes = True
+
+    def score(
+        self,
+        args: argparse.Namespace,
+        bundle: Any,
+        inputs: Any,
+        *,
+        rate: float,
+        revenue_weight: float,
+        policy: SelectionPolicy,
+    ) -> Any:
+        """Score and decide the declarations of ``inputs`` with pandas."""
+        return score_declarations(
+            bundle,
+            inputs.declarations.frame,
+            inputs.registers,
+            rate=rate,
+            revenue_weight=revenue_weight,
+            policy=policy,
+            lang=args.lang,
+            explain_rows=explain_mode(args),
+            explain_ids=explain_ids(args),
+        )
+
+    def write(self, output: pd.DataFrame, path: str) -> None:
+        """Write the decisions as one file, atomically."""
+        write_table_atomic(output, path)
+
+
+def run_score(args: argparse.Namespace, engine: ScoringEngine | None = None) -> int:
     """``portsift score``: score declarations and select under the budget.
 
     Args:
         args: The parsed command line.
+        engine: How to score and write (default: pandas, in this process).
 
     Returns:
         The exit status.
     """
+    engine = engine or PandasScoring()
     settings = run_settings(args)
     rate = inspection_rate(args, settings)
     policy = SelectionPolicy(settings.selection, rate=rate)
@@ -42,31 +110,22 @@ def run_score(args: argparse.Namespace) -> int:
         inputs = read_inputs(args, require_labels=False)
         check_schema_matches(bundle, inputs.declarations, args.declarations)
         progress.stage("scoring")
-        scored = score_declarations(
-            bundle,
-            inputs.declarations.frame,
-            inputs.registers,
-            rate=rate,
-            revenue_weight=ranking_revenue_weight(settings, bundle),
-            policy=policy,
-            lang=args.lang,
-            explain_rows=explain_mode(args),
-            explain_ids=explain_ids(args),
-        )
+        weight = ranking_revenue_weight(settings, bundle)
+        scored = engine.score(args, bundle, inputs, rate=rate, revenue_weight=weight, policy=policy)
         progress.stage("writing")
         # The contract's columns first, then the policy's deadlines and flags.
         output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
-        write_table_atomic(output, args.out)
+        engine.write(output, args.out)
         set_aside(args, inputs, args.out)
     selected = int(output["selected"].sum())
-    lanes = output["lane"].value_counts().to_dict()
+    lanes = f"; lanes {output['lane'].value_counts().to_dict()}" if engine.counts_lanes else ""
     say(
         args,
-        f"scored {len(output):,} declarations with model {bundle.model_version}: "
-        f"{selected:,} selected ({selected / max(len(output), 1):.1%}); lanes {lanes}; "
+        f"scored {len(output):,} declarations with model {bundle.model_version}{engine.where}: "
+        f"{selected:,} selected ({selected / max(len(output), 1):.1%}){lanes}; "
         f"written to {args.out}",
     )
-    report_policy(args, scored, output, policy, ranking_revenue_weight(settings, bundle))
+    report_policy(args, scored, output, policy, weight)
     return 0
 
 
