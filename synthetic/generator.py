@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from portsift.features.contract import DECLARATION_FIELDS, field_names
+from portsift.features.writing import write_text_atomic
 from portsift.synthetic.catalogue import build_catalogue
 from portsift.synthetic.draws import numbered_ids, permuted_ids
 from portsift.synthetic.drift import DRIFT_PERIOD_SHARE, DRIFT_ROW_SHARE
@@ -58,7 +59,7 @@ from portsift.synthetic.identities import (
 )
 from portsift.synthetic.inspection import inspect
 from portsift.synthetic.lab_reports import draw_reports
-from portsift.synthetic.layouts import for_csv, schema_text, write_csv_atomic, write_text_atomic
+from portsift.synthetic.layouts import for_csv, schema_text, write_csv
 from portsift.synthetic.parties import (
     broker_count,
     build_brokers,
@@ -293,7 +294,7 @@ def write_synthetic(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]
     paths: dict[str, Path] = {}
     for name in _OUTPUT_TABLES:
         path = out / f"{name}.csv"
-        write_csv_atomic(for_csv(getattr(data, name)), path)
+        write_csv(for_csv(getattr(data, name)), path)
         paths[name] = path
     if set(data.declarations.columns) - set(field_names(DECLARATION_FIELDS)):
         paths["schema"] = out / "schema.toml"

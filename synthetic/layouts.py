@@ -1,13 +1,11 @@
 """Output layouts of the generated tables: canonical CSV, WCO BACUDA, schema.toml.
 
-CSV files are written atomically (a temp file in the same directory, then
-``os.replace``); flags become integers with empty cells for missing values.
+CSV files are written atomically (:func:`portsift.features.writing.atomic_path`); flags
+become integers with empty cells for missing values.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -21,6 +19,7 @@ from portsift.features.contract import (
     LAB_RESULT_FIELDS,
     field_names,
 )
+from portsift.features.writing import atomic_path
 
 _FLAG_COLUMNS: Final = frozenset(
     f.name for f in (*DECLARATION_FIELDS, *LAB_RESULT_FIELDS, *COMMODITY_FIELDS) if f.kind == "flag"
@@ -44,23 +43,15 @@ def for_csv(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` through a temporary file in the same directory.
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as the contract's CSV (ISO dates), atomically.
 
     Args:
         frame: The table.
         path: Where to write it.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, date_format=_CSV_DATE_FORMAT)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, date_format=_CSV_DATE_FORMAT)
 
 
 def schema_text(declarations: pd.DataFrame) -> str:
@@ -90,25 +81,6 @@ def schema_text(declarations: pd.DataFrame) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory.
-
-    Args:
-        text: The text.
-        path: Where to write it.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def to_bacuda(declarations: pd.DataFrame) -> pd.DataFrame:
