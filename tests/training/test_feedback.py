@@ -11,7 +11,6 @@ a training on the same file without feedback.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -38,9 +37,6 @@ from portsift.training.feedback import (
 NAN = float("nan")
 MODEL_NAME = "portsift-risk-feedback-test"
 REVENUE = 5000.0
-POSTGRES_URL_ENV = "PORTSIFT_TEST_POSTGRES_URL"
-REQUIRE_POSTGRES_ENV = "PORTSIFT_REQUIRE_POSTGRES"
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 # ------------------------------------------------------------------------ the merge
@@ -377,27 +373,20 @@ def test_train_takes_labels_from_the_feedback_of_a_sqlite_store(
 
 
 @pytest.fixture
-def postgres_audit_url() -> Iterator[str]:
+def postgres_audit_url(postgres_url: str) -> Iterator[str]:
     """An audit-store URL on the real PostgreSQL server, in a schema dropped afterwards.
 
     The schema is chosen with libpq's ``options=-csearch_path=...`` in the URL, so that
-    the API and ``--feedback-from`` use it through the URL alone. Skips with the reason
-    when no server answers, unless ``PORTSIFT_REQUIRE_POSTGRES=1``.
+    the API and ``--feedback-from`` use it through the URL alone. The server is the
+    audit-store tests' (``postgres_url``: skips with the reason when none answers,
+    unless ``PORTSIFT_REQUIRE_POSTGRES=1``).
     """
-    url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
     schema = f"portsift_test_{uuid.uuid4().hex[:16]}"
+    engine = sa.create_engine(postgres_url, connect_args={"connect_timeout": 5})
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except Exception as err:  # no driver, no server, no database: all mean "none here"
-        detail = " ".join(str(getattr(err, "orig", None) or err).split())
-        reason = f"no PostgreSQL server answers at {url} ({detail})"
-        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
-            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {reason}", pytrace=False)
-        pytest.skip(f"{reason} (set {REQUIRE_POSTGRES_ENV}=1 to make this a failure)")
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
+        yield f"{postgres_url}?options=-csearch_path%3D{schema}"
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
