@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.helpers import CliError, notify
 from portsift.commands.progress import Progress
 from portsift.commands.score_impl import run_score
 from portsift.commands.steps import (
     explain_ids,
     explain_mode,
     read_inputs,
+    report_trained,
     run_settings,
     set_aside,
 )
 from portsift.models.policy import SelectionPolicy
-from portsift.training.evaluate import format_table
 from portsift.training.scale import (
     ClusterConfig,
     dask_client,
@@ -78,15 +78,7 @@ def run_train_dask(args: argparse.Namespace) -> int:
                 raise CliError(f"{args.declarations}: {exc}") from exc
     for note in result.notes:
         notify(args, note)
-    say(args, f"model {result.model_version} written to {result.model_dir}")
-    if result.evaluation is not None:
-        facts = result.evaluation.facts
-        say(
-            args,
-            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
-            f"inspected declarations, {facts['violations']:,} violations",
-        )
-        say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+    report_trained(args, result, settings)
     return 0
 
 

@@ -16,9 +16,7 @@ from portsift.commands.helpers import EXIT_DRIFT, CliError, notify, say
 from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     Inputs,
-    check_schema_matches,
-    load_model_bundle,
-    read_inputs,
+    model_and_inputs,
     run_settings,
 )
 from portsift.features import loading
@@ -50,13 +48,7 @@ def run_monitor(args: argparse.Namespace) -> int:
             raise CliError(f"--since {args.since!r} is not a date; use YYYY-MM-DD")
     stages = ["loading model", "reading input", "monitoring", "writing dashboard"]
     with Progress(stages, args.quiet) as progress:
-        progress.stage("loading model")
-        bundle = load_model_bundle(args.model_dir)
-        progress.stage("reading input")
-        inputs = read_inputs(args, require_labels=False)
-        for note in inputs.notes:
-            notify(args, note)
-        check_schema_matches(bundle, inputs.declarations, args.declarations)
+        bundle, inputs = model_and_inputs(args, progress)
         marker = read_random_marker(args, inputs)
         progress.stage("monitoring")
         thresholds = Thresholds(

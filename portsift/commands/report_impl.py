@@ -8,11 +8,9 @@ from pathlib import Path
 from portsift.commands.helpers import CliError, notify, say
 from portsift.commands.progress import Progress
 from portsift.commands.steps import (
-    check_schema_matches,
     inspection_rate,
-    load_model_bundle,
+    model_and_inputs,
     ranking_revenue_weight,
-    read_inputs,
     run_settings,
 )
 from portsift.features.writing import write_rejected
@@ -48,13 +46,7 @@ def run_report(args: argparse.Namespace) -> int:
             raise CliError(f"{args.out}: {exc}") from exc
     stages = ["loading model", "reading input", "scoring", "writing report"]
     with Progress(stages, args.quiet) as progress:
-        progress.stage("loading model")
-        bundle = load_model_bundle(args.model_dir)
-        progress.stage("reading input")
-        inputs = read_inputs(args, require_labels=False)
-        for note in inputs.notes:
-            notify(args, note)
-        check_schema_matches(bundle, inputs.declarations, args.declarations)
+        bundle, inputs = model_and_inputs(args, progress)
         progress.stage("scoring")
         common = {
             "lang": args.lang,

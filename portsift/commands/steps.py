@@ -9,13 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from portsift.commands.helpers import CliError, notify
+from portsift.commands.helpers import CliError, notify, say
 from portsift.features import loading
 from portsift.features.pipeline import Registers
 from portsift.features.writing import write_rejected
 from portsift.models.bundle import load_bundle
 from portsift.models.scoring import ranking_weight
 from portsift.settings import load_settings
+from portsift.training.evaluate import format_table
 from portsift.training.feedback import FeedbackSourceError, describe_url, read_feedback
 
 
@@ -216,3 +217,42 @@ def explain_ids(args: argparse.Namespace) -> list[str] | None:
     except OSError as exc:
         raise CliError(f"--explain-ids: cannot read {path}: {exc}") from exc
     return [line.strip() for line in lines if line.strip()]
+
+
+def model_and_inputs(args: argparse.Namespace, progress: Any) -> tuple[Any, Inputs]:
+    """Load ``--model-dir`` and read unlabelled inputs that match its schema.
+
+    Args:
+        args: The parsed command line.
+        progress: The command's progress display (stages "loading model", "reading input").
+
+    Returns:
+        ``(bundle, inputs)``; the loader's notes are said on stderr.
+    """
+    progress.stage("loading model")
+    bundle = load_model_bundle(args.model_dir)
+    progress.stage("reading input")
+    inputs = read_inputs(args, require_labels=False)
+    for note in inputs.notes:
+        notify(args, note)
+    check_schema_matches(bundle, inputs.declarations, args.declarations)
+    return bundle, inputs
+
+
+def report_trained(args: argparse.Namespace, result: Any, settings: Any) -> None:
+    """Say where a trained bundle went and, with a hold-out, its evaluation table.
+
+    Args:
+        args: The parsed command line.
+        result: The training result (pandas or Dask).
+        settings: The run's settings (the evaluation's percents).
+    """
+    say(args, f"model {result.model_version} written to {result.model_dir}")
+    if result.evaluation is not None:
+        facts = result.evaluation.facts
+        say(
+            args,
+            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
+            f"inspected declarations, {facts['violations']:,} violations",
+        )
+        say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))

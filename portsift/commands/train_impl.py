@@ -9,10 +9,10 @@ from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     read_feedback_option,
     read_inputs,
+    report_trained,
     run_settings,
     set_aside,
 )
-from portsift.training.evaluate import format_table
 from portsift.training.train import train
 
 
@@ -59,15 +59,7 @@ def run_train(args: argparse.Namespace) -> int:
             f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
             f"declaration of {args.declarations}",
         )
-    say(args, f"model {result.model_version} written to {result.model_dir}")
-    if result.evaluation is not None:
-        facts = result.evaluation.facts
-        say(
-            args,
-            f"hold-out from {facts['from']} to {facts['to']}: {facts['labelled_rows']:,} "
-            f"inspected declarations, {facts['violations']:,} violations",
-        )
-        say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+    report_trained(args, result, settings)
     if result.registration is not None:
         reg = result.registration
         say(
