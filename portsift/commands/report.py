@@ -42,7 +42,8 @@ def add_parser(subparsers: Any) -> None:
         "--timeout",
         type=float,
         default=120.0,
-        help="seconds the browser may take to print a PDF (default 120)",
+        help="seconds the browser may take to print a PDF, over up to 3 runs: a run that hangs "
+        "is killed and started again (default 120)",
     )
     options.add_objective(report)
     options.add_common(report)

@@ -27,7 +27,13 @@ from portsift.models.bundle import Bundle, load_bundle
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, histogram_svg, nice_ticks, waterfall_svg
 from portsift.reports.officer import build_report
-from portsift.reports.render import RenderError, find_chromium, html_to_pdf, screenshot
+from portsift.reports.render import (
+    HUNG_ATTEMPTS,
+    RenderError,
+    find_chromium,
+    html_to_pdf,
+    screenshot,
+)
 from tests.conftest import DataFiles
 
 Loaded = tuple[Bundle, pd.DataFrame, Registers]
@@ -425,23 +431,48 @@ def test_pdf_without_a_browser_is_a_clear_error(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_hanging_browser_is_killed(tmp_path: Path) -> None:
-    fake = tmp_path / "fake-chromium"
-    fake.write_text("#!/bin/sh\nsleep 60\n")
+def _fake_browser(directory: Path, body: str) -> Path:
+    """A stand-in browser that counts its runs in ``runs`` next to itself."""
+    fake = directory / "fake-chromium"
+    runs = directory / "runs"
+    fake.write_text(f'#!/bin/sh\necho run >> "{runs}"\n{body}\n')
     fake.chmod(0o755)
+    return fake
+
+
+def _runs(directory: Path) -> int:
+    return len((directory / "runs").read_text().splitlines())
+
+
+def test_a_hanging_browser_is_killed(tmp_path: Path) -> None:
+    fake = _fake_browser(tmp_path, "sleep 60")
     out = tmp_path / "out" / "r.pdf"
     started = time.monotonic()
-    with pytest.raises(RenderError, match="did not finish"):
-        html_to_pdf("<p>x</p>", out, timeout=1.0, browser=str(fake))
+    with pytest.raises(RenderError, match=r"did not finish within 1\.5 s"):
+        html_to_pdf("<p>x</p>", out, timeout=1.5, browser=str(fake))
     assert time.monotonic() - started < 10
+    assert _runs(tmp_path) == HUNG_ATTEMPTS
     assert list(out.parent.iterdir()) == []
 
 
+def test_a_browser_that_hangs_once_is_started_again(tmp_path: Path) -> None:
+    # The first run hangs; the second writes the PDF where --print-to-pdf says.
+    fake = _fake_browser(
+        tmp_path,
+        f'[ "$(wc -l < "{tmp_path / "runs"}")" -eq 1 ] && sleep 60\n'
+        'for a; do case "$a" in --print-to-pdf=*) printf "%%PDF-1.4" > "${a#*=}";; esac; done',
+    )
+    out = tmp_path / "out" / "r.pdf"
+    assert html_to_pdf("<p>x</p>", out, timeout=3.0, browser=str(fake)) == out
+    assert out.read_bytes() == b"%PDF-1.4"
+    assert _runs(tmp_path) == 2
+    assert list(out.parent.iterdir()) == [out]
+
+
 def test_a_failing_browser_leaves_nothing(tmp_path: Path) -> None:
-    fake = tmp_path / "fake-chromium"
-    fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n")
-    fake.chmod(0o755)
+    fake = _fake_browser(tmp_path, "echo 'cannot open display' >&2\nexit 3")
     out = tmp_path / "out" / "r.pdf"
     with pytest.raises(RenderError, match="exit status 3: cannot open display"):
         html_to_pdf("<p>x</p>", out, browser=str(fake))
+    assert _runs(tmp_path) == 1, "a browser that exits with an error is not retried"
     assert list(out.parent.iterdir()) == []
