@@ -58,6 +58,7 @@ _ERRORS: dict[int, str] = {
     400: "The body is not JSON or does not have the shape of the request (`detail` lists "
     "pydantic's problems, `field` names the first field)",
     401: "No accepted `Authorization: Bearer <token>`",
+    403: "The token's credential lacks the scope the route needs (`score`, `feedback`)",
     413: "The body is larger than the server accepts (`PORTSIFT_MAX_BODY_BYTES`)",
     422: "A value the loader refuses (`field` names it; `records` the 1-based positions in "
     "a batch)",

@@ -40,7 +40,13 @@ from portsift.serving.app import (
     ScoreRequest,
     language_of,
 )
-from portsift.serving.auth import TokenConfigError, TokenVerifier
+from portsift.serving.auth import (
+    INSECURE_CREDENTIAL,
+    PATH_SCOPES,
+    Credential,
+    TokenConfigError,
+    TokenVerifier,
+)
 from portsift.serving.batching import MicroBatcher
 from portsift.serving.openapi_patch import document_service
 from portsift.store.audit import AuditError
@@ -58,8 +64,11 @@ BATCH_DECLARATIONS = 512
 #: each worker runs LightGBM on one thread.
 WORKERS = int(os.environ.get("PORTSIFT_WORKERS", "1") or 1)
 
-#: Paths served without a token: BentoML's health and Prometheus endpoints.
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+#: Paths served without a token: BentoML's health checks. ``/metrics`` needs the
+#: ``metrics`` scope (serving.auth.PATH_SCOPES).
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+#: Key of ``request.state`` holding the name of the request's credential.
+CREDENTIAL_STATE = "portsift_credential"
 
 
 #: How often a worker checks that the BentoML arbiter that started it still lives, in seconds.
@@ -118,11 +127,13 @@ def _json_reply(status: int, body: dict[str, Any]) -> tuple[dict[str, Any], byte
 
 
 class GuardMiddleware:
-    """ASGI middleware: bearer tokens on every path but health and metrics; body size cap.
+    """ASGI middleware: bearer tokens and their scopes on every path but health; body cap.
 
-    A request without an accepted ``Authorization: Bearer <token>`` gets 401 before any
+    A request without an accepted ``Authorization: Bearer <token>`` gets 401 and one whose
+    credential lacks the path's scope (``serving.auth.PATH_SCOPES``) 403, both before any
     of its body is read; a body larger than the cap gets 413 (by ``Content-Length`` up
-    front, and by counting the bytes of a chunked body).
+    front, and by counting the bytes of a chunked body). The credential's name goes into
+    ``request.state`` for the audit store.
     """
 
     def __init__(self, app: Any, max_body_bytes: int | None = None) -> None:
@@ -140,12 +151,28 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not self.open_access and not self.verifier.verify(headers.get("authorization")):
+        if self.open_access:
+            credential: Credential | None = INSECURE_CREDENTIAL
+        else:
+            credential = self.verifier.identify(headers.get("authorization"))
+        if credential is None:
             start, payload = _json_reply(401, {"error": "missing or invalid bearer token"})
             start["headers"].append((b"www-authenticate", b'Bearer realm="portsift"'))
             await send(start)
             await send({"type": "http.response.body", "body": payload})
             return
+        needed = PATH_SCOPES.get(scope.get("path", ""))
+        if needed is not None and not credential.allows(needed):
+            message = (
+                f"the credential {credential.name!r} may not use {scope['path']}: "
+                f"it needs the scope {needed!r}"
+            )
+            start, payload = _json_reply(403, {"error": message, "field": None})
+            await send(start)
+            await send({"type": "http.response.body", "body": payload})
+            return
+        # The endpoints read it from ``ctx.request.state`` (the audit store records it).
+        scope.setdefault("state", {})[CREDENTIAL_STATE] = credential.name
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._too_large(send)

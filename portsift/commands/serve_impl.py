@@ -1,4 +1,8 @@
-"""``portsift serve``: check everything, then replace this process by ``bentoml serve``."""
+"""``portsift serve``: check everything, then replace this process by ``bentoml serve``.
+
+BentoML is started through :mod:`portsift.serving.launch`, which gives the server a
+Prometheus directory of its own and removes it at exit.
+"""
 
 from __future__ import annotations
 
@@ -102,8 +106,8 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     command = [
         sys.executable,
         "-m",
-        "bentoml",
-        "serve",
+        # bentoml serve, with a Prometheus directory of this server's own (serving.launch).
+        "portsift.serving.launch",
         "portsift.serving.service:Portsift",
         "--host",
         args.host,

@@ -40,8 +40,14 @@ from tests.store.conftest import (  # noqa: F401
 
 # ------------------------------------------------------------------- portsift serve
 
-#: The bearer token every test server accepts.
+#: The bearer token of the credential ``tests`` (every scope) that test servers accept.
 TOKEN = "test-token-0123456789abcdef"
+#: Name of :data:`TOKEN`'s credential, recorded in the audit store.
+TOKEN_NAME = "tests"
+#: A token in the older form (no name, no scopes): it may only score.
+SCORE_ONLY_TOKEN = "score-only-token-0123456789"
+#: ``PORTSIFT_API_TOKENS`` of every test server.
+API_TOKENS = f"{TOKEN_NAME} score+feedback+metrics {TOKEN}, {SCORE_ONLY_TOKEN}"
 #: How long a server may take to answer ``/readyz`` (the machine may be busy).
 READY_TIMEOUT_S = 180
 
@@ -218,7 +224,7 @@ def start_server(
     port = port or free_port()
     full_env = {
         **os.environ,
-        "PORTSIFT_API_TOKENS": TOKEN,
+        "PORTSIFT_API_TOKENS": API_TOKENS,
         "PORTSIFT_AUDIT_URL": audit_url,
         "BENTOML_HOME": str(directory / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",

@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 from portsift.serving import auth
-from portsift.serving.auth import TokenConfigError, TokenVerifier, bearer_token, hash_token
+from portsift.serving.auth import (
+    FEEDBACK,
+    METRICS,
+    SCORE,
+    Credential,
+    TokenConfigError,
+    TokenVerifier,
+    bearer_token,
+    hash_token,
+    legacy_name,
+)
 
 ALPHA = "alpha-token-0123456789"
 BRAVO = "bravo-token-ABCDEFGHIJ"
@@ -83,6 +93,61 @@ def test_only_digests_are_kept() -> None:
     assert ALPHA.encode() not in b"".join(verifier._digests)
 
 
+# ---------------------------------------------------------------- names and scopes
+
+
+def test_named_credentials_carry_their_scopes(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.txt"
+    path.write_text(
+        f"console score+feedback {hash_token(BRAVO)}  # the officers' console\n"
+        f"prometheus metrics {hash_token(CHARLIE)}\n",
+        encoding="utf-8",
+    )
+    verifier = TokenVerifier.from_env(
+        {"PORTSIFT_API_TOKENS": f" gateway score {ALPHA} ", "PORTSIFT_API_TOKEN_FILE": str(path)}
+    )
+    assert verifier.identify(bearer(ALPHA)) == Credential("gateway", frozenset({SCORE}))
+    assert verifier.identify(bearer(BRAVO)) == Credential("console", frozenset({SCORE, FEEDBACK}))
+    assert verifier.identify(bearer(CHARLIE)) == Credential("prometheus", frozenset({METRICS}))
+    assert verifier.identify(bearer("wrong-token-0123456789")) is None
+    assert not verifier.identify(bearer(ALPHA)).allows(FEEDBACK)  # type: ignore[union-attr]
+    assert {c.name for c in verifier.credentials} == {"gateway", "console", "prometheus"}
+
+
+def test_tokens_without_a_name_may_only_score(tmp_path: Path) -> None:
+    digest = hashlib.sha256(ALPHA.encode()).digest()
+    old_style = [
+        TokenVerifier.from_env({"PORTSIFT_API_TOKENS": ALPHA}),
+        TokenVerifier.from_env({"PORTSIFT_API_TOKEN_FILE": str(token_file(tmp_path, ALPHA))}),
+    ]
+    for verifier in old_style:
+        credential = verifier.identify(bearer(ALPHA))
+        assert credential == Credential(legacy_name(digest), frozenset({SCORE}))
+        assert credential.name == "token-" + digest.hex()[:8]
+        assert not credential.allows(FEEDBACK) and not credential.allows(METRICS)
+
+
+def test_clashing_credentials_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(TokenConfigError, match="name 'console' is given twice"):
+        TokenVerifier.from_items([f"console score {ALPHA}", f"console feedback {BRAVO}"])
+    with pytest.raises(TokenConfigError, match="configured as 'a' and as 'b'"):
+        TokenVerifier.from_items([f"a score {ALPHA}", f"b score {ALPHA}"])
+    # The same credential from the environment and the file is one credential.
+    path = tmp_path / "tokens.txt"
+    path.write_text(f"gateway score {hash_token(ALPHA)}\n", encoding="utf-8")
+    both = TokenVerifier.from_env(
+        {"PORTSIFT_API_TOKENS": f"gateway score {ALPHA}", "PORTSIFT_API_TOKEN_FILE": str(path)}
+    )
+    assert len(both) == 1
+    for bad, message in [
+        (f"console scores {hash_token(ALPHA)}", "unknown scope 'scores'"),
+        (f"console {hash_token(ALPHA)}", "line 1: expected"),
+        (f"con sole score {hash_token(ALPHA)}", "line 1: expected"),
+    ]:
+        with pytest.raises(TokenConfigError, match=message):
+            TokenVerifier.from_digest_lines([bad])
+
+
 # ------------------------------------------------------------------------- rejecting
 
 
@@ -130,7 +195,11 @@ def test_an_unconfigured_verifier_accepts_nothing() -> None:
         (f"{ALPHA},tiny", "#2 is 4 characters long"),
         (f"{ALPHA},,{BRAVO}", "#2 is empty"),
         (f"{ALPHA},", "#2 is empty"),
-        ("sixteen chars ok!", "spaces"),
+        ("sixteen chars ok!", "unknown scope 'chars'"),
+        ("a b c d-0123456789abcdef", "holds spaces"),
+        ("bad/name score alpha-token-0123456789", "credential name 'bad/name'"),
+        ("console score+ alpha-token-0123456789", "unknown scope ''"),
+        ("console score short", "5 characters long"),
         ("sixteen-chars-Ünicode", "non-ASCII"),
     ],
 )

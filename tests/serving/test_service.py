@@ -31,7 +31,7 @@ from portsift.models.scoring import score_declarations
 from portsift.serving.api_models import Decision
 from portsift.serving.service import DEFAULT_MAX_BODY_BYTES
 from portsift.store.audit import AuditStore
-from tests.serving.conftest import TOKEN, Server, declaration_records
+from tests.serving.conftest import SCORE_ONLY_TOKEN, TOKEN, Server, declaration_records
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_reasons_follow_the_requested_language(
     assert any("\u4e00" <= ch <= "\u9fff" for ch in by_field.json()["reasons"])
 
 
-def test_tokens_are_required_except_for_health_and_metrics(
+def test_tokens_are_required_except_for_health(
     server: Server, records: list[dict[str, Any]]
 ) -> None:
     for path, body in (
@@ -134,8 +134,26 @@ def test_tokens_are_required_except_for_health_and_metrics(
         assert server.post(path, body, token="wrong-token-0123456789").status_code == 401
         wrong_scheme = server.post(path, body, token=None, headers={"Authorization": TOKEN})
         assert wrong_scheme.status_code == 401
-    for path in ("/livez", "/readyz", "/metrics"):
+    for path in ("/livez", "/readyz"):
         assert httpx.get(server.url + path, timeout=10).status_code == 200
+
+
+def test_each_path_needs_its_scope(server: Server, records: list[dict[str, Any]]) -> None:
+    # A token without a name (the older configuration form) may score, nothing else.
+    scored = server.post("/score", records[0], token=SCORE_ONLY_TOKEN)
+    assert scored.status_code == 200, scored.text
+    outcome = {"declaration_id": scored.json()["declaration_id"], "inspected": 1, "illicit": 1}
+    refused = server.post("/feedback", outcome, token=SCORE_ONLY_TOKEN)
+    assert refused.status_code == 403
+    assert "scope 'feedback'" in refused.json()["error"]
+    assert SCORE_ONLY_TOKEN not in refused.text
+    metrics = server.url + "/metrics"
+    assert httpx.get(metrics, timeout=10).status_code == 401
+    bearer = {"Authorization": f"Bearer {SCORE_ONLY_TOKEN}"}
+    assert httpx.get(metrics, headers=bearer, timeout=10).status_code == 403
+    allowed = httpx.get(metrics, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert allowed.status_code == 200
+    assert "bentoml_service_request" in allowed.text
 
 
 def _bad(server: Server, body: Any = None, **kw: Any) -> dict[str, Any]:
