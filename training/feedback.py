@@ -19,6 +19,7 @@ inspection that found nothing raised no revenue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,7 +198,7 @@ def describe_url(url: str) -> str:
         return url
 
 
-def read_feedback(url: str) -> pd.DataFrame:
+def read_feedback(url: str, *, sources: Sequence[str] | None = None) -> pd.DataFrame:
     """Read the latest inspection outcome of every declaration from an audit store.
 
     Nothing is created: a SQLite file that does not exist, or a database without the
@@ -207,9 +208,10 @@ def read_feedback(url: str) -> pd.DataFrame:
     Args:
         url: SQLAlchemy URL of the audit store (``sqlite:///FILE`` or
             ``postgresql+psycopg://USER@HOST/DB``), as ``PORTSIFT_AUDIT_URL`` of the API.
+        sources: Only outcomes sent by these API credentials count (default: all).
 
     Returns:
-        ``AuditStore.feedback_frame()``: one row per declaration, columns
+        ``AuditStore.feedback_frame(sources)``: one row per declaration, columns
         ``declaration_id, inspected, illicit, revenue``.
 
     Raises:
@@ -252,7 +254,7 @@ def read_feedback(url: str) -> pd.DataFrame:
                 f"{shown}: not a portsift audit store (it has no feedback table)"
             )
         with AuditStore.from_url(parsed) as store:
-            return store.feedback_frame()
+            return store.feedback_frame(sources=sources)
     except FeedbackSourceError:
         raise
     except (AuditError, SQLAlchemyError, ValueError, ImportError) as err:

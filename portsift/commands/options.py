@@ -1,4 +1,4 @@
-"""Option groups of several commands: inputs and registers, schema, config, engine, objective."""
+"""Option groups shared by several commands (inputs, settings, engine, objective, feedback)."""
 
 from __future__ import annotations
 
@@ -73,4 +73,26 @@ def add_objective(parser: argparse.ArgumentParser) -> None:
         choices=["hits", "revenue", "blend"],
         help="what the ranking maximises: hits (risk alone), revenue (expected revenue) or "
         "blend (the revenue weight chosen at training); default [selection] objective",
+    )
+
+
+def add_feedback(parser: argparse.ArgumentParser) -> None:
+    """Add ``--feedback-from URL`` and ``--feedback-sources NAME[,NAME...]``.
+
+    Args:
+        parser: The subcommand's parser.
+    """
+    parser.add_argument(
+        "--feedback-from",
+        dest="feedback_from",
+        metavar="URL",
+        help="audit store (SQLAlchemy URL, as PORTSIFT_AUDIT_URL) whose inspection outcomes "
+        "from POST /feedback replace the file's labels of the declarations they name",
+    )
+    parser.add_argument(
+        "--feedback-sources",
+        dest="feedback_sources",
+        metavar="NAME[,NAME...]",
+        help="with --feedback-from: only the outcomes sent by these API credentials count "
+        "(default: every credential's)",
     )

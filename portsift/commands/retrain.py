@@ -31,13 +31,7 @@ def add_parser(subparsers: Any) -> None:
     )
     options.add_inputs(retrain)
     retrain.add_argument("--model-dir", dest="model_dir", required=True)
-    retrain.add_argument(
-        "--feedback-from",
-        dest="feedback_from",
-        metavar="URL",
-        help="audit store (SQLAlchemy URL, as PORTSIFT_AUDIT_URL) whose inspection outcomes "
-        "replace the file's labels of the declarations they name",
-    )
+    options.add_feedback(retrain)
     retrain.add_argument(
         "--window-days",
         dest="window_days",

@@ -175,13 +175,34 @@ def read_feedback_option(args: argparse.Namespace) -> tuple[Any, str | None]:
     Raises:
         CliError: The store cannot be read.
     """
+    sources = _feedback_sources(args)
     if not args.feedback_from:
+        if sources is not None:
+            raise CliError("--feedback-sources needs --feedback-from")
         return None, None
 
     try:
-        return read_feedback(args.feedback_from), describe_url(args.feedback_from)
+        outcomes = read_feedback(args.feedback_from, sources=sources)
     except FeedbackSourceError as exc:
         raise CliError(f"--feedback-from: {exc}") from exc
+    shown = describe_url(args.feedback_from)
+    if sources is not None:
+        shown += f" (outcomes from {', '.join(sources)})"
+    return outcomes, shown
+
+
+def _feedback_sources(args: argparse.Namespace) -> list[str] | None:
+    """The credential names of ``--feedback-sources``, checked, or ``None``."""
+    from portsift.serving.auth import TokenConfigError, check_name
+
+    text = getattr(args, "feedback_sources", None)
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    try:
+        return [check_name(name, "--feedback-sources") for name in names]
+    except TokenConfigError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def explain_mode(args: argparse.Namespace) -> Any:

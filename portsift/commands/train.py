@@ -27,13 +27,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="do not record the run in MLflow",
     )
-    train.add_argument(
-        "--feedback-from",
-        dest="feedback_from",
-        metavar="URL",
-        help="audit store (SQLAlchemy URL, as PORTSIFT_AUDIT_URL) whose inspection outcomes "
-        "from POST /feedback replace the file's labels of the declarations they name",
-    )
+    options.add_feedback(train)
     options.add_engine(train)
     options.add_objective(train)
     options.add_common(train)
