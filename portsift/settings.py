@@ -401,6 +401,12 @@ class SimulationSettings(_Frozen):
         return value
 
 
+class FeedbackSettings(_Frozen):
+    """What ``POST /feedback`` accepts as an inspection outcome."""
+
+    max_revenue_to_declared_value: float = Field(gt=0)
+
+
 class Settings(_Frozen):
     """All settings of a portsift run."""
 
@@ -413,6 +419,7 @@ class Settings(_Frozen):
     selection: SelectionSettings
     monitoring: MonitoringSettings
     simulation: SimulationSettings
+    feedback: FeedbackSettings
 
 
 class SettingsError(ValueError):

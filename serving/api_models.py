@@ -166,11 +166,18 @@ class Feedback(_Strict):
 
 
 class FeedbackReceipt(BaseModel):
-    """What ``POST /feedback`` answers once the outcome is committed."""
+    """What ``POST /feedback`` answers once the outcome is committed.
+
+    ``kind`` is ``new``; ``repeat`` when the same credential had sent the same outcome
+    (nothing new was written, ``feedback_id`` is the earlier row); or ``correction`` when
+    it differs from that credential's earlier outcome, whose id ``corrects`` names.
+    """
 
     declaration_id: str
     recorded: bool
     feedback_id: int
+    kind: Literal["new", "repeat", "correction"]
+    corrects: int | None = None
 
 
 class ValidationProblem(BaseModel):

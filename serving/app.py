@@ -58,6 +58,7 @@ from portsift.models.scoring import (
     score_online,
 )
 from portsift.serving.auth import TokenVerifier
+from portsift.serving.feedback import record_outcome
 from portsift.settings import load_settings
 from portsift.store.audit import AuditStore
 from portsift.store.audit_records import DecisionRecord
@@ -87,14 +88,6 @@ _PLAIN_COLUMNS = tuple(
     for c in dict.fromkeys((*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS))
     if c not in _FLOAT_COLUMNS and c not in _INT_COLUMNS
 )
-
-
-class FeedbackError(ValueError):
-    """An inspection outcome that cannot be recorded; ``field`` names the culprit."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -148,6 +141,7 @@ class DecisionService:
         num_threads: LightGBM threads per call (1: no oversubscription).
         online: The pipeline compiled against the registers for the per-request path
             (None: a pipeline with schema-file features, served by the pandas path).
+        max_revenue_to_declared_value: ``[feedback]``'s bound on an outcome's revenue.
     """
 
     bundle: Bundle
@@ -159,6 +153,7 @@ class DecisionService:
     revenue_weight: float
     num_threads: int = 1
     online: OnlineFeatures | None = None
+    max_revenue_to_declared_value: float = 10.0
 
     @classmethod
     def load(
@@ -223,6 +218,7 @@ class DecisionService:
             revenue_weight=ranking_weight(bundle.metadata, None),
             num_threads=num_threads,
             online=online,
+            max_revenue_to_declared_value=settings.feedback.max_revenue_to_declared_value,
         )
 
     @classmethod
@@ -443,59 +439,37 @@ class DecisionService:
             out.append(decision)
         return out
 
-    def feedback(self, record: Mapping[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    def feedback(
+        self, record: Mapping[str, Any], *, credential: str, request_id: str | None = None
+    ) -> dict[str, Any]:
         """Record an inspection outcome (``declaration_id, inspected, illicit, revenue``).
 
+        See :func:`portsift.serving.feedback.record_outcome` for what is accepted.
+
+        Args:
+            record: The JSON object sent.
+            credential: Name of the API credential that sent it.
+            request_id: The HTTP request's id.
+
+        Returns:
+            The receipt.
+
         Raises:
-            FeedbackError: An invalid value (``field`` names it).
+            FeedbackError: An invalid or implausible value (``field`` names it).
+            UnknownDeclarationError: No decision for the declaration is on record.
             AuditError: The store did not commit.
         """
-        declaration_id = record.get("declaration_id")
-        if isinstance(declaration_id, int) and not isinstance(declaration_id, bool):
-            declaration_id = str(declaration_id)
-        if not isinstance(declaration_id, str) or not declaration_id.strip():
-            raise FeedbackError(
-                "field 'declaration_id' must be a non-empty string", "declaration_id"
-            )
-        inspected = _flag(record.get("inspected"), "inspected", nullable=False)
-        illicit = _flag(record.get("illicit"), "illicit", nullable=True)
-        revenue = record.get("revenue")
-        if revenue is not None:
-            if isinstance(revenue, bool) or not isinstance(revenue, int | float):
-                raise FeedbackError("field 'revenue' must be a number or null", "revenue")
-            if not math.isfinite(revenue) or revenue < 0:
-                raise FeedbackError(f"field 'revenue' must be >= 0, got {revenue}", "revenue")
-        if not inspected and (illicit or (revenue or 0) > 0):
-            field = "illicit" if illicit else "revenue"
-            raise FeedbackError(
-                f"field '{field}': an uninspected declaration cannot report a violation or revenue",
-                field,
-            )
-        row_id = self.audit.record_feedback(
-            declaration_id,
-            inspected=bool(inspected),
-            illicit=None if illicit is None else bool(illicit),
-            revenue=None if revenue is None else float(revenue),
-            source=source,
+        return record_outcome(
+            self.audit,
+            record,
+            credential=credential,
+            request_id=request_id,
+            max_revenue_to_declared_value=self.max_revenue_to_declared_value,
         )
-        return {"declaration_id": declaration_id, "recorded": True, "feedback_id": row_id}
 
     def close(self) -> None:
         """Close the audit store."""
         self.audit.close()
-
-
-def _flag(value: Any, name: str, *, nullable: bool) -> int | None:
-    if value is None:
-        if nullable:
-            return None
-        raise FeedbackError(f"field '{name}' is required (0 or 1)", name)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | float) and value in (0, 1):
-        return int(value)
-    allowed = "0, 1 or null" if nullable else "0 or 1"
-    raise FeedbackError(f"field '{name}' must be {allowed}, got {value!r}", name)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -53,12 +53,13 @@ _ROUTES: dict[str, tuple[type[BaseModel], dict[str, Any], str]] = {
     "/feedback": (Feedback, {"$ref": _REF.format(model="FeedbackReceipt")}, "the receipt"),
 }
 
-#: Error answers of every API route (404 and 500 stay as BentoML describes them).
+#: Error answers of every API route (500 stays as BentoML describes it).
 _ERRORS: dict[int, str] = {
     400: "The body is not JSON or does not have the shape of the request (`detail` lists "
     "pydantic's problems, `field` names the first field)",
     401: "No accepted `Authorization: Bearer <token>`",
     403: "The token's credential lacks the scope the route needs (`score`, `feedback`)",
+    404: "`/feedback`: no decision for the declaration is on record",
     413: "The body is larger than the server accepts (`PORTSIFT_MAX_BODY_BYTES`)",
     422: "A value the loader refuses (`field` names it; `records` the 1-based positions in "
     "a batch)",

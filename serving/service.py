@@ -36,7 +36,6 @@ from portsift.serving.api_models import (
 from portsift.serving.app import (
     INSECURE_ENV,
     DecisionService,
-    FeedbackError,
     ScoreRequest,
     language_of,
 )
@@ -48,6 +47,7 @@ from portsift.serving.auth import (
     TokenVerifier,
 )
 from portsift.serving.batching import MicroBatcher
+from portsift.serving.feedback import FeedbackError
 from portsift.serving.openapi_patch import document_service
 from portsift.store.audit import AuditError
 
@@ -341,14 +341,18 @@ class Portsift:
         return await self._score(records, lang, "declarations", ctx, many=True)
 
     @bentoml.api(route="/feedback")
-    def feedback(self, outcome: Feedback, /) -> FeedbackReceipt:
-        """Record an inspection outcome for a declaration."""
+    def feedback(self, outcome: Feedback, /, ctx: bentoml.Context) -> FeedbackReceipt:
+        """Record an inspection outcome for a declaration the audit store has decided."""
         try:
-            receipt = self.decisions.feedback(outcome.model_dump(), source="api")
+            receipt = self.decisions.feedback(
+                outcome.model_dump(), credential=getattr(ctx.request.state, CREDENTIAL_STATE)
+            )
         except FeedbackError as err:
-            return _error(422, str(err), err.field)
+            ctx.response.status_code = err.status
+            return _error(err.status, str(err), err.field)
         except AuditError:
             logger.exception("feedback not recorded")
+            ctx.response.status_code = 503
             return _error(503, "the audit store did not record the feedback; retry", None)
         return FeedbackReceipt(**receipt)
 
