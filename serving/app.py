@@ -44,6 +44,7 @@ from portsift.features.online import (
     concat_columns,
 )
 from portsift.features.pipeline import Registers
+from portsift.features.plausibility import columns_plausible
 from portsift.features.validation import InputError
 from portsift.models.bundle import Bundle, load_bundle
 from portsift.models.explain import Explanation
@@ -354,7 +355,9 @@ class DecisionService:
         # through the loader, which normalises it or names the field and record.
         if self.online is not None:
             columns = columns_from_records(records)
-            if columns is not None:
+            # The fast reader checks types and signs; bounds and characters are checked
+            # here, so that a direct caller meets the same rule as the API and the files.
+            if columns is not None and columns_plausible(columns):
                 return columns
         frame = self._validated(records, request.source)
         return columns_from_frame(frame) if self.online is not None else frame

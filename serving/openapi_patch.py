@@ -55,10 +55,11 @@ _ROUTES: dict[str, tuple[type[BaseModel], dict[str, Any], str]] = {
 
 #: Error answers of every API route (404 and 500 stay as BentoML describes them).
 _ERRORS: dict[int, str] = {
-    400: "The body is not JSON or does not have the shape of the request (`detail` lists "
-    "pydantic's problems, `field` names the first field)",
+    400: "The body is not JSON, names a key twice, or does not have the shape of the request "
+    "(`detail` lists pydantic's problems, `field` names the first field)",
     401: "No accepted `Authorization: Bearer <token>`",
     413: "The body is larger than the server accepts (`PORTSIFT_MAX_BODY_BYTES`)",
+    415: "The body is not `application/json`",
     422: "A value the loader refuses (`field` names it; `records` the 1-based positions in "
     "a batch)",
     503: "The audit store did not commit: nothing was decided or recorded; retry",
@@ -80,8 +81,8 @@ def describe_api(spec: OpenAPISpecification) -> OpenAPISpecification:
     first member of every ``anyOf``: optional fields lose ``null`` (a green decision's
     ``null`` deadlines, ``"illicit": null`` in feedback) and ``str | int`` identifiers
     lose ``int``. It documents the 400 body's ``detail`` as a string (it is pydantic's
-    list of problems) and leaves out the 401, 413, 422 and 503 this API answers and the
-    bearer token it needs. Here the routes refer to the pydantic models' own schemas
+    list of problems) and leaves out the 401, 413, 415, 422 and 503 this API answers and
+    the bearer token it needs. Here the routes refer to the pydantic models' own schemas
     instead, the error answers are :class:`~portsift.serving.api_models.ErrorBody`, and the
     bearer scheme is declared.
 

@@ -43,6 +43,7 @@ from portsift.serving.app import (
 from portsift.serving.auth import TokenConfigError, TokenVerifier
 from portsift.serving.batching import MicroBatcher
 from portsift.serving.openapi_patch import document_service
+from portsift.serving.strict_json import StrictBodyMiddleware, distinct_problems
 from portsift.store.audit import AuditError
 
 logger = logging.getLogger("portsift.serving")
@@ -139,6 +140,19 @@ class GuardMiddleware:
         if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
+        # Two Authorization headers: which one a proxy, a log and this check would each
+        # read is anyone's guess (the dict below keeps the last), so neither is.
+        if sum(1 for k, _ in scope["headers"] if k.lower() == b"authorization") > 1:
+            start, payload = _json_reply(
+                400,
+                {
+                    "error": "field 'authorization': more than one Authorization header; send one",
+                    "field": "authorization",
+                },
+            )
+            await send(start)
+            await send({"type": "http.response.body", "body": payload})
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if not self.open_access and not self.verifier.verify(headers.get("authorization")):
             start, payload = _json_reply(401, {"error": "missing or invalid bearer token"})
@@ -231,7 +245,8 @@ class _NamedFieldErrors:
         body = b"".join(self.chunks)
         try:
             data = json.loads(body)
-            problems = data["detail"]
+            # `detail` keeps all of pydantic's problems; the message names the distinct ones.
+            problems = distinct_problems(data["detail"], _KNOWN_FIELDS)
             located = [_location(item) for item in problems]
             data["error"] = "; ".join(
                 f"field '{path}': {item['msg']}"
@@ -355,7 +370,9 @@ class Portsift:
         return Response(content=body, media_type="application/json")
 
 
+# The body is buffered (serving.strict_json) only once the token check has passed.
 Portsift.add_asgi_middleware(GuardMiddleware)
+Portsift.add_asgi_middleware(StrictBodyMiddleware)
 
 # BentoML has no public hook for its OpenAPI document: the one patch is in openapi_patch.
 document_service(Portsift)
