@@ -42,6 +42,7 @@ from portsift.serving.app import (
 )
 from portsift.serving.auth import TokenConfigError, TokenVerifier
 from portsift.serving.batching import MicroBatcher
+from portsift.serving.logs import RequestIdMiddleware, configure_server_logging, request_id_of
 from portsift.serving.openapi_patch import document_service
 from portsift.serving.strict_json import StrictBodyMiddleware, distinct_problems
 from portsift.store.audit import AuditError
@@ -283,6 +284,9 @@ class Portsift:
         bundle_model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
+        # In the worker, after BentoML's own logging setup: JSON lines, no client-error
+        # tracebacks (serving.logs).
+        configure_server_logging()
         # Before the (slow) bundle load: a worker orphaned while loading must not linger.
         exit_with_the_arbiter()
         try:
@@ -354,7 +358,11 @@ class Portsift:
         try:
             # Requests that arrive while a batch is decided go together into the next one
             # (serving.batching): one pass of the vectorised path and one audit commit.
-            decisions = await self.batcher.submit(ScoreRequest(records, lang, source))
+            # The decisions are stored under the id the answer's X-Request-ID carries.
+            request = ScoreRequest(
+                records, lang, source, request_id=request_id_of(ctx.request.scope), many=many
+            )
+            decisions = await self.batcher.submit(request)
         except InputError as err:
             ctx.response.status_code = 422
             return _error(422, str(err), err.column, err.rows)
@@ -370,7 +378,9 @@ class Portsift:
         return Response(content=body, media_type="application/json")
 
 
-# The body is buffered (serving.strict_json) only once the token check has passed.
+# The first added is the outermost: the request id is given before the token check
+# answers, and the body is buffered (serving.strict_json) only once the token is accepted.
+Portsift.add_asgi_middleware(RequestIdMiddleware)
 Portsift.add_asgi_middleware(GuardMiddleware)
 Portsift.add_asgi_middleware(StrictBodyMiddleware)
 

@@ -214,6 +214,7 @@ def test_two_authorization_headers_are_refused(
         ]
         response = httpx.post(server.url + "/score", content=body, headers=headers, timeout=60)
         _refused(response, 400, "authorization")
+        assert response.headers["x-request-id"]
 
 
 def test_only_json_bodies_are_read(server: Server, records: list[dict[str, Any]]) -> None:
