@@ -8,7 +8,7 @@ the wording of the messages differs (:class:`Wording`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ import pandas as pd
 from portsift.features import contract
 from portsift.features.contract import Field
 from portsift.features.layouts import Layout
+from portsift.features.plausibility import default_bounds
 from portsift.features.validation import (
     SKIP_HINT,
     Parsed,
@@ -70,18 +71,23 @@ FILE_WORDING = Wording()
 RECORD_WORDING = Wording(column="field", row="record", hint=None)
 
 
-def parse_columns(fields: tuple[Field, ...], layout: Layout) -> list[Column]:
+def parse_columns(
+    fields: tuple[Field, ...], layout: Layout, bounds: Mapping[str, float] | None = None
+) -> list[Column]:
     """The columns to parse for the fields a layout maps, each with its field's parser.
 
     Args:
         fields: The table's fields.
         layout: The file's layout.
+        bounds: The largest plausible value of each numeric field (default: ``[input_bounds]``
+            of the settings in force).
 
     Returns:
         The columns, in contract order.
     """
+    bounds = default_bounds() if bounds is None else bounds
     return [
-        Column(f.name, layout.columns[f.name], _parser(f, layout.date_format))
+        Column(f.name, layout.columns[f.name], _parser(f, layout.date_format, bounds))
         for f in fields
         if f.name in layout.columns
     ]
@@ -102,7 +108,9 @@ def extra_columns(layout: Layout) -> list[Column]:
     return categorical + numeric
 
 
-def _parser(field: Field, date_format: str | None) -> Callable[[pd.Series], Parsed]:
+def _parser(
+    field: Field, date_format: str | None, bounds: Mapping[str, float]
+) -> Callable[[pd.Series], Parsed]:
     required = field.required
     if field.name == "credit_tier":
         reason = (
@@ -124,7 +132,10 @@ def _parser(field: Field, date_format: str | None) -> Callable[[pd.Series], Pars
         return lambda raw: parse_date(raw, required=required, date_format=date_format)
     if field.kind == "number":
         non_negative = field.non_negative
-        return lambda raw: parse_number(raw, required=required, non_negative=non_negative)
+        maximum = bounds.get(field.name)
+        return lambda raw: parse_number(
+            raw, required=required, non_negative=non_negative, maximum=maximum
+        )
     if field.kind == "flag":
         return lambda raw: parse_flag(raw, required=required)
     return lambda raw: parse_text(raw, required=required)

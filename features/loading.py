@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,6 +228,7 @@ def load_declarations(
     schema_path: str | Path | None = None,
     skip_invalid: bool = False,
     require_labels: bool = True,
+    bounds: Mapping[str, float] | None = None,
 ) -> LoadedTable:
     """Read and validate a declarations table (contract section 1.1).
 
@@ -244,6 +245,8 @@ def load_declarations(
             of the file (training, evaluation). ``False`` for scoring: new
             declarations have no outcomes yet, so a mapped label column the file
             lacks is read as absent.
+        bounds: The largest plausible value of each numeric field (default:
+            ``[input_bounds]`` of the settings in force); a value above it is invalid.
 
     Returns:
         The typed declarations, with the label rules applied.
@@ -258,7 +261,7 @@ def load_declarations(
     layout = declaration_layout(list(raw.columns), source, schema, require_labels)
     if raw.empty:
         raise InputError(f"{source}: the table has no data rows.", file=source)
-    return _load_declaration_frame(raw, layout, source, skip_invalid, FILE_WORDING)
+    return _load_declaration_frame(raw, layout, source, skip_invalid, FILE_WORDING, bounds)
 
 
 def declarations_from_records(
@@ -267,6 +270,7 @@ def declarations_from_records(
     source: str = "request",
     extra_categorical: Sequence[str] = (),
     extra_numeric: Sequence[str] = (),
+    bounds: Mapping[str, float] | None = None,
 ) -> LoadedTable:
     """Validate declarations given as JSON objects, as :func:`load_declarations` does.
 
@@ -281,6 +285,8 @@ def declarations_from_records(
         extra_categorical: Extra categorical feature keys to keep (a model trained
             with a schema file's ``[features]``).
         extra_numeric: Extra numeric feature keys to keep.
+        bounds: The largest plausible value of each numeric field (default:
+            ``[input_bounds]`` of the settings in force).
 
     Returns:
         The typed declarations (``rejected`` always empty).
@@ -305,7 +311,7 @@ def declarations_from_records(
             file=source,
             column=missing[0],
         )
-    return _load_declaration_frame(raw, layout, source, False, RECORD_WORDING)
+    return _load_declaration_frame(raw, layout, source, False, RECORD_WORDING, bounds)
 
 
 def _record_field_names() -> list[str]:
@@ -322,10 +328,15 @@ def _inline_lab_fields() -> tuple[Field, ...]:
 
 
 def _load_declaration_frame(
-    raw: pd.DataFrame, layout: Layout, source: str, skip_invalid: bool, wording: Wording
+    raw: pd.DataFrame,
+    layout: Layout,
+    source: str,
+    skip_invalid: bool,
+    wording: Wording,
+    bounds: Mapping[str, float] | None,
 ) -> LoadedTable:
     fields = contract.DECLARATION_FIELDS + _inline_lab_fields()
-    columns = parse_columns(fields, layout) + extra_columns(layout)
+    columns = parse_columns(fields, layout, bounds) + extra_columns(layout)
     frame, rejected, notes = validate_columns(
         raw,
         columns,

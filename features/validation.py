@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portsift.features.plausibility import bound_reason, forbidden_mask, forbidden_reason
+
 #: How many offending row numbers a message lists before "and N more".
 MAX_ROWS_SHOWN = 5
 
@@ -153,17 +155,25 @@ def _present(text: pd.Series) -> np.ndarray:
 
 
 def parse_text(raw: pd.Series, *, required: bool = False) -> Parsed:
-    """Parse an id or free-text column.
+    """Parse an id or text column.
 
     Args:
         raw: Raw text column.
         required: Whether an empty value is invalid.
 
     Returns:
-        Stripped ``str`` values, empty -> missing.
+        Stripped ``str`` values, empty -> missing; a value holding a control,
+        bidirectional or invisible character
+        (:data:`portsift.features.plausibility.FORBIDDEN_CHARACTERS`, looked for in the value
+        as written, before stripping) is invalid.
     """
     text = clean_text(raw)
-    return Parsed(text, _missing(_present(text), required))
+    problems = _missing(_present(text), required)
+    bad, char = forbidden_mask(raw)
+    if char is not None:
+        problems = (*problems, (forbidden_reason(char), bad))
+        text = text.mask(bad)
+    return Parsed(text, problems)
 
 
 def parse_code(
@@ -230,16 +240,24 @@ def _normalise_choice(key: str) -> str:
 # ------------------------------------------------------------------------ numbers
 
 
-def parse_number(raw: pd.Series, *, required: bool = False, non_negative: bool = False) -> Parsed:
+def parse_number(
+    raw: pd.Series,
+    *,
+    required: bool = False,
+    non_negative: bool = False,
+    maximum: float | None = None,
+) -> Parsed:
     """Parse a numeric column to float64.
 
     Args:
         raw: Raw text column.
         required: Whether an empty value is invalid.
         non_negative: Whether a negative value is invalid.
+        maximum: The largest plausible value (``[input_bounds]``), or ``None``.
 
     Returns:
-        float64 values; non-numeric, non-finite and (if asked) negative values are invalid.
+        float64 values; non-numeric, non-finite and (if asked) negative values and values
+        above ``maximum`` are invalid.
     """
     text = _clean_value(raw)
     present = _present(text)
@@ -253,6 +271,10 @@ def parse_number(raw: pd.Series, *, required: bool = False, non_negative: bool =
         negative = values < 0
         problems.append(("a negative value", negative))
         bad |= negative
+    if maximum is not None:
+        above = ~non_finite & (values > maximum)
+        problems.append((bound_reason(maximum), above))
+        bad |= above
     values[bad] = np.nan
     # Adding 0.0 turns a declared "-0" into 0.0, which prints as users expect.
     return Parsed(pd.Series(values + 0.0, index=raw.index, dtype="float64"), tuple(problems))

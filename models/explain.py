@@ -356,6 +356,57 @@ def _category_reason(frame: _Rows, feature: str, lang: Language) -> Text:
     return _cat(FIELD_NAMES_EN.get(field, field), " ", raw, " carries higher risk")
 
 
+#: The parties a reason can be about, by their id column: English and Chinese names.
+_PARTIES: dict[str, tuple[str, str]] = {
+    "importer_id": ("importer", "进口企业"),
+    "declarant_id": ("broker", "报关企业"),
+}
+
+
+def _parties(feature: str) -> tuple[str, ...]:
+    """The id columns of the parties a feature is about (``declarant_origin_*``: the broker)."""
+    if feature.startswith("importer_declarant_"):
+        return ("importer_id", "declarant_id")
+    if feature.startswith("declarant_"):
+        return ("declarant_id",)
+    if feature.startswith("importer_"):
+        return ("importer_id",)
+    return ()
+
+
+def _not_given(frame: _Rows, column: str) -> np.ndarray:
+    """Rows whose declaration names no party in ``column`` (empty or missing).
+
+    The explained rows carry the ids as context columns; without the column nothing is
+    known, and no row is marked.
+    """
+    if column not in frame:
+        return np.zeros(frame.n, dtype=bool)
+    ids = np.asarray(frame[column], dtype=object)
+    return np.asarray(pd.isna(ids) | (ids == ""), dtype=bool)
+
+
+def _given(render: Callable, columns: tuple[str, ...]) -> Callable:
+    """A party's reason, or "broker not given" where the declaration names no such party.
+
+    The party's statistics are missing then, and a reason quoting them would read "has
+    lodged only nan declarations" (``declarant_id`` is optional; ``importer_id`` is
+    required by the contract, and is guarded the same way for callers who skip the loader).
+    """
+
+    def guarded(frame: _Rows, feature: str, lang: Language) -> Text:
+        text = render(frame, feature, lang)
+        for column in columns:
+            absent = _not_given(frame, column)
+            if absent.any():
+                en, zh = _PARTIES[column]
+                note = f"未填报{zh}" if lang == "zh" else f"{en} not given"
+                text = np.where(absent, note, text).astype(object)
+        return text
+
+    return guarded
+
+
 def _count_reason(what_en: str, what_zh: str) -> Callable:
     def render(frame: _Rows, feature: str, lang: Language) -> Text:
         count = _fmt(np.round(np.expm1(_float(frame, feature)), 0), ".0f")
@@ -487,13 +538,16 @@ def _identity_reason(frame: _Rows, feature: str, lang: Language) -> Text:
 
 
 def _renderer(feature: str) -> Callable[[_Rows, str, Language], Text]:
-    """The reason renderer of a feature (identity features of schema-file columns too)."""
-    known = REASONS.get(feature)
-    if known is not None:
-        return known
-    if feature.startswith("extra_") and _identity_key(feature):
-        return _identity_reason
-    return _generic_reason
+    """The reason renderer of a feature (identity features of schema-file columns too).
+
+    A feature about the importer or the broker says so where the declaration names none.
+    """
+    render = REASONS.get(feature)
+    if render is None:
+        identity_of_extra = feature.startswith("extra_") and _identity_key(feature)
+        render = _identity_reason if identity_of_extra else _generic_reason
+    parties = _parties(feature)
+    return _given(render, parties) if parties else render
 
 
 def _generic_reason(frame: _Rows, feature: str, lang: Language) -> Text:
@@ -623,13 +677,17 @@ def reason_texts(
         try:
             rendered = render(subset, feature, lang)
         except KeyError:
-            rendered = _generic_reason(subset, feature, lang)
+            rendered = _given(_generic_reason, _parties(feature))(subset, feature, lang)
         texts[rows, slots] = np.where(pd.isna(rendered), "", rendered)
     # The contract separates reasons by ";" in both languages.
     n = positions.shape[0]
     joined = texts[:, 0] if texts.shape[1] else np.full(n, "", dtype=object)
     for slot in range(1, texts.shape[1]):
         column = texts[:, slot]
+        # Two features can give one text ("broker not given" for each of the broker's
+        # statistics): it is said once.
+        for earlier in range(slot):
+            column = np.where(column == texts[:, earlier], "", column)
         extended = np.where(joined != "", joined + "; " + column, column)
         joined = np.where(column != "", extended, joined)
     return joined.astype(object)

@@ -407,6 +407,29 @@ class FeedbackSettings(_Frozen):
     max_revenue_to_declared_value: float = Field(gt=0)
 
 
+class InputBoundsSettings(_Frozen):
+    """The largest plausible value of each numeric declaration field (``[input_bounds]``).
+
+    A value above its bound is refused like a negative one: by the API (400 naming the
+    field) and by every command reading a file (an input error naming file, column and
+    row, or the row set aside with ``--skip-invalid``). The reasons for each number are in
+    ``settings.toml`` and ``docs/contract.md``.
+    """
+
+    declared_value: float = Field(gt=0)
+    fob_value: float = Field(gt=0)
+    total_taxes: float = Field(gt=0)
+    revenue: float = Field(gt=0)
+    quantity: float = Field(gt=0)
+    gross_weight: float = Field(gt=0)
+    net_weight: float = Field(gt=0)
+    tax_rate: float = Field(gt=0)
+
+    def as_mapping(self) -> dict[str, float]:
+        """Field name -> largest accepted value."""
+        return dict(self.model_dump())
+
+
 class Settings(_Frozen):
     """All settings of a portsift run."""
 
@@ -420,6 +443,7 @@ class Settings(_Frozen):
     monitoring: MonitoringSettings
     simulation: SimulationSettings
     feedback: FeedbackSettings
+    input_bounds: InputBoundsSettings
 
 
 class SettingsError(ValueError):

@@ -2,10 +2,16 @@
 
 The declaration model is generated from the contract's field list
 (:data:`portsift.features.contract.DECLARATION_FIELDS` and the inline lab report fields), so that
-it cannot drift from the CSV loader. Pydantic checks the shape (types, ``>= 0``, 0/1
-flags, unknown fields) and gives BentoML's 400 naming the field in ``detail[].loc``; the
-values are then validated once more by :func:`portsift.features.loading.declarations_from_records`
-exactly as a file is (dates, HS codes, lab results), which answers 422 naming the field.
+it cannot drift from the CSV loader. Pydantic checks the shape and gives BentoML's 400
+naming the field in ``detail[].loc``; the values are then validated once more by
+:func:`portsift.features.loading.declarations_from_records` exactly as a file is (dates, HS
+codes, lab results), which answers 422 naming the field.
+
+The shape is strict (``docs/api.md``, "Strict input"): numbers are JSON numbers (an
+integer is one; ``"1200"`` and ``true`` are not), at least 0 and at most the field's
+``[input_bounds]`` of the settings; 0/1 flags are the numbers 0 and 1, not booleans;
+identifiers and codes are strings or integers; no string holds a control,
+bidirectional or invisible character (:mod:`portsift.features.plausibility`).
 """
 
 from __future__ import annotations
@@ -13,48 +19,82 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 
 from portsift.features import contract
+from portsift.features.plausibility import default_bounds, describe, first_forbidden
 
 #: Most declarations one ``/score_batch`` request may carry.
 MAX_BATCH: int = 1000
 
-Flag = Literal[0, 1]
+
+def _no_boolean(value: Any) -> Any:
+    # A Literal[0, 1] takes True for 1 even in strict mode; a flag is a number.
+    if isinstance(value, bool):
+        raise ValueError("a flag is the number 0 or 1, not a boolean")
+    return value
+
+
+def _plain_text(value: Any) -> Any:
+    # After the str | int union (a validator inside a member would name the member in
+    # the error's loc); integers have nothing to check.
+    char = first_forbidden(value) if isinstance(value, str) else None
+    if char is not None:
+        raise ValueError(
+            f"{describe(char)} is not allowed: identifiers, codes and dates take no control, "
+            "bidirectional or invisible characters"
+        )
+    return value
+
+
+Flag = Annotated[Literal[0, 1], BeforeValidator(_no_boolean)]
 Language = Literal["en", "zh"]
 
-_Id = Annotated[StrictStr, Field(min_length=1, max_length=128)] | StrictInt
-_Text = Annotated[StrictStr, Field(max_length=256)]
-_Date = Annotated[StrictStr, Field(min_length=1, max_length=40)]
-_Code = Annotated[StrictStr, Field(min_length=1, max_length=16)] | StrictInt
+_Plain = AfterValidator(_plain_text)
+_Id = Annotated[Annotated[StrictStr, Field(min_length=1, max_length=128)] | StrictInt, _Plain]
+_Text = Annotated[StrictStr, Field(max_length=256), _Plain]
+_Date = Annotated[StrictStr, Field(min_length=1, max_length=40), _Plain]
+_Code = Annotated[Annotated[StrictStr, Field(min_length=1, max_length=16)] | StrictInt, _Plain]
+
+#: ``[input_bounds]`` of the settings the server runs with (``PORTSIFT_CONFIG``).
+BOUNDS: Mapping[str, float] = default_bounds()
 
 
-def _number(non_negative: bool) -> Any:
-    return Annotated[float, Field(ge=0 if non_negative else None, allow_inf_nan=False)]
+def _number(name: str, non_negative: bool) -> Any:
+    # StrictFloat takes JSON integers (1200) and refuses strings ("1200") and booleans.
+    return Annotated[
+        StrictFloat,
+        Field(ge=0 if non_negative else None, le=BOUNDS.get(name), allow_inf_nan=False),
+    ]
 
 
-def _annotation(kind: str, non_negative: bool) -> Any:
-    return {
-        "id": _Id,
-        "text": _Text,
-        "date": _Date,
-        "code": _Code,
-        "number": _number(non_negative),
-        "flag": Flag,
-    }[kind]
+def _annotation(field: contract.Field) -> Any:
+    if field.kind == "number":
+        return _number(field.name, field.non_negative)
+    return {"id": _Id, "text": _Text, "date": _Date, "code": _Code, "flag": Flag}[field.kind]
 
 
 def _declaration_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for field in contract.DECLARATION_FIELDS:
-        annotation = _annotation(field.kind, field.non_negative)
+        annotation = _annotation(field)
         if field.required:
             fields[field.name] = (annotation, ...)
         else:
             fields[field.name] = (annotation | None, None)
     lab = {f.name: f for f in contract.LAB_RESULT_FIELDS}
     for name in contract.INLINE_LAB_FIELDS:
-        fields[name] = (_annotation(lab[name].kind, lab[name].non_negative) | None, None)
+        fields[name] = (_annotation(lab[name]) | None, None)
     return fields
 
 
@@ -162,7 +202,7 @@ class Feedback(_Strict):
     declaration_id: _Id  # type: ignore[valid-type]
     inspected: Flag
     illicit: Flag | None = None
-    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    revenue: _number("revenue", True) | None = None  # type: ignore[valid-type]
 
 
 class FeedbackReceipt(BaseModel):

@@ -44,6 +44,7 @@ from portsift.features.online import (
     concat_columns,
 )
 from portsift.features.pipeline import Registers
+from portsift.features.plausibility import columns_plausible
 from portsift.features.validation import InputError
 from portsift.models.bundle import Bundle, load_bundle
 from portsift.models.explain import Explanation
@@ -92,11 +93,24 @@ _PLAIN_COLUMNS = tuple(
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """One request's declarations, the language of its reasons and its name in messages."""
+    """One request's declarations, the language of its reasons and its name in messages.
+
+    Attributes:
+        records: The declarations.
+        lang: Language of the reasons.
+        source: Name of the input in error messages.
+        request_id: The id of the request (the API's ``X-Request-ID``); a fresh uuid4 hex
+            when ``None``.
+        many: Whether the request is a batch (``/score_batch``): then every decision's
+            ``request_id`` is ``<request_id>-<position>``, even for one declaration;
+            otherwise only when there are several.
+    """
 
     records: list[dict[str, Any]]
     lang: str = "en"
     source: str = "request"
+    request_id: str | None = None
+    many: bool = False
 
 
 def _lang(lang: str) -> str:
@@ -325,11 +339,12 @@ class DecisionService:
         for request, result in zip(requests, results, strict=True):
             if isinstance(result, InputError):
                 continue
-            batch = uuid.uuid4().hex
+            batch = request.request_id or uuid.uuid4().hex
+            numbered = request.many or len(result) != 1
             for position, (record, decision) in enumerate(
                 zip(request.records, result, strict=True)
             ):
-                decision["request_id"] = batch if len(result) == 1 else f"{batch}-{position}"
+                decision["request_id"] = f"{batch}-{position}" if numbered else batch
                 audit_rows.append(
                     DecisionRecord.from_request(
                         request_id=decision["request_id"],
@@ -350,7 +365,9 @@ class DecisionService:
         # through the loader, which normalises it or names the field and record.
         if self.online is not None:
             columns = columns_from_records(records)
-            if columns is not None:
+            # The fast reader checks types and signs; bounds and characters are checked
+            # here, so that a direct caller meets the same rule as the API and the files.
+            if columns is not None and columns_plausible(columns):
                 return columns
         frame = self._validated(records, request.source)
         return columns_from_frame(frame) if self.online is not None else frame

@@ -55,15 +55,25 @@ _ROUTES: dict[str, tuple[type[BaseModel], dict[str, Any], str]] = {
 
 #: Error answers of every API route (500 stays as BentoML describes it).
 _ERRORS: dict[int, str] = {
-    400: "The body is not JSON or does not have the shape of the request (`detail` lists "
-    "pydantic's problems, `field` names the first field)",
+    400: "The body is not JSON, names a key twice, or does not have the shape of the request "
+    "(`detail` lists pydantic's problems, `field` names the first field)",
     401: "No accepted `Authorization: Bearer <token>`",
     403: "The token's credential lacks the scope the route needs (`score`, `feedback`)",
     404: "`/feedback`: no decision for the declaration is on record",
     413: "The body is larger than the server accepts (`PORTSIFT_MAX_BODY_BYTES`)",
+    415: "The body is not `application/json`",
     422: "A value the loader refuses (`field` names it; `records` the 1-based positions in "
     "a batch)",
     503: "The audit store did not commit: nothing was decided or recorded; retry",
+}
+
+#: The header every answer carries (serving.logs): the id the decision is stored under.
+_REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "The request's id (uuid4 hex): a decision's `request_id` for `/score`, "
+        "`<id>-<position>` for `/score_batch`; quote it when asking about a refusal",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    }
 }
 
 
@@ -82,10 +92,10 @@ def describe_api(spec: OpenAPISpecification) -> OpenAPISpecification:
     first member of every ``anyOf``: optional fields lose ``null`` (a green decision's
     ``null`` deadlines, ``"illicit": null`` in feedback) and ``str | int`` identifiers
     lose ``int``. It documents the 400 body's ``detail`` as a string (it is pydantic's
-    list of problems) and leaves out the 401, 413, 422 and 503 this API answers and the
-    bearer token it needs. Here the routes refer to the pydantic models' own schemas
-    instead, the error answers are :class:`~portsift.serving.api_models.ErrorBody`, and the
-    bearer scheme is declared.
+    list of problems) and leaves out the 401, 413, 415, 422 and 503 this API answers, the
+    ``X-Request-ID`` header of every answer and the bearer token it needs. Here the routes
+    refer to the pydantic models' own schemas instead, the error answers are
+    :class:`~portsift.serving.api_models.ErrorBody`, and the bearer scheme is declared.
 
     Args:
         spec: The document :attr:`bentoml.Service.openapi_spec` generated.
@@ -119,10 +129,15 @@ def describe_api(spec: OpenAPISpecification) -> OpenAPISpecification:
         responses = {str(code): value for code, value in post["responses"].items()}
         responses["200"] = {
             "description": f"Committed to the audit store first: {answered}",
+            "headers": _REQUEST_ID_HEADER,
             "content": {"application/json": {"schema": answer}},
         }
         for code, description in _ERRORS.items():
-            responses[str(code)] = {"description": description, **error}
+            responses[str(code)] = {
+                "description": description,
+                "headers": _REQUEST_ID_HEADER,
+                **error,
+            }
         post["responses"] = dict(sorted(responses.items()))
         post["requestBody"] = {
             "required": True,

@@ -48,7 +48,9 @@ from portsift.serving.auth import (
 )
 from portsift.serving.batching import MicroBatcher
 from portsift.serving.feedback import FeedbackError
+from portsift.serving.logs import RequestIdMiddleware, configure_server_logging, request_id_of
 from portsift.serving.openapi_patch import document_service
+from portsift.serving.strict_json import StrictBodyMiddleware, distinct_problems
 from portsift.store.audit import AuditError
 
 logger = logging.getLogger("portsift.serving")
@@ -149,6 +151,19 @@ class GuardMiddleware:
         """Check the token and the body size, then pass the request on."""
         if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        # Two Authorization headers: which one a proxy, a log and this check would each
+        # read is anyone's guess (the dict below keeps the last), so neither is.
+        if sum(1 for k, _ in scope["headers"] if k.lower() == b"authorization") > 1:
+            start, payload = _json_reply(
+                400,
+                {
+                    "error": "field 'authorization': more than one Authorization header; send one",
+                    "field": "authorization",
+                },
+            )
+            await send(start)
+            await send({"type": "http.response.body", "body": payload})
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.open_access:
@@ -258,7 +273,8 @@ class _NamedFieldErrors:
         body = b"".join(self.chunks)
         try:
             data = json.loads(body)
-            problems = data["detail"]
+            # `detail` keeps all of pydantic's problems; the message names the distinct ones.
+            problems = distinct_problems(data["detail"], _KNOWN_FIELDS)
             located = [_location(item) for item in problems]
             data["error"] = "; ".join(
                 f"field '{path}': {item['msg']}"
@@ -295,6 +311,9 @@ class Portsift:
         bundle_model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
+        # In the worker, after BentoML's own logging setup: JSON lines, no client-error
+        # tracebacks (serving.logs).
+        configure_server_logging()
         # Before the (slow) bundle load: a worker orphaned while loading must not linger.
         exit_with_the_arbiter()
         try:
@@ -345,7 +364,9 @@ class Portsift:
         """Record an inspection outcome for a declaration the audit store has decided."""
         try:
             receipt = self.decisions.feedback(
-                outcome.model_dump(), credential=getattr(ctx.request.state, CREDENTIAL_STATE)
+                outcome.model_dump(),
+                credential=getattr(ctx.request.state, CREDENTIAL_STATE),
+                request_id=request_id_of(ctx.request.scope),
             )
         except FeedbackError as err:
             ctx.response.status_code = err.status
@@ -370,7 +391,11 @@ class Portsift:
         try:
             # Requests that arrive while a batch is decided go together into the next one
             # (serving.batching): one pass of the vectorised path and one audit commit.
-            decisions = await self.batcher.submit(ScoreRequest(records, lang, source))
+            # The decisions are stored under the id the answer's X-Request-ID carries.
+            request = ScoreRequest(
+                records, lang, source, request_id=request_id_of(ctx.request.scope), many=many
+            )
+            decisions = await self.batcher.submit(request)
         except InputError as err:
             ctx.response.status_code = 422
             return _error(422, str(err), err.column, err.rows)
@@ -386,7 +411,11 @@ class Portsift:
         return Response(content=body, media_type="application/json")
 
 
+# The first added is the outermost: the request id is given before the token check
+# answers, and the body is buffered (serving.strict_json) only once the token is accepted.
+Portsift.add_asgi_middleware(RequestIdMiddleware)
 Portsift.add_asgi_middleware(GuardMiddleware)
+Portsift.add_asgi_middleware(StrictBodyMiddleware)
 
 # BentoML has no public hook for its OpenAPI document: the one patch is in openapi_patch.
 document_service(Portsift)

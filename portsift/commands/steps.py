@@ -71,8 +71,13 @@ def read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inp
         The tables read, their notes and the rows set aside.
     """
     skip = args.skip_invalid
+    # The bounds of --config, which the loader's default (PORTSIFT_CONFIG) does not see.
     declarations = loading.load_declarations(
-        args.declarations, schema_path=args.schema, skip_invalid=skip, require_labels=require_labels
+        args.declarations,
+        schema_path=args.schema,
+        skip_invalid=skip,
+        require_labels=require_labels,
+        bounds=load_settings(getattr(args, "config", None)).input_bounds.as_mapping(),
     )
     tables: dict[str, Any] = {}
     for name, path, load in (

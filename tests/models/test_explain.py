@@ -95,7 +95,44 @@ def test_identity_reason_quotes_the_pair_record_in_both_languages() -> None:
         assert zh[0] == "进口企业IMP01经报关企业BRK7申报：此前7次查验中5次查获违规"
         assert en[1] == "importer IMP02 with broker BRK8: no past inspection"
         assert zh[1] == "进口企业IMP02经报关企业BRK8申报：此前未经查验"
-        assert en[2] == zh[2] == ""  # no broker: no pair, no reason
+        # No broker: the pair has no record, and the reason says why.
+        assert (en[2], zh[2]) == ("broker not given", "未填报报关企业")
+
+
+def test_a_party_not_given_is_said_so_never_nan() -> None:
+    """A declaration without a broker (absent or empty) has no broker statistics at all."""
+    frame = pd.DataFrame(
+        {
+            "importer_id": ["IMP01", "IMP02", "IMP03"],
+            "declarant_id": ["BRK7", None, ""],
+            "importer_declarations": np.log1p([3.0, 12.0, 0.0]),
+            "declarant_declarations": np.log1p([2.0, np.nan, np.nan]),
+            "declarant_violation_rate": [0.25, np.nan, np.nan],
+            "declarant_inspections": np.log1p([4.0, np.nan, np.nan]),
+            "declarant_revenue_per_inspection": [10.0, np.nan, np.nan],
+            "declarant_tier_rank": [2.0, np.nan, np.nan],
+        }
+    )
+    features = [c for c in frame.columns if not c.endswith("_id")]
+    for feature in features:
+        explanation = Explanation([feature], np.ones((3, 1)), np.zeros(3))
+        en = reasons(frame, explanation, lang="en").tolist()
+        zh = reasons(frame, explanation, lang="zh").tolist()
+        assert "nan" not in en[0] and "nan" not in zh[0]
+        if feature.startswith("declarant_"):
+            assert en[1:] == ["broker not given"] * 2, feature
+            assert zh[1:] == ["未填报报关企业"] * 2, feature
+    count = Explanation(["declarant_declarations"], np.ones((3, 1)), np.zeros(3))
+    assert reasons(frame, count, lang="en")[0] == "the broker has lodged only 2 declarations before"
+    assert reasons(frame, count, lang="zh")[0] == "该报关企业此前仅申报2票"
+    # The importer is required; a caller who skips the loader still gets no "nan".
+    frame.loc[2, "importer_id"] = None
+    importer = Explanation(["importer_declarations"], np.ones((3, 1)), np.zeros(3))
+    assert reasons(frame, importer, lang="en").tolist()[2] == "importer not given"
+    assert reasons(frame, importer, lang="zh").tolist()[2] == "未填报进口企业"
+    # Several broker statistics among the top reasons: said once.
+    several = Explanation(features[1:4], np.ones((3, 3)), np.zeros(3))
+    assert reasons(frame, several, lang="en").tolist()[1] == "broker not given"
 
 
 def test_identity_reason_of_a_schema_column_names_the_field() -> None:
