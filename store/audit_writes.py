@@ -72,7 +72,11 @@ class ChainWriter:
             if sequence is None:
                 raise ValueError("a PostgreSQL table needs its id sequence")
             self._lock_sql = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEYS[table.name]})"
-            self._start = f"SELECT ({last_hash}), nextval(%s::regclass) FROM generate_series(1, %s)"
+            self._start = (
+                f"SELECT ({last_hash}), nextval(%s::regclass), (SELECT max(id) FROM {name}) "
+                "FROM generate_series(1, %s)"
+            )
+            self._catch_up = "SELECT setval(%s::regclass, %s)"
             self._latest = self._latest.format("= ANY(%s)")
         else:
             self._start = f"SELECT ({last_hash}), (SELECT max(id) FROM {name})"
@@ -104,7 +108,15 @@ class ChainWriter:
         """
         if self._postgresql:
             numbered = _run(conn, self._start, (self._sequence, count))
-            previous, ids = numbered[0][0], sorted(int(row[1]) for row in numbered)
+            previous, top = numbered[0][0], numbered[0][2]
+            ids = sorted(int(row[1]) for row in numbered)
+            if top is not None and ids[0] <= top:
+                # A row was inserted with an explicit id past the sequence (by hand, or an
+                # import): move the sequence beyond it rather than collide with it forever.
+                _run(conn, self._catch_up, (self._sequence, top))
+                ids = sorted(
+                    int(row[1]) for row in _run(conn, self._start, (self._sequence, count))
+                )
         else:
             ((previous, top),) = _run(conn, self._start, ())
             ids = list(range((top or 0) + 1, (top or 0) + 1 + count))
