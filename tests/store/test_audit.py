@@ -454,6 +454,10 @@ def test_two_processes_write_concurrently(backend: Backend, writers: Writers) ->
     order = [row.request_id.split("-")[0] for row in rows]
     switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches >= 2, f"writes did not interleave: {Counter(order)}, {switches} switch(es)"
+    # And the two writers' rows form one intact hash chain.
+    report = store.verify()
+    assert report.ok, report.to_dict()
+    assert report["decisions"].checked == 2 * count
 
 
 def test_processes_starting_at_once_create_the_tables_once(
