@@ -2,35 +2,23 @@
 
 The API commits each decision here *before* it answers, so that a decision a caller
 received can always be produced again when a trader challenges it or the administration
-audits it. The store is written with SQLAlchemy Core and works on two back ends
-(:mod:`portsift.store.audit_engines` configures their connections):
+audits it. SQLAlchemy Core on SQLite (the default, ``sqlite:///portsift-audit.db``: WAL,
+``synchronous=FULL``, ``BEGIN IMMEDIATE`` writers) or PostgreSQL through psycopg 3
+(``synchronous_commit`` on); :mod:`portsift.store.audit_engines` sets up each.
 
-* **SQLite** (the default, ``sqlite:///portsift-audit.db`` in the working directory):
-  WAL journal mode, ``synchronous=FULL`` (an acknowledged decision survives a killed
-  process and a power cut), a busy timeout so that several worker processes can share
-  one file, and write transactions that start with ``BEGIN IMMEDIATE``.
-* **PostgreSQL** through psycopg 3 (``postgresql+psycopg://user@host/db``; a bare
-  ``postgresql://`` URL is given the psycopg driver), with ``synchronous_commit`` on.
+There is no method that updates or deletes a row, and triggers reject ``UPDATE`` and
+``DELETE`` (and ``TRUNCATE``). Whoever holds the database can drop them, so each table is
+also a **hash chain** in ``id`` order (:mod:`portsift.store.audit_chain`), extended inside
+the write transaction under the table's writer lock (``BEGIN IMMEDIATE``; on PostgreSQL
+an advisory lock per table), and :meth:`AuditStore.verify` names the first row edited,
+deleted or moved (:mod:`portsift.store.audit_verify`).
 
-The store is **append-only**: it has no method that updates or deletes a row, and the
-tables carry triggers that reject ``UPDATE`` and ``DELETE`` (and ``TRUNCATE`` on
-PostgreSQL). Whoever holds the database can still drop the triggers, so each table is
-also a **hash chain** in ``id`` order (:mod:`portsift.store.audit_chain`): a row's
-``chain_hash`` is the SHA-256 of its content and of the previous row's hash.
-:meth:`AuditStore.verify` recomputes it and names the first row that was edited, deleted
-or moved (:mod:`portsift.store.audit_verify`). The hashes are computed inside the write
-transaction, which serialises the writers of a table: ``BEGIN IMMEDIATE`` on SQLite, a
-transaction-scoped advisory lock per table on PostgreSQL, taken before the last hash is
-read. Row ids are assigned by the writer under that lock (on PostgreSQL from the table's
-sequence), so that id order is chain order.
-
-Corrections are new rows. :meth:`AuditStore.record_decisions` judges each row against
-the declaration's latest decision: the same input again is a *repeat* (with
-``skip_repeats``, nothing is written and the decision on record is returned), a changed
-input an *amendment* (``amends`` names the decision it amends). An outcome in
-:meth:`AuditStore.record_feedback` is judged against the same credential's latest
-outcome for the declaration: the same values are a repeat (nothing written), others a
-*correction* (``corrects`` names the outcome it supersedes).
+Corrections are new rows. A decision is judged against the declaration's latest one: the
+same input is a *repeat* (with ``skip_repeats`` nothing is written and the decision on
+record is returned), another input an *amendment* (``amends``). An outcome is judged
+against the same credential's latest one: the same values are a repeat (nothing
+written), others a *correction* (``corrects``). :mod:`portsift.store.audit_writes` does
+both inside the transaction.
 
 Tables, created if missing (idempotent; safe when several processes start at once); a
 store created by the previous version gains the new columns at open (``ALTER TABLE ...
@@ -101,7 +89,7 @@ from portsift.store.audit_records import (
     check_label,
     require_aware,
 )
-from portsift.store.audit_tables import build_tables, upgrade_tables
+from portsift.store.audit_tables import build_tables, check_tables, upgrade_tables
 from portsift.store.audit_verify import DEFAULT_CHUNK_ROWS, ChainHead, VerifyReport, verify_tables
 from portsift.store.audit_writes import IN_CHUNK, chunks, stored_decision
 
@@ -128,19 +116,24 @@ class AuditStore:
     There are deliberately no update or delete methods (see the module docstring).
     """
 
-    def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
+    def __init__(self, engine: Engine, *, schema: str | None = None, create: bool = True) -> None:
         """Wrap an engine that :meth:`from_url` configured; creates or upgrades the tables.
 
         Args:
             engine: A SQLAlchemy engine with the portsift connection hooks installed.
             schema: PostgreSQL schema holding the tables (``None``: the default one).
+            create: Whether to create missing tables and upgrade old ones (else they
+                must exist as this version writes them).
         """
         self._engine = engine
         self._schema = schema
         self._metadata, self._decisions, self._feedback = build_tables(schema)
         self._writers: dict[str, audit_writes.ChainWriter] = {}
         self._upgraded: tuple[str, ...] = ()
-        self._create_tables()
+        if create:
+            self._create_tables()
+        else:
+            self._open_existing()
 
     # ------------------------------------------------------------------ opening
 
@@ -151,6 +144,7 @@ class AuditStore:
         *,
         schema: str | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        create: bool = True,
     ) -> Self:
         """Open (and if needed create or upgrade) the audit store at a SQLAlchemy URL.
 
@@ -161,6 +155,10 @@ class AuditStore:
             schema: PostgreSQL only: a schema to hold the tables (created if missing),
                 e.g. to keep test runs apart. A plain identifier.
             busy_timeout_ms: SQLite only: how long a writer waits for the write lock.
+            create: ``False`` opens an existing store only, without any DDL (for
+                readers such as ``portsift audit verify``, possibly with a read-only
+                role): a missing file or table, or a store that an earlier version
+                created and no current process has opened yet, is an ``AuditError``.
 
         Returns:
             The open store.
@@ -182,7 +180,7 @@ class AuditStore:
         if backend == "sqlite":
             if schema is not None:
                 raise ValueError("an audit schema is only supported on PostgreSQL")
-            engine = sqlite_engine(parsed, busy_timeout_ms)
+            engine = sqlite_engine(parsed, busy_timeout_ms, create=create)
         elif backend == "postgresql":
             engine = postgresql_engine(parsed)
         else:
@@ -191,7 +189,7 @@ class AuditStore:
                 "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
             )
         try:
-            return cls(engine, schema=schema)
+            return cls(engine, schema=schema, create=create)
         except AuditError:
             engine.dispose()
             raise
@@ -214,13 +212,12 @@ class AuditStore:
             # On SQLite the BEGIN IMMEDIATE of _write() serialises creators the same way.
             self._metadata.create_all(conn, checkfirst=True)
             self._upgraded = tuple(upgrade_tables(conn, tables))
-            for table in tables:
-                sequence = None
-                if self.dialect == "postgresql":
-                    sequence = conn.execute(
-                        select(func.pg_get_serial_sequence(_qualified(table), "id"))
-                    ).scalar_one()
-                self._writers[table.name] = audit_writes.ChainWriter(table, self.dialect, sequence)
+            self._writers = audit_writes.prepare_writers(conn, tables)
+
+    def _open_existing(self) -> None:
+        with self._read() as conn:
+            check_tables(conn, (self._decisions, self._feedback), self.url)
+            self._writers = audit_writes.prepare_writers(conn, (self._decisions, self._feedback))
 
     # --------------------------------------------------------------- properties
 
@@ -603,10 +600,6 @@ class AuditStore:
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def _qualified(table: Table) -> str:
-    return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
 def _utcnow() -> datetime:

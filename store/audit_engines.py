@@ -30,18 +30,20 @@ from portsift.store.audit_records import AuditError
 WRITE_OPTION: Final[str] = "portsift_write"
 
 
-def sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+def sqlite_engine(url: URL, busy_timeout_ms: int, *, create: bool = True) -> Engine:
     """An engine on a SQLite file, each connection in WAL mode with full sync.
 
     Args:
-        url: ``sqlite:///FILE`` (its directory is created if missing).
+        url: ``sqlite:///FILE``.
         busy_timeout_ms: How long a writer waits for another process's write lock.
+        create: Whether a missing file (and its directory) may be created.
 
     Returns:
         The engine.
 
     Raises:
         ValueError: On an in-memory database or a negative timeout.
+        AuditError: When the file does not exist and ``create`` is false.
     """
     database = url.database
     if not database or database == ":memory:" or url.query.get("mode") == "memory":
@@ -50,6 +52,8 @@ def sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
             "sqlite:///portsift-audit.db"
         )
     if not database.startswith("file:"):
+        if not create and not Path(database).is_file():
+            raise AuditError(f"no audit store at {database}: the file does not exist")
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     if busy_timeout_ms < 0:
         raise ValueError("busy_timeout_ms must be >= 0")

@@ -39,6 +39,7 @@ from portsift.store.audit_records import (
     MAX_CREDENTIAL_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_REQUEST_ID_LENGTH,
+    AuditError,
     require_aware,
 )
 
@@ -208,4 +209,31 @@ def upgrade_tables(conn: Connection, tables: Sequence[Table]) -> list[str]:
     return added
 
 
-__all__ = ["ADDED_COLUMNS", "build_tables", "upgrade_tables"]
+def check_tables(conn: Connection, tables: Sequence[Table], url: str) -> None:
+    """Refuse a store whose tables are missing or lack a column of this version.
+
+    For opening without DDL (``create=False``): nothing is created or added.
+
+    Args:
+        conn: A connection to the store.
+        tables: The tables as this version declares them.
+        url: The store's URL, for the message.
+
+    Raises:
+        AuditError: When a table or a column is missing.
+    """
+    inspector = inspect(conn)
+    for table in tables:
+        if not inspector.has_table(table.name, table.schema):
+            raise AuditError(f"no audit store at {url}: no table {table.name}")
+        present = {column["name"] for column in inspector.get_columns(table.name, table.schema)}
+        missing = [column.name for column in table.columns if column.name not in present]
+        if missing:
+            raise AuditError(
+                f"the audit store at {url} was created by an earlier version ({table.name} "
+                f"has no {', '.join(missing)}); open it once with this version (e.g. start "
+                "the API) so that it gains the chain columns"
+            )
+
+
+__all__ = ["ADDED_COLUMNS", "build_tables", "check_tables", "upgrade_tables"]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Row, Table, insert, select
+from sqlalchemy import Connection, Row, Table, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from portsift.store.audit_chain import GENESIS, chain_rows
@@ -156,6 +156,28 @@ def _run(conn: Connection, sql: str, parameters: Sequence[Any]) -> list[tuple[An
         raise DBAPIError.instance(sql, parameters, err, dbapi.Error) from err
     finally:
         cursor.close()
+
+
+def prepare_writers(conn: Connection, tables: Sequence[Table]) -> dict[str, ChainWriter]:
+    """A :class:`ChainWriter` for each table (on PostgreSQL, found its id sequence).
+
+    Args:
+        conn: A connection to the store, the tables created.
+        tables: ``decisions`` and ``feedback``.
+
+    Returns:
+        The writers by table name.
+    """
+    writers: dict[str, ChainWriter] = {}
+    for table in tables:
+        sequence = None
+        if conn.dialect.name == "postgresql":
+            qualified = f"{table.schema}.{table.name}" if table.schema else table.name
+            sequence = conn.execute(
+                select(func.pg_get_serial_sequence(qualified, "id"))
+            ).scalar_one()
+        writers[table.name] = ChainWriter(table, conn.dialect.name, sequence)
+    return writers
 
 
 def append_decisions(
@@ -346,5 +368,6 @@ __all__ = [
     "append_feedback",
     "chunks",
     "existing_request_ids",
+    "prepare_writers",
     "stored_decision",
 ]
