@@ -8,7 +8,8 @@ first problem is classified:
 ``edited``
     the row's content does not match its ``chain_hash``;
 ``missing``
-    its ``chain_prev`` matches no row's hash: the row before it was deleted;
+    its ``chain_prev`` matches no row's hash: the row before it was deleted (or changed
+    and its own hash recomputed);
 ``reordered``
     its ``chain_prev`` is the hash of another row, not of the row before it (rows were
     swapped or moved);
@@ -289,7 +290,8 @@ class _ChainWalk:
                     "missing",
                     row_id,
                     f"row {row_id} links to a row that is not in the table (chain_prev "
-                    f"{chain_prev}): the row before it was deleted",
+                    f"{chain_prev}): the row before it was deleted, or changed and its hash "
+                    "recomputed",
                 )
         expected = self.expected
         problems = self.problems
