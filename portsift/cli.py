@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from portsift.commands import (
+    audit,
     evaluate,
     generate,
     monitor,
@@ -31,7 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="portsift", description="Customs risk scoring and inspection selection."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (generate, train, retrain, score, evaluate, report, simulate, monitor, serve):
+    for command in (
+        generate,
+        train,
+        retrain,
+        score,
+        evaluate,
+        report,
+        simulate,
+        monitor,
+        serve,
+        audit,
+    ):
         command.add_parser(commands)
     return parser
 

@@ -1,41 +1,45 @@
-"""The append-only audit store: every decision the API returns, and inspection feedback.
+"""The append-only, hash-chained audit store: every decision the API returns, and feedback.
 
 The API commits each decision here *before* it answers, so that a decision a caller
 received can always be produced again when a trader challenges it or the administration
-audits it. The store is written with SQLAlchemy Core and works on two back ends:
+audits it. SQLAlchemy Core on SQLite (the default, ``sqlite:///portsift-audit.db``: WAL,
+``synchronous=FULL``, ``BEGIN IMMEDIATE`` writers) or PostgreSQL through psycopg 3
+(``synchronous_commit`` on); :mod:`portsift.store.audit_engines` sets up each.
 
-* **SQLite** (the default, ``sqlite:///portsift-audit.db`` in the working directory).
-  Every connection is switched to WAL journal mode with ``synchronous=FULL`` (each commit
-  is fsynced to the write-ahead log before it returns, so an acknowledged decision
-  survives a killed process and a power cut) and a busy timeout, so that several worker
-  processes can share one file. Write transactions start with ``BEGIN IMMEDIATE``: a writer
-  takes the write lock up front and waits for it (busy timeout) instead of failing on a
-  lock upgrade.
-* **PostgreSQL** through psycopg 3 (``postgresql+psycopg://user@host/db``; a bare
-  ``postgresql://`` URL is given the psycopg driver). A session whose
-  ``synchronous_commit`` is ``off`` is switched back to ``on``: an acknowledged commit
-  must be on disk.
+There is no method that updates or deletes a row, and triggers reject ``UPDATE`` and
+``DELETE`` (and ``TRUNCATE``). Whoever holds the database can drop them, so each table is
+also a **hash chain** in ``id`` order (:mod:`portsift.store.audit_chain`), extended inside
+the write transaction under the table's writer lock (``BEGIN IMMEDIATE``; on PostgreSQL
+an advisory lock per table), and :meth:`AuditStore.verify` names the first row edited,
+deleted or moved (:mod:`portsift.store.audit_verify`).
 
-The store is **append-only**: it has no method that updates or deletes a row, and the
-tables carry triggers that reject ``UPDATE`` and ``DELETE`` (and ``TRUNCATE`` on
-PostgreSQL) from anyone else, so a past decision cannot be rewritten by mistake.
-Corrections are new rows: a later feedback row for the same declaration supersedes the
-earlier one in :meth:`AuditStore.feedback_frame`, and the earlier one stays on record.
+Corrections are new rows. A decision is judged against the declaration's latest one: the
+same input is a *repeat* (with ``skip_repeats`` nothing is written and the decision on
+record is returned), another input an *amendment* (``amends``). An outcome is judged
+against the same credential's latest one: the same values are a repeat (nothing
+written), others a *correction* (``corrects``). :mod:`portsift.store.audit_writes` does
+both inside the transaction.
 
-Tables, created if missing (idempotent; safe when several processes start at once):
+Tables, created if missing (idempotent; safe when several processes start at once); a
+store created by the previous version gains the new columns at open (``ALTER TABLE ...
+ADD COLUMN``, :func:`~portsift.store.audit_tables.upgrade_tables`), and its earlier rows,
+with no chain fields, are counted by ``verify`` as "before the chain":
 
 ``decisions``
     ``id`` (autoincrement), ``request_id`` (unique), ``recorded_at`` (UTC),
     ``declaration_id``, ``input_sha256`` (``input_hash`` of the input declaration),
-    ``decision`` (JSON text of the full decision), ``model_version``, ``policy_version``.
+    ``decision`` (JSON text of the full decision), ``model_version``, ``policy_version``,
+    ``credential`` (the API credential that asked), ``idempotency_key`` (not unique: one
+    key covers every row of a batch request; indexed with ``credential``), ``amends``,
+    ``chain_prev``, ``chain_hash``.
 ``feedback``
     ``id``, ``received_at`` (UTC), ``declaration_id``, ``inspected``, ``illicit``,
-    ``revenue``, ``source``.
+    ``revenue``, ``source``, ``credential``, ``request_id`` (the HTTP request id),
+    ``corrects``, ``chain_prev``, ``chain_hash``.
 
-The records a caller builds and reads back (``DecisionRecord``, ``StoredDecision``) and
-``input_hash`` are in :mod:`portsift.store.audit_records`; the tables and their triggers in
-:mod:`portsift.store.audit_tables`. The connection hooks of each back end stay here, beside
-the transactions whose ``BEGIN`` they issue.
+The records a caller builds and reads back, the results and the errors are in
+:mod:`portsift.store.audit_records`; the tables, their triggers and their upgrade in
+:mod:`portsift.store.audit_tables`; the DataFrames in :mod:`portsift.store.audit_frames`.
 
 Example:
     >>> from portsift.store.audit_records import DecisionRecord  # doctest: +SKIP
@@ -46,40 +50,48 @@ Example:
     ...     decision={"declaration_id": "D1", "risk_score": 0.12},
     ...     model_version="m-3",
     ...     policy_version="p-1",
+    ...     credential="broker-portal",
     ... )
-    >>> store.record_decisions([record])  # durable when it returns  # doctest: +SKIP
+    >>> [result] = store.record_decisions([record])  # durable when it returns  # doctest: +SKIP
+    >>> result.kind, result.stored.id  # doctest: +SKIP
+    ('new', 1)
+    >>> store.verify().ok  # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-import sqlite3
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
-from portsift.store.audit_records import DecisionRecord, StoredDecision, require_aware
-from portsift.store.audit_tables import build_tables
+from portsift.store import audit_writes
+from portsift.store.audit_engines import WRITE_OPTION, postgresql_engine, sqlite_engine
+from portsift.store.audit_frames import DECISION_COLUMNS, FEEDBACK_COLUMNS
+from portsift.store.audit_records import (
+    MAX_CREDENTIAL_LENGTH,
+    MAX_REQUEST_ID_LENGTH,
+    AuditError,
+    DecisionRecord,
+    DecisionResult,
+    DuplicateRequestError,
+    FeedbackResult,
+    StoredDecision,
+    check_label,
+    require_aware,
+)
+from portsift.store.audit_tables import build_tables, check_tables, upgrade_tables
+from portsift.store.audit_verify import DEFAULT_CHUNK_ROWS, ChainHead, VerifyReport, verify_tables
+from portsift.store.audit_writes import IN_CHUNK, chunks, stored_decision
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,53 +103,11 @@ DEFAULT_AUDIT_URL: Final[str] = "sqlite:///portsift-audit.db"
 #: How long a SQLite writer waits for another process's write lock, in milliseconds.
 DEFAULT_BUSY_TIMEOUT_MS: Final[int] = 30_000
 
-#: Columns of :meth:`AuditStore.decisions_frame`, in order.
-DECISION_COLUMNS: Final[tuple[str, ...]] = (
-    "id",
-    "request_id",
-    "recorded_at",
-    "declaration_id",
-    "input_sha256",
-    "decision",
-    "model_version",
-    "policy_version",
-)
-#: Columns of :meth:`AuditStore.feedback_frame`, in order.
-FEEDBACK_COLUMNS: Final[tuple[str, ...]] = ("declaration_id", "inspected", "illicit", "revenue")
-
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-#: Key of the PostgreSQL advisory lock that serialises table creation across processes.
-_CREATE_LOCK_KEY: Final[int] = 0x706F_7274_7369_6674 & 0x7FFF_FFFF_FFFF_FFFF  # "portsift"
-#: Execution option that makes the SQLite ``begin`` hook emit ``BEGIN IMMEDIATE``.
-_WRITE_OPTION: Final[str] = "portsift_write"
-
-
-class AuditError(RuntimeError):
-    """The audit store could not be opened or could not record what it was given."""
-
-
-class DuplicateRequestError(AuditError):
-    """A batch names a request id that is already recorded (or twice in the batch).
-
-    Nothing of the batch is written. The request ids are in :attr:`request_ids`.
-    """
-
-    def __init__(self, request_ids: Sequence[str]) -> None:
-        self.request_ids: tuple[str, ...] = tuple(request_ids)
-        shown = ", ".join(repr(request_id) for request_id in self.request_ids[:5])
-        more = f" and {len(self.request_ids) - 5} more" if len(self.request_ids) > 5 else ""
-        super().__init__(
-            f"duplicate request_id {shown}{more}: a decision with this request id is already "
-            "recorded (or the batch names it twice); nothing of the batch was written. "
-            "Use AuditStore.get_decision to answer a retried request idempotently."
-        )
-
-
-# --------------------------------------------------------------------------------- store
 
 
 class AuditStore:
-    """Append-only store of decisions and inspection feedback.
+    """Append-only, hash-chained store of decisions and inspection feedback.
 
     Open it with :meth:`from_url`. One instance holds a connection pool and may be used
     from several threads; in a server with worker processes, open one per process after
@@ -146,17 +116,24 @@ class AuditStore:
     There are deliberately no update or delete methods (see the module docstring).
     """
 
-    def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
-        """Wrap an engine that :meth:`from_url` configured; creates the tables if missing.
+    def __init__(self, engine: Engine, *, schema: str | None = None, create: bool = True) -> None:
+        """Wrap an engine that :meth:`from_url` configured; creates or upgrades the tables.
 
         Args:
             engine: A SQLAlchemy engine with the portsift connection hooks installed.
             schema: PostgreSQL schema holding the tables (``None``: the default one).
+            create: Whether to create missing tables and upgrade old ones (else they
+                must exist as this version writes them).
         """
         self._engine = engine
         self._schema = schema
         self._metadata, self._decisions, self._feedback = build_tables(schema)
-        self._create_tables()
+        self._writers: dict[str, audit_writes.ChainWriter] = {}
+        self._upgraded: tuple[str, ...] = ()
+        if create:
+            self._create_tables()
+        else:
+            self._open_existing()
 
     # ------------------------------------------------------------------ opening
 
@@ -167,8 +144,9 @@ class AuditStore:
         *,
         schema: str | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        create: bool = True,
     ) -> Self:
-        """Open (and if needed create) the audit store at a SQLAlchemy URL.
+        """Open (and if needed create or upgrade) the audit store at a SQLAlchemy URL.
 
         Args:
             url: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host:port/db``.
@@ -177,34 +155,41 @@ class AuditStore:
             schema: PostgreSQL only: a schema to hold the tables (created if missing),
                 e.g. to keep test runs apart. A plain identifier.
             busy_timeout_ms: SQLite only: how long a writer waits for the write lock.
+            create: ``False`` opens an existing store only, without any DDL (for
+                readers such as ``portsift audit verify``, possibly with a read-only
+                role): a missing file or table, or a store that an earlier version
+                created and no current process has opened yet, is an ``AuditError``.
 
         Returns:
             The open store.
 
         Raises:
-            ValueError: On an unsupported URL (other back ends, in-memory SQLite, a schema
-                with SQLite or not a plain identifier).
+            ValueError: On a URL that does not parse or is unsupported (other back ends,
+                in-memory SQLite), or a schema with SQLite or not a plain identifier.
             AuditError: When the database cannot be reached or the tables not created.
         """
         if url is None:
             url = os.environ.get(AUDIT_URL_ENV) or DEFAULT_AUDIT_URL
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as err:
+            raise ValueError(f"the audit store URL does not parse: {err}") from err
         backend = parsed.get_backend_name()
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"audit schema {schema!r} is not a plain SQL identifier")
         if backend == "sqlite":
             if schema is not None:
                 raise ValueError("an audit schema is only supported on PostgreSQL")
-            engine = _sqlite_engine(parsed, busy_timeout_ms)
+            engine = sqlite_engine(parsed, busy_timeout_ms, create=create)
         elif backend == "postgresql":
-            engine = _postgresql_engine(parsed)
+            engine = postgresql_engine(parsed)
         else:
             raise ValueError(
                 f"unsupported audit store URL {parsed.render_as_string(hide_password=True)!r}: "
                 "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
             )
         try:
-            return cls(engine, schema=schema)
+            return cls(engine, schema=schema, create=create)
         except AuditError:
             engine.dispose()
             raise
@@ -216,15 +201,23 @@ class AuditStore:
             ) from err
 
     def _create_tables(self) -> None:
+        tables = (self._decisions, self._feedback)
         with self._write() as conn:
-            if self._engine.dialect.name == "postgresql":
+            if self.dialect == "postgresql":
                 # DDL is transactional in PostgreSQL, but two CREATE TABLEs racing still
                 # collide; the advisory lock lets one process create and the rest see it.
-                conn.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK_KEY)))
+                conn.execute(select(func.pg_advisory_xact_lock(audit_writes.CREATE_LOCK_KEY)))
                 if self._schema is not None:
                     conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {self._schema}"))
             # On SQLite the BEGIN IMMEDIATE of _write() serialises creators the same way.
             self._metadata.create_all(conn, checkfirst=True)
+            self._upgraded = tuple(upgrade_tables(conn, tables))
+            self._writers = audit_writes.prepare_writers(conn, tables)
+
+    def _open_existing(self) -> None:
+        with self._read() as conn:
+            check_tables(conn, (self._decisions, self._feedback), self.url)
+            self._writers = audit_writes.prepare_writers(conn, (self._decisions, self._feedback))
 
     # --------------------------------------------------------------- properties
 
@@ -248,45 +241,55 @@ class AuditStore:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._engine.dialect.name
 
+    @property
+    def upgraded(self) -> tuple[str, ...]:
+        """What opening added to a store of an earlier version (``table.column`` names)."""
+        return self._upgraded
+
     # ------------------------------------------------------------------ writing
 
-    def record_decisions(self, rows: Sequence[DecisionRecord]) -> None:
+    def record_decisions(
+        self, rows: Sequence[DecisionRecord], *, skip_repeats: bool = False
+    ) -> list[DecisionResult]:
         """Append a batch of decisions in one transaction, durable when this returns.
 
-        Either every row of the batch is committed or none is. An empty batch is a
-        no-op.
+        Each row is judged, inside the transaction, against the latest decision (the
+        greatest id) of its declaration, or against an earlier row of the batch for the
+        same declaration: an input with another ``input_sha256`` is an **amendment**
+        (written with ``amends`` set to that decision's id); the same input is a
+        **repeat**; a declaration without a decision is **new**. Either every row to be
+        written is committed or none is. An empty batch is a no-op.
 
         Args:
-            rows: The decisions.
+            rows: The decisions, in the order they are chained.
+            skip_repeats: ``True``: a repeat is not written and its result carries the
+                decision on record (the caller answers with that one). ``False`` (the
+                default, for callers that answer with the decision they computed, so that
+                every answer is on record): a repeat is written like a new row.
+
+        Returns:
+            One result per row, in row order.
 
         Raises:
             DuplicateRequestError: When a request id is already recorded or appears twice
-                in the batch (nothing is written).
+                in the batch (nothing is written), a repeat's included.
             AuditError: When the database refuses the batch for another reason.
             ValueError: When a decision cannot be serialised.
         """
         if not rows:
-            return
+            return []
         counts = Counter(row.request_id for row in rows)
         repeated = [request_id for request_id, count in counts.items() if count > 1]
         if repeated:
             raise DuplicateRequestError(repeated)
+        texts = [row.decision_json() for row in rows]  # refused here, before any write
         now = _utcnow()
-        values = [
-            {
-                "request_id": row.request_id,
-                "recorded_at": row.recorded_at or now,
-                "declaration_id": row.declaration_id,
-                "input_sha256": row.input_sha256,
-                "decision": row.decision_json(),
-                "model_version": row.model_version,
-                "policy_version": row.policy_version,
-            }
-            for row in rows
-        ]
+        table = self._decisions
         try:
-            with self._write() as conn:
-                conn.execute(insert(self._decisions), values)
+            with self._write(chain=table) as conn:
+                results = audit_writes.append_decisions(
+                    conn, self._writers[table.name], rows, texts, now=now, skip_repeats=skip_repeats
+                )
         except IntegrityError as err:
             existing = self._existing_request_ids([row.request_id for row in rows])
             if existing:
@@ -294,6 +297,7 @@ class AuditStore:
             raise AuditError(f"the audit store refused the batch: {err.orig}") from err
         except SQLAlchemyError as err:
             raise AuditError(f"could not record {len(rows)} decision(s): {err}") from err
+        return results
 
     def record_feedback(
         self,
@@ -304,11 +308,17 @@ class AuditStore:
         revenue: float | None = None,
         source: str | None = None,
         received_at: datetime | None = None,
-    ) -> int:
+        credential: str | None = None,
+        request_id: str | None = None,
+    ) -> FeedbackResult:
         """Append one inspection outcome, durable when this returns.
 
-        A later outcome for the same declaration supersedes this one in
-        :meth:`feedback_frame`; both stay on record.
+        The outcome is judged, inside the write transaction, against the latest outcome
+        (greatest id) from the same credential (``None`` counts as one) for the
+        declaration: the same ``(inspected, illicit, revenue)`` is a **repeat** and
+        nothing is written; other values are a **correction** (written with
+        ``corrects`` set to that outcome's id); otherwise the outcome is **new**. A later
+        outcome supersedes an earlier one in :meth:`feedback_frame`; all stay on record.
 
         Args:
             declaration_id: The declaration.
@@ -317,13 +327,17 @@ class AuditStore:
             revenue: Duty raised by the inspection, non-negative (``None``: unknown).
             source: Who sent it (free text, e.g. the calling system).
             received_at: When it was received (time zone aware); default now.
+            credential: Name of the API credential that sent it (at most 64 characters).
+            request_id: The HTTP request id (at most 128 characters).
 
         Returns:
-            The row id.
+            The outcome on record, its kind and what it corrects (``int(result)`` is the
+            row id).
 
         Raises:
-            ValueError: On an empty declaration id, negative or non-finite revenue, or an
-                outcome claiming a violation or revenue without an inspection.
+            ValueError: On an empty declaration id, negative or non-finite revenue, an
+                outcome claiming a violation or revenue without an inspection, or a
+                credential or request id that is blank or too long.
             AuditError: When the database refuses the row.
         """
         if not isinstance(declaration_id, str) or not declaration_id:
@@ -338,21 +352,24 @@ class AuditStore:
             )
         if received_at is not None:
             require_aware(received_at, "received_at")
-        values = {
-            "received_at": received_at or _utcnow(),
+        check_label(credential, "feedback credential", MAX_CREDENTIAL_LENGTH)
+        check_label(request_id, "feedback request_id", MAX_REQUEST_ID_LENGTH)
+        outcome = {
+            "received_at": (received_at or _utcnow()).astimezone(UTC),
             "declaration_id": declaration_id,
             "inspected": bool(inspected),
             "illicit": None if illicit is None else bool(illicit),
             "revenue": revenue,
             "source": source,
+            "credential": credential,
+            "request_id": request_id,
         }
+        table = self._feedback
         try:
-            with self._write() as conn:
-                result = conn.execute(insert(self._feedback).values(values))
-                (row_id,) = result.inserted_primary_key or (None,)
+            with self._write(chain=table) as conn:
+                return audit_writes.append_feedback(conn, self._writers[table.name], outcome)
         except SQLAlchemyError as err:
             raise AuditError(f"could not record feedback for {declaration_id!r}: {err}") from err
-        return int(row_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -368,19 +385,7 @@ class AuditStore:
         table = self._decisions
         with self._read() as conn:
             row = conn.execute(select(table).where(table.c.request_id == request_id)).one_or_none()
-        if row is None:
-            return None
-        return StoredDecision(
-            id=row.id,
-            request_id=row.request_id,
-            recorded_at=row.recorded_at,
-            declaration_id=row.declaration_id,
-            input_sha256=row.input_sha256,
-            decision=json.loads(row.decision),
-            decision_json=row.decision,
-            model_version=row.model_version,
-            policy_version=row.policy_version,
-        )
+        return None if row is None else stored_decision(row)
 
     def count_decisions(self) -> int:
         """Number of decisions recorded.
@@ -391,6 +396,93 @@ class AuditStore:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(self._decisions)).scalar_one())
 
+    def count_decided_declarations(self, since: datetime | None = None) -> int:
+        """Number of distinct declarations with at least one decision (amendments count once).
+
+        Args:
+            since: Only decisions recorded at or after this time zone aware instant.
+
+        Returns:
+            The count.
+
+        Raises:
+            ValueError: When ``since`` is not time zone aware.
+        """
+        table = self._decisions
+        statement = select(func.count(table.c.declaration_id.distinct()))
+        if since is not None:
+            require_aware(since, "since")
+            statement = statement.where(table.c.recorded_at >= since)
+        with self._read() as conn:
+            return int(conn.execute(statement).scalar_one())
+
+    def decided_ids(self, declaration_ids: Iterable[str]) -> set[str]:
+        """Which of these declarations have at least one decision.
+
+        Args:
+            declaration_ids: The declaration ids (looked up :data:`IN_CHUNK` at a time,
+                in one read transaction).
+
+        Returns:
+            The ids among them that have a decision.
+        """
+        table = self._decisions
+        found: set[str] = set()
+        with self._read() as conn:
+            for chunk in chunks(declaration_ids):
+                statement = select(table.c.declaration_id).where(table.c.declaration_id.in_(chunk))
+                found.update(conn.execute(statement.distinct()).scalars())
+        return found
+
+    def latest_decisions(self, declaration_ids: Iterable[str]) -> dict[str, StoredDecision]:
+        """The latest decision (greatest id) of each of these declarations that has one.
+
+        Args:
+            declaration_ids: The declaration ids.
+
+        Returns:
+            The latest decision by declaration id (declarations without one are absent).
+        """
+        table = self._decisions
+        latest: dict[str, StoredDecision] = {}
+        with self._read() as conn:
+            for chunk in chunks(declaration_ids):
+                newest = (
+                    select(func.max(table.c.id))
+                    .where(table.c.declaration_id.in_(chunk))
+                    .group_by(table.c.declaration_id)
+                )
+                for row in conn.execute(select(table).where(table.c.id.in_(newest))):
+                    latest[row.declaration_id] = stored_decision(row)
+        return latest
+
+    def decisions_for_key(
+        self, credential: str | None, idempotency_key: str
+    ) -> list[StoredDecision]:
+        """The decisions written under a credential's idempotency key, in id order.
+
+        Repeats that a keyed request caused are not among them (they wrote nothing): a
+        retried request is answered from these and from :meth:`latest_decisions`.
+
+        Args:
+            credential: The credential (``None``: rows recorded without one).
+            idempotency_key: The key.
+
+        Returns:
+            The decisions, possibly none.
+        """
+        table = self._decisions
+        same_credential = (
+            table.c.credential.is_(None) if credential is None else table.c.credential == credential
+        )
+        statement = (
+            select(table)
+            .where(same_credential, table.c.idempotency_key == idempotency_key)
+            .order_by(table.c.id)
+        )
+        with self._read() as conn:
+            return [stored_decision(row) for row in conn.execute(statement)]
+
     def decisions_frame(self, since: datetime | None = None) -> pd.DataFrame:
         """All decisions (optionally from a time on) as a DataFrame, in insertion order.
 
@@ -398,81 +490,71 @@ class AuditStore:
             since: Only decisions recorded at or after this time zone aware instant.
 
         Returns:
-            Columns :data:`DECISION_COLUMNS`; ``recorded_at`` is ``datetime64[us, UTC]``,
-            ``decision`` the stored JSON text.
+            Columns :data:`DECISION_COLUMNS` (see
+            :func:`portsift.store.audit_frames.decisions_frame`).
         """
-        import pandas as pd  # imported here so that writers (e.g. API workers) stay light
+        from portsift.store import audit_frames  # pandas only for those who read frames
 
-        table = self._decisions
-        statement = select(*(table.c[name] for name in DECISION_COLUMNS)).order_by(table.c.id)
-        if since is not None:
-            require_aware(since, "since")
-            statement = statement.where(table.c.recorded_at >= since)
         with self._read() as conn:
-            rows = conn.execute(statement).all()
+            return audit_frames.decisions_frame(conn, self._decisions, since)
 
-        def column(name: str) -> pd.Series:
-            position = DECISION_COLUMNS.index(name)
-            values = [row[position] for row in rows]
-            if name == "id":
-                return pd.Series(values, dtype="int64")
-            if name == "recorded_at":
-                return pd.Series(pd.to_datetime(values, utc=True), dtype="datetime64[us, UTC]")
-            return pd.Series(values, dtype="str")
-
-        frame = pd.DataFrame({name: column(name) for name in DECISION_COLUMNS})
-        return frame
-
-    def feedback_frame(self) -> pd.DataFrame:
+    def feedback_frame(self, sources: Sequence[str] | None = None) -> pd.DataFrame:
         """The latest inspection outcome of each declaration, as training labels.
 
         "Latest" is the greatest ``received_at``, ties broken by the later row.
 
+        Args:
+            sources: When given, only outcomes whose ``credential`` is one of these
+                count, before the latest per declaration is picked.
+
         Returns:
             One row per declaration, sorted by ``declaration_id``, with columns
-            :data:`FEEDBACK_COLUMNS`: ``declaration_id`` (str); ``inspected`` and
-            ``illicit`` as float64 0/1 flags and ``revenue`` float64, unknown values NaN
-            (the dtypes the declaration loader gives label columns).
+            :data:`FEEDBACK_COLUMNS` (see :func:`portsift.store.audit_frames.feedback_frame`).
         """
-        import pandas as pd  # imported here so that writers (e.g. API workers) stay light
+        from portsift.store import audit_frames  # pandas only for those who read frames
 
-        table = self._feedback
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=table.c.declaration_id,
-                order_by=(table.c.received_at.desc(), table.c.id.desc()),
-            )
-            .label("rank")
-        )
-        ranked = select(
-            table.c.declaration_id, table.c.inspected, table.c.illicit, table.c.revenue, rank
-        ).subquery()
-        statement = (
-            select(ranked.c.declaration_id, ranked.c.inspected, ranked.c.illicit, ranked.c.revenue)
-            .where(ranked.c.rank == 1)
-            .order_by(ranked.c.declaration_id)
-        )
         with self._read() as conn:
-            rows = conn.execute(statement).all()
+            return audit_frames.feedback_frame(conn, self._feedback, sources)
 
-        def flags(values: Sequence[bool | None]) -> pd.Series:
-            return pd.Series(
-                [float("nan") if value is None else float(value) for value in values],
-                dtype="float64",
-            )
+    # ---------------------------------------------------------------- verifying
 
-        return pd.DataFrame(
-            {
-                "declaration_id": pd.Series([row[0] for row in rows], dtype="str"),
-                "inspected": flags([row[1] for row in rows]),
-                "illicit": flags([row[2] for row in rows]),
-                "revenue": pd.Series(
-                    [float("nan") if row[3] is None else float(row[3]) for row in rows],
-                    dtype="float64",
-                ),
-            }
-        )
+    def verify(
+        self,
+        *,
+        heads: Mapping[str, ChainHead] | None = None,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> VerifyReport:
+        """Recompute both tables' hash chains and report the first problem of each.
+
+        Reads each table once, in id order and in chunks, in one snapshot of the store
+        (a ``REPEATABLE READ`` transaction on PostgreSQL).
+
+        Args:
+            heads: Heads recorded earlier (``{"decisions": ChainHead(...), ...}``) that
+                the chains must still contain: a chain alone cannot show that its last
+                rows were deleted.
+            chunk_rows: Rows fetched at a time.
+
+        Returns:
+            One report per table, ``decisions`` first.
+
+        Raises:
+            ValueError: When ``heads`` names another table.
+            AuditError: When the store cannot be read.
+        """
+        try:
+            with self._engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    return verify_tables(
+                        conn,
+                        (self._decisions, self._feedback),
+                        heads=heads,
+                        chunk_rows=chunk_rows,
+                    )
+        except SQLAlchemyError as err:
+            raise AuditError(f"could not read the audit store at {self.url}: {err}") from err
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -492,11 +574,18 @@ class AuditStore:
     # ---------------------------------------------------------------- internals
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+    def _write(self, chain: Table | None = None) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success.
+
+        With ``chain``, the transaction first takes that table's writer lock on
+        PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already holds the only write lock), so
+        that what it reads of the chain stays the chain's end until it commits.
+        """
         with self._engine.connect() as conn:
-            conn.execution_options(**{_WRITE_OPTION: True})
+            conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
+                if chain is not None:
+                    self._writers[chain.name].lock(conn)
                 yield conn
 
     @contextmanager
@@ -506,96 +595,11 @@ class AuditStore:
             yield conn
 
     def _existing_request_ids(self, request_ids: Sequence[str]) -> list[str]:
-        table = self._decisions
         with self._read() as conn:
-            found = set(
-                conn.execute(
-                    select(table.c.request_id).where(table.c.request_id.in_(request_ids))
-                ).scalars()
-            )
-        return [request_id for request_id in request_ids if request_id in found]
+            return audit_writes.existing_request_ids(conn, self._decisions, request_ids)
 
 
-# ------------------------------------------------------------------------------- engines
-
-
-def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
-    database = url.database
-    if not database or database == ":memory:" or url.query.get("mode") == "memory":
-        raise ValueError(
-            "an in-memory SQLite audit store would lose every decision; give a file: "
-            "sqlite:///portsift-audit.db"
-        )
-    if not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    if busy_timeout_ms < 0:
-        raise ValueError("busy_timeout_ms must be >= 0")
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: object) -> None:
-        # Let SQLAlchemy emit BEGIN itself (the begin hook below): sqlite3's legacy mode
-        # would run DDL and SELECTs outside transactions.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            _enable_wal(cursor, database)
-            cursor.execute("PRAGMA synchronous = FULL")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def _enable_wal(cursor: Any, database: str, attempts: int = 10) -> None:
-    """Switch the connection's database to WAL journal mode, or raise.
-
-    The switch needs an exclusive lock, so when several processes open a new file at
-    once one of them may find it locked (an error, or the old mode reported back); it
-    is retried a few times before giving up.
-    """
-    mode: object = None
-    for attempt in range(attempts):
-        try:
-            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or attempt == attempts - 1:
-                raise
-            mode = "locked"
-        if str(mode).lower() == "wal":
-            return
-        time.sleep(0.05 * (attempt + 1))
-    raise AuditError(
-        f"SQLite refused WAL journal mode for {database!r} (it reports {mode!r}); "
-        "the audit store needs a local file system"
-    )
-
-
-def _postgresql_engine(url: URL) -> Engine:
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, pool_pre_ping=True)
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: object) -> None:
-        autocommit = dbapi_connection.autocommit
-        dbapi_connection.autocommit = True
-        try:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SHOW synchronous_commit")
-                (setting,) = cursor.fetchone()
-                if setting == "off":
-                    cursor.execute("SET synchronous_commit TO on")
-        finally:
-            dbapi_connection.autocommit = autocommit
-
-    return engine
+# ------------------------------------------------------------------------------- helpers
 
 
 def _utcnow() -> datetime:
@@ -607,7 +611,10 @@ __all__ = [
     "DECISION_COLUMNS",
     "DEFAULT_AUDIT_URL",
     "FEEDBACK_COLUMNS",
+    "IN_CHUNK",
     "AuditError",
     "AuditStore",
+    "ChainHead",
     "DuplicateRequestError",
+    "VerifyReport",
 ]

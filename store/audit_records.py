@@ -1,9 +1,14 @@
-"""What goes into the audit store and what comes back out: records, their checks, hashing.
+"""What goes into the audit store and what comes back: records, results, errors, hashing.
 
 :class:`DecisionRecord` is validated when it is built, so that a bad row is refused in
 the caller's process before any transaction starts; :func:`input_hash` is the
-recomputable fingerprint of an input declaration that each decision row carries. The
-store that appends these records is :class:`portsift.store.audit.AuditStore`.
+recomputable fingerprint of an input declaration that each decision row carries, and
+:func:`canonical_json` the serialisation that it and the tables' hash chain
+(:mod:`portsift.store.audit_chain`) are taken of. What the store answers when it records
+(:class:`DecisionResult`, :class:`FeedbackResult`) says whether a row was new, a repeat
+of what is on record (nothing written), or an amendment or correction of an earlier row.
+The errors live here too, so that every module of the store can raise them. The store
+that appends these records is :class:`portsift.store.audit.AuditStore`.
 """
 
 from __future__ import annotations
@@ -11,17 +16,54 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pydantic_core
 
 #: Longest accepted request id (the column is ``VARCHAR(128)``).
 MAX_REQUEST_ID_LENGTH: Final[int] = 128
+#: Longest accepted credential name (the column is ``VARCHAR(64)``).
+MAX_CREDENTIAL_LENGTH: Final[int] = 64
+#: Longest accepted idempotency key (the column is ``VARCHAR(128)``).
+MAX_IDEMPOTENCY_KEY_LENGTH: Final[int] = 128
+
+#: What recording a decision did: ``"new"`` (written, amends nothing), ``"repeat"``
+#: (nothing written: the declaration's latest decision has the same input) or
+#: ``"amendment"`` (written, amends the declaration's earlier decision).
+DecisionKind = Literal["new", "repeat", "amendment"]
+#: What recording an outcome did: ``"new"``, ``"repeat"`` (nothing written: the same
+#: credential's latest outcome for the declaration says the same) or ``"correction"``
+#: (written, supersedes that outcome).
+FeedbackKind = Literal["new", "repeat", "correction"]
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+# -------------------------------------------------------------------------------- errors
+
+
+class AuditError(RuntimeError):
+    """The audit store could not be opened or could not record what it was given."""
+
+
+class DuplicateRequestError(AuditError):
+    """A batch names a request id that is already recorded (or twice in the batch).
+
+    Nothing of the batch is written. The request ids are in :attr:`request_ids`.
+    """
+
+    def __init__(self, request_ids: Sequence[str]) -> None:
+        self.request_ids: tuple[str, ...] = tuple(request_ids)
+        shown = ", ".join(repr(request_id) for request_id in self.request_ids[:5])
+        more = f" and {len(self.request_ids) - 5} more" if len(self.request_ids) > 5 else ""
+        super().__init__(
+            f"duplicate request_id {shown}{more}: a decision with this request id is already "
+            "recorded (or the batch names it twice); nothing of the batch was written. "
+            "Use AuditStore.get_decision to answer a retried request idempotently."
+        )
 
 
 # ------------------------------------------------------------------------------- hashing
@@ -95,6 +137,10 @@ class DecisionRecord:
         policy_version: Version of the selection policy that decided it.
         recorded_at: When it was decided (time zone aware); ``None`` means the time
             :meth:`~portsift.store.audit.AuditStore.record_decisions` is called.
+        credential: Name of the API credential that asked (or e.g. ``"audit-import"``);
+            at most 64 characters, ``None`` when unknown.
+        idempotency_key: The caller's idempotency key of the request (one key covers
+            every row of a batch request); at most 128 characters.
     """
 
     request_id: str
@@ -104,6 +150,8 @@ class DecisionRecord:
     model_version: str
     policy_version: str
     recorded_at: datetime | None = None
+    credential: str | None = None
+    idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id.strip():
@@ -124,6 +172,10 @@ class DecisionRecord:
                 raise ValueError(f"DecisionRecord.{name} must be a string")
         if self.recorded_at is not None:
             require_aware(self.recorded_at, "DecisionRecord.recorded_at")
+        check_label(self.credential, "DecisionRecord.credential", MAX_CREDENTIAL_LENGTH)
+        check_label(
+            self.idempotency_key, "DecisionRecord.idempotency_key", MAX_IDEMPOTENCY_KEY_LENGTH
+        )
 
     @classmethod
     def from_request(
@@ -135,6 +187,8 @@ class DecisionRecord:
         model_version: str,
         policy_version: str,
         recorded_at: datetime | None = None,
+        credential: str | None = None,
+        idempotency_key: str | None = None,
     ) -> DecisionRecord:
         """Build a record from the input declaration (hashed here) and its decision.
 
@@ -145,6 +199,8 @@ class DecisionRecord:
             model_version: Version of the model.
             policy_version: Version of the selection policy.
             recorded_at: Time of the decision; ``None`` for the time of recording.
+            credential: Name of the credential that asked.
+            idempotency_key: The request's idempotency key.
 
         Returns:
             The record.
@@ -163,6 +219,8 @@ class DecisionRecord:
             model_version=model_version,
             policy_version=policy_version,
             recorded_at=recorded_at,
+            credential=credential,
+            idempotency_key=idempotency_key,
         )
 
     def decision_json(self) -> str:
@@ -205,10 +263,14 @@ class StoredDecision:
         recorded_at: When it was recorded (UTC).
         declaration_id: The declaration.
         input_sha256: Hash of the input declaration.
-        decision: The decision, parsed from its JSON text.
-        decision_json: The stored JSON text itself.
+        decision_json: The stored JSON text of the decision (:attr:`decision` parses it).
         model_version: Version of the model.
         policy_version: Version of the selection policy.
+        credential: The credential that asked (``None`` on rows from before credentials).
+        idempotency_key: The request's idempotency key, if it gave one.
+        amends: Id of the earlier decision of the same declaration that this one amends.
+        chain_prev: ``chain_hash`` of the row before it (``None`` before the chain).
+        chain_hash: SHA-256 of the row's content (``None`` before the chain).
     """
 
     id: int
@@ -216,10 +278,65 @@ class StoredDecision:
     recorded_at: datetime
     declaration_id: str
     input_sha256: str
-    decision: dict[str, Any]
     decision_json: str
     model_version: str
     policy_version: str
+    credential: str | None = None
+    idempotency_key: str | None = None
+    amends: int | None = None
+    chain_prev: str | None = None
+    chain_hash: str | None = None
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        """The decision, parsed from :attr:`decision_json` (a new dict on every access).
+
+        Parsed on demand: the API receives one of these for every row it records and
+        mostly needs only the id and the kind, and parsing a decision with its
+        contributions costs as much as writing it.
+        """
+        parsed: dict[str, Any] = json.loads(self.decision_json)
+        return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """What :meth:`~portsift.store.audit.AuditStore.record_decisions` did with one row.
+
+    Attributes:
+        kind: ``"new"``, ``"repeat"`` or ``"amendment"`` (:data:`DecisionKind`).
+        stored: The decision on record for the row: the row just written, or for a
+            repeat the earlier decision it repeats (with that decision's request id).
+    """
+
+    kind: DecisionKind
+    stored: StoredDecision
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    """What :meth:`~portsift.store.audit.AuditStore.record_feedback` did with an outcome.
+
+    ``int(result)`` is :attr:`id`, so that a caller written for the plain row id that
+    the method used to return keeps working.
+
+    Attributes:
+        id: Row id of the outcome on record: the row just written, or for a repeat the
+            earlier row it repeats.
+        kind: ``"new"``, ``"repeat"`` or ``"correction"`` (:data:`FeedbackKind`).
+        corrects: Id of the earlier outcome this one supersedes (for a repeat, what that
+            earlier row corrects), else ``None``.
+    """
+
+    id: int
+    kind: FeedbackKind
+    corrects: int | None = None
+
+    def __int__(self) -> int:
+        return self.id
+
+    def __index__(self) -> int:
+        return self.id
 
 
 def require_aware(value: datetime, what: str) -> None:
@@ -236,11 +353,39 @@ def require_aware(value: datetime, what: str) -> None:
         raise ValueError(f"{what} must be a time zone aware datetime")
 
 
+def check_label(value: str | None, what: str, longest: int) -> None:
+    """Refuse a credential name or key that is empty, blank or too long (``None`` is fine).
+
+    Args:
+        value: The value to check.
+        what: How to name it in the error.
+        longest: The column's length.
+
+    Raises:
+        ValueError: When the value is not ``None`` and not a non-blank string that fits.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string or None")
+    if len(value) > longest:
+        raise ValueError(f"{what} is {len(value)} characters long; at most {longest} are allowed")
+
+
 __all__ = [
+    "MAX_CREDENTIAL_LENGTH",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_REQUEST_ID_LENGTH",
+    "AuditError",
+    "DecisionKind",
     "DecisionRecord",
+    "DecisionResult",
+    "DuplicateRequestError",
+    "FeedbackKind",
+    "FeedbackResult",
     "StoredDecision",
     "canonical_json",
+    "check_label",
     "input_hash",
     "require_aware",
 ]

@@ -1,17 +1,24 @@
-"""The audit store's two tables and the database triggers that keep them append-only.
+"""The audit store's two tables, the triggers that keep them append-only, their upgrade.
 
-The column layout and the triggers change together (a new table needs its triggers),
-and apart from the store's reading and writing code, which only names the columns.
+The column layout, the triggers and the upgrade of a store created by an earlier version
+change together (a new column needs its ``ALTER TABLE``, a new table its triggers), and
+apart from the store's reading and writing code, which only names the columns.
+
+Columns added after the first version (see :data:`ADDED_COLUMNS`) are nullable, because
+rows written before them exist; :func:`upgrade_tables` adds them to an older store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Final
 
 from sqlalchemy import (
     DDL,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Dialect,
     Float,
@@ -23,9 +30,24 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     event,
+    inspect,
+    text,
+)
+from sqlalchemy.schema import CreateIndex
+
+from portsift.store.audit_records import (
+    MAX_CREDENTIAL_LENGTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_REQUEST_ID_LENGTH,
+    AuditError,
+    require_aware,
 )
 
-from portsift.store.audit_records import MAX_REQUEST_ID_LENGTH, require_aware
+#: Columns each table gained after the first version (all nullable: old rows have none).
+ADDED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "decisions": ("credential", "idempotency_key", "amends", "chain_prev", "chain_hash"),
+    "feedback": ("credential", "request_id", "corrects", "chain_prev", "chain_hash"),
+}
 
 
 class _UTCDateTime(TypeDecorator[datetime]):
@@ -70,8 +92,15 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("decision", Text, nullable=False),
         Column("model_version", String, nullable=False),
         Column("policy_version", String, nullable=False),
+        Column("credential", String(MAX_CREDENTIAL_LENGTH), nullable=True),
+        # Not unique: one key covers every row of a batch request.
+        Column("idempotency_key", String(MAX_IDEMPOTENCY_KEY_LENGTH), nullable=True),
+        Column("amends", Integer, nullable=True),
+        Column("chain_prev", String(64), nullable=True),
+        Column("chain_hash", String(64), nullable=True),
         Index("ix_decisions_declaration_id", "declaration_id"),
         Index("ix_decisions_recorded_at", "recorded_at"),
+        Index("ix_decisions_idempotency", "credential", "idempotency_key"),
     )
     feedback = Table(
         "feedback",
@@ -83,6 +112,11 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("illicit", Boolean, nullable=True),
         Column("revenue", Float, nullable=True),
         Column("source", String, nullable=True),
+        Column("credential", String(MAX_CREDENTIAL_LENGTH), nullable=True),
+        Column("request_id", String(MAX_REQUEST_ID_LENGTH), nullable=True),
+        Column("corrects", Integer, nullable=True),
+        Column("chain_prev", String(64), nullable=True),
+        Column("chain_hash", String(64), nullable=True),
         Index("ix_feedback_declaration_id", "declaration_id", "received_at"),
     )
     for table in (decisions, feedback):
@@ -132,4 +166,74 @@ def _add_append_only_triggers(table: Table, schema: str | None) -> None:
     )
 
 
-__all__ = ["build_tables"]
+def upgrade_tables(conn: Connection, tables: Sequence[Table]) -> list[str]:
+    """Add the columns and indexes that a store created by an earlier version lacks.
+
+    Run inside the transaction that creates the tables, which serialises the processes
+    opening the store (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so
+    that of several processes opening an old store at once one adds the columns and the
+    others find them. Idempotent: on a current store it only reads the catalogue.
+
+    Args:
+        conn: A connection inside that transaction.
+        tables: The tables as this version declares them.
+
+    Returns:
+        What was added, as ``table.column`` and ``table.index`` names (empty when
+        nothing was missing).
+
+    Raises:
+        RuntimeError: When a missing column is not nullable (only nullable columns can
+            be added to a table that has rows).
+    """
+    inspector = inspect(conn)
+    added: list[str] = []
+    for table in tables:
+        present = {column["name"] for column in inspector.get_columns(table.name, table.schema)}
+        qualified = f"{table.schema}.{table.name}" if table.schema else table.name
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"cannot add the NOT NULL column {table.name}.{column.name}")
+            type_sql = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {qualified} ADD COLUMN {column.name} {type_sql}"))
+            added.append(f"{table.name}.{column.name}")
+        # Only the missing ones: CREATE INDEX IF NOT EXISTS would still lock the table on
+        # PostgreSQL, at every start of every worker.
+        indexes = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+                added.append(f"{table.name}.{index.name}")
+    return added
+
+
+def check_tables(conn: Connection, tables: Sequence[Table], url: str) -> None:
+    """Refuse a store whose tables are missing or lack a column of this version.
+
+    For opening without DDL (``create=False``): nothing is created or added.
+
+    Args:
+        conn: A connection to the store.
+        tables: The tables as this version declares them.
+        url: The store's URL, for the message.
+
+    Raises:
+        AuditError: When a table or a column is missing.
+    """
+    inspector = inspect(conn)
+    for table in tables:
+        if not inspector.has_table(table.name, table.schema):
+            raise AuditError(f"no audit store at {url}: no table {table.name}")
+        present = {column["name"] for column in inspector.get_columns(table.name, table.schema)}
+        missing = [column.name for column in table.columns if column.name not in present]
+        if missing:
+            raise AuditError(
+                f"the audit store at {url} was created by an earlier version ({table.name} "
+                f"has no {', '.join(missing)}); open it once with this version (e.g. start "
+                "the API) so that it gains the chain columns"
+            )
+
+
+__all__ = ["ADDED_COLUMNS", "build_tables", "check_tables", "upgrade_tables"]

@@ -9,6 +9,8 @@ import sys
 EXIT_BAD_INPUT = 2
 #: ``portsift monitor``: a drift threshold was crossed (distinct from bad input).
 EXIT_DRIFT = 3
+#: ``portsift audit verify``: a hash chain of the audit store is broken (tampering).
+EXIT_TAMPERED = 4
 
 
 class CliError(Exception):

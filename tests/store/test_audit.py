@@ -335,7 +335,8 @@ def test_feedback_round_trip_latest_per_declaration(backend: Backend) -> None:
     store.record_feedback("D1", inspected=False, source="officer-app")
     first_id = store.record_feedback("D3", inspected=True, illicit=True, revenue=12.5)
     second_id = store.record_feedback("D3", inspected=True, illicit=True, revenue=13.5)
-    assert second_id > first_id
+    assert second_id.id > first_id.id
+    assert (first_id.kind, second_id.kind, second_id.corrects) == ("new", "correction", first_id.id)
 
     frame = store.feedback_frame()
     assert list(frame.columns) == list(FEEDBACK_COLUMNS)
@@ -453,6 +454,10 @@ def test_two_processes_write_concurrently(backend: Backend, writers: Writers) ->
     order = [row.request_id.split("-")[0] for row in rows]
     switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches >= 2, f"writes did not interleave: {Counter(order)}, {switches} switch(es)"
+    # And the two writers' rows form one intact hash chain.
+    report = store.verify()
+    assert report.ok, report.to_dict()
+    assert report["decisions"].checked == 2 * count
 
 
 def test_processes_starting_at_once_create_the_tables_once(
@@ -527,9 +532,15 @@ def test_sqlite_write_transactions_begin_immediate(sqlite_backend: Backend) -> N
     store.record_decisions([record("r-1", 1)])
     store.count_decisions()
     sa.event.remove(store.engine, "before_cursor_execute", capture)
+    # The write lock is taken before the transaction reads anything: the latest decision
+    # of the declaration and the chain's last hash must still hold when it inserts.
     assert statements[0] == "BEGIN IMMEDIATE"
-    assert statements[1].startswith("INSERT INTO decisions")
-    assert statements[2] == "BEGIN"
+    read_back = statements.index("BEGIN")  # count_decisions: a plain read transaction
+    writing = statements[1:read_back]
+    assert [s for s in writing if s.startswith("INSERT")] == [writing[-1]]
+    assert writing[-1].startswith("INSERT INTO decisions")
+    assert all(s.startswith("SELECT") for s in writing[:-1]), writing
+    assert "BEGIN IMMEDIATE" not in statements[read_back:]
 
 
 def test_postgresql_sessions_commit_synchronously(
