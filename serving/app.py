@@ -60,6 +60,7 @@ from portsift.models.scoring import (
 )
 from portsift.serving.auth import TokenVerifier
 from portsift.serving.feedback import record_outcome
+from portsift.serving.retries import answers_on_record, key_conflict
 from portsift.settings import load_settings
 from portsift.store.audit import AuditStore
 from portsift.store.audit_records import DecisionRecord
@@ -104,6 +105,8 @@ class ScoreRequest:
         many: Whether the request is a batch (``/score_batch``): then every decision's
             ``request_id`` is ``<request_id>-<position>``, even for one declaration;
             otherwise only when there are several.
+        credential: Name of the API credential that sent it (recorded with each decision).
+        idempotency_key: Its ``Idempotency-Key`` header (:mod:`portsift.serving.retries`).
     """
 
     records: list[dict[str, Any]]
@@ -111,6 +114,8 @@ class ScoreRequest:
     source: str = "request"
     request_id: str | None = None
     many: bool = False
+    credential: str | None = None
+    idempotency_key: str | None = None
 
 
 def _lang(lang: str) -> str:
@@ -319,6 +324,18 @@ class DecisionService:
                 prepared.append((position, self._columns_or_frame(request)))
             except InputError as err:
                 prepared.append((position, err))
+                results.append([])
+                continue
+            conflict = None
+            if request.idempotency_key is not None:
+                conflict = key_conflict(
+                    self.audit,
+                    request.records,
+                    credential=request.credential,
+                    key=request.idempotency_key,
+                )
+            if conflict is not None:
+                prepared[-1] = (position, conflict)
             results.append([])
         by_lang: dict[str, list[tuple[int, Columns]]] = {}
         for position, ready in prepared:
@@ -352,10 +369,18 @@ class DecisionService:
                         decision=decision,
                         model_version=decision["model_version"],
                         policy_version=decision["policy_version"],
+                        credential=request.credential,
+                        idempotency_key=request.idempotency_key,
                     )
                 )
-        if audit_rows:
-            self.audit.record_decisions(audit_rows)  # durable when it returns
+        if not audit_rows:
+            return results
+        # Durable when it returns; a repeat writes nothing and is answered as on record.
+        recorded = iter(self.audit.record_decisions(audit_rows, skip_repeats=True))
+        for position, result in enumerate(results):
+            if not isinstance(result, InputError):
+                mine = [next(recorded) for _ in result]
+                results[position] = answers_on_record(result, mine)
         return results
 
     def _columns_or_frame(self, request: ScoreRequest) -> Columns | pd.DataFrame:

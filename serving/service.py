@@ -50,6 +50,7 @@ from portsift.serving.batching import MicroBatcher
 from portsift.serving.feedback import FeedbackError
 from portsift.serving.logs import RequestIdMiddleware, configure_server_logging, request_id_of
 from portsift.serving.openapi_patch import document_service
+from portsift.serving.retries import IDEMPOTENCY_HEADER, check_key
 from portsift.serving.strict_json import StrictBodyMiddleware, distinct_problems
 from portsift.store.audit import AuditError
 
@@ -393,7 +394,14 @@ class Portsift:
             # (serving.batching): one pass of the vectorised path and one audit commit.
             # The decisions are stored under the id the answer's X-Request-ID carries.
             request = ScoreRequest(
-                records, lang, source, request_id=request_id_of(ctx.request.scope), many=many
+                records,
+                lang,
+                source,
+                request_id=request_id_of(ctx.request.scope),
+                many=many,
+                credential=getattr(ctx.request.state, CREDENTIAL_STATE, None),
+                # A retry with the same key is answered from the audit store (serving.retries).
+                idempotency_key=check_key(ctx.request.headers.get(IDEMPOTENCY_HEADER)),
             )
             decisions = await self.batcher.submit(request)
         except InputError as err:
