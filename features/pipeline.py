@@ -83,11 +83,18 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Registers:
-    """The reference registers a declaration is read against."""
+    """The reference registers a declaration is read against.
+
+    ``disclosures`` (voluntary disclosures, measure 22) and ``rulings`` (advance
+    rulings, measure 12) are optional: without them no feature, decision or output
+    column of those measures exists.
+    """
 
     enterprises: pd.DataFrame | None = None
     lab_results: pd.DataFrame | None = None
     commodities: pd.DataFrame | None = None
+    disclosures: pd.DataFrame | None = None
+    rulings: pd.DataFrame | None = None
 
 
 class NotFittedError(RuntimeError):

@@ -92,6 +92,8 @@ def registers_for(bundle: Bundle, given: Registers) -> Registers:
         enterprises=given.enterprises if given.enterprises is not None else bundle.enterprises,
         lab_results=given.lab_results,
         commodities=given.commodities if given.commodities is not None else bundle.commodities,
+        disclosures=given.disclosures if given.disclosures is not None else bundle.disclosures,
+        rulings=given.rulings if given.rulings is not None else bundle.rulings,
     )
 
 

@@ -321,6 +321,8 @@ def train_dask(
         model=model,
         enterprises=registers.enterprises,
         commodities=registers.commodities,
+        disclosures=registers.disclosures,
+        rulings=registers.rulings,
         metadata=metadata,
     )
     lap("bundle")

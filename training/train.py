@@ -287,6 +287,8 @@ def train(
         model=model,
         enterprises=registers.enterprises,
         commodities=registers.commodities,
+        disclosures=registers.disclosures,
+        rulings=registers.rulings,
         metadata=metadata,
     )
     registration = None
@@ -424,6 +426,8 @@ def evaluate_draft(
         model=model,
         enterprises=registers.enterprises,
         commodities=registers.commodities,
+        disclosures=registers.disclosures,
+        rulings=registers.rulings,
         metadata={**metadata, "model_version": "unsaved"},
     )
     evaluation, scored = evaluate_bundle(draft, holdout, registers, settings)
