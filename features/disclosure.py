@@ -25,9 +25,9 @@ HISTORY_FEATURES: tuple[str, ...] = ("importer_disclosures", "importer_days_sinc
 #: The candidate disclosures of each declaration (context for the policy): the one
 #: naming it, and the importer's next one naming no declaration.
 CONTEXT_COLUMNS: tuple[str, ...] = (
-    "disclosure_id",
-    "disclosed_at",
-    "disclosure_minor",
+    "named_disclosure_id",
+    "named_disclosed_at",
+    "named_disclosure_minor",
     "enterprise_disclosure_id",
     "enterprise_disclosed_at",
     "enterprise_disclosure_minor",
@@ -107,7 +107,7 @@ def _named(declarations: pd.DataFrame, disclosures: pd.DataFrame) -> pd.DataFram
     position = pd.Index(earliest["declaration_id"].astype("str")).get_indexer(
         declarations["declaration_id"].astype("str")
     )
-    return _pick(out, earliest, position, "")
+    return _pick(out, earliest, position, "named_")
 
 
 def _next_enterprise_disclosure(

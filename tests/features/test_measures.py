@@ -55,10 +55,10 @@ def test_history_counts_disclosures_of_earlier_days_only() -> None:
     assert np.isnan([since[0], since[4], since[5]]).all()
     # The disclosure naming D3 is its candidate; the importer's next general one is X1
     # for D1 (same day) and X3 for D5 (a later day).
-    assert out["disclosure_id"].tolist()[2] == "X2"
-    assert out["disclosure_id"].isna().sum() == 5
-    assert out["disclosure_minor"].tolist()[2] == 0.0
-    assert out["disclosed_at"].iloc[2] == pd.Timestamp("2024-01-10")
+    assert out["named_disclosure_id"].tolist()[2] == "X2"
+    assert out["named_disclosure_id"].isna().sum() == 5
+    assert out["named_disclosure_minor"].tolist()[2] == 0.0
+    assert out["named_disclosed_at"].iloc[2] == pd.Timestamp("2024-01-10")
     general = (
         out["enterprise_disclosure_id"]
         .astype(object)
