@@ -58,6 +58,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         f"window: {facts['from']} .. {facts['to']}, {facts['labelled_rows']:,} inspected, "
         f"{facts['violations']:,} violations",
     )
+    if "disclosed_violations" in facts:
+        say(
+            args,
+            f"voluntary disclosures: {facts['disclosed_violations']:,} disclosed violations "
+            f"(of {facts['disclosed_labelled_rows']:,} inspected declarations a disclosure "
+            "covers) counted apart, never as hits",
+        )
     say(args, format_table(evaluation, tuple(settings.evaluation.percents)))
     say(args)
     say(args, "by credit tier:")

@@ -19,6 +19,7 @@ from portsift.models.policy import DECISION_COLUMNS, MEASURE_COLUMNS, SelectionP
 from portsift.models.scoring import score_declarations
 from portsift.settings import SelectionSettings, load_settings
 from portsift.synthetic.generator import SyntheticData
+from portsift.training.evaluate import evaluate
 from portsift.training.train import split_by_time
 from tests.models.policy_cases import RATES, held_to_rows, scored_frame
 
@@ -252,6 +253,39 @@ def test_a_disclosed_declaration_is_never_risk_selected_and_the_tier_rules_hold(
     assert summary.by_reason["disclosure"] == int(
         (decisions["selection_reason"] == "disclosure").sum()
     )
+
+
+def test_a_disclosed_violation_is_never_counted_as_a_hit(
+    bundle: Bundle, holdout: pd.DataFrame, disclosed_registers: Registers
+) -> None:
+    config = load_settings().selection
+    batch = score_declarations(bundle, holdout, disclosed_registers, rate=0.05, explain_rows=False)
+    features = batch.features.reset_index(drop=True)
+    decisions = batch.decisions
+    covered = (decisions["disclosure_id"] != "").to_numpy()
+    # Make every covered declaration an inspected violation at the top of the ranking: a
+    # ranking that counted them would gain hits from them.
+    features.loc[covered, ["inspected", "illicit", "revenue"]] = [1.0, 1.0, 1000.0]
+    priority = decisions["priority"].to_numpy().copy()
+    priority[covered] = 10.0
+    risk = decisions["risk_score"].to_numpy()
+    args = dict(baseline=None, percents=(1, 5), random_draws=2, policy=SelectionPolicy(config))
+    result = evaluate(features, risk, decisions["expected_revenue"].to_numpy(), priority, **args)
+    assert result.facts["disclosed_rows"] == int(covered.sum())
+    assert result.facts["disclosed_violations"] == int(covered.sum())
+    keep = ~covered
+    without = evaluate(
+        features.loc[keep].drop(columns=list(disclosure_features.CONTEXT_COLUMNS)),
+        risk[keep],
+        decisions["expected_revenue"].to_numpy()[keep],
+        priority[keep],
+        **args,
+    )
+    pd.testing.assert_frame_equal(result.table, without.table)
+    assert result.facts["violations"] == without.facts["violations"]
+    replay = result.policy["labelled"]["parts"]
+    assert replay == without.policy["labelled"]["parts"]
+    assert result.policy["disclosed"]["disclosed_violations"] == int(covered.sum())
 
 
 # -- measure 12 on generated data ------------------------------------------------------
