@@ -179,6 +179,11 @@ def _disclosed_facts(
     }
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 declaration``, ``8 declarations``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe scalars: numpy to Python, NaN to None."""
     if isinstance(value, np.generic):
@@ -357,10 +362,11 @@ def format_policy(section: dict[str, Any]) -> str:
         lines.append(f"budget exceeded: {batch['floor_message']}")
     disclosed = section.get("disclosed")
     if disclosed:
+        covered = _count(disclosed["disclosed_rows"], "declaration")
+        violations = _count(disclosed["disclosed_violations"], "disclosed violation")
         lines.append(
-            f"voluntary disclosures (measure 22): {disclosed['disclosed_rows']:,} declarations "
-            f"covered (document review, outside the budget), "
-            f"{disclosed['disclosed_violations']:,} disclosed violations among the "
+            f"voluntary disclosures (measure 22): {covered} "
+            f"covered (document review, outside the budget), {violations} among the "
             f"{disclosed['disclosed_labelled_rows']:,} with an outcome: counted as disclosed, "
             "not as hits, and left out of the rankings below"
         )
