@@ -120,6 +120,11 @@ def _parser(
         return lambda raw: parse_choice(
             raw, aliases=contract.TIER_ALIASES, reason=reason, required=required
         )
+    if field.choices:
+        choices, choice_reason = dict(field.choices), field.choices_reason
+        return lambda raw: parse_choice(
+            raw, aliases=choices, reason=choice_reason, required=required
+        )
     if field.name == "lab_result":
         reason = "a lab result other than pass or fail"
         return lambda raw: parse_choice(
@@ -149,8 +154,12 @@ def validate_columns(
     unique: tuple[tuple[str, ...], ...],
     skip_invalid: bool,
     wording: Wording,
+    checks: Sequence[Callable[[pd.DataFrame], Problem]] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Parse every column, then reject the table or set the invalid rows aside.
+
+    ``checks`` judge rows across columns once every column is parsed (e.g. a validity
+    period that ends before it starts); each returns a :class:`Problem` of its column.
 
     Returns:
         The valid typed rows, the rejected rows, and the note on rows set aside.
@@ -169,6 +178,7 @@ def validate_columns(
         problems.append(
             Problem(first.source, reason, duplicate_mask(typed, keys), field=first.name)
         )
+    problems.extend(check(typed) for check in checks)
     # Messages report columns in contract order; duplicates belong to their key column.
     order = {c.name: i for i, c in enumerate(columns)}
     problems.sort(key=lambda p: order[p.field or p.column])

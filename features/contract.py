@@ -6,7 +6,8 @@ the outside face fixed in ``docs/contract.md`` is written down exactly once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 FieldKind = Literal["id", "text", "code", "date", "number", "flag"]
@@ -21,12 +22,17 @@ class Field:
         kind: How the column is parsed and validated.
         required: Whether a table without this column is rejected.
         non_negative: For numbers, whether negative values are invalid.
+        choices: For text with a closed set of values: accepted spelling (compared
+            lower-cased) -> canonical value; empty for free text.
+        choices_reason: Completes "N rows with ..." for a value outside ``choices``.
     """
 
     name: str
     kind: FieldKind
     required: bool = False
     non_negative: bool = False
+    choices: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    choices_reason: str = ""
 
 
 DECLARATION_FIELDS: Final[tuple[Field, ...]] = (
@@ -76,6 +82,48 @@ COMMODITY_FIELDS: Final[tuple[Field, ...]] = (
     Field("hs_prefix", "code", required=True),
     Field("acceptance_listed", "flag", required=True),
     Field("perishable", "flag", required=True),
+)
+
+#: Kinds of an advance ruling (预裁定), canonical name first; the Chinese names of the
+#: ruling decisions are accepted too.
+RULING_KINDS: Final[tuple[str, ...]] = ("classification", "valuation", "origin")
+RULING_KIND_ALIASES: Final[dict[str, str]] = {
+    "classification": "classification",
+    "归类": "classification",
+    "商品归类": "classification",
+    "valuation": "valuation",
+    "价格": "valuation",
+    "完税价格": "valuation",
+    "origin": "origin",
+    "原产地": "origin",
+}
+
+#: Voluntary disclosures (主动披露, Haikou Customs 2024 measure 22): one row per
+#: disclosure an enterprise lodged, optionally naming the declaration it concerns.
+DISCLOSURE_FIELDS: Final[tuple[Field, ...]] = (
+    Field("disclosure_id", "id", required=True),
+    Field("enterprise_id", "id", required=True),
+    Field("declaration_id", "id"),
+    Field("disclosed_at", "date", required=True),
+    Field("kind", "text", required=True),
+    Field("minor", "flag", required=True),
+)
+
+#: Advance rulings (预裁定, Haikou Customs 2024 measure 12): one row per ruling an
+#: enterprise holds on an HS code, valid from ``valid_from`` to ``valid_to`` inclusive.
+RULING_FIELDS: Final[tuple[Field, ...]] = (
+    Field("ruling_id", "id", required=True),
+    Field("enterprise_id", "id", required=True),
+    Field("hs_code", "code", required=True),
+    Field(
+        "kind",
+        "text",
+        required=True,
+        choices=RULING_KIND_ALIASES,
+        choices_reason="a ruling kind other than classification, valuation or origin",
+    ),
+    Field("valid_from", "date", required=True),
+    Field("valid_to", "date", required=True),
 )
 
 #: Credit tiers of GACC Order 282, from most to least trusted. The position is the

@@ -319,7 +319,7 @@ def fit_transform_dask(
         unkeyed=unkeyed,
         meta=derive_meta,
     ).persist()
-    candidates = pipeline.candidate_features()
+    candidates = pipeline.candidate_features(features.columns)
     present = (~features[candidates].isna()).any().compute()
     pipeline.dropped_features_ = [name for name in candidates if not bool(present[name])]
     pipeline.feature_names_ = [n for n in candidates if n not in pipeline.dropped_features_]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from portsift.features.layouts import (
 from portsift.features.schema_file import read_schema_file
 from portsift.features.validation import (
     InputError,
+    Problem,
 )
 from portsift.features.writing import table_format
 
@@ -68,8 +69,8 @@ class LoadedTable:
             (1-based data row), ``reason``, then the raw values under the file's
             column names. No rows if none were set aside.
         layout: ``"canonical"``, ``"bacuda"`` or ``"schema"`` for declarations;
-            the table kind (``"enterprises"``, ``"lab_results"``, ``"commodities"``)
-            for the registers.
+            the table kind (``"enterprises"``, ``"lab_results"``, ``"commodities"``,
+            ``"disclosures"``, ``"rulings"``) for the registers.
         notes: One-line messages to print once.
         extra_categorical: ``[features] categorical`` columns of a schema file,
             named as in the file.
@@ -496,6 +497,74 @@ def load_commodities(path: str | Path, *, skip_invalid: bool = False) -> LoadedT
     )
 
 
+def load_disclosures(path: str | Path, *, skip_invalid: bool = False) -> LoadedTable:
+    """Read and validate the register of voluntary disclosures (contract section 1.5).
+
+    ``declaration_id`` is optional (a disclosure may concern the enterprise's trade
+    rather than one declaration); ``minor`` is a 0/1 flag.
+
+    Args:
+        path: CSV or Parquet file.
+        skip_invalid: Set invalid rows aside instead of rejecting the table.
+
+    Returns:
+        The typed register; ``disclosure_id`` is unique.
+
+    Raises:
+        InputError: Unreadable file, a required column missing, or (without
+            ``skip_invalid``) any invalid row.
+    """
+    return _load_register(
+        path,
+        contract.DISCLOSURE_FIELDS,
+        kind="disclosures",
+        unique=(("disclosure_id",),),
+        skip_invalid=skip_invalid,
+    )
+
+
+def load_rulings(path: str | Path, *, skip_invalid: bool = False) -> LoadedTable:
+    """Read and validate the register of advance rulings (contract section 1.6).
+
+    ``kind`` is ``classification``, ``valuation`` or ``origin`` in any case (归类,
+    价格, 原产地 accepted); a ruling whose ``valid_to`` is before its ``valid_from``
+    is invalid.
+
+    Args:
+        path: CSV or Parquet file.
+        skip_invalid: Set invalid rows aside instead of rejecting the table.
+
+    Returns:
+        The typed register; ``ruling_id`` is unique.
+
+    Raises:
+        InputError: Unreadable file, a required column missing, or (without
+            ``skip_invalid``) any invalid row.
+    """
+    return _load_register(
+        path,
+        contract.RULING_FIELDS,
+        kind="rulings",
+        unique=(("ruling_id",),),
+        skip_invalid=skip_invalid,
+        checks=(_period_check("valid_from", "valid_to"),),
+    )
+
+
+def _period_check(start: str, end: str) -> Callable[[Layout], Callable[[pd.DataFrame], Problem]]:
+    """A check that ``end`` is not before ``start`` (rows missing either are judged already)."""
+
+    def bind(layout: Layout) -> Callable[[pd.DataFrame], Problem]:
+        def check(typed: pd.DataFrame) -> Problem:
+            before = (typed[end] < typed[start]).to_numpy(dtype=bool, na_value=False)
+            reason = f"a {end} before its {start}"
+            return Problem(layout.columns[end], reason, before, field=end)
+
+        return check
+
+    return bind
+
+
 def _load_register(
     path: str | Path,
     fields: tuple[Field, ...],
@@ -503,6 +572,7 @@ def _load_register(
     kind: str,
     unique: tuple[tuple[str, ...], ...],
     skip_invalid: bool,
+    checks: Sequence[Callable[[Layout], Callable[[pd.DataFrame], Problem]]] = (),
 ) -> LoadedTable:
     source = str(path)
     raw = read_table(path)
@@ -516,6 +586,7 @@ def _load_register(
         unique=unique,
         skip_invalid=skip_invalid,
         wording=FILE_WORDING,
+        checks=[bind(layout) for bind in checks],
     )
     notes = [*absent_note(fields, layout, source), *unused_note(raw, layout, source), *notes]
     return LoadedTable(frame=frame, rejected=rejected, layout=kind, notes=tuple(notes))

@@ -356,13 +356,18 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
         The compiled features.
 
     Raises:
-        NotCompilableError: The pipeline has schema-file extra features, or a lab results
-            register is given.
+        NotCompilableError: The pipeline has schema-file extra features, or a lab results,
+            disclosures or rulings register is given.
     """
     if pipeline.extra_categorical or pipeline.extra_numeric:
         raise NotCompilableError("schema-file extra features are computed by the pandas path only")
     if registers.lab_results is not None:
         raise NotCompilableError("a lab results register is read by the pandas path only")
+    if registers.disclosures is not None or registers.rulings is not None:
+        raise NotCompilableError(
+            "the voluntary disclosures and advance rulings registers are read by the pandas "
+            "path only"
+        )
     totals: dict[str, _KeyedTotals] = {}
     first_days: dict[str, _KeyedTotals] = {}
     # Without schema-file columns (refused above) the statistics are STATS exactly.

@@ -10,13 +10,22 @@ saved as JSON with the model.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from portsift.features import commodity, enterprise, identity, lab, transaction
+from portsift.features import (
+    commodity,
+    disclosure,
+    enterprise,
+    identity,
+    lab,
+    ruling,
+    transaction,
+)
 from portsift.features.stats import (
     OutcomeStat,
     Stat,
@@ -78,16 +87,30 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
     "inspected",
     "illicit",
     "revenue",
+    # Present only when the registers of measures 22 and 12 are given.
+    *disclosure.CONTEXT_COLUMNS,
+    *ruling.CONTEXT_COLUMNS,
 )
+
+#: Features that exist only when an optional register is given: without it they are
+#: neither candidates nor reported as left out (:meth:`FeaturePipeline.candidate_features`).
+OPTIONAL_REGISTER_FEATURES: tuple[str, ...] = disclosure.HISTORY_FEATURES
 
 
 @dataclass(frozen=True)
 class Registers:
-    """The reference registers a declaration is read against."""
+    """The reference registers a declaration is read against.
+
+    ``disclosures`` (voluntary disclosures, measure 22) and ``rulings`` (advance
+    rulings, measure 12) are optional: without them no feature, decision or output
+    column of those measures exists.
+    """
 
     enterprises: pd.DataFrame | None = None
     lab_results: pd.DataFrame | None = None
     commodities: pd.DataFrame | None = None
+    disclosures: pd.DataFrame | None = None
+    rulings: pd.DataFrame | None = None
 
 
 class NotFittedError(RuntimeError):
@@ -168,7 +191,7 @@ class FeaturePipeline:
         self.state_: State = state
         self.history_end_ = pd.Timestamp(frame["declared_at"].max())
         features = self.derive(frame, values)
-        candidates = self.candidate_features()
+        candidates = self.candidate_features(features.columns)
         empty = [name for name in candidates if features[name].isna().all()]
         self.feature_names_ = [name for name in candidates if name not in empty]
         self.dropped_features_ = empty
@@ -256,8 +279,21 @@ class FeaturePipeline:
         fields += [extra_feature_name(c) for c in self.extra_categorical]
         return tuple(fields)
 
-    def candidate_features(self) -> list[str]:
-        """Every feature the pipeline can produce, before unusable ones are dropped."""
+    def candidate_features(self, available: Collection[str] | None = None) -> list[str]:
+        """Every feature the pipeline can produce, before unusable ones are dropped.
+
+        Args:
+            available: The columns of the derived features, if known: the features of
+                an optional register that was not given (:data:`OPTIONAL_REGISTER_FEATURES`)
+                are then left out, so that a run without that register is the run it was
+                before the register existed.
+
+        Returns:
+            The feature names, in model column order.
+        """
+        optional = [
+            name for name in OPTIONAL_REGISTER_FEATURES if available is None or name in available
+        ]
         names = [
             "importer_tier_rank",
             "importer_days_in_tier",
@@ -276,6 +312,7 @@ class FeaturePipeline:
             "declarant_violation_rate",
             "declarant_revenue_per_inspection",
             "declarant_declarations",
+            *optional,
             *identity.feature_names(self._identity_stats()),
             "acceptance_listed",
             "lab_report_present",
@@ -316,6 +353,8 @@ class FeaturePipeline:
             commodity.catalogue_flags(declarations["hs_code"], registers.commodities),
             lab.attach_lab_reports(declarations, registers.lab_results),
             enterprise.credit_features(declarations, registers.enterprises),
+            disclosure.disclosure_columns(declarations, registers.disclosures),
+            ruling.ruling_columns(declarations, registers.rulings),
         ]
         frame = pd.concat(
             [parts[0].drop(columns=list(lab.LAB_COLUMNS), errors="ignore"), *parts[1:]], axis=1
@@ -335,6 +374,7 @@ class FeaturePipeline:
         parts = [
             frame[list(enterprise.CREDIT_FEATURES)],
             enterprise.history_features(frame, values, self.smoothing, self.new_importer_days),
+            frame[[c for c in disclosure.HISTORY_FEATURES if c in frame]],
             pd.DataFrame(
                 identity.identity_features(
                     frame, values, self._identity_stats(), self.identity_weight

@@ -7,7 +7,8 @@ Layout of a bundle directory::
     revenue_model.txt  LightGBM revenue regressor (absent without a revenue label)
     model.json         feature lists, calibration, training facts
     features.json      the fitted feature pipeline state
-    registers.json     snapshot of the enterprise register and commodity catalogue
+    registers.json     snapshot of the enterprise register and commodity catalogue (and of
+                       the disclosures and rulings registers when training was given them)
     metadata.json      model version, training window, settings, evaluation
 
 No pickle is written or read. Loading verifies the manifest first and refuses a
@@ -49,6 +50,8 @@ class Bundle:
     enterprises: pd.DataFrame | None
     commodities: pd.DataFrame | None
     metadata: dict[str, Any]
+    disclosures: pd.DataFrame | None = None
+    rulings: pd.DataFrame | None = None
 
     @property
     def model_version(self) -> str:
@@ -64,6 +67,8 @@ def save_bundle(
     enterprises: pd.DataFrame | None,
     commodities: pd.DataFrame | None,
     metadata: dict[str, Any],
+    disclosures: pd.DataFrame | None = None,
+    rulings: pd.DataFrame | None = None,
 ) -> str:
     """Write a bundle atomically: into a sibling temp directory, then renamed into place.
 
@@ -74,6 +79,9 @@ def save_bundle(
         enterprises: Register snapshot to serve with, or None.
         commodities: Catalogue snapshot to serve with, or None.
         metadata: Facts to record; ``model_version`` is added.
+        disclosures: Voluntary disclosures snapshot, or None (then not written, so that
+            a bundle trained without them is the same as before they existed).
+        rulings: Advance rulings snapshot, or None (likewise).
 
     Returns:
         The model version (training time plus a digest of the bundle content).
@@ -89,6 +97,11 @@ def save_bundle(
             {
                 "enterprises": _optional_table(enterprises),
                 "commodities": _optional_table(commodities),
+                **{
+                    name: table_to_dict(table)
+                    for name, table in (("disclosures", disclosures), ("rulings", rulings))
+                    if table is not None
+                },
             }
         ),
     }
@@ -162,6 +175,8 @@ def load_bundle(directory: str | Path) -> Bundle:
         enterprises=_restore_table(registers["enterprises"]),
         commodities=_restore_table(registers["commodities"]),
         metadata=json.loads(payloads["metadata.json"]),
+        disclosures=_restore_table(registers.get("disclosures")),
+        rulings=_restore_table(registers.get("rulings")),
     )
 
 

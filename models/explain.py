@@ -663,8 +663,13 @@ def reason_texts(
     *,
     count: int = 3,
     lang: Language = "en",
+    covered: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """:func:`reasons` as an object array of str, without building a pandas object."""
+    """:func:`reasons` as an object array of str, without building a pandas object.
+
+    ``covered`` maps a feature to a per-row mark appended to its reason where not
+    ``""`` (measure 12: which advance ruling covers the feature's risk).
+    """
     positions, _ = top_features(explanation, count)
     texts = np.full(positions.shape, "", dtype=object)
     if isinstance(frame, pd.DataFrame):
@@ -679,6 +684,10 @@ def reason_texts(
         except KeyError:
             rendered = _given(_generic_reason, _parties(feature))(subset, feature, lang)
         texts[rows, slots] = np.where(pd.isna(rendered), "", rendered)
+        if covered is not None and feature in covered:
+            mark = np.asarray(covered[feature], dtype=object)[rows]
+            marked = (mark != "") & (texts[rows, slots] != "")
+            texts[rows[marked], slots[marked]] = texts[rows[marked], slots[marked]] + mark[marked]
     # The contract separates reasons by ";" in both languages.
     n = positions.shape[0]
     joined = texts[:, 0] if texts.shape[1] else np.full(n, "", dtype=object)

@@ -11,10 +11,19 @@ import math
 import numpy as np
 import pandas as pd
 
+from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
+from portsift.models.disclosures import in_play as disclosures_in_play
 from portsift.models.policy_notes import policy_notes
+from portsift.models.rulings import (
+    all_documentary_covered,
+    ruling_decision_columns,
+    ruling_notes,
+)
+from portsift.models.rulings import in_play as rulings_in_play
 from portsift.models.table import (
     Table,
     flag_column,
+    join_parts,
     longest_prefix,
     number_column,
     text_column,
@@ -99,7 +108,11 @@ def finish(
     """Lanes, deadlines and notes of decided rows (:data:`DECISION_COLUMNS`).
 
     ``rule_sets`` is :meth:`rule_sets_of` of the rows: the credit rule set in force
-    per row and the tier it holds the row to.
+    per row and the tier it holds the row to. Rows covered by a voluntary disclosure
+    (``reason == "disclosure"``, measure 22) go to ``yellow``; a selection whose
+    documentary kinds valid advance rulings all cover (measure 12) is ``red``, not
+    ``yellow``. With those registers the measures' columns follow
+    (:data:`portsift.models.policy.MEASURE_COLUMNS`).
     """
     s = settings
     lab = lab_status(settings, frame)
@@ -112,13 +125,20 @@ def finish(
         off_weight = np.abs(np.log(ratio)) > math.log(s.lanes.physical_weight_ratio)
     physical = perishable | off_weight | (value >= s.lanes.red_min_value)
     rule_lanes = np.array([r.lane for r in s.rules] + [""], dtype=object)[rule_index]
+    # Measure 22: a covered declaration goes to document review, whatever else.
+    disclosed = np.asarray(reason, dtype=object) == DISCLOSURE_REASON
     lane = np.select(
-        [~selected, rule_lanes != "", listed & ~accepted, physical],
-        ["green", rule_lanes, "red_sampling", "red"],
+        [~selected, rule_lanes != "", disclosed, listed & ~accepted, physical],
+        ["green", rule_lanes, "yellow", "red_sampling", "red"],
         "yellow",
     ).astype(object)
     # 采信 outranks a rule's sampling lane: the accepted report settles quality.
     lane = np.where((lane == "red_sampling") & accepted, "red", lane)
+    # Measure 12: document review is for classification, valuation and origin; when
+    # valid rulings cover all three there is nothing left to review on paper.
+    moved = (lane == "yellow") & ~disclosed & (rule_lanes == "")
+    moved &= all_documentary_covered(frame)
+    lane = np.where(moved, "red", lane)
     priority_lane = selected & perishable
     sampling = lane == "red_sampling"
     test_days, test_class = lab_test_days(settings, frame)
@@ -150,8 +170,17 @@ def finish(
         test_class,
         rule_sets,
     )
+    if rulings_in_play(frame):
+        ruling_en, ruling_zh = ruling_notes(s.rulings, frame, moved)
+        note_en, note_zh = join_parts(note_en, ruling_en), join_parts(note_zh, ruling_zh)
     out["policy_note_en"] = note_en
     out["policy_note_zh"] = note_zh
     versions = [f"{version}/{r.id}" for r in s.credit.rule_sets]
     out["policy_version"] = np.array(versions, dtype=object)[rule_sets[0]]
+    # The columns of measures 22 and 12, only when their registers are given.
+    if disclosures_in_play(frame):
+        cover = disclosure_cover(s.disclosure, frame)
+        out["disclosure_id"] = np.where(cover.covered, cover.disclosure_id, "").astype(object)
+    if rulings_in_play(frame):
+        out.update(ruling_decision_columns(s.rulings, frame))
     return out

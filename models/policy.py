@@ -73,6 +73,7 @@ none applies): selected perishable goods are in the green channel (``priority_la
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -82,6 +83,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from portsift.features import disclosure as disclosure_features
+from portsift.features import ruling as ruling_features
 from portsift.models.budget import (
     apportion,
     budget_count,
@@ -91,9 +94,11 @@ from portsift.models.credit import (
     rule_set_index,
     tier_summary,
 )
+from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
 from portsift.models.lanes import finish
 from portsift.models.realtime import ThresholdState, decide_online_columns, fit_state
 from portsift.models.rule_set_batch import select_group
+from portsift.models.rulings import RULING_DECISION_COLUMNS
 from portsift.models.selection_facts import BatchFacts, PolicySummary
 from portsift.models.table import (
     Table,
@@ -103,12 +108,14 @@ from portsift.models.table import (
     text_column,
 )
 from portsift.settings import (
+    LATER_SELECTION_SECTIONS,
     SelectionSettings,
     load_settings,
+    packaged_settings,
 )
 
 LANES = ("green", "yellow", "red", "red_sampling")
-SELECTION_REASONS = ("risk", "random", "tier_floor", "rule", "")
+SELECTION_REASONS = ("risk", "random", "tier_floor", "rule", DISCLOSURE_REASON, "")
 
 #: Columns :meth:`SelectionPolicy.decide` returns, in order.
 DECISION_COLUMNS: tuple[str, ...] = (
@@ -126,6 +133,10 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "policy_note_zh",
     "policy_version",
 )
+
+#: Decision columns of measures 22 (voluntary disclosure) and 12 (advance rulings),
+#: after :data:`DECISION_COLUMNS`: present only when their registers are given.
+MEASURE_COLUMNS: tuple[str, ...] = ("disclosure_id", *RULING_DECISION_COLUMNS)
 
 #: Columns of the scored frame the policy reads (besides ``priority`` and ``risk_score``).
 POLICY_COLUMNS: tuple[str, ...] = (
@@ -145,14 +156,34 @@ POLICY_COLUMNS: tuple[str, ...] = (
     "issued_at",
     "perishable",
     "weight_per_unit_ratio",
+    *disclosure_features.CONTEXT_COLUMNS,
+    *ruling_features.CONTEXT_COLUMNS,
 )
+
+
+def _digested_selection(settings: SelectionSettings) -> dict[str, Any]:
+    """``[selection]`` as the policy version digests it.
+
+    The sub-tables added after versions were first recorded
+    (:data:`~portsift.settings.LATER_SELECTION_SECTIONS`: measures 22 and 12) count only
+    where they differ from the packaged defaults, so that a policy's version is the one
+    its decisions carried before those measures existed, and a run that changes them
+    gets a version of its own.
+    """
+    dumped = settings.model_dump(mode="json")
+    packaged = packaged_settings().selection.model_dump(mode="json")
+    for name in LATER_SELECTION_SECTIONS:
+        if dumped.get(name) == packaged.get(name):
+            dumped.pop(name, None)
+    return dumped
 
 
 def _as_frame(parts: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
     """The decision columns as a frame (text columns in pandas' ``str`` dtype)."""
     out = pd.DataFrame(dict(parts), index=index)
     for column in _TEXT_DECISION_COLUMNS:
-        out[column] = out[column].astype("str")
+        if column in out:
+            out[column] = out[column].astype("str")
     return out
 
 
@@ -162,6 +193,9 @@ _TEXT_DECISION_COLUMNS = (
     "policy_note_en",
     "policy_note_zh",
     "policy_version",
+    "disclosure_id",
+    "ruling_ids",
+    "ruling_kinds",
 )
 
 
@@ -249,7 +283,7 @@ class SelectionPolicy:
         if cached is not None:
             return cached
         payload = {
-            "selection": self.settings.model_dump(mode="json"),
+            "selection": _digested_selection(self.settings),
             "rate": self.rate_,
             "share": self.share_,
             "seed": self.seed_,
@@ -332,10 +366,22 @@ class SelectionPolicy:
             if "declaration_id" in scored
             else np.arange(n)
         )
-        selected, random, floor, facts = self._batch(prio, rule_sets, rule_hit, ids, self.rate_)
+        # Measure 22: declarations a voluntary disclosure covers are no detection target.
+        # They leave the pool (no slot of the budget, no draw, no tier rate) and go to
+        # document review; an officer rule still selects them as a rule.
+        disclosed = disclosure_cover(self.settings.disclosure, scored).covered & ~rule_hit
+        if disclosed.any():
+            selected, random, floor, facts = self._batch_without(
+                disclosed, prio, rule_sets, rule_hit, ids
+            )
+        else:
+            selected, random, floor, facts = self._batch(prio, rule_sets, rule_hit, ids, self.rate_)
         reason = np.select(
-            [rule_hit, random, floor, selected], ["rule", "random", "tier_floor", "risk"], ""
+            [rule_hit, disclosed, random, floor, selected],
+            ["rule", DISCLOSURE_REASON, "random", "tier_floor", "risk"],
+            "",
         )
+        selected = selected | disclosed
         self.batch_ = facts
         decided = self.decision_columns(scored, selected, reason, rule_index, rule_sets)
         return _as_frame(decided, scored.index)
@@ -372,6 +418,38 @@ class SelectionPolicy:
             rule_sets,
         )
 
+    def _batch_without(
+        self,
+        disclosed: np.ndarray,
+        prio: np.ndarray,
+        rule_sets: tuple[np.ndarray, np.ndarray],
+        rule_hit: np.ndarray,
+        ids: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BatchFacts]:
+        """:meth:`_batch` of the rows no disclosure covers, with the whole batch's budget.
+
+        The budget stays ``round(rate x N)`` of all ``N`` rows (at most the rows left):
+        a covered declaration takes none of it, and none is lost to it.
+        """
+        n = len(prio)
+        pool = ~disclosed
+        budget = min(budget_count(n, self.rate_), int(pool.sum()))
+        part = self._batch(
+            prio[pool],
+            (rule_sets[0][pool], rule_sets[1][pool]),
+            rule_hit[pool],
+            ids[pool],
+            self.rate_,
+            budget=budget,
+        )
+        masks = []
+        for values in part[:3]:
+            full = np.zeros(n, dtype=bool)
+            full[pool] = values
+            masks.append(full)
+        facts = dataclasses.replace(part[3], rows=n, disclosed=int(disclosed.sum()))
+        return masks[0], masks[1], masks[2], facts
+
     def _batch(
         self,
         prio: np.ndarray,
@@ -379,16 +457,18 @@ class SelectionPolicy:
         rule_hit: np.ndarray,
         ids: np.ndarray,
         rate: float,
+        budget: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BatchFacts]:
         """The selection of a batch: selected, random and tier-floor masks and facts.
 
         Rows under different credit rule sets (a batch spanning a change of the law)
         are decided apart, each with its share of the budget (largest remainders), so
-        that each set's rules hold on its own rows.
+        that each set's rules hold on its own rows. ``budget`` overrides
+        ``round(rate x rows)``.
         """
         n = len(prio)
         which, tiers = rule_sets
-        budget = budget_count(n, rate)
+        budget = budget_count(n, rate) if budget is None else budget
         groups = np.unique(which)
         sizes = np.array([(which == g).sum() for g in groups])
         budgets = apportion(budget, sizes) if len(groups) > 1 else np.full(len(groups), budget)
@@ -544,24 +624,26 @@ class SelectionPolicy:
         else:
             which = np.full(len(decisions), len(ids) - 1)
         selected = decisions["selected"].to_numpy(dtype="int64")
+        reasons = decisions["selection_reason"].astype(str)
+        # Declarations a disclosure covers are no detection target: outside the rates.
+        detection = (reasons != DISCLOSURE_REASON).to_numpy()
         parts = []
         met_all = True
         for index in np.unique(which):
             rule_set = credit.rule_sets[int(index)]
-            here = which == index
+            here = (which == index) & detection
             part, met = tier_summary(selected[here], held_to(register[here], rule_set), rule_set)
             parts.append(part)
             met_all &= met
         columns = ["rule_set", "rows", "selected", "rate", "ratio_to_reference", "rule", "met"]
         tiers = pd.concat(parts) if parts else pd.DataFrame(columns=columns)
         tiers.index.name = "credit_tier"
-        reasons = decisions["selection_reason"].astype(str)
         by_reason = {
             r: int((reasons == r).sum()) for r in SELECTION_REASONS if r and (reasons == r).any()
         }
         lanes = decisions["lane"].astype(str)
         by_lane = {lane: int((lanes == lane).sum()) for lane in LANES if (lanes == lane).any()}
-        total = int(selected.sum())
+        total = int(selected[detection].sum())
         state = getattr(self, "thresholds_", None)
         return PolicySummary(
             rows=len(decisions),

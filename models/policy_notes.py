@@ -1,7 +1,8 @@
 """The policy's part of every reason, in English and Chinese.
 
-Why a declaration was selected (officer rule, random draw, credit floor, risk), the
-credit rule its tier is held to, the lab report and the deadlines.
+Why a declaration was selected (officer rule, random draw, credit floor, risk, or a
+voluntary disclosure sending it to document review), the credit rule its tier is held
+to, the lab report and the deadlines.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from portsift.models.disclosures import (
+    DISCLOSURE_REASON,
+    disclosure_cover,
+    disclosure_notes,
+    in_play,
+)
 from portsift.models.table import (
     Table,
     date_text_column,
@@ -58,6 +65,15 @@ def policy_notes(
     )[rule_index]
     share = f"{share:.0%}"
     (floor_en, floor_zh), (cap_en, cap_zh) = tier_notes(settings, frame, rule_sets)
+    # Measure 22: a covered declaration's reason is its disclosure (no tier rule: it is
+    # not a detection selection); a covered rule hit says the rule outranks it.
+    disclosed = np.asarray(reason, dtype=object) == DISCLOSURE_REASON
+    disclosure_en, disclosure_zh = empty, empty
+    if in_play(frame):
+        cover = disclosure_cover(s.disclosure, frame)
+        disclosure_en, disclosure_zh = disclosure_notes(
+            s.disclosure, cover, cover.covered & (np.asarray(reason, dtype=object) == "rule")
+        )
     why_en = np.select(
         [reason == "rule", reason == "random", reason == "tier_floor", reason == "risk"],
         [
@@ -78,8 +94,12 @@ def policy_notes(
         ],
         "",
     ).astype(object)
-    cap_en = np.where(selected, cap_en, empty)
-    cap_zh = np.where(selected, cap_zh, empty)
+    why_en = np.where(disclosed, disclosure_en, why_en)
+    why_zh = np.where(disclosed, disclosure_zh, why_zh)
+    ruled_en = np.where(disclosed, empty, disclosure_en)
+    ruled_zh = np.where(disclosed, empty, disclosure_zh)
+    cap_en = np.where(selected & ~disclosed, cap_en, empty)
+    cap_zh = np.where(selected & ~disclosed, cap_zh, empty)
 
     # The lab report and the deadlines: most declarations have neither, and a real-time
     # request is one row on which every text operation has a fixed cost, so the texts
@@ -95,8 +115,8 @@ def policy_notes(
     else:
         deadline_en, deadline_zh = (empty, empty), (empty, empty)
     return (
-        join_parts(why_en, cap_en, lab_en, *deadline_en),
-        join_parts(why_zh, cap_zh, lab_zh, *deadline_zh),
+        join_parts(why_en, ruled_en, cap_en, lab_en, *deadline_en),
+        join_parts(why_zh, ruled_zh, cap_zh, lab_zh, *deadline_zh),
     )
 
 

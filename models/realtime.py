@@ -18,6 +18,7 @@ import pandas as pd
 
 from portsift.models.budget import budget_count, hash_uniform
 from portsift.models.credit import held_to
+from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
 from portsift.models.rule_set_batch import select_group
 from portsift.models.table import Table, number_column, text_column, tier_values
 
@@ -200,10 +201,10 @@ def fit_state(
 def decide_online_columns(policy: SelectionPolicy, scored: Table) -> dict[str, np.ndarray]:
     """The real-time decisions of ``policy`` (its ``thresholds_``) as numpy arrays.
 
-    Each row is decided on its own (no batch budget): rule, else priority at or
-    above its tier's threshold, else a seeded draw on its id with the tier's
-    exploration probability. A tier the state has not seen uses the reference
-    tier's values.
+    Each row is decided on its own (no batch budget): rule, else a covering voluntary
+    disclosure (document review, measure 22), else priority at or above its tier's
+    threshold, else a seeded draw on its id with the tier's exploration probability.
+    A tier the state has not seen uses the reference tier's values.
 
     Args:
         policy: The policy, with ``thresholds_`` fitted or set from a saved state.
@@ -250,13 +251,17 @@ def decide_online_columns(policy: SelectionPolicy, scored: Table) -> dict[str, n
         floors = [name for name, rule in rule_set.tiers.items() if rule.has_floor]
         floored[here] = np.isin(tiers[here].astype(str), floors)
     rule_hit, rule_index = policy.rule_hits(scored)
-    by_risk = ~rule_hit & (prio >= threshold)
+    # Measure 22: a declaration a voluntary disclosure covers is no detection target.
+    disclosed = disclosure_cover(policy.settings.disclosure, scored).covered & ~rule_hit
+    by_risk = ~rule_hit & ~disclosed & (prio >= threshold)
     ids = np.asarray(scored["declaration_id"], dtype=object)
     u = hash_uniform(ids, f"online:{policy.seed_}")
-    random = ~rule_hit & ~by_risk & (u < explore)
+    random = ~rule_hit & ~disclosed & ~by_risk & (u < explore)
     floor = by_risk & floored & (prio < ref_threshold)
-    selected = rule_hit | by_risk | random
+    selected = rule_hit | disclosed | by_risk | random
     reason = np.select(
-        [rule_hit, random, floor, by_risk], ["rule", "random", "tier_floor", "risk"], ""
+        [rule_hit, disclosed, random, floor, by_risk],
+        ["rule", DISCLOSURE_REASON, "random", "tier_floor", "risk"],
+        "",
     )
     return policy.decision_columns(scored, selected, reason, rule_index, rule_sets)

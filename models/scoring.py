@@ -11,13 +11,14 @@ import pandas as pd
 
 from portsift.features.online import Columns, OnlineFeatures
 from portsift.features.pipeline import Registers
-from portsift.models import explain
+from portsift.models import explain, rulings
 from portsift.models.budget import priority
 from portsift.models.bundle import Bundle
 from portsift.models.explain import Explanation
 from portsift.models.policy import DECISION_COLUMNS, POLICY_COLUMNS, SelectionPolicy
 from portsift.models.risk_model import RiskModel, feature_matrix
 from portsift.models.selection_facts import BatchFacts
+from portsift.settings import RulingSettings
 
 SCORE_COLUMNS = (
     "declaration_id",
@@ -92,6 +93,8 @@ def registers_for(bundle: Bundle, given: Registers) -> Registers:
         enterprises=given.enterprises if given.enterprises is not None else bundle.enterprises,
         lab_results=given.lab_results,
         commodities=given.commodities if given.commodities is not None else bundle.commodities,
+        disclosures=given.disclosures if given.disclosures is not None else bundle.disclosures,
+        rulings=given.rulings if given.rulings is not None else bundle.rulings,
     )
 
 
@@ -195,6 +198,7 @@ def explain_scored(
     lang: explain.Language = "en",
     reason_count: int = 3,
     num_threads: int = 0,
+    covered: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[Explanation | None, np.ndarray]:
     """SHAP contributions and the model's reasons of the rows under ``mask``.
 
@@ -206,6 +210,8 @@ def explain_scored(
         lang: Language of the reasons.
         reason_count: Reasons per declaration at most.
         num_threads: LightGBM threads (0 = default).
+        covered: Per feature, the mark its reason gets where an advance ruling covers
+            it (:func:`portsift.models.rulings.covered_marks`), aligned with all rows.
 
     Returns:
         The explanation aligned with the rows (None when no row is explained; NaN in
@@ -215,7 +221,9 @@ def explain_scored(
     if mask is None or mask.all():
         contrib = model.contributions(x, num_threads=num_threads)
         explanation = explain.explanation_from_contrib(contrib, model.risk_features)
-        texts = explain.reason_texts(features, explanation, count=reason_count, lang=lang)
+        texts = explain.reason_texts(
+            features, explanation, count=reason_count, lang=lang, covered=covered
+        )
         return explanation, texts
     model_text = np.full(n, "", dtype=object)
     if not mask.any():
@@ -225,7 +233,10 @@ def explain_scored(
     contrib = model.contributions(x[mask], num_threads=num_threads)
     part = explain.explanation_from_contrib(contrib, model.risk_features)
     rows = features.loc[mask] if isinstance(features, pd.DataFrame) else _rows(features, mask)
-    model_text[mask] = explain.reason_texts(rows, part, count=reason_count, lang=lang)
+    marks = None if covered is None else {k: v[mask] for k, v in covered.items()}
+    model_text[mask] = explain.reason_texts(
+        rows, part, count=reason_count, lang=lang, covered=marks
+    )
     values = np.full((n, len(part.features)), np.nan)
     values[mask] = part.values
     base = np.full(n, np.nan)
@@ -340,8 +351,18 @@ def score_declarations(
     if revenue_weight is None:
         revenue_weight = ranking_weight(bundle.metadata, None)
     scores = model_scores(model, features, revenue_weight=revenue_weight, num_threads=num_threads)
+    measures = (policy if policy is not None else SelectionPolicy()).settings.rulings
+    covered = rulings.covered_marks(measures, features, lang)
     return decide_batch(
-        policy_inputs(features, scores),
+        with_rulings(
+            policy_inputs(features, scores),
+            model,
+            scores,
+            features,
+            measures,
+            revenue_weight=revenue_weight,
+            num_threads=num_threads,
+        ),
         declaration_id=declarations["declaration_id"].to_numpy(),
         expected_revenue=scores.expected_revenue,
         revenue_estimated=int(scores.revenue_estimated),
@@ -358,9 +379,54 @@ def score_declarations(
             lang=lang,
             reason_count=reason_count,
             num_threads=num_threads,
+            covered=covered,
         ),
         features=features,
     )
+
+
+def with_rulings(
+    inputs: pd.DataFrame,
+    model: RiskModel,
+    scores: ModelScores,
+    features: pd.DataFrame,
+    settings: RulingSettings,
+    *,
+    revenue_weight: float,
+    num_threads: int = 0,
+) -> pd.DataFrame:
+    """Measure 12: the policy's inputs ranked without the risk valid advance rulings cover.
+
+    Args:
+        inputs: :func:`policy_inputs` of the rows.
+        model: The fitted risk model.
+        scores: The rows' :func:`model_scores`.
+        features: Their features (with the ruling columns when a register is given).
+        settings: ``[selection.rulings]``.
+        revenue_weight: The ranking's weight of the revenue at stake.
+        num_threads: LightGBM threads (0 = default).
+
+    Returns:
+        ``inputs`` unchanged without a rulings register; with one, ``inputs`` with a
+        ``ruling_risk_score`` and ``priority`` of
+        :func:`portsift.models.rulings.uncovered_scores` (the model's own where no
+        valid ruling covers a feature).
+    """
+    uncovered = rulings.uncovered_scores(
+        model,
+        scores.x,
+        scores.raw_score,
+        scores.amount,
+        features,
+        settings,
+        revenue_weight=revenue_weight,
+        num_threads=num_threads,
+    )
+    if uncovered is None:
+        if not rulings.in_play(features):
+            return inputs
+        return inputs.assign(ruling_risk_score=scores.risk_score)
+    return inputs.assign(ruling_risk_score=uncovered[0], priority=uncovered[1])
 
 
 @dataclass(frozen=True)

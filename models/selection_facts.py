@@ -51,6 +51,8 @@ class BatchFacts:
         floor_needs: What each absolute floor needed.
         exploration_dropped: Random draws given up so that the floors fit.
         rule_sets: Declarations per credit rule set (by id).
+        disclosed: Declarations a voluntary disclosure covers (measure 22): sent to
+            document review outside the budget, not counted in ``selected``.
     """
 
     rows: int
@@ -65,6 +67,7 @@ class BatchFacts:
     floor_needs: tuple[FloorNeed, ...] = ()
     exploration_dropped: int = 0
     rule_sets: dict[str, int] = field(default_factory=dict)
+    disclosed: int = 0
 
     def floor_message(self) -> str:
         """Why the selections exceed the budget because of the floors ("" when they do not)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import tomllib
@@ -313,6 +314,70 @@ class RuleSettings(_Frozen):
         return self
 
 
+class DisclosureSettings(_Frozen):
+    """Voluntary disclosure (主动披露, Haikou Customs 2024 measure 22).
+
+    A declaration covered by a disclosure lodged before the decision on it is not a
+    detection target: it goes to document review (``yellow``, ``selection_reason =
+    disclosure``) outside the budget, and its outcome is a disclosed violation, never a
+    hit. Which disclosures cover a declaration:
+
+    * one that names it (``declaration_id``), lodged no later than ``decision_days``
+      after the declaration's day;
+    * with ``enterprise_scope``, one of its importer that names no declaration, lodged
+      no later than ``decision_days`` after the declaration's day and at most
+      ``enterprise_scope_days`` after it (the disclosed period reaches back that far);
+    * not minor ones only with ``cover_not_minor``.
+    """
+
+    decision_days: int = Field(ge=0)
+    enterprise_scope: bool
+    enterprise_scope_days: int = Field(ge=0)
+    cover_not_minor: bool
+    source: str
+    source_zh: str
+
+
+#: The kinds of an advance ruling (as ``portsift.features.contract.RULING_KINDS``).
+RulingKind = Literal["classification", "valuation", "origin"]
+
+
+class RulingSettings(_Frozen):
+    """Advance rulings (预裁定, Haikou Customs 2024 measure 12).
+
+    A declaration that matches a valid ruling of its importer and HS code has the risk
+    of the ruling's kind covered: the model features of that kind
+    (``covered_features``) are marked as covered in its explanation and their
+    risk-raising contributions do not count in its selection priority; a selection
+    whose documentary kinds are all covered is not sent to document review. A ruling
+    that ends within ``expiry_warning_days`` (``[from, to]`` days, inclusive) of the
+    declaration's day is flagged (``ruling_expiring``): the enterprise may ask for the
+    extension the measure allows.
+    """
+
+    expiry_warning_days: tuple[int, int]
+    covered_features: dict[RulingKind, tuple[str, ...]]
+    source: str
+    source_zh: str
+
+    @field_validator("expiry_warning_days")
+    @classmethod
+    def _window(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError("expiry_warning_days must be [from, to] with 0 <= from <= to")
+        return value
+
+    @field_validator("covered_features")
+    @classmethod
+    def _every_kind(
+        cls, value: dict[RulingKind, tuple[str, ...]]
+    ) -> dict[RulingKind, tuple[str, ...]]:
+        missing = sorted({"classification", "valuation", "origin"} - set(value))
+        if missing:
+            raise ValueError(f"covered_features lacks the ruling kind(s) {missing}")
+        return value
+
+
 #: What the ranking of the budget maximises (see ``[selection] objective``).
 ObjectiveName = Literal["hits", "revenue", "blend"]
 
@@ -344,6 +409,8 @@ class SelectionSettings(_Frozen):
     green_channel: GreenChannelSettings
     sampling: SamplingSettings
     lanes: LaneSettings
+    disclosure: DisclosureSettings
+    rulings: RulingSettings
     rules: tuple[RuleSettings, ...] = ()
 
 
@@ -446,6 +513,12 @@ class Settings(_Frozen):
     input_bounds: InputBoundsSettings
 
 
+#: Sub-tables of ``[selection]`` added after policy versions were first recorded: they
+#: enter the policy version's digest only where they differ from the packaged defaults
+#: (see ``SelectionPolicy.version``), so that the versions of earlier decisions stay.
+LATER_SELECTION_SECTIONS: tuple[str, ...] = ("disclosure", "rulings")
+
+
 class SettingsError(ValueError):
     """A settings file that cannot be read or does not validate."""
 
@@ -493,3 +566,17 @@ def load_settings(path: str | Path | None = None) -> Settings:
         return Settings.model_validate(merged)
     except ValidationError as exc:
         raise SettingsError(f"{source}: invalid settings:\n{exc}") from exc
+
+
+@functools.cache
+def packaged_settings() -> Settings:
+    """The packaged defaults of ``portsift/settings.toml`` alone (no override file).
+
+    Returns:
+        The frozen, validated packaged settings.
+    """
+    defaults = _read_toml(
+        resources.files("portsift").joinpath("settings.toml").read_text("utf-8"),
+        "portsift/settings.toml",
+    )
+    return Settings.model_validate(defaults)

@@ -25,6 +25,8 @@ order; each stage is a module of its own:
 * :mod:`~portsift.synthetic.inspection`: the historic targeting rule;
 * :mod:`~portsift.synthetic.drift`: the late fraud ring every stage reads;
 * :mod:`~portsift.synthetic.tables`: the contract tables and the truth;
+* :mod:`~portsift.synthetic.measures`: voluntary disclosures and advance rulings, drawn
+  last from streams of their own;
 * :mod:`~portsift.synthetic.layouts`: canonical CSV, BACUDA and ``schema.toml`` output.
 """
 
@@ -60,6 +62,7 @@ from portsift.synthetic.identities import (
 from portsift.synthetic.inspection import inspect
 from portsift.synthetic.lab_reports import draw_reports
 from portsift.synthetic.layouts import for_csv, schema_text, write_csv
+from portsift.synthetic.measures import disclosure_frame, ruling_frame
 from portsift.synthetic.parties import (
     broker_count,
     build_brokers,
@@ -78,12 +81,19 @@ from portsift.synthetic.tables import (
 )
 from portsift.synthetic.trade import Rows, draw_goods, draw_rows
 
-_OUTPUT_TABLES: Final = ("declarations", "enterprises", "lab_results", "commodities")
+_OUTPUT_TABLES: Final = (
+    "declarations",
+    "enterprises",
+    "lab_results",
+    "commodities",
+    "disclosures",
+    "rulings",
+)
 
 
 @dataclass(frozen=True)
 class SyntheticData:
-    """One synthetic world, as the four input tables of the contract.
+    """One synthetic world, as the input tables of the contract.
 
     Attributes:
         declarations: All canonical declaration columns, one row per goods item, in
@@ -94,12 +104,18 @@ class SyntheticData:
             lab_accredited, lab_result, issued_at``.
         commodities: The commodity catalogue: ``hs_prefix, acceptance_listed,
             perishable``.
+        disclosures: Voluntary disclosures (measure 22): ``disclosure_id,
+            enterprise_id, declaration_id, disclosed_at, kind, minor``.
+        rulings: Advance rulings (measure 12): ``ruling_id, enterprise_id, hs_code,
+            kind, valid_from, valid_to``.
     """
 
     declarations: pd.DataFrame
     enterprises: pd.DataFrame
     lab_results: pd.DataFrame
     commodities: pd.DataFrame
+    disclosures: pd.DataFrame | None = None
+    rulings: pd.DataFrame | None = None
 
 
 def generate_synthetic(
@@ -269,14 +285,21 @@ def generate_synthetic_with_truth(
     )
     if identities is not None:
         truth["identity_pattern"] = np.asarray(PATTERNS)[identities.pattern[order]]
+    # Drawn last, from streams of their own: the tables above stay what they were.
+    data = replace(
+        data,
+        disclosures=disclosure_frame(seed, declarations, truth),
+        rulings=ruling_frame(seed, declarations, truth),
+    )
     return data, truth
 
 
 def write_synthetic(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]:
-    """Write the four tables as CSV files into ``out_dir``.
+    """Write the tables as CSV files into ``out_dir``.
 
-    Writes ``declarations.csv``, ``enterprises.csv``, ``lab_results.csv`` and
-    ``commodities.csv`` into ``out_dir`` (created if missing), each atomically: write to
+    Writes ``declarations.csv``, ``enterprises.csv``, ``lab_results.csv``,
+    ``commodities.csv``, ``disclosures.csv`` and ``rulings.csv`` (the last two when the
+    data has them) into ``out_dir`` (created if missing), each atomically: write to
     a temp file in the same directory, then ``os.replace``; on error the temp file is
     removed. Declarations with columns beyond the contract (``fraud="identity"``) also
     get ``schema.toml`` (:func:`schema_text`), the ``--schema`` that reads them.
@@ -287,12 +310,15 @@ def write_synthetic(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]
 
     Returns:
         Table name (``declarations``, ``enterprises``, ``lab_results``,
-        ``commodities``, and ``schema`` when written) to the path written.
+        ``commodities``, ``disclosures``, ``rulings``, and ``schema`` when written) to
+        the path written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name in _OUTPUT_TABLES:
+        if getattr(data, name) is None:
+            continue
         path = out / f"{name}.csv"
         write_csv(for_csv(getattr(data, name)), path)
         paths[name] = path

@@ -53,6 +53,12 @@ class DataFiles:
     enterprises: Path
     lab_results: Path
     commodities: Path
+    disclosures: Path
+    rulings: Path
+
+    def measure_args(self) -> list[str]:
+        """CLI arguments naming the registers of measures 22 and 12."""
+        return ["--disclosures", str(self.disclosures), "--rulings", str(self.rulings)]
 
     def register_args(self) -> list[str]:
         """CLI arguments naming the three registers."""
@@ -77,6 +83,8 @@ def data_files(synthetic: SyntheticData, tmp_path_factory: pytest.TempPathFactor
         enterprises=paths["enterprises"],
         lab_results=paths["lab_results"],
         commodities=paths["commodities"],
+        disclosures=paths["disclosures"],
+        rulings=paths["rulings"],
     )
 
 

@@ -11,6 +11,8 @@ import pandas as pd
 
 from portsift.features.contract import CREDIT_TIERS
 from portsift.models.budget import select_top
+from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
+from portsift.models.disclosures import in_play as disclosure_in_play
 from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy
 from portsift.monitoring.statistics import wilson_interval
 from portsift.training import metrics
@@ -79,7 +81,10 @@ def evaluate(
     """Evaluate a ranking on the labelled rows of a scored batch.
 
     Only inspected declarations with a known outcome are evaluated: the others have no
-    label, and counting them as negatives would reward the historic selection.
+    label, and counting them as negatives would reward the historic selection. A
+    declaration covered by a voluntary disclosure (measure 22; with a disclosures
+    register) is no detection target: it is left out of every ranking and its
+    violation is counted as disclosed (``facts["disclosed_violations"]``), never as a hit.
 
     Args:
         features: Feature frame with context columns ``inspected``, ``illicit``,
@@ -105,7 +110,10 @@ def evaluate(
     """
     if "illicit" not in features:
         raise ValueError("no inspection outcomes (illicit) to evaluate against")
-    labelled = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
+    policy = policy if policy is not None else SelectionPolicy()
+    known = (features["inspected"] == 1).to_numpy() & features["illicit"].notna().to_numpy()
+    disclosed = disclosure_cover(policy.settings.disclosure, features).covered
+    labelled = known & ~disclosed
     if labelled.sum() == 0:
         raise ValueError("no inspected declaration with a known outcome to evaluate against")
     rows = features.loc[labelled]
@@ -143,16 +151,37 @@ def evaluate(
         "to": str(dates.max().date()),
         "revenue_labelled": bool(has_revenue),
     }
+    if disclosure_in_play(features):
+        facts.update(_disclosed_facts(features, known, disclosed))
     section = policy_section(
         features,
         risk_score,
         priority,
-        policy if policy is not None else SelectionPolicy(),
+        policy,
         labelled=labelled,
         expected_revenue=expected_revenue,
         ranking=ranking,
     )
+    if disclosure_in_play(features):
+        section["disclosed"] = _disclosed_facts(features, known, disclosed)
     return Evaluation(table=frame, by_tier=by_tier, facts=facts, policy=section)
+
+
+def _disclosed_facts(
+    features: pd.DataFrame, known: np.ndarray, disclosed: np.ndarray
+) -> dict[str, int]:
+    """What voluntary disclosures covered: declarations, those with an outcome, violations."""
+    illicit = features["illicit"].to_numpy(dtype="float64")
+    return {
+        "disclosed_rows": int(disclosed.sum()),
+        "disclosed_labelled_rows": int((known & disclosed).sum()),
+        "disclosed_violations": int((known & disclosed & (illicit == 1)).sum()),
+    }
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 declaration``, ``8 declarations``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _clean(value: Any) -> Any:
@@ -312,7 +341,10 @@ def format_policy(section: dict[str, Any]) -> str:
         return "-" if value is None else f"{value:.1%}"
 
     batch, labelled = section["batch"], section["labelled"]
-    reasons = ", ".join(f"{k} {v:,}" for k, v in batch["by_reason"].items())
+    # Disclosures' document reviews are outside the budget: said on a line of their own.
+    reasons = ", ".join(
+        f"{k} {v:,}" for k, v in batch["by_reason"].items() if k != DISCLOSURE_REASON
+    )
     lanes = ", ".join(f"{k} {v:,}" for k, v in batch["by_lane"].items())
     lines = [
         f"selection policy {section['policy_version']} at {section['rate']:.1%}: "
@@ -328,6 +360,16 @@ def format_policy(section: dict[str, Any]) -> str:
         )
     if batch.get("floor_message"):
         lines.append(f"budget exceeded: {batch['floor_message']}")
+    disclosed = section.get("disclosed")
+    if disclosed:
+        covered = _count(disclosed["disclosed_rows"], "declaration")
+        violations = _count(disclosed["disclosed_violations"], "disclosed violation")
+        lines.append(
+            f"voluntary disclosures (measure 22): {covered} "
+            f"covered (document review, outside the budget), {violations} among the "
+            f"{disclosed['disclosed_labelled_rows']:,} with an outcome: counted as disclosed, "
+            "not as hits, and left out of the rankings below"
+        )
     lines += [
         "realised inspection rate by credit rule set and tier "
         "(x ref: multiple of the reference tier's rate):",

@@ -51,7 +51,7 @@ import pandas as pd
 
 from portsift.features.dask_pipeline import fit_transform_dask, with_row_index
 from portsift.features.pipeline import FeaturePipeline, Registers
-from portsift.models import explain
+from portsift.models import explain, rulings
 from portsift.models.bundle import Bundle, save_bundle
 from portsift.models.policy import SelectionPolicy
 from portsift.models.risk_model import RiskModel, feature_matrix
@@ -63,9 +63,10 @@ from portsift.models.scoring import (
     policy_inputs,
     ranking_weight,
     registers_for,
+    with_rulings,
 )
 from portsift.monitoring.reference import build_reference
-from portsift.settings import Settings
+from portsift.settings import RulingSettings, Settings
 from portsift.training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from portsift.training.dask_boosting import fit_model_dask
 from portsift.training.model_search import model_from_settings, pipeline_from_settings, unsearched
@@ -321,6 +322,8 @@ def train_dask(
         model=model,
         enterprises=registers.enterprises,
         commodities=registers.commodities,
+        disclosures=registers.disclosures,
+        rulings=registers.rulings,
         metadata=metadata,
     )
     lap("bundle")
@@ -368,12 +371,25 @@ def fingerprint_dask(declarations: dd.DataFrame) -> dict[str, Any]:
 
 
 def _score_part(
-    frame: pd.DataFrame, bundle: Bundle, registers: Registers, revenue_weight: float
+    frame: pd.DataFrame,
+    bundle: Bundle,
+    registers: Registers,
+    revenue_weight: float,
+    measures: RulingSettings,
 ) -> pd.DataFrame:
     """Pass 1 of one partition: the policy's inputs and the scores (as score_declarations)."""
     features = bundle.pipeline.transform(frame, registers)
     scores = model_scores(bundle.model, features, revenue_weight=revenue_weight, num_threads=1)
-    return policy_inputs(features, scores).assign(
+    inputs = with_rulings(
+        policy_inputs(features, scores),
+        bundle.model,
+        scores,
+        features,
+        measures,
+        revenue_weight=revenue_weight,
+        num_threads=1,
+    )
+    return inputs.assign(
         declaration_id=frame["declaration_id"].to_numpy(),
         expected_revenue=scores.expected_revenue,
         revenue_estimated=int(scores.revenue_estimated),
@@ -387,6 +403,7 @@ def _explain_part(
     registers: Registers,
     lang: explain.Language,
     count: int,
+    measures: RulingSettings,
 ) -> pd.Series:
     """Pass 2 of one partition: the model's reasons of the rows to explain."""
     part = frame[np.isin(frame.index.to_numpy(), rows)]
@@ -395,7 +412,13 @@ def _explain_part(
     features = bundle.pipeline.transform(part, registers)
     x = feature_matrix(features, bundle.model.risk_features)
     _, texts = explain_scored(
-        bundle.model, x, features, lang=lang, reason_count=count, num_threads=1
+        bundle.model,
+        x,
+        features,
+        lang=lang,
+        reason_count=count,
+        num_threads=1,
+        covered=rulings.covered_marks(measures, features, lang),
     )
     return pd.Series(texts, index=part.index, name="reasons").astype("str")
 
@@ -440,10 +463,17 @@ def score_dask(
     indexed = with_row_index(declarations)
     shipped_bundle = client.scatter(bundle, broadcast=True)
     shipped = client.scatter(used, broadcast=True)
+    measures = (policy if policy is not None else SelectionPolicy()).settings.rulings
     sample = indexed.get_partition(0).head(50)
-    meta = _score_part(sample, bundle, used, revenue_weight).iloc[:0]
+    meta = _score_part(sample, bundle, used, revenue_weight, measures).iloc[:0]
     pass1 = indexed.map_partitions(
-        _score_part, shipped_bundle, shipped, revenue_weight, meta=meta, align_dataframes=False
+        _score_part,
+        shipped_bundle,
+        shipped,
+        revenue_weight,
+        measures,
+        meta=meta,
+        align_dataframes=False,
     )
     scored = pass1.compute()
 
@@ -460,6 +490,7 @@ def score_dask(
             shipped,
             lang,
             reason_count,
+            measures,
             meta=pd.Series([], dtype="str", name="reasons"),
             align_dataframes=False,
         ).compute()

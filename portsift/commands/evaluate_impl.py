@@ -58,6 +58,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         f"window: {facts['from']} .. {facts['to']}, {facts['labelled_rows']:,} inspected, "
         f"{facts['violations']:,} violations",
     )
+    if "disclosed_violations" in facts:
+        violations, inspected = facts["disclosed_violations"], facts["disclosed_labelled_rows"]
+        say(
+            args,
+            f"voluntary disclosures: {violations:,} disclosed violation"
+            f"{'' if violations == 1 else 's'} (of {inspected:,} inspected declaration"
+            f"{'' if inspected == 1 else 's'} a disclosure covers) counted apart, never as hits",
+        )
     say(args, format_table(evaluation, tuple(settings.evaluation.percents)))
     say(args)
     say(args, "by credit tier:")

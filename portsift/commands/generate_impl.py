@@ -40,8 +40,9 @@ def run_generate(args: argparse.Namespace) -> int:
     say(
         args,
         f"wrote {len(d):,} declarations ({args.layout} layout), {len(data.enterprises):,} "
-        f"register rows, {len(data.lab_results):,} lab reports and "
-        f"{len(data.commodities):,} catalogue rows to {args.out}",
+        f"register rows, {len(data.lab_results):,} lab reports, "
+        f"{len(data.commodities):,} catalogue rows, {len(data.disclosures):,} voluntary "
+        f"disclosures and {len(data.rulings):,} advance rulings to {args.out}",
     )
     say(
         args,

@@ -18,6 +18,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def add_inputs(parser: argparse.ArgumentParser, *, schema: bool = True) -> None:
     """Add ``--declarations``, the registers, ``--schema`` and ``--skip-invalid``.
 
+    The registers: ``--enterprises``, ``--lab-results``, ``--commodities``, and the
+    optional ``--disclosures`` and ``--rulings``.
+
     Args:
         parser: The subcommand's parser.
         schema: Whether to add ``--schema``.
@@ -26,6 +29,10 @@ def add_inputs(parser: argparse.ArgumentParser, *, schema: bool = True) -> None:
     parser.add_argument("--enterprises", help="enterprise credit register")
     parser.add_argument("--lab-results", dest="lab_results", help="third-party lab results")
     parser.add_argument("--commodities", help="commodity catalogue")
+    parser.add_argument(
+        "--disclosures", help="voluntary disclosures (主动披露, measure 22); optional"
+    )
+    parser.add_argument("--rulings", help="advance rulings (预裁定, measure 12); optional")
     if schema:
         parser.add_argument("--schema", help="TOML schema file mapping another layout")
     parser.add_argument(

@@ -21,7 +21,7 @@ from portsift.commands.steps import (
     set_aside,
 )
 from portsift.features.writing import write_table_atomic
-from portsift.models.policy import SelectionPolicy
+from portsift.models.policy import MEASURE_COLUMNS, SelectionPolicy
 from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
 
@@ -113,8 +113,10 @@ def run_score(args: argparse.Namespace, engine: ScoringEngine | None = None) -> 
         weight = ranking_revenue_weight(settings, bundle)
         scored = engine.score(args, bundle, inputs, rate=rate, revenue_weight=weight, policy=policy)
         progress.stage("writing")
-        # The contract's columns first, then the policy's deadlines and flags.
-        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS]]
+        # The contract's columns first, then the policy's deadlines and flags, then the
+        # columns of measures 22 and 12 when their registers are given.
+        measures = [c for c in MEASURE_COLUMNS if c in scored.decisions]
+        output = scored.decisions[[*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS, *measures]]
         engine.write(output, args.out)
         set_aside(args, inputs, args.out)
     selected = int(output["selected"].sum())
@@ -145,6 +147,12 @@ def report_policy(
     if facts is not None:
         reasons = output["selection_reason"].value_counts().drop("", errors="ignore").to_dict()
         say(args, f"policy {policy.version}: selections by reason {reasons}")
+        if facts.disclosed:
+            say(
+                args,
+                f"{facts.disclosed:,} covered by a voluntary disclosure (measure 22): document "
+                "review, outside the budget",
+            )
         if facts.rule_hits > facts.budget:
             notify(
                 args,

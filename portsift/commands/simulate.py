@@ -44,6 +44,10 @@ def add_parser(subparsers: Any) -> None:
     simulate.add_argument("--enterprises", help="enterprise credit register")
     simulate.add_argument("--lab-results", dest="lab_results", help="third-party lab results")
     simulate.add_argument("--commodities", help="commodity catalogue")
+    simulate.add_argument(
+        "--disclosures", help="voluntary disclosures (主动披露, measure 22); optional"
+    )
+    simulate.add_argument("--rulings", help="advance rulings (预裁定, measure 12); optional")
     simulate.add_argument("--schema", help="TOML schema file mapping another layout")
     simulate.add_argument(
         "--skip-invalid",

@@ -32,6 +32,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if args.synthetic is not None and args.synthetic < 1000:
         raise CliError(f"--synthetic must be at least 1000 rows, got {args.synthetic}")
+    if args.synthetic is not None and (args.disclosures or args.rulings):
+        raise CliError(
+            "--disclosures and --rulings are read with --declarations; --synthetic replays "
+            "the generated world without them"
+        )
     source = args.declarations or f"synthetic data ({args.synthetic} rows)"
     with Progress(["reading input"], args.quiet) as progress:
         progress.stage("reading input")

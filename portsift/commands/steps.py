@@ -84,6 +84,8 @@ def read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inp
         ("enterprises", args.enterprises, loading.load_enterprises),
         ("lab_results", args.lab_results, loading.load_lab_results),
         ("commodities", args.commodities, loading.load_commodities),
+        ("disclosures", getattr(args, "disclosures", None), loading.load_disclosures),
+        ("rulings", getattr(args, "rulings", None), loading.load_rulings),
     ):
         tables[name] = load(path, skip_invalid=skip) if path else None
     loaded = [declarations, *(t for t in tables.values() if t is not None)]
@@ -91,9 +93,7 @@ def read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inp
     rejected_parts = [t.rejected for t in loaded if len(t.rejected)]
     rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
     registers = Registers(
-        enterprises=tables["enterprises"].frame if tables["enterprises"] else None,
-        lab_results=tables["lab_results"].frame if tables["lab_results"] else None,
-        commodities=tables["commodities"].frame if tables["commodities"] else None,
+        **{name: table.frame if table else None for name, table in tables.items()}
     )
     return Inputs(declarations=declarations, registers=registers, notes=notes, rejected=rejected)
 

@@ -13,8 +13,10 @@ from portsift.features.loading import (
     declarations_from_records,
     load_commodities,
     load_declarations,
+    load_disclosures,
     load_enterprises,
     load_lab_results,
+    load_rulings,
     read_table,
 )
 from portsift.features.validation import InputError
@@ -244,6 +246,94 @@ def test_commodities_duplicate_prefix(tmp_path: Path) -> None:
     )
     frame = load_commodities(path, skip_invalid=True).frame
     assert frame["hs_prefix"].tolist() == ["02", "0201"]
+
+
+# ------------------------------------------- disclosures (22) and rulings (12)
+
+DISCLOSURE_HEADER = "disclosure_id,enterprise_id,declaration_id,disclosed_at,kind,minor\n"
+RULING_HEADER = "ruling_id,enterprise_id,hs_code,kind,valid_from,valid_to\n"
+
+
+def test_disclosures_typed_and_the_declaration_optional(tmp_path: Path) -> None:
+    rows = "X1,IMP1,D1,2024-01-02,valuation,1\nX2,IMP1,,2024-01-05,classification,no\n"
+    loaded = load_disclosures(write(tmp_path, "disclosures.csv", DISCLOSURE_HEADER + rows))
+    frame = loaded.frame
+    assert loaded.layout == "disclosures"
+    assert frame["declaration_id"].isna().tolist() == [False, True]
+    assert frame["minor"].tolist() == [1.0, 0.0]
+    assert frame["disclosed_at"].dtype == "datetime64[ns]"
+    # Without the optional column the register is still read.
+    header = "disclosure_id,enterprise_id,disclosed_at,kind,minor\n"
+    short = load_disclosures(write(tmp_path, "d2.csv", header + "X1,IMP1,2024-01-02,origin,0\n"))
+    assert "declaration_id" not in short.frame
+
+
+def test_bad_disclosures_name_file_column_and_rows(tmp_path: Path) -> None:
+    rows = (
+        "X1,IMP1,D1,2024-01-02,valuation,1\n"
+        "X2,IMP1,,2024-13-05,classification,0\n"
+        "X3,IMP2,,2024-02-05,classification,maybe\n"
+        "X1,IMP3,,2024-02-06,origin,1\n"
+    )
+    path = write(tmp_path, "disclosures.csv", DISCLOSURE_HEADER + rows)
+    error = error_of(load_disclosures, path)
+    assert str(error) == (
+        f"{path}: column 'disclosure_id': 1 row with a duplicate disclosure_id (row 4). "
+        "Other columns with problems: 'disclosed_at' (1 row), 'minor' (1 row). " + SKIP
+    )
+    assert (error.file, error.column, error.rows) == (str(path), "disclosure_id", [4])
+    loaded = load_disclosures(path, skip_invalid=True)
+    assert loaded.frame["disclosure_id"].tolist() == ["X1"]
+    assert loaded.rejected["row"].tolist() == [2, 3, 4]
+    missing = write(tmp_path, "d3.csv", "disclosure_id,enterprise_id,kind,minor\nX1,I,a,1\n")
+    error = error_of(load_disclosures, missing)
+    assert "missing required column(s) 'disclosed_at'" in str(error)
+    assert error.column == "disclosed_at"
+
+
+def test_rulings_kinds_in_english_and_chinese(tmp_path: Path) -> None:
+    rows = (
+        "R1,IMP1,6203419090,classification,2024-01-01,2025-12-31\n"
+        "R2,IMP1,620341,归类,2024-01-01,2024-01-01\n"
+        "R3,IMP2,62034190,Valuation,2024-01-01,2026-01-01\n"
+        "R4,IMP2,6203419090,原产地,2024-01-01,2026-01-01\n"
+    )
+    loaded = load_rulings(write(tmp_path, "rulings.csv", RULING_HEADER + rows))
+    assert loaded.layout == "rulings"
+    assert loaded.frame["kind"].tolist() == ["classification"] * 2 + ["valuation", "origin"]
+    assert loaded.frame["hs_code"].tolist() == ["6203419090", "620341", "62034190", "6203419090"]
+    assert loaded.frame["valid_to"].dtype == "datetime64[ns]"
+
+
+def test_bad_rulings_name_file_column_and_rows(tmp_path: Path) -> None:
+    rows = (
+        "R1,IMP1,6203419090,classification,2024-01-01,2025-12-31\n"
+        "R2,IMP1,62034,classification,2024-01-01,2025-01-01\n"
+        "R3,IMP2,6203419090,price,2024-01-01,2025-01-01\n"
+        "R4,IMP2,6203419090,origin,2024-05-01,2024-04-30\n"
+        "R5,IMP2,6203419090,origin,2024-05-01,\n"
+    )
+    path = write(tmp_path, "rulings.csv", RULING_HEADER + rows)
+    error = error_of(load_rulings, path)
+    assert str(error) == (
+        f"{path}: column 'hs_code': 1 row with an invalid code (6 to 10 digits expected) "
+        "(row 2). Other columns with problems: 'kind' (1 row), 'valid_to' (2 rows). " + SKIP
+    )
+    loaded = load_rulings(path, skip_invalid=True)
+    assert loaded.frame["ruling_id"].tolist() == ["R1"]
+    reasons = dict(zip(loaded.rejected["row"], loaded.rejected["reason"], strict=True))
+    assert reasons[3] == "kind: a ruling kind other than classification, valuation or origin"
+    assert reasons[4] == "valid_to: a valid_to before its valid_from"
+    assert reasons[5].startswith("valid_to: ")
+    only_period = write(
+        tmp_path, "r2.csv", RULING_HEADER + "R1,I,6203419090,origin,2024-05-01,2024-04-30\n"
+    )
+    error = error_of(load_rulings, only_period)
+    assert str(error) == (
+        f"{only_period}: column 'valid_to': 1 row with a valid_to before its valid_from "
+        "(row 1). " + SKIP
+    )
+    assert (error.column, error.rows) == ("valid_to", [1])
 
 
 # ---------------------------------------------------------------------- records

@@ -50,10 +50,17 @@ def _later_half(frame: pd.DataFrame) -> pd.DataFrame:
 # -- the happy paths --------------------------------------------------------------
 
 
-def test_generate_writes_the_four_tables(tmp_path: Path) -> None:
+def test_generate_writes_the_six_tables(tmp_path: Path) -> None:
     assert _run("generate", "--out", str(tmp_path / "g"), "--rows", "2000", "--seed", "3") == 0
     names = sorted(p.name for p in (tmp_path / "g").iterdir())
-    assert names == ["commodities.csv", "declarations.csv", "enterprises.csv", "lab_results.csv"]
+    assert names == [
+        "commodities.csv",
+        "declarations.csv",
+        "disclosures.csv",
+        "enterprises.csv",
+        "lab_results.csv",
+        "rulings.csv",
+    ]
     assert len(pd.read_csv(tmp_path / "g" / "declarations.csv")) == 2000
 
 

@@ -16,7 +16,11 @@ from portsift.synthetic.generator import (
 
 ROWS = 20_000
 SEED = 11
+#: The tables the generator wrote before the measures' registers existed (their bytes
+#: are pinned), and the registers of measures 22 and 12 drawn after them.
 TABLES = ("declarations", "enterprises", "lab_results", "commodities")
+MEASURE_TABLES = ("disclosures", "rulings")
+ALL_TABLES = (*TABLES, *MEASURE_TABLES)
 AEO = ("advanced", "certified")
 LOW_TIERS = ("dishonest", "seriously_dishonest")
 

@@ -105,7 +105,7 @@ def test_identity_mode_writes_the_schema_that_reads_its_columns(
     from portsift.features.schema_file import read_schema_file
 
     paths = write_synthetic(identity_world[0], tmp_path)
-    assert set(paths) == {*TABLES, "schema"}
+    assert set(paths) == {*TABLES, "disclosures", "rulings", "schema"}
     schema = read_schema_file(paths["schema"])
     assert schema.categorical == IDENTITY_COLUMNS
     loaded = load_declarations(paths["declarations"], schema_path=paths["schema"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,8 +41,12 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def data():
-    tables = generate_synthetic(120_000, seed=11)
+def tables():
+    return generate_synthetic(120_000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def data(tables):
     registers = Registers(tables.enterprises, tables.lab_results, tables.commodities)
     return tables.declarations, registers
 
@@ -219,6 +225,33 @@ def test_dask_scoring_equals_pandas_scoring(client, models, data, holdout):
         bundle,
         partitioned(holdout, 6_000, client),
         registers,
+        client,
+        rate=0.05,
+        policy=policy,
+        explain_rows="selected",
+    ).decisions
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_dask_scoring_with_disclosures_and_rulings_equals_pandas(
+    client, models, data, tables, holdout
+):
+    settings, _, dask_result = models
+    _, registers = data
+    measures = dataclasses.replace(
+        registers, disclosures=tables.disclosures, rulings=tables.rulings
+    )
+    bundle = load_bundle(dask_result.model_dir)
+    policy = SelectionPolicy(settings.selection)
+    batch = holdout.iloc[:12_000]
+    expected = score_declarations(
+        bundle, batch, measures, rate=0.05, policy=policy, explain_rows="selected"
+    ).decisions
+    assert (expected["ruling_ids"] != "").any()
+    got = score_dask(
+        bundle,
+        partitioned(batch, 3_000, client),
+        measures,
         client,
         rate=0.05,
         policy=policy,
