@@ -1,4 +1,4 @@
-"""``portsift audit``: commands on the audit store; ``verify`` checks its hash chains.
+"""``portsift audit``: commands on the audit store (``verify`` its chains, ``import`` decisions).
 
 A group of subcommands: each is one ``_add_<name>`` function below, listed in
 :data:`SUBCOMMANDS`, with a ``run_<name>`` in :mod:`portsift.commands.audit_impl` that is
@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
     """
     audit = subparsers.add_parser(
         "audit",
-        help="commands on the audit store (verify its hash chains)",
+        help="commands on the audit store (verify its hash chains, import a batch's decisions)",
         description="Commands on the audit store of the API (PORTSIFT_AUDIT_URL).",
     )
     commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
@@ -75,6 +75,37 @@ def _add_verify(commands: Any) -> None:
     verify.set_defaults(handler=_runner("run_verify"))
 
 
+def _add_import(commands: Any) -> None:
+    imported = commands.add_parser(
+        "import",
+        help="record the decisions of a portsift score output, so that /feedback takes "
+        "outcomes for them",
+        description="Append the decisions of a `portsift score` output (--scores) to the "
+        "audit store, one transaction: each row with the declaration it decided "
+        "(--declarations, the CSV that was scored, hashed as the API hashes a request) and "
+        "the model that scored it (--model-dir). POST /feedback accepts outcomes only for "
+        "declarations whose decision is on record; this puts a batch decided offline "
+        "there. A declaration already on record with the same content is a repeat and "
+        "writes nothing (importing a file twice is harmless); with other content it is an "
+        "amendment. Exit status 0, 2 on bad input (nothing written).",
+    )
+    imported.add_argument("--scores", required=True, help="the CSV `portsift score` wrote")
+    imported.add_argument(
+        "--declarations", required=True, help="the declarations CSV that was scored"
+    )
+    imported.add_argument(
+        "--model-dir", dest="model_dir", required=True, help="the bundle that scored them"
+    )
+    imported.add_argument(
+        "--credential",
+        default="audit-import",
+        help="name recorded as the credential of the rows (default audit-import)",
+    )
+    add_audit_url(imported)
+    options.add_common(imported)
+    imported.set_defaults(handler=_runner("run_import"))
+
+
 def _runner(name: str) -> Callable[[argparse.Namespace], int]:
     """The handler that imports :mod:`portsift.commands.audit_impl` and calls ``name``."""
 
@@ -90,4 +121,4 @@ def _runner(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 #: The ``portsift audit`` subcommands, in help order.
-SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_verify,)
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_verify, _add_import)
