@@ -31,7 +31,8 @@ with no chain fields, are counted by ``verify`` as "before the chain":
     ``decision`` (JSON text of the full decision), ``model_version``, ``policy_version``,
     ``credential`` (the API credential that asked), ``idempotency_key`` (not unique: one
     key covers every row of a batch request; indexed with ``credential``), ``amends``,
-    ``chain_prev``, ``chain_hash``.
+    ``declared_value`` (the declaration's, to check outcomes against), ``chain_prev``,
+    ``chain_hash``.
 ``feedback``
     ``id``, ``received_at`` (UTC), ``declaration_id``, ``inspected``, ``illicit``,
     ``revenue``, ``source``, ``credential``, ``request_id`` (the HTTP request id),

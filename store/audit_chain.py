@@ -40,6 +40,7 @@ DECISION_FIELDS: Final[tuple[str, ...]] = (
     "credential",
     "decision",
     "declaration_id",
+    "declared_value",
     "idempotency_key",
     "input_sha256",
     "model_version",
@@ -106,6 +107,7 @@ _Encoder = Callable[[Any], str]
 _ENCODERS: Final[dict[str, _Encoder]] = {
     "amends": _integer,
     "corrects": _integer,
+    "declared_value": _number,
     "illicit": _flag,
     "inspected": _flag,
     "revenue": _number,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ class DecisionRecord:
             at most 64 characters, ``None`` when unknown.
         idempotency_key: The caller's idempotency key of the request (one key covers
             every row of a batch request); at most 128 characters.
+        declared_value: The declaration's declared (customs) value, kept so that an
+            inspection outcome can be checked against it (``None``: not known).
     """
 
     request_id: str
@@ -152,6 +155,7 @@ class DecisionRecord:
     recorded_at: datetime | None = None
     credential: str | None = None
     idempotency_key: str | None = None
+    declared_value: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id.strip():
@@ -176,6 +180,12 @@ class DecisionRecord:
         check_label(
             self.idempotency_key, "DecisionRecord.idempotency_key", MAX_IDEMPOTENCY_KEY_LENGTH
         )
+        if self.declared_value is not None:
+            number = _finite_number(self.declared_value)
+            if number is None:
+                raise ValueError("DecisionRecord.declared_value must be a finite number or None")
+            # As the column gives it back, so that what is hashed is what is read.
+            object.__setattr__(self, "declared_value", number)
 
     @classmethod
     def from_request(
@@ -203,7 +213,8 @@ class DecisionRecord:
             idempotency_key: The request's idempotency key.
 
         Returns:
-            The record.
+            The record; its ``declared_value`` is the declaration's, when that is a finite
+            number.
 
         Raises:
             ValueError: When the declaration has no ``declaration_id``.
@@ -221,6 +232,7 @@ class DecisionRecord:
             recorded_at=recorded_at,
             credential=credential,
             idempotency_key=idempotency_key,
+            declared_value=_finite_number(declaration.get("declared_value")),
         )
 
     def decision_json(self) -> str:
@@ -269,6 +281,8 @@ class StoredDecision:
         credential: The credential that asked (``None`` on rows from before credentials).
         idempotency_key: The request's idempotency key, if it gave one.
         amends: Id of the earlier decision of the same declaration that this one amends.
+        declared_value: The declaration's declared value (``None``: not known, e.g. on
+            rows from before it was kept).
         chain_prev: ``chain_hash`` of the row before it (``None`` before the chain).
         chain_hash: SHA-256 of the row's content (``None`` before the chain).
     """
@@ -284,6 +298,7 @@ class StoredDecision:
     credential: str | None = None
     idempotency_key: str | None = None
     amends: int | None = None
+    declared_value: float | None = None
     chain_prev: str | None = None
     chain_hash: str | None = None
 
@@ -337,6 +352,14 @@ class FeedbackResult:
 
     def __index__(self) -> int:
         return self.id
+
+
+def _finite_number(value: object) -> float | None:
+    """A declaration's number as a float, or ``None`` when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def require_aware(value: datetime, what: str) -> None:

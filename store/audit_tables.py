@@ -45,7 +45,14 @@ from portsift.store.audit_records import (
 
 #: Columns each table gained after the first version (all nullable: old rows have none).
 ADDED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "decisions": ("credential", "idempotency_key", "amends", "chain_prev", "chain_hash"),
+    "decisions": (
+        "credential",
+        "idempotency_key",
+        "amends",
+        "declared_value",
+        "chain_prev",
+        "chain_hash",
+    ),
     "feedback": ("credential", "request_id", "corrects", "chain_prev", "chain_hash"),
 }
 
@@ -96,6 +103,8 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         # Not unique: one key covers every row of a batch request.
         Column("idempotency_key", String(MAX_IDEMPOTENCY_KEY_LENGTH), nullable=True),
         Column("amends", Integer, nullable=True),
+        # The declaration's value, so that /feedback can bound an outcome's revenue.
+        Column("declared_value", Float, nullable=True),
         Column("chain_prev", String(64), nullable=True),
         Column("chain_hash", String(64), nullable=True),
         Index("ix_decisions_declaration_id", "declaration_id"),

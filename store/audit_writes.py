@@ -242,6 +242,7 @@ def append_decisions(
                     "credential": row.credential,
                     "idempotency_key": row.idempotency_key,
                     "amends": None if amends is None else _row_id(amends, ids),
+                    "declared_value": row.declared_value,
                 }
             )
         chain_rows("decisions", values, previous)

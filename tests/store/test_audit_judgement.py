@@ -178,6 +178,35 @@ def test_decisions_frame_gives_credential_and_amends_after_the_old_columns(
     assert frame["credential"].isna().tolist() == [False, True, False]
 
 
+def test_the_declared_value_is_kept_for_checking_outcomes(backend: Backend) -> None:
+    store = backend.open()
+    integer = {**declaration(2), "declared_value": 1200}
+    unknown = {**declaration(3), "declared_value": "n/a"}
+    results = store.record_decisions(
+        [
+            record("r-1", 1),
+            record("r-2", 2, declaration=integer),
+            record("r-3", 3, declaration=unknown),
+        ]
+    )
+    assert [r.stored.declared_value for r in results] == [1235.5, 1200.0, None]
+    latest = store.latest_decisions(["D000001", "D000002", "D000003"])
+    assert {key: d.declared_value for key, d in latest.items()} == {
+        "D000001": 1235.5,
+        "D000002": 1200.0,
+        "D000003": None,
+    }
+    assert store.verify().ok
+    with pytest.raises(ValueError, match="declared_value"):
+        DecisionRecord(**{**_fields(record("r-4", 4)), "declared_value": math.nan})
+    direct = DecisionRecord(**{**_fields(record("r-4", 4)), "declared_value": 7})
+    assert direct.declared_value == 7.0 and isinstance(direct.declared_value, float)
+
+
+def _fields(row: DecisionRecord) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__dataclass_fields__}
+
+
 def test_decision_records_check_credential_and_key() -> None:
     good = record("r-1", 1, credential="c" * 64, idempotency_key="k" * 128)
     assert isinstance(good, DecisionRecord)

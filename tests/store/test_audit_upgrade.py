@@ -91,8 +91,11 @@ def test_an_old_store_gains_the_columns_and_verifies_its_old_rows_as_before_the_
     assert "chain_hash" not in columns_of(backend)["decisions"]
 
     store = backend.open()
-    added = [f"{table}.{column}" for table, names in ADDED_COLUMNS.items() for column in names]
-    assert list(store.upgraded) == [*added[:5], "decisions.ix_decisions_idempotency", *added[5:]]
+    assert list(store.upgraded) == [
+        *(f"decisions.{column}" for column in ADDED_COLUMNS["decisions"]),
+        "decisions.ix_decisions_idempotency",
+        *(f"feedback.{column}" for column in ADDED_COLUMNS["feedback"]),
+    ]
     _, decisions, feedback = build_tables(None)
     assert columns_of(backend) == {
         "decisions": {c.name for c in decisions.columns},
@@ -102,7 +105,7 @@ def test_an_old_store_gains_the_columns_and_verifies_its_old_rows_as_before_the_
     # The old rows read back with the new fields empty.
     old = store.get_decision("old-1")
     assert old is not None
-    assert (old.credential, old.amends, old.chain_hash) == (None, None, None)
+    assert (old.credential, old.amends, old.declared_value, old.chain_hash) == (None,) * 4
     assert old.decision == record("old-1", 1).decision
     assert store.feedback_frame()["declaration_id"].tolist() == ["D000000", "D000001"]
     report = store.verify()
