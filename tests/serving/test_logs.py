@@ -245,7 +245,9 @@ def test_every_answer_carries_its_request_id_and_decisions_are_stored_under_it(
     assert not _lines_of(server, health.headers["x-request-id"], wait=0)
 
 
-def test_feedback_is_logged_with_its_request_id(server: Server) -> None:
+def test_feedback_is_logged_with_its_request_id(server: Server, record: dict[str, Any]) -> None:
+    decided = server.post("/score", {**record, "declaration_id": "FB-LOG-1"})
+    assert decided.status_code == 200, decided.text
     response = server.post("/feedback", {"declaration_id": "FB-LOG-1", "inspected": 0})
     assert response.status_code == 200, response.text
     (line,) = _lines_of(server, response.headers["x-request-id"])

@@ -117,12 +117,18 @@ def test_real_requests_get_documented_answers(
     assert len(decisions.json()) == len(records)
     nulls = sum(d["inspection_deadline_hours"] is None for d in decisions.json())
     assert nulls > 0, "no decision with a null deadline: the null branch went unchecked"
+    # Outcomes are taken for decided declarations only: 4711 (an integer id) and FZ-1 first.
+    for declaration_id in (4711, "FZ-1"):
+        decided = _send(score.Case(body={**records[1], "declaration_id": declaration_id}))
+        assert decided.status_code == 200
     for outcome in (
         {"declaration_id": records[0]["declaration_id"], "inspected": 1, "illicit": 1},
         {"declaration_id": 4711, "inspected": 0, "illicit": None, "revenue": None},
         {"declaration_id": "FZ-1", "inspected": 1, "illicit": 0, "revenue": 12.5},
     ):
         assert _send(feedback.Case(body=outcome)).status_code == 200
+    unknown = feedback.Case(body={"declaration_id": "FZ-NEVER", "inspected": 1})
+    assert _send(unknown).status_code == 404
     # Refusals: a loader error (422), a shape error (400), no token (401), too big (413).
     refused = {
         422: score.Case(body={**records[0], "declared_at": "yesterday"}),

@@ -31,7 +31,13 @@ from portsift.models.scoring import score_declarations
 from portsift.serving.api_models import Decision
 from portsift.serving.service import DEFAULT_MAX_BODY_BYTES
 from portsift.store.audit import AuditStore
-from tests.serving.conftest import SCORE_ONLY_TOKEN, TOKEN, Server, declaration_records
+from tests.serving.conftest import (
+    SCORE_ONLY_TOKEN,
+    TOKEN,
+    TOKEN_NAME,
+    Server,
+    declaration_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +121,15 @@ def test_score_batch_keeps_order_and_matches_the_library(
 def test_reasons_follow_the_requested_language(
     server: Server, records: list[dict[str, Any]]
 ) -> None:
-    english = server.post("/score", records[0]).json()["reasons"]
-    by_header = server.post("/score", records[0], headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    by_field = server.post("/score", {**records[0], "lang": "zh"})
+    # Three declarations with the same content (a declaration sent again is answered as
+    # on record, in the language it was first decided in).
+    english = server.post("/score", {**records[0], "declaration_id": "LANG-EN"}).json()["reasons"]
+    by_header = server.post(
+        "/score",
+        {**records[0], "declaration_id": "LANG-ZH-1"},
+        headers={"Accept-Language": "zh-CN,zh;q=0.9"},
+    )
+    by_field = server.post("/score", {**records[0], "declaration_id": "LANG-ZH-2", "lang": "zh"})
     assert by_header.json()["reasons"] == by_field.json()["reasons"] != english
     assert any("\u4e00" <= ch <= "\u9fff" for ch in by_field.json()["reasons"])
 
@@ -213,9 +225,17 @@ def test_a_bad_record_in_a_batch_is_named(server: Server, records: list[dict[str
     assert "declarations.1.declared_value" in response.json()["error"]
 
 
-def test_feedback_round_trip(server: Server) -> None:
+def _decided(server: Server, records: list[dict[str, Any]], *ids: str) -> None:
+    """Have the server decide declarations under these ids (feedback needs a decision)."""
+    batch = [{**records[i % len(records)], "declaration_id": d} for i, d in enumerate(ids)]
+    response = server.post("/score_batch", {"declarations": batch})
+    assert response.status_code == 200, response.text
+
+
+def test_feedback_round_trip(server: Server, records: list[dict[str, Any]]) -> None:
+    _decided(server, records, "FB-1", "FB-2", "FB-3", "FB-4")
     outcomes = [
-        {"declaration_id": "FB-1", "inspected": 1, "illicit": 1, "revenue": 1250.5},
+        {"declaration_id": "FB-1", "inspected": 1, "illicit": 1, "revenue": 12.5},
         {"declaration_id": "FB-2", "inspected": 1, "illicit": 0, "revenue": 0},
         {"declaration_id": "FB-3", "inspected": 0, "illicit": None},
     ]
@@ -223,6 +243,7 @@ def test_feedback_round_trip(server: Server) -> None:
         response = server.post("/feedback", outcome)
         assert response.status_code == 200, response.text
         assert response.json()["recorded"] is True
+        assert response.json()["kind"] == "new"
     for bad, field in (
         ({"declaration_id": "FB-4", "inspected": 2}, "inspected"),
         ({"declaration_id": "FB-4", "inspected": 1, "illicit": "yes"}, "illicit"),
@@ -239,10 +260,102 @@ def test_feedback_round_trip(server: Server) -> None:
     finally:
         store.close()
     assert "FB-4" not in frame.index
-    assert frame.loc["FB-1"].tolist() == [1.0, 1.0, 1250.5]
+    assert frame.loc["FB-1"].tolist() == [1.0, 1.0, 12.5]
     assert frame.loc["FB-2"].tolist() == [1.0, 0.0, 0.0]
     assert frame.loc["FB-3", "inspected"] == 0.0
     assert np.isnan(frame.loc["FB-3", "illicit"])
+
+
+def test_feedback_is_for_decided_declarations_with_plausible_revenue(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    unknown = server.post("/feedback", {"declaration_id": "NEVER-DECIDED", "inspected": 1})
+    assert unknown.status_code == 404
+    assert unknown.json()["field"] == "declaration_id"
+    assert "NEVER-DECIDED" in unknown.json()["error"]
+    _decided(server, records, "FB-BOUND")
+    declared = float(records[0]["declared_value"])
+    too_much = {"declaration_id": "FB-BOUND", "inspected": 1, "revenue": declared * 10.5}
+    refused = server.post("/feedback", too_much)
+    assert refused.status_code == 422 and refused.json()["field"] == "revenue"
+    assert "max_revenue_to_declared_value" in refused.json()["error"]
+    at_bound = {"declaration_id": "FB-BOUND", "inspected": 1, "illicit": 1, "revenue": declared * 9}
+    assert server.post("/feedback", at_bound).status_code == 200
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        assert "NEVER-DECIDED" not in store.feedback_frame()["declaration_id"].tolist()
+    finally:
+        store.close()
+
+
+def test_outcomes_record_their_credential_repeats_and_corrections(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    _decided(server, records, "FB-CORR")
+    first = {"declaration_id": "FB-CORR", "inspected": 1, "illicit": 0, "revenue": 0}
+    new = server.post("/feedback", first).json()
+    repeat = server.post("/feedback", first).json()
+    changed = server.post("/feedback", {**first, "illicit": 1, "revenue": 3.0}).json()
+    assert new["kind"] == "new" and new["corrects"] is None
+    assert repeat["kind"] == "repeat" and repeat["feedback_id"] == new["feedback_id"]
+    assert changed["kind"] == "correction" and changed["corrects"] == new["feedback_id"]
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        labels = store.feedback_frame(sources=[TOKEN_NAME]).set_index("declaration_id")
+        assert labels.loc["FB-CORR"].tolist() == [1.0, 1.0, 3.0]
+        assert "FB-CORR" not in store.feedback_frame(sources=["someone-else"])["declaration_id"]
+        decided = store.latest_decisions(["FB-CORR"])["FB-CORR"]
+        assert decided.credential == TOKEN_NAME
+    finally:
+        store.close()
+
+
+def test_a_repeat_writes_nothing_and_an_amendment_is_recorded(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    body = {**records[1], "declaration_id": "IDEM-1"}
+    first = server.post("/score", body)
+    assert first.status_code == 200, first.text
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        before = store.count_decisions()
+        again = server.post("/score", body)
+        assert again.status_code == 200
+        assert again.content == first.content, "a repeat must answer the decision on record"
+        assert again.headers["x-request-id"] != first.json()["request_id"]
+        assert store.count_decisions() == before, "a repeat wrote a row"
+        changed = {**body, "declared_value": float(body["declared_value"]) * 2}
+        amended = server.post("/score", changed)
+        assert amended.status_code == 200
+        assert store.count_decisions() == before + 1
+        latest = store.latest_decisions(["IDEM-1"])["IDEM-1"]
+        original = store.get_decision(first.json()["request_id"])
+        assert original is not None and latest.amends == original.id
+        assert latest.request_id == amended.json()["request_id"]
+        assert store.count_decided_declarations() <= store.count_decisions()
+    finally:
+        store.close()
+
+
+def test_an_idempotency_key_is_for_one_body(server: Server, records: list[dict[str, Any]]) -> None:
+    key = {"Idempotency-Key": "key-4f1c7e2a"}
+    batch = {"declarations": [{**records[2], "declaration_id": f"KEY-{i}"} for i in range(2)]}
+    first = server.post("/score_batch", batch, headers=key)
+    assert first.status_code == 200, first.text
+    retry = server.post("/score_batch", batch, headers=key)
+    assert retry.status_code == 200 and retry.json() == first.json()
+    other = {"declarations": [{**batch["declarations"][0], "quantity": 999.0}]}
+    conflict = server.post("/score_batch", other, headers=key)
+    assert conflict.status_code == 422
+    assert conflict.json()["field"] == "Idempotency-Key"
+    malformed = server.post("/score_batch", batch, headers={"Idempotency-Key": "has space"})
+    assert malformed.status_code == 422
+    store = AuditStore.from_url(server.audit_url)
+    try:
+        keyed = store.decisions_for_key(TOKEN_NAME, "key-4f1c7e2a")
+        assert [d.declaration_id for d in keyed] == ["KEY-0", "KEY-1"]
+    finally:
+        store.close()
 
 
 def test_serve_refuses_to_start_without_tokens(

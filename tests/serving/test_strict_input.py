@@ -153,7 +153,11 @@ def test_integers_are_numbers_and_identifiers_may_be_integers(
     assert response.json()["declaration_id"] == "987654"
 
 
-def test_feedback_numbers_and_flags_are_strict(server: Server) -> None:
+def test_feedback_numbers_and_flags_are_strict(
+    server: Server, records: list[dict[str, Any]]
+) -> None:
+    decided = server.post("/score", {**records[0], "declaration_id": "FB-S1"})
+    assert decided.status_code == 200, decided.text
     for bad, field in (
         ({"declaration_id": "FB-S1", "inspected": True}, "inspected"),
         ({"declaration_id": "FB-S1", "inspected": 1, "illicit": False}, "illicit"),
