@@ -266,6 +266,10 @@ def serving_bundle(scenario: Scenario) -> Path:
     return model_dir
 
 
+#: Declarations the API decided that the training file does not hold.
+UNMATCHED = ("FB-NOT-IN-FILE-1", "FB-NOT-IN-FILE-2")
+
+
 def _record_through_the_api(scenario: Scenario, model_dir: Path, audit_url: str) -> None:
     """Decisions, then feedback (with one correction) through ``DecisionService``."""
     service = DecisionService.load(model_dir, audit_url=audit_url)
@@ -277,20 +281,36 @@ def _record_through_the_api(scenario: Scenario, model_dir: Path, audit_url: str)
             .assign(declared_at=rows["declared_at"].dt.strftime("%Y-%m-%d"))
             .to_dict("records")
         ]
-        decisions = service.score(records)
-        assert [d["declaration_id"] for d in decisions] == rows["declaration_id"].tolist()
+        # Two more declarations the API decides but the training file does not hold: their
+        # outcomes match no row of the file.
+        strangers = [{**records[0], "declaration_id": u} for u in UNMATCHED]
+        decisions = service.score(records + strangers)
+        assert [d["declaration_id"] for d in decisions] == [
+            *rows["declaration_id"].tolist(),
+            *UNMATCHED,
+        ]
         first = scenario.fed_back[0]
-        # A first report that is then corrected: the later outcome must win.
-        service.feedback({"declaration_id": first, "inspected": 1, "illicit": 0, "revenue": 0})
+        # A first report from a field office that the console later corrects: the later
+        # outcome must win.
+        service.feedback(
+            {"declaration_id": first, "inspected": 1, "illicit": 0, "revenue": 0},
+            credential="field-office",
+        )
         for declaration_id in scenario.fed_back:
             outcome = {"declaration_id": declaration_id, "inspected": 1, "illicit": 1}
-            service.feedback({**outcome, "revenue": REVENUE}, source="test")
-        for unknown in ("FB-NOT-IN-FILE-1", "FB-NOT-IN-FILE-2"):
-            service.feedback({"declaration_id": unknown, "inspected": 0, "illicit": None})
-        # The API's validation is what guards the store: this one is refused.
+            service.feedback({**outcome, "revenue": REVENUE}, credential="console")
+        for unknown in UNMATCHED:
+            service.feedback(
+                {"declaration_id": unknown, "inspected": 0, "illicit": None}, credential="console"
+            )
+        # The API's validation is what guards the store: these are refused.
         with pytest.raises(FeedbackError):
-            service.feedback({"declaration_id": first, "inspected": 0, "illicit": 1})
-        assert service.audit.count_decisions() == len(records)
+            service.feedback(
+                {"declaration_id": first, "inspected": 0, "illicit": 1}, credential="console"
+            )
+        with pytest.raises(FeedbackError, match="no decision"):
+            service.feedback({"declaration_id": "NEVER-DECIDED", "inspected": 0}, credential="x")
+        assert service.audit.count_decisions() == len(records) + len(UNMATCHED)
     finally:
         service.close()
 
@@ -370,6 +390,25 @@ def test_train_takes_labels_from_the_feedback_of_a_sqlite_store(
     assert run.data.params["feedback.source"] == audit_url
     assert run.data.metrics["feedback_labels"] == len(scenario.fed_back)
     assert run.data.metrics["feedback_unmatched"] == 2
+
+    # Only the outcomes one credential sent: the field office's single, superseded one.
+    office = read_feedback(audit_url, sources=["field-office"])
+    assert office["declaration_id"].tolist() == [scenario.fed_back[0]]
+    assert office["illicit"].tolist() == [0.0]
+    both = read_feedback(audit_url, sources=["field-office", "console"])
+    assert len(both) == len(read_feedback(audit_url)) == len(scenario.fed_back) + 2
+    capsys.readouterr()
+    refused = _train(
+        [
+            "--declarations",
+            str(scenario.altered_file),
+            "--model-dir",
+            str(tmp_path / "m2"),
+            "--feedback-sources",
+            "console",
+        ]
+    )
+    assert refused == 2 and "--feedback-sources needs --feedback-from" in capsys.readouterr().err
 
 
 @pytest.fixture
