@@ -807,12 +807,15 @@ def server_workers() -> int:
     return max(1, int(os.environ.get("PORTSIFT_WORKERS", "1") or 1))
 
 
-def model_batches(model_dir: Path, records: list[dict[str, Any]], size: int) -> tuple[Any, list]:
+def model_batches(
+    model_dir: Path, records: list[dict[str, Any]], size: int, count: int
+) -> tuple[Any, list[np.ndarray]]:
     """The bundle's risk booster and feature matrices of the ``/score_batch`` batches.
 
     The features of the declarations are built once, by the same compiled pipeline the
     server runs (:func:`portsift.features.online.compile_online` against the bundle's
-    registers), and cut into the same windows as :func:`batch_bodies`.
+    registers), and cut into the same ``count`` windows of ``size`` as
+    :func:`batch_bodies`.
 
     Raises:
         BenchmarkError: The declarations are not clean JSON the fast reader takes.
@@ -829,7 +832,7 @@ def model_batches(model_dir: Path, records: list[dict[str, Any]], size: int) -> 
         raise BenchmarkError("the declarations are not clean JSON: no feature matrix")
     online = compile_online(bundle.pipeline, registers_for(bundle, Registers()))
     x = feature_matrix(online.transform(columns), bundle.model.risk_features)
-    windows = batch_windows(len(records), size, max(8, 2 * server_workers()))
+    windows = batch_windows(len(records), size, count)
     return bundle.model.classifier_, [np.ascontiguousarray(x[w]) for w in windows]
 
 
@@ -1316,7 +1319,8 @@ def run(args: argparse.Namespace, settings: Settings, base: Path) -> dict[str, A
         print(f"both ready in {ready_s:.1f} s")
         singles = [encode(r) for r in records]
         # Twice as many batch bodies as 4 clients need to differ from each other.
-        batches = batch_bodies(records, settings.batch_size, max(8, 2 * settings.batch_clients))
+        batch_count = max(8, 2 * settings.batch_clients)
+        batches = batch_bodies(records, settings.batch_size, batch_count)
         score = Endpoint("score", portsift.url + "/score", singles, "portsift")
         predict = Endpoint("predict", bare.url + "/predict", singles, "bare")
         noop = Endpoint("noop", bare.url + "/noop", singles, "bare")
@@ -1343,7 +1347,7 @@ def run(args: argparse.Namespace, settings: Settings, base: Path) -> dict[str, A
             batch[key], _ = concurrent(score_batch, token, clients, settings.duration_s, servers)
         threads = server_workers()
         print(f"3. the model alone in this process: {threads} thread(s), predict + TreeSHAP")
-        booster, matrices = model_batches(args.model_dir, records, settings.batch_size)
+        booster, matrices = model_batches(args.model_dir, records, settings.batch_size, batch_count)
         alone = model_alone(booster, matrices, threads, settings.duration_s, servers)
         memory = {s.name: server_memory_mb(s) for s in servers}
         soaked: dict[str, Any] | None = None
