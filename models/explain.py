@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -120,20 +121,25 @@ def _words(frame: _Rows, column: str) -> Text:
     return np.where(missing, None, values.astype(str).astype(object))
 
 
+def _missing(value: object) -> bool:
+    """``pd.isna`` of one cell, without its dispatch for the cells that are text or None."""
+    return value is None or (value.__class__ is not str and bool(pd.isna(value)))
+
+
 def _cat(*parts: str | Text) -> Text:
-    """Concatenate texts element-wise; None wherever any part is None."""
+    """Concatenate texts element-wise; None wherever any part is missing.
+
+    One ``str.join`` per row: element-wise operations on object arrays cost a few
+    microseconds each whatever the number of rows (``pd.isna`` alone twice per part), and
+    a request explains one row.
+    """
     arrays = [p for p in parts if not isinstance(p, str)]
     n = len(arrays[0])
-    missing = np.zeros(n, dtype=bool)
-    for array in arrays:
-        missing |= pd.isna(array)
-    joined: Text = np.full(n, "", dtype=object)
-    for part in parts:
-        if isinstance(part, str):
-            joined = joined + part
-        else:
-            joined = joined + np.where(pd.isna(part), "", part).astype(object)
-    return np.where(missing, None, joined)
+    columns = [repeat(p, n) if isinstance(p, str) else p.tolist() for p in parts]
+    joined: Text = np.empty(n, dtype=object)
+    rows = zip(*columns, strict=True)
+    joined[:] = [None if any(map(_missing, row)) else "".join(row) for row in rows]
+    return joined
 
 
 def _fmt(values: np.ndarray, spec: str) -> Text:
@@ -671,10 +677,11 @@ def reason_texts(
     ``""`` (measure 12: which advance ruling covers the feature's risk).
     """
     positions, _ = top_features(explanation, count)
-    texts = np.full(positions.shape, "", dtype=object)
+    n, slots_per_row = positions.shape
+    texts = [[""] * slots_per_row for _ in range(n)]
     if isinstance(frame, pd.DataFrame):
         frame = frame.reset_index(drop=True)
-    for position in np.unique(positions[positions >= 0]):
+    for position in np.unique(positions[positions >= 0]).tolist():
         feature = explanation.features[position]
         rows, slots = np.nonzero(positions == position)
         render = _renderer(feature)
@@ -683,20 +690,19 @@ def reason_texts(
             rendered = render(subset, feature, lang)
         except KeyError:
             rendered = _given(_generic_reason, _parties(feature))(subset, feature, lang)
-        texts[rows, slots] = np.where(pd.isna(rendered), "", rendered)
+        marks = None
         if covered is not None and feature in covered:
-            mark = np.asarray(covered[feature], dtype=object)[rows]
-            marked = (mark != "") & (texts[rows, slots] != "")
-            texts[rows[marked], slots[marked]] = texts[rows[marked], slots[marked]] + mark[marked]
-    # The contract separates reasons by ";" in both languages.
-    n = positions.shape[0]
-    joined = texts[:, 0] if texts.shape[1] else np.full(n, "", dtype=object)
-    for slot in range(1, texts.shape[1]):
-        column = texts[:, slot]
-        # Two features can give one text ("broker not given" for each of the broker's
-        # statistics): it is said once.
-        for earlier in range(slot):
-            column = np.where(column == texts[:, earlier], "", column)
-        extended = np.where(joined != "", joined + "; " + column, column)
-        joined = np.where(column != "", extended, joined)
-    return joined.astype(object)
+            marks = np.asarray(covered[feature], dtype=object)[rows].tolist()
+        for i, (row, slot, text) in enumerate(
+            zip(rows.tolist(), slots.tolist(), list(rendered), strict=True)
+        ):
+            said = "" if _missing(text) else text
+            if said and marks is not None and marks[i] != "":
+                said += marks[i]
+            texts[row][slot] = said
+    # The contract separates reasons by ";" in both languages; empty slots are skipped,
+    # and a text two features give ("broker not given" for each of the broker's
+    # statistics) is said once.
+    joined: np.ndarray = np.empty(n, dtype=object)
+    joined[:] = ["; ".join(dict.fromkeys(t for t in row if t != "")) for row in texts]
+    return joined

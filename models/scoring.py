@@ -437,11 +437,14 @@ class OnlineScored:
         decisions: The columns of :attr:`ScoredBatch.decisions`, as arrays.
         features: The feature and context columns the model and policy read.
         explanation: SHAP contributions of every row.
+        risk_matrix: The risk features the model scored, one float64 row per declaration
+            (the columns of ``explanation.features``).
     """
 
     decisions: dict[str, np.ndarray]
     features: dict[str, np.ndarray]
     explanation: Explanation
+    risk_matrix: np.ndarray
 
 
 def score_online(
@@ -499,7 +502,9 @@ def score_online(
         "raw_score": scores.raw_score,
         "revenue_estimated": np.full(len(scores.raw_score), int(scores.revenue_estimated)),
     }
-    return OnlineScored(decisions=decisions, features=features, explanation=explanation)
+    return OnlineScored(
+        decisions=decisions, features=features, explanation=explanation, risk_matrix=scores.x
+    )
 
 
 def explain_mask(

@@ -408,7 +408,9 @@ class DecisionService:
             lang=lang,
             num_threads=self.num_threads,
         )
-        return self._decisions(scored.decisions, scored.explanation, scored.features)
+        return self._decisions(
+            scored.decisions, scored.explanation, scored.features, scored.risk_matrix
+        )
 
     def _score_frame(self, frame: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
         scored = score_declarations(
@@ -447,35 +449,55 @@ class DecisionService:
         columns: Mapping[str, np.ndarray],
         explanation: Explanation | None,
         features: Mapping[str, Any] | pd.DataFrame,
+        matrix: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
-        """One JSON-ready decision per row, from decision columns and the explanation."""
+        """One JSON-ready decision per row, from decision columns and the explanation.
+
+        Args:
+            columns: The decision columns.
+            explanation: The contributions of every row.
+            features: The features the model saw.
+            matrix: ``features`` of ``explanation.features`` as one float64 matrix, if the
+                caller has it already (the risk-feature matrix the model scored).
+
+        Returns:
+            The decisions, keys in the order of the answer.
+        """
         assert explanation is not None  # the API always explains
         names = explanation.features
-        values = _matrix(features, names).tolist()
+        if matrix is None:
+            matrix = _matrix(features, names)
+        # Feature values that are NaN or infinite are answered as null: in one pass.
+        values = np.where(np.isfinite(matrix), matrix, None).tolist()
         shap = explanation.values.tolist()
         base = explanation.base_value.tolist()
-        # Python lists once per column, not numpy scalars per cell.
-        plain = {c: np.asarray(columns[c]).tolist() for c in _PLAIN_COLUMNS}
-        floats = {c: np.asarray(columns[c], dtype="float64").tolist() for c in _FLOAT_COLUMNS}
-        flags = {c: np.asarray(columns[c]).astype(bool).tolist() for c in _INT_COLUMNS}
+        # Every cell converted column by column, as Python lists (not numpy scalars per
+        # cell), then zipped into rows whose keys keep the answer's order.
+        cells = [
+            *([_json_value(v) for v in np.asarray(columns[c]).tolist()] for c in _PLAIN_COLUMNS),
+            *(
+                [_finite_or_none(v) for v in np.asarray(columns[c], dtype="float64").tolist()]
+                for c in _FLOAT_COLUMNS
+            ),
+            *([int(v) for v in np.asarray(columns[c]).astype(bool).tolist()] for c in _INT_COLUMNS),
+        ]
+        keys = (*_PLAIN_COLUMNS, *_FLOAT_COLUMNS, *_INT_COLUMNS)
+        ids = [str(v) for v in np.asarray(columns["declaration_id"]).tolist()]
         raw = np.asarray(columns["raw_score"], dtype="float64").tolist()
         estimated = np.asarray(columns["revenue_estimated"]).astype(bool).tolist()
+        model_version, objective, weight = self.model_version, self.objective, self.revenue_weight
         out: list[dict[str, Any]] = []
-        for i in range(len(raw)):
-            decision: dict[str, Any] = {c: _json_value(plain[c][i]) for c in _PLAIN_COLUMNS}
-            for column in _FLOAT_COLUMNS:
-                decision[column] = _finite_or_none(floats[column][i])
-            for column in _INT_COLUMNS:
-                decision[column] = int(flags[column][i])
-            decision["declaration_id"] = str(plain["declaration_id"][i])
-            decision["model_version"] = self.model_version
-            decision["objective"] = self.objective
-            decision["revenue_weight"] = self.revenue_weight
+        for i, row in enumerate(zip(*cells, strict=True)):
+            decision: dict[str, Any] = dict(zip(keys, row, strict=True))
+            decision["declaration_id"] = ids[i]
+            decision["model_version"] = model_version
+            decision["objective"] = objective
+            decision["revenue_weight"] = weight
             decision["raw_score"] = raw[i]
             decision["base_value"] = base[i]
             decision["revenue_estimated"] = estimated[i]
             decision["contributions"] = [
-                {"feature": name, "value": _finite_or_none(value), "shap": contribution}
+                {"feature": name, "value": value, "shap": contribution}
                 for name, value, contribution in zip(names, values[i], shap[i], strict=True)
             ]
             out.append(decision)

@@ -23,7 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from portsift.cli import main
-from portsift.serving.app import DecisionService, FeedbackError
+from portsift.serving.app import DecisionService
+from portsift.serving.feedback import FeedbackError
 from portsift.store.audit import AuditStore
 from portsift.synthetic.generator import generate_synthetic, write_synthetic
 from portsift.training.feedback import (
