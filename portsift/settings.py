@@ -472,6 +472,7 @@ class FeedbackSettings(_Frozen):
     """What ``POST /feedback`` accepts as an inspection outcome."""
 
     max_revenue_to_declared_value: float = Field(gt=0)
+    revenue_always_plausible: float = Field(ge=0)
 
 
 class InputBoundsSettings(_Frozen):

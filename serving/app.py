@@ -161,6 +161,7 @@ class DecisionService:
         online: The pipeline compiled against the registers for the per-request path
             (None: a pipeline with schema-file features, served by the pandas path).
         max_revenue_to_declared_value: ``[feedback]``'s bound on an outcome's revenue.
+        revenue_always_plausible: ``[feedback]``'s revenue accepted whatever the value.
     """
 
     bundle: Bundle
@@ -173,6 +174,7 @@ class DecisionService:
     num_threads: int = 1
     online: OnlineFeatures | None = None
     max_revenue_to_declared_value: float = 10.0
+    revenue_always_plausible: float = 10000.0
 
     @classmethod
     def load(
@@ -238,6 +240,7 @@ class DecisionService:
             num_threads=num_threads,
             online=online,
             max_revenue_to_declared_value=settings.feedback.max_revenue_to_declared_value,
+            revenue_always_plausible=settings.feedback.revenue_always_plausible,
         )
 
     @classmethod
@@ -529,6 +532,7 @@ class DecisionService:
             credential=credential,
             request_id=request_id,
             max_revenue_to_declared_value=self.max_revenue_to_declared_value,
+            revenue_always_plausible=self.revenue_always_plausible,
         )
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ An outcome is what the next model learns from, so it is accepted only when it ca
 true: for a declaration the audit store holds a decision for (the API decided it, or an
 operator imported the batch that decided it with ``portsift audit import``), with a
 revenue that is finite, non-negative and at most ``[feedback]
-max_revenue_to_declared_value`` times the declaration's customs value. The store
+max_revenue_to_declared_value`` times the declaration's customs value (or up to
+``revenue_always_plausible``, whatever the value). The store
 records the credential that sent it; the same outcome sent again by the same credential
 writes nothing new, a different one is recorded as a correction that supersedes the
 earlier (both stay on record).
@@ -100,6 +101,7 @@ def record_outcome(
     credential: str,
     request_id: str | None = None,
     max_revenue_to_declared_value: float,
+    revenue_always_plausible: float = 0.0,
 ) -> dict[str, Any]:
     """Check an outcome against the decision on record and append it to the audit store.
 
@@ -108,7 +110,9 @@ def record_outcome(
         record: The JSON object sent.
         credential: Name of the API credential that sent it.
         request_id: The HTTP request's id.
-        max_revenue_to_declared_value: The plausibility bound of the revenue.
+        max_revenue_to_declared_value: The plausibility bound of the revenue, relative
+            to the declared value.
+        revenue_always_plausible: A revenue up to this is accepted whatever the value.
 
     Returns:
         The receipt: ``declaration_id``, ``recorded``, ``feedback_id``, ``kind``
@@ -130,13 +134,16 @@ def record_outcome(
         )
     declared_value = decided.declared_value
     if outcome.revenue is not None and declared_value is not None:
-        bound = max_revenue_to_declared_value * max(declared_value, 0.0)
+        bound = max(
+            max_revenue_to_declared_value * max(declared_value, 0.0), revenue_always_plausible
+        )
         if outcome.revenue > bound:
             raise FeedbackError(
                 f"field 'revenue': {outcome.revenue:g} is more than "
                 f"{max_revenue_to_declared_value:g} times the declared value "
-                f"{declared_value:g} of {outcome.declaration_id!r} ([feedback] "
-                "max_revenue_to_declared_value); check the unit",
+                f"{declared_value:g} of {outcome.declaration_id!r} and more than "
+                f"{revenue_always_plausible:g} ([feedback] max_revenue_to_declared_value, "
+                "revenue_always_plausible); check the unit",
                 "revenue",
             )
     result = audit.record_feedback(

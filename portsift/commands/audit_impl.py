@@ -128,18 +128,6 @@ _NUMBERS = frozenset(
 _FLAGS = frozenset(
     {"selected", "lab_accepted", "green_channel", "priority_lane", "ruling_expiring"}
 )
-#: Columns an import needs: the contract's score columns and the policy version.
-_REQUIRED = (
-    "declaration_id",
-    "risk_score",
-    "expected_revenue",
-    "selected",
-    "lane",
-    "selection_reason",
-    "credit_tier",
-    "reasons",
-    "policy_version",
-)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -155,12 +143,16 @@ def run_import(args: argparse.Namespace) -> int:
         CliError: A file that cannot be read, a missing column, a declaration id twice or
             not among the declarations, a store that cannot be opened (nothing written).
     """
+    # Here, not at the top: ``audit verify`` must not pay for the model's libraries.
     from portsift.commands.steps import load_model_bundle
+    from portsift.models.scoring import SCORE_COLUMNS
     from portsift.serving.api_models import declaration_json
     from portsift.store.audit_records import DecisionRecord
 
     scores = _read_rows(args.scores, "--scores")
-    missing = [column for column in _REQUIRED if scores and column not in scores[0]]
+    # The contract's score columns and the policy version.
+    required = (*SCORE_COLUMNS, "policy_version")
+    missing = [column for column in required if scores and column not in scores[0]]
     if not scores or missing:
         what = f"no column {missing[0]!r}" if missing else "no rows"
         raise CliError(f"{args.scores}: {what}; give the CSV that portsift score wrote")

@@ -209,12 +209,13 @@ def test_every_answer_carries_its_request_id_and_decisions_are_stored_under_it(
     request_id = ok.headers["x-request-id"]
     assert len(request_id) == 32 and int(request_id, 16) >= 0
     assert ok.json()["request_id"] == request_id
-    two = [record, {**record, "declaration_id": "X2"}]
+    # New declarations: one already decided would be answered as on record.
+    two = [{**record, "declaration_id": "X1"}, {**record, "declaration_id": "X2"}]
     batch = server.post("/score_batch", {"declarations": two})
     assert batch.status_code == 200, batch.text
     batch_id = batch.headers["x-request-id"]
     assert [d["request_id"] for d in batch.json()] == [f"{batch_id}-0", f"{batch_id}-1"]
-    one = server.post("/score_batch", {"declarations": [record]})
+    one = server.post("/score_batch", {"declarations": [{**record, "declaration_id": "X3"}]})
     assert one.json()[0]["request_id"] == f"{one.headers['x-request-id']}-0"
     store = AuditStore.from_url(server.audit_url)
     try:

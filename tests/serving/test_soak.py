@@ -81,8 +81,14 @@ class Soak:
         position = number
         with httpx.Client(base_url=self.url, headers=AUTH, timeout=15) as http:
             while not self.stop.is_set():
+                # Ids of their own: a declaration is decided once, and one sent again is
+                # answered from the audit store (a retry of an unacknowledged request is,
+                # with the same ids).
                 picked = [
-                    self.records[(position + i) % len(self.records)]
+                    {
+                        **self.records[(position + i) % len(self.records)],
+                        "declaration_id": f"SOAK-{number}-{position}-{i}",
+                    }
                     for i in range(BATCH if batched else 1)
                 ]
                 run = self.run  # the server this request goes to (a kill bumps it later)
