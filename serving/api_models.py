@@ -176,7 +176,7 @@ class Decision(BaseModel):
     expected_revenue: float
     selected: int
     lane: Literal["green", "yellow", "red", "red_sampling"]
-    selection_reason: Literal["risk", "random", "tier_floor", "rule", ""]
+    selection_reason: Literal["risk", "random", "tier_floor", "rule", "disclosure", ""]
     credit_tier: str
     reasons: str
     lab_accepted: int
