@@ -16,9 +16,13 @@ What a worker of ``portsift serve`` logs (``docs/operations.md``, "Server logs")
   out (:func:`redact`: SQLAlchemy's ``[parameters: ...]``, pydantic's ``input_value=``).
 * portsift's loggers (``portsift.*``) write JSON lines (:class:`JsonFormatter`): ``time``,
   ``level``, ``logger``, ``message``, ``request_id``, ``route``, ``status``, ``field``,
-  and ``exception`` with the traceback. BentoML's own lines (startup, its access log) keep
-  BentoML's text format: BentoML 1.4 offers no structured format of its own (its
-  ``logging`` configuration sets only the trace and span id formats).
+  and ``exception`` with the traceback. So do BentoML's own records in the worker
+  (``bentoml``, ``uvicorn.error``, ``circus`` and the root logger share one handler, which
+  BentoML 1.4 formats as text with no structured option of its own): the worker's log is
+  JSON lines only. BentoML's access log is switched off in the service
+  (``logging={"access": {"enabled": False}}``): it repeated the request line without the
+  request id. The arbiter process (``portsift serve`` itself) keeps BentoML's text for its
+  few start and stop lines.
 
 :func:`configure_server_logging` sets this up; the service calls it in each worker.
 """
@@ -148,10 +152,11 @@ def is_client_error(error: BaseException) -> bool:
 
 
 def configure_server_logging(stream: Any = None) -> None:
-    """JSON lines for portsift's loggers at INFO, and BentoML's client-error tracebacks off.
+    """JSON lines for portsift's loggers at INFO and BentoML's; its client-error tracebacks off.
 
     Called by each worker (the service's constructor), after BentoML has configured its
-    own logging; calling it again changes nothing. portsift's records no longer reach
+    own logging (whose handler then writes JSON too, :func:`bentoml_handlers`); calling
+    it again changes nothing. portsift's records no longer reach
     the root logger, so nothing is logged twice.
 
     Args:
@@ -167,6 +172,29 @@ def configure_server_logging(stream: Any = None) -> None:
     bentoml_logger = logging.getLogger(BENTOML_EXCEPTION_LOGGER)
     if not any(isinstance(f, ClientErrorFilter) for f in bentoml_logger.filters):
         bentoml_logger.addFilter(ClientErrorFilter())
+    for handler in bentoml_handlers():
+        handler.setFormatter(JsonFormatter())
+
+
+#: The loggers BentoML's worker logging configuration gives its handler to ("" is root).
+BENTOML_WORKER_LOGGERS: Final[tuple[str, ...]] = ("bentoml", "uvicorn.error", "circus", "")
+
+
+def bentoml_handlers() -> list[logging.Handler]:
+    """The handlers BentoML's worker logging set up (``tracehandler``), each once.
+
+    Recognised by BentoML's ``TraceRecordFilter`` on them, so that a handler someone else
+    attached to the same loggers (pytest's capture, an operator's own) keeps its format.
+    """
+    from bentoml._internal.log import TraceRecordFilter
+
+    found: list[logging.Handler] = []
+    for name in BENTOML_WORKER_LOGGERS:
+        for handler in logging.getLogger(name or None).handlers:
+            traced = any(isinstance(f, TraceRecordFilter) for f in handler.filters)
+            if traced and handler not in found:
+                found.append(handler)
+    return found
 
 
 def request_id_of(scope: Any) -> str | None:

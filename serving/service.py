@@ -301,6 +301,9 @@ def _error(status: int, message: str, field: str | None, rows: list[int] | None 
     # The scoring APIs are async (decided in the batcher's thread); threads serve /feedback.
     threads=2,
     traffic={"timeout": 30},
+    # portsift's own line per answer (serving.logs) carries the route, status, field,
+    # duration and request id; BentoML's access line only repeated it, as text.
+    logging={"access": {"enabled": False}},
     labels={"project": "portsift"},
 )
 class Portsift:

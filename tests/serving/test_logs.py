@@ -110,6 +110,35 @@ def test_the_filter_drops_client_errors_and_redacts_server_errors(configured: io
     assert sum(isinstance(f, logs.ClientErrorFilter) for f in bentoml_logger.filters) == 1
 
 
+def test_bentoml_worker_handlers_write_json_and_others_keep_their_format() -> None:
+    """The handler BentoML's worker logging sets up is found by its filter, only that one."""
+    from bentoml._internal.log import TraceRecordFilter
+
+    stream, other_stream = io.StringIO(), io.StringIO()
+    traced = logging.StreamHandler(stream)
+    traced.addFilter(TraceRecordFilter())
+    other = logging.StreamHandler(other_stream)
+    root, bentoml_logger = logging.getLogger(), logging.getLogger("bentoml")
+    saved = (bentoml_logger.level, bentoml_logger.propagate)
+    bentoml_logger.propagate = False  # as BentoML configures it: each record once
+    root.addHandler(traced)
+    bentoml_logger.addHandler(traced)  # shared, as BentoML's configuration does
+    bentoml_logger.addHandler(other)
+    try:
+        assert logs.bentoml_handlers() == [traced]
+        traced.setFormatter(logs.JsonFormatter())
+        bentoml_logger.setLevel(logging.INFO)
+        logging.getLogger("bentoml.example").info("Service portsift initialized")
+    finally:
+        root.removeHandler(traced)
+        bentoml_logger.removeHandler(traced)
+        bentoml_logger.removeHandler(other)
+        bentoml_logger.level, bentoml_logger.propagate = saved
+    line = json.loads(stream.getvalue())
+    assert (line["logger"], line["message"]) == ("bentoml.example", "Service portsift initialized")
+    assert other_stream.getvalue().strip() == "Service portsift initialized"
+
+
 def _failing_insert() -> None:
     """An insert that fails with the declaration among its bound parameters."""
     engine = sa.create_engine("sqlite://")
@@ -199,6 +228,21 @@ def test_a_refusal_is_one_line_without_body_or_traceback(
     text = server.log.read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in text
     assert SECRET not in text
+
+
+def test_the_worker_writes_json_lines_only_and_no_access_log(
+    server: Server, record: dict[str, Any]
+) -> None:
+    response = server.post("/score", {**record, "declaration_id": "LOG-JSON-1"})
+    assert response.status_code == 200, response.text
+    assert _lines_of(server, response.headers["x-request-id"])
+    text = server.log.read_text(encoding="utf-8", errors="replace")
+    # BentoML's text lines name their component ("[entry_service:portsift:1]"): the
+    # worker's must be JSON now, and its access line ("(scheme=http,...)") gone.
+    assert "[entry_service:" not in text
+    assert "scheme=http" not in text
+    started = [line for line in _lines(server) if line["logger"].startswith("bentoml")]
+    assert any("initialized" in line["message"] for line in started), started
 
 
 def test_every_answer_carries_its_request_id_and_decisions_are_stored_under_it(
