@@ -44,9 +44,10 @@ MODEL_DIR_ENV = "PORTSIFT_MODEL_DIR"
 RISK_MODEL_FILE = "risk_model.txt"
 
 #: Portsift's BentoML settings, copied so that this service runs under the same ones: a
-#: second worker or thread here would make the floor unfairly fast (or slow). Only the
-#: scheduling keys are taken; names and labels are the service's own.
-_SCHEDULING_KEYS = ("workers", "threads", "traffic")
+#: second worker or thread here would make the floor unfairly fast (or slow), and so would
+#: an access log line that one of them writes and the other does not. Only the scheduling
+#: and logging keys are taken; names and labels are the service's own.
+_SCHEDULING_KEYS = ("workers", "threads", "traffic", "logging")
 SERVICE_CONFIG: dict[str, Any] = {
     key: copy.deepcopy(Portsift.config[key]) for key in _SCHEDULING_KEYS if key in Portsift.config
 }
