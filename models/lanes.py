@@ -14,6 +14,8 @@ import pandas as pd
 from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
 from portsift.models.disclosures import in_play as disclosures_in_play
 from portsift.models.policy_notes import policy_notes
+from portsift.models.release import RELEASE_COLUMN, release_conditions, release_notes
+from portsift.models.remote_inspection import REMOTE_LANE, remote_eligible, remote_notes
 from portsift.models.rulings import (
     all_documentary_covered,
     ruling_decision_columns,
@@ -111,7 +113,10 @@ def finish(
     per row and the tier it holds the row to. Rows covered by a voluntary disclosure
     (``reason == "disclosure"``, measure 22) go to ``yellow``; a selection whose
     documentary kinds valid advance rulings all cover (measure 12) is ``red``, not
-    ``yellow``. With those registers the measures' columns follow
+    ``yellow``. A ``red`` the lane rule chose is ``red_remote`` where
+    ``[selection.remote_inspection]`` allows a video check (measure 8), with its own
+    inspection deadline; ``release_condition`` follows ``[selection.release]`` (measure
+    14). With the registers of measures 22 and 12 their columns follow
     (:data:`portsift.models.policy.MEASURE_COLUMNS`).
     """
     s = settings
@@ -127,6 +132,7 @@ def finish(
     rule_lanes = np.array([r.lane for r in s.rules] + [""], dtype=object)[rule_index]
     # Measure 22: a covered declaration goes to document review, whatever else.
     disclosed = np.asarray(reason, dtype=object) == DISCLOSURE_REASON
+    ruled = rule_lanes != ""
     lane = np.select(
         [~selected, rule_lanes != "", disclosed, listed & ~accepted, physical],
         ["green", rule_lanes, "yellow", "red_sampling", "red"],
@@ -139,6 +145,11 @@ def finish(
     moved = (lane == "yellow") & ~disclosed & (rule_lanes == "")
     moved &= all_documentary_covered(frame)
     lane = np.where(moved, "red", lane)
+    # Measure 8: a physical inspection the lane rule chose may be done by video; the
+    # selection itself (budget, tier rates) is already made and does not change.
+    physical_red = selected & (lane == "red") & ~ruled
+    remote = remote_eligible(s.remote_inspection, s.lanes, frame, physical_red)
+    lane = np.where(remote, REMOTE_LANE, lane)
     priority_lane = selected & perishable
     sampling = lane == "red_sampling"
     test_days, test_class = lab_test_days(settings, frame)
@@ -150,8 +161,10 @@ def finish(
     out["lab_accepted"] = accepted.astype("int64")
     out["green_channel"] = perishable.astype("int64")
     out["priority_lane"] = priority_lane.astype("int64")
+    inspect_hours = np.where(priority_lane, s.green_channel.inspection_hours, nan)
+    # A perishable selection inspected by video keeps the shorter of the two deadlines.
     out["inspection_deadline_hours"] = np.where(
-        priority_lane, s.green_channel.inspection_hours, nan
+        remote, np.fmin(inspect_hours, s.remote_inspection.inspection_hours), inspect_hours
     )
     out["release_deadline_hours"] = np.where(priority_lane, s.green_channel.release_hours, nan)
     out["sampling_deadline_days"] = np.where(sampling, s.sampling.submission_days, nan)
@@ -173,10 +186,20 @@ def finish(
     if rulings_in_play(frame):
         ruling_en, ruling_zh = ruling_notes(s.rulings, frame, moved)
         note_en, note_zh = join_parts(note_en, ruling_en), join_parts(note_zh, ruling_zh)
+    condition = release_conditions(s.release, frame, lane, rule_index)
+    if remote.any():
+        remote_en, remote_zh = remote_notes(
+            s.remote_inspection, s.lanes, frame, remote, s.credit.tier_names_zh
+        )
+        note_en, note_zh = join_parts(note_en, remote_en), join_parts(note_zh, remote_zh)
+    if (condition != "").any():
+        release_en, release_zh = release_notes(s.release, condition)
+        note_en, note_zh = join_parts(note_en, release_en), join_parts(note_zh, release_zh)
     out["policy_note_en"] = note_en
     out["policy_note_zh"] = note_zh
     versions = [f"{version}/{r.id}" for r in s.credit.rule_sets]
     out["policy_version"] = np.array(versions, dtype=object)[rule_sets[0]]
+    out[RELEASE_COLUMN] = condition
     # The columns of measures 22 and 12, only when their registers are given.
     if disclosures_in_play(frame):
         cover = disclosure_cover(s.disclosure, frame)

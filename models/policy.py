@@ -59,6 +59,11 @@ realised rate against the target, so that drift is visible.
 * ``yellow`` (document review) otherwise: the risk is documentary (valuation,
   classification, origin papers) at a modest value.
 
+* ``red_remote`` (remote video inspection, Haikou Customs 2024 measure 8) instead of a
+  ``red`` the rule above chose, where ``[selection.remote_inspection]`` allows a video
+  check (credit tier, goods class, not perishable, no weight signal): the selection is
+  the same, only how it is inspected changes.
+
 An officer rule sets its own lane. A catalogue good with an accepted report (采信: a
 ``pass`` from an accredited lab within the validity window of its HS prefix) is never
 ``red_sampling``: it gets ``red`` or ``yellow`` by the rule above (a ``red_sampling``
@@ -68,7 +73,13 @@ rule becomes ``red``) and the note says the report was accepted. Not selected = 
 none applies): selected perishable goods are in the green channel (``priority_lane``):
 ``inspection_deadline_hours`` and ``release_deadline_hours`` (after a normal result);
 ``red_sampling`` carries ``sampling_deadline_days`` and, for the goods classes of
-``[[selection.sampling.lab_test]]``, ``lab_test_deadline_days``.
+``[[selection.sampling.lab_test]]``, ``lab_test_deadline_days``; ``red_remote`` carries
+``[selection.remote_inspection] inspection_hours`` as ``inspection_deadline_hours``.
+
+**Release conditions** (``release_condition``, Haikou Customs 2024 measure 14,
+:mod:`~portsift.models.release`): ``conditional_early_release`` or
+``conditional_release`` where ``[selection.release]`` lets the goods leave before the
+result, ``""`` elsewhere.
 """
 
 from __future__ import annotations
@@ -97,6 +108,8 @@ from portsift.models.credit import (
 from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
 from portsift.models.lanes import finish
 from portsift.models.realtime import ThresholdState, decide_online_columns, fit_state
+from portsift.models.release import RELEASE_COLUMN
+from portsift.models.remote_inspection import REMOTE_LANE
 from portsift.models.rule_set_batch import select_group
 from portsift.models.rulings import RULING_DECISION_COLUMNS
 from portsift.models.selection_facts import BatchFacts, PolicySummary
@@ -114,7 +127,7 @@ from portsift.settings import (
     packaged_settings,
 )
 
-LANES = ("green", "yellow", "red", "red_sampling")
+LANES = ("green", "yellow", "red", "red_sampling", REMOTE_LANE)
 SELECTION_REASONS = ("risk", "random", "tier_floor", "rule", DISCLOSURE_REASON, "")
 
 #: Columns :meth:`SelectionPolicy.decide` returns, in order.
@@ -132,6 +145,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "policy_note_en",
     "policy_note_zh",
     "policy_version",
+    RELEASE_COLUMN,
 )
 
 #: Decision columns of measures 22 (voluntary disclosure) and 12 (advance rulings),
@@ -156,6 +170,7 @@ POLICY_COLUMNS: tuple[str, ...] = (
     "issued_at",
     "perishable",
     "weight_per_unit_ratio",
+    "trade_mode",
     *disclosure_features.CONTEXT_COLUMNS,
     *ruling_features.CONTEXT_COLUMNS,
 )
@@ -168,13 +183,18 @@ def _digested_selection(settings: SelectionSettings) -> dict[str, Any]:
     (:data:`~portsift.settings.LATER_SELECTION_SECTIONS`: measures 22 and 12) count only
     where they differ from the packaged defaults, so that a policy's version is the one
     its decisions carried before those measures existed, and a run that changes them
-    gets a version of its own.
+    gets a version of its own. Measures 8 and 14 count whenever they are enabled.
     """
     dumped = settings.model_dump(mode="json")
     packaged = packaged_settings().selection.model_dump(mode="json")
     for name in LATER_SELECTION_SECTIONS:
         if dumped.get(name) == packaged.get(name):
             dumped.pop(name, None)
+    # Measures 8 and 14 change the packaged decisions and count in the digest, unless
+    # disabled: then the decisions are those of before the measures, and so the version.
+    for name in ("remote_inspection", "release"):
+        if not dumped[name]["enabled"]:
+            dumped.pop(name)
     return dumped
 
 
@@ -193,6 +213,7 @@ _TEXT_DECISION_COLUMNS = (
     "policy_note_en",
     "policy_note_zh",
     "policy_version",
+    RELEASE_COLUMN,
     "disclosure_id",
     "ruling_ids",
     "ruling_kinds",

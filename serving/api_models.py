@@ -175,7 +175,7 @@ class Decision(BaseModel):
     risk_score: float
     expected_revenue: float
     selected: int
-    lane: Literal["green", "yellow", "red", "red_sampling"]
+    lane: Literal["green", "yellow", "red", "red_sampling", "red_remote"]
     selection_reason: Literal["risk", "random", "tier_floor", "rule", "disclosure", ""]
     credit_tier: str
     reasons: str
@@ -188,6 +188,7 @@ class Decision(BaseModel):
     lab_test_deadline_days: float | None
     model_version: str
     policy_version: str
+    release_condition: Literal["conditional_early_release", "conditional_release", ""]
     objective: Literal["hits", "revenue", "blend"]
     revenue_weight: float
     raw_score: float

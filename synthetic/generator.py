@@ -27,6 +27,8 @@ order; each stage is a module of its own:
 * :mod:`~portsift.synthetic.tables`: the contract tables and the truth;
 * :mod:`~portsift.synthetic.measures`: voluntary disclosures and advance rulings, drawn
   last from streams of their own;
+* :mod:`~portsift.synthetic.duty_free`: with ``duty_free_share``, the offshore duty-free
+  operators' food and cosmetics under trade mode 1741, from a stream of its own;
 * :mod:`~portsift.synthetic.layouts`: canonical CSV, BACUDA and ``schema.toml`` output.
 """
 
@@ -44,6 +46,7 @@ from portsift.features.writing import write_text_atomic
 from portsift.synthetic.catalogue import build_catalogue
 from portsift.synthetic.draws import numbered_ids, permuted_ids
 from portsift.synthetic.drift import DRIFT_PERIOD_SHARE, DRIFT_ROW_SHARE
+from portsift.synthetic.duty_free import with_duty_free
 from portsift.synthetic.fraud import (
     Declared,
     assess_revenue,
@@ -124,6 +127,7 @@ def generate_synthetic(
     start: str = "2024-01-01",
     days: int = 730,
     fraud: str = "default",
+    duty_free_share: float = 0.0,
 ) -> SyntheticData:
     """Generate a synthetic Hainan customs district: declarations and reference tables.
 
@@ -138,6 +142,10 @@ def generate_synthetic(
             ``seller_id`` and ``courier_id`` (:data:`IDENTITY_COLUMNS`), which a model
             reads as schema-file categorical features (see :func:`write_synthetic`).
             The default mode's output does not depend on this mode's existence.
+        duty_free_share: Share of the food and cosmetics importers that are offshore
+            duty-free operators, whose general-trade declarations of those goods are
+            declared as duty-free goods (1741, :mod:`portsift.synthetic.duty_free`);
+            0 (the default) leaves every table as it was without this option.
 
     Returns:
         The declarations, the enterprise credit register, the lab reports and the
@@ -145,9 +153,10 @@ def generate_synthetic(
 
     Raises:
         ValueError: If ``rows`` or ``days`` is not a positive integer, ``start`` is
-            not a date or ``fraud`` is not a mode of :data:`FRAUD_MODES`.
+            not a date, ``fraud`` is not a mode of :data:`FRAUD_MODES` or
+            ``duty_free_share`` is not in [0, 1].
     """
-    data, _ = generate_synthetic_with_truth(rows, seed, start, days, fraud)
+    data, _ = generate_synthetic_with_truth(rows, seed, start, days, fraud, duty_free_share)
     return data
 
 
@@ -157,6 +166,7 @@ def generate_synthetic_with_truth(
     start: str = "2024-01-01",
     days: int = 730,
     fraud: str = "default",
+    duty_free_share: float = 0.0,
 ) -> tuple[SyntheticData, pd.DataFrame]:
     """Generate the tables of :func:`generate_synthetic` and the hidden truth behind them.
 
@@ -174,6 +184,8 @@ def generate_synthetic_with_truth(
         days: Length of the period in days.
         fraud: The fraud mode (see :func:`generate_synthetic`); ``"identity"`` adds the
             truth's ``identity_pattern``.
+        duty_free_share: Share of offshore duty-free operators (see
+            :func:`generate_synthetic`).
 
     Returns:
         ``(tables, truth)``: the truth has per declaration (in the same order)
@@ -188,7 +200,7 @@ def generate_synthetic_with_truth(
 
     Raises:
         ValueError: If ``rows`` or ``days`` is not a positive integer, ``start`` is
-            not a date or ``fraud`` is unknown.
+            not a date, ``fraud`` is unknown or ``duty_free_share`` is not in [0, 1].
     """
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
         raise ValueError(f"rows: must be a positive integer, got {rows!r}")
@@ -196,6 +208,8 @@ def generate_synthetic_with_truth(
         raise ValueError(f"days: must be a positive integer, got {days!r}")
     if fraud not in FRAUD_MODES:
         raise ValueError(f"fraud: must be one of {', '.join(FRAUD_MODES)}, got {fraud!r}")
+    if not 0.0 <= duty_free_share <= 1.0:
+        raise ValueError(f"duty_free_share: must be in [0, 1], got {duty_free_share!r}")
     rows, days = int(rows), int(days)
     start_day = parse_start(start)
     rng = np.random.default_rng(seed)
@@ -266,6 +280,8 @@ def generate_synthetic_with_truth(
         declarations["seller_id"] = identities.seller_ids[identities.seller[order]]
         declarations["courier_id"] = identities.courier_ids[identities.courier[order]]
         declarations = declarations.astype({name: "str" for name in IDENTITY_COLUMNS})
+    # From a stream of its own, after the world: only the trade mode of some rows moves.
+    declarations = with_duty_free(declarations, seed, duty_free_share)
     data = SyntheticData(
         declarations=declarations,
         enterprises=enterprise_frame(start_day, importers, brokers, importer_ids, broker_ids),

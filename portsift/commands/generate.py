@@ -35,6 +35,15 @@ def add_parser(subparsers: Any) -> None:
         help="what drives the fraud: the default world, or recurring identities and their "
         "pairs (adds seller_id and courier_id, and schema.toml to read them)",
     )
+    generate.add_argument(
+        "--duty-free-share",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="share of the food and cosmetics importers that are offshore duty-free "
+        "operators: their general-trade declarations of those goods become trade mode 1741 "
+        "(duty-free goods, measure 14's conditional release); default 0, the plain world",
+    )
     options.add_common(generate)
     generate.set_defaults(handler=run)
 

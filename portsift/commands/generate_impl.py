@@ -23,13 +23,20 @@ def run_generate(args: argparse.Namespace) -> int:
     """
     if args.rows < 100:
         raise CliError(f"--rows must be at least 100, got {args.rows}")
+    if not 0.0 <= args.duty_free_share <= 1.0:
+        raise CliError(f"--duty-free-share must be in [0, 1], got {args.duty_free_share}")
     if args.fraud == "identity" and args.layout == "bacuda":
         raise CliError(
             "--fraud identity writes seller and courier columns that --layout bacuda lacks"
         )
     with Progress(["generating", "writing"], args.quiet) as progress:
         progress.stage("generating")
-        data = generate_synthetic(rows=args.rows, seed=args.seed, fraud=args.fraud)
+        data = generate_synthetic(
+            rows=args.rows,
+            seed=args.seed,
+            fraud=args.fraud,
+            duty_free_share=args.duty_free_share,
+        )
         progress.stage("writing")
         paths = write_synthetic(data, args.out)
         if args.layout == "bacuda":

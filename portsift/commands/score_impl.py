@@ -22,6 +22,8 @@ from portsift.commands.steps import (
 )
 from portsift.features.writing import write_table_atomic
 from portsift.models.policy import MEASURE_COLUMNS, SelectionPolicy
+from portsift.models.release import RELEASE_COLUMN
+from portsift.models.remote_inspection import REMOTE_LANE
 from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_declarations
 
 
@@ -128,7 +130,27 @@ def run_score(args: argparse.Namespace, engine: ScoringEngine | None = None) -> 
         f"written to {args.out}",
     )
     report_policy(args, scored, output, policy, weight)
+    if engine.counts_lanes:
+        report_measures(args, output)
     return 0
+
+
+def report_measures(args: argparse.Namespace, output: pd.DataFrame) -> None:
+    """What ``score`` says about measures 8 and 14: remote inspections, release conditions.
+
+    Args:
+        args: The parsed command line.
+        output: The decisions written.
+    """
+    remote = int((output["lane"] == REMOTE_LANE).sum())
+    if remote:
+        say(
+            args,
+            f"{remote:,} of the selected by remote video inspection (measure 8, in the budget)",
+        )
+    conditions = output[RELEASE_COLUMN].value_counts().drop("", errors="ignore").to_dict()
+    if conditions:
+        say(args, f"release conditions (measure 14): {conditions}")
 
 
 def report_policy(

@@ -90,13 +90,27 @@ def test_lanes_follow_the_documented_split(scored: pd.DataFrame, config: Selecti
         | off
         | (scored["declared_value"].to_numpy() >= config.lanes.red_min_value)
     )
+    # Measure 8: a physical inspection of an eligible row is done by video.
+    remote = config.remote_inspection
+    prefixes = tuple(p for goods in remote.goods for p in goods.hs_prefixes)
+    video = (
+        scored["credit_tier"].isin(remote.credit_tiers).to_numpy()
+        & scored["hs_code"].str.startswith(prefixes).to_numpy()
+        & (scored["perishable"].to_numpy() != 1)
+        & (ratio <= (remote.weight_ratio or limit))
+        & (ratio >= 1 / (remote.weight_ratio or limit))
+    )
     expected = np.where(
         ~selected,
         "green",
-        np.where(listed & ~accepted, "red_sampling", np.where(physical, "red", "yellow")),
+        np.where(
+            listed & ~accepted,
+            "red_sampling",
+            np.where(physical, np.where(video, "red_remote", "red"), "yellow"),
+        ),
     )
     assert (decisions["lane"].to_numpy() == expected).all()
-    assert set(decisions.loc[selected, "lane"]) == {"yellow", "red", "red_sampling"}
+    assert set(decisions.loc[selected, "lane"]) == {"yellow", "red", "red_sampling", "red_remote"}
 
 
 def test_green_channel_and_sampling_deadlines(
@@ -111,7 +125,10 @@ def test_green_channel_and_sampling_deadlines(
     assert (decisions.loc[green, "inspection_deadline_hours"] == 4).all()
     assert (decisions.loc[green, "release_deadline_hours"] == 1).all()
     assert decisions.loc[green, "policy_note_zh"].str.contains("4小时内查验").all()
-    assert decisions.loc[~green, "inspection_deadline_hours"].isna().all()
+    remote = decisions["lane"] == "red_remote"
+    assert remote.sum() > 0 and not (remote & green).any()
+    assert (decisions.loc[remote, "inspection_deadline_hours"] == 8).all()
+    assert decisions.loc[~green & ~remote, "inspection_deadline_hours"].isna().all()
     assert (decisions.loc[~green, "priority_lane"] == 0).all()
     sampling = decisions["lane"] == "red_sampling"
     assert (decisions.loc[sampling, "sampling_deadline_days"] == 2).all()

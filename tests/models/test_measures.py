@@ -171,8 +171,17 @@ def test_policy_version_keeps_the_packaged_measures_out_of_its_digest(
     config: SelectionSettings,
 ) -> None:
     packaged = SelectionPolicy(config).version
-    # The version of decisions before these measures existed (docs/policy.md, the demo).
-    assert packaged == "policy-9fedb50de9df"
+    # Measures 22 and 12 leave it the version of decisions before they existed; measures
+    # 8 and 14 change the packaged decisions, so they count (docs/policy.md).
+    assert packaged == "policy-c23b7cbeb034"
+    changes = {}
+    for section in ("remote_inspection", "release"):
+        changes[section] = getattr(config, section).model_copy(update={"enabled": False})
+        one_off = SelectionPolicy(config.model_copy(update={section: changes[section]}))
+        assert one_off.version != packaged
+    # Both disabled: the decisions and the version of before measures 8 and 14.
+    before = SelectionPolicy(config.model_copy(update=changes)).version
+    assert before == "policy-9fedb50de9df"
     changed = _with_disclosure_settings(config, decision_days=2)
     assert SelectionPolicy(changed).version != packaged
     rulings = config.model_copy(

@@ -90,7 +90,12 @@ def test_score_writes_every_contract_column(
     assert scores["risk_score"].between(0, 1).all()
     assert (scores["expected_revenue"] >= 0).all()
     assert scores["selected"].sum() == round(0.05 * len(scores))
-    assert set(scores["lane"]) <= {"green", "yellow", "red", "red_sampling"}
+    assert set(scores["lane"]) <= {"green", "yellow", "red", "red_sampling", "red_remote"}
+    assert set(scores["release_condition"]) <= {
+        "",
+        "conditional_early_release",
+        "conditional_release",
+    }
     assert (scores.loc[scores["selected"] == 1, "selection_reason"] != "").all()
     assert (scores.loc[scores["selected"] == 1, "reasons"].str.len() > 10).all()
     assert set(scores["credit_tier"]) <= {

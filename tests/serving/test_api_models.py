@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import get_args
 
-from portsift.models.policy import SELECTION_REASONS
+from portsift.models.policy import LANES, SELECTION_REASONS
+from portsift.models.release import RELEASE_CONDITIONS
 from portsift.serving.api_models import Decision
 
 
@@ -13,3 +14,11 @@ def test_the_answer_knows_every_selection_reason() -> None:
     # break the OpenAPI document (measure 22 added "disclosure").
     annotation = Decision.model_fields["selection_reason"].annotation
     assert set(get_args(annotation)) == set(SELECTION_REASONS)
+
+
+def test_the_answer_knows_every_lane_and_release_condition() -> None:
+    # Measure 8 added the lane red_remote, measure 14 the column release_condition.
+    lane = Decision.model_fields["lane"].annotation
+    assert set(get_args(lane)) == set(LANES)
+    condition = Decision.model_fields["release_condition"].annotation
+    assert set(get_args(condition)) == set(RELEASE_CONDITIONS)

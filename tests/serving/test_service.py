@@ -88,7 +88,12 @@ def test_score_equals_the_library_and_is_audited(
             assert rule_set.startswith("gacc-order-")
             assert answer["objective"] == bundle.metadata["ranking"]["objective"]
             assert answer["revenue_weight"] == bundle.metadata["ranking"]["revenue_weight"]
-            assert answer["lane"] in ("green", "yellow", "red", "red_sampling")
+            assert answer["lane"] in ("green", "yellow", "red", "red_sampling", "red_remote")
+            assert answer["release_condition"] in (
+                "",
+                "conditional_early_release",
+                "conditional_release",
+            )
             assert answer["selected"] == int(answer["lane"] != "green")
             stored = store.get_decision(answer["request_id"])
             assert stored is not None, "the answer is not in the audit store"
