@@ -49,6 +49,7 @@ from portsift.features.contract import (
     LABEL_FIELDS,
     Field,
 )
+from portsift.features.online_measures import MeasureRegisters
 from portsift.features.pipeline import CONTEXT_COLUMNS, FeaturePipeline, Registers
 from portsift.features.stats import (
     ActivityStat,
@@ -144,6 +145,7 @@ class OnlineFeatures:
         tiers: The credit register's tier histories (None = no register).
         catalogue: Catalogue flags per prefix length, longest first.
         vocabulary: Category -> code per categorical column.
+        measures: The registers of measures 22 and 12 (None: neither is given).
     """
 
     smoothing: float
@@ -155,6 +157,7 @@ class OnlineFeatures:
     tiers: _TierHistory | None
     catalogue: tuple[tuple[int, dict[str, tuple[float, float]]], ...]
     vocabulary: dict[str, dict[str, float]]
+    measures: MeasureRegisters | None = None
 
     def transform(self, columns: Mapping[str, np.ndarray]) -> Columns:
         """Compute features and context columns of declarations.
@@ -178,6 +181,8 @@ class OnlineFeatures:
         out.update(self._commodity(frame, values))
         out.update(_transaction(frame, n))
         out.update(self._codes(frame, n))
+        if self.measures is not None:
+            out.update(columns_from_frame(self.measures.frame(columns)))
         for name in (*CONTEXT_COLUMNS, *self.vocabulary):
             if name in frame:
                 out.setdefault(name, frame[name])
@@ -355,25 +360,22 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
 
     Args:
         pipeline: A fitted :class:`FeaturePipeline`.
-        registers: The enterprise register and commodity catalogue in force (the lab
-            results register is not read: the API takes lab reports inline).
+        registers: The enterprise register, commodity catalogue and the registers of
+            measures 22 and 12 in force (the lab results register is not read: the API
+            takes lab reports inline).
 
     Returns:
         The compiled features.
 
     Raises:
-        NotCompilableError: The pipeline has schema-file extra features, or a lab results,
-            disclosures or rulings register is given.
+        NotCompilableError: The pipeline has schema-file extra features, or a lab results
+            register is given.
     """
     if pipeline.extra_categorical or pipeline.extra_numeric:
         raise NotCompilableError("schema-file extra features are computed by the pandas path only")
     if registers.lab_results is not None:
         raise NotCompilableError("a lab results register is read by the pandas path only")
-    if registers.disclosures is not None or registers.rulings is not None:
-        raise NotCompilableError(
-            "the voluntary disclosures and advance rulings registers are read by the pandas "
-            "path only"
-        )
+    measures = MeasureRegisters(registers.disclosures, registers.rulings)
     totals: dict[str, _KeyedTotals] = {}
     first_days: dict[str, _KeyedTotals] = {}
     # Without schema-file columns (refused above) the statistics are STATS exactly.
@@ -396,6 +398,7 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
             column: {category: float(code) for code, category in enumerate(categories)}
             for column, categories in pipeline.vocabulary_.items()
         },
+        measures=measures if measures.in_force else None,
     )
 
 

@@ -412,6 +412,41 @@ def with_rulings(
         :func:`portsift.models.rulings.uncovered_scores` (the model's own where no
         valid ruling covers a feature).
     """
+    return inputs.assign(
+        **ruling_scores(
+            model,
+            scores,
+            features,
+            settings,
+            revenue_weight=revenue_weight,
+            num_threads=num_threads,
+        )
+    )
+
+
+def ruling_scores(
+    model: RiskModel,
+    scores: ModelScores,
+    features: pd.DataFrame | Mapping[str, np.ndarray],
+    settings: RulingSettings,
+    *,
+    revenue_weight: float,
+    num_threads: int = 0,
+) -> dict[str, np.ndarray]:
+    """The policy inputs measure 12 replaces: what :func:`with_rulings` assigns.
+
+    Args:
+        model: The fitted risk model.
+        scores: The rows' :func:`model_scores`.
+        features: Their features, as a frame or as columns.
+        settings: ``[selection.rulings]``.
+        revenue_weight: The ranking's weight of the revenue at stake.
+        num_threads: LightGBM threads (0 = default).
+
+    Returns:
+        Nothing without a rulings register; ``ruling_risk_score`` (and ``priority``
+        where a valid ruling covers a feature) with one.
+    """
     uncovered = rulings.uncovered_scores(
         model,
         scores.x,
@@ -423,10 +458,8 @@ def with_rulings(
         num_threads=num_threads,
     )
     if uncovered is None:
-        if not rulings.in_play(features):
-            return inputs
-        return inputs.assign(ruling_risk_score=scores.risk_score)
-    return inputs.assign(ruling_risk_score=uncovered[0], priority=uncovered[1])
+        return {"ruling_risk_score": scores.risk_score} if rulings.in_play(features) else {}
+    return {"ruling_risk_score": uncovered[0], "priority": uncovered[1]}
 
 
 @dataclass(frozen=True)
@@ -485,9 +518,29 @@ def score_online(
     if revenue_weight is None:
         revenue_weight = ranking_weight(bundle.metadata, None)
     scores = model_scores(model, features, revenue_weight=revenue_weight, num_threads=num_threads)
-    decided = policy.decide_online_columns(policy_inputs(features, scores))
+    # Measure 12 as in score_declarations: the ranking leaves out the risk valid rulings
+    # cover, and the reasons mark the covered features.
+    measures = policy.settings.rulings
+    inputs = policy_inputs(features, scores)
+    inputs.update(
+        ruling_scores(
+            model,
+            scores,
+            features,
+            measures,
+            revenue_weight=revenue_weight,
+            num_threads=num_threads,
+        )
+    )
+    decided = policy.decide_online_columns(inputs)
     explanation, model_text = explain_scored(
-        model, scores.x, features, lang=lang, reason_count=reason_count, num_threads=num_threads
+        model,
+        scores.x,
+        features,
+        lang=lang,
+        reason_count=reason_count,
+        num_threads=num_threads,
+        covered=rulings.covered_marks(measures, features, lang),
     )
     assert explanation is not None  # every row is explained
     note = decided["policy_note_zh" if lang == "zh" else "policy_note_en"]
@@ -495,7 +548,7 @@ def score_online(
         "declaration_id": np.asarray(declarations["declaration_id"], dtype=object),
         "risk_score": scores.risk_score,
         "expected_revenue": scores.expected_revenue,
-        "priority": scores.priority,
+        "priority": inputs["priority"],
         **decided,
         "credit_tier": features["credit_tier"],
         "reasons": join_reasons(note, model_text),

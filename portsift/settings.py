@@ -537,6 +537,12 @@ class FeedbackSettings(_Frozen):
     revenue_always_plausible: float = Field(ge=0)
 
 
+class ServingSettings(_Frozen):
+    """``portsift serve``: how often a worker looks for changed register files."""
+
+    register_check_seconds: float = Field(ge=0)
+
+
 class InputBoundsSettings(_Frozen):
     """The largest plausible value of each numeric declaration field (``[input_bounds]``).
 
@@ -573,6 +579,7 @@ class Settings(_Frozen):
     monitoring: MonitoringSettings
     simulation: SimulationSettings
     feedback: FeedbackSettings
+    serving: ServingSettings
     input_bounds: InputBoundsSettings
 
 

@@ -30,6 +30,8 @@ from portsift.models.policy import SelectionPolicy
 from portsift.models.scoring import score_declarations
 from portsift.reports import i18n, page
 from portsift.reports.charts import histogram_svg
+from portsift.reports.measures import batch_measures
+from portsift.reports.measures import text as measure_text
 from portsift.reports.officer import check_output, officer_words
 from portsift.reports.render import DEFAULT_TIMEOUT, write_document
 
@@ -48,6 +50,8 @@ class BatchReport:
     overview: list[tuple[str, str]]
     lanes: list[tuple[str, str]]
     lane_tier: list[dict[str, Any]]
+    measures: list[tuple[str, int, str, bool]]
+    measures_title: str
     tier_rates: list[dict[str, Any]]
     has_rules: bool
     reference: str
@@ -256,6 +260,12 @@ def build_batch_report(
         overview=overview,
         lanes=[(lane, i18n.LANE_SHORT[lang].get(lane, lane)) for lane in lane_codes],
         lane_tier=lane_tier,
+        # Measures 22, 12, 8 and 14: counted from the columns the decisions carry.
+        measures=[
+            (name, count, page.fmt_percent(count / n), indented)
+            for name, count, indented in batch_measures(decisions, batch, lang)
+        ],
+        measures_title=measure_text(lang)["counts"],
         tier_rates=tier_rates,
         has_rules=any(row["holds"] is not None for row in tier_rates),
         reference=i18n.tier_name(reference_tier, lang),

@@ -258,19 +258,33 @@ LANE_NAMES: dict[Lang, dict[str, str]] = {
         "yellow": "黄色 · 单证审核",
         "red": "红色 · 实货查验",
         "red_sampling": "红色 · 查验并取样送检",
+        "red_remote": "红色 · 远程视频查验",
     },
     "en": {
         "green": "GREEN · release",
         "yellow": "YELLOW · document review",
         "red": "RED · physical inspection",
         "red_sampling": "RED · inspection with sampling",
+        "red_remote": "RED · remote video inspection",
     },
 }
 LANE_SHORT: dict[Lang, dict[str, str]] = {
-    "zh": {"green": "绿色", "yellow": "黄色", "red": "红色", "red_sampling": "红色取样"},
-    "en": {"green": "green", "yellow": "yellow", "red": "red", "red_sampling": "red sampling"},
+    "zh": {
+        "green": "绿色",
+        "yellow": "黄色",
+        "red": "红色",
+        "red_sampling": "红色取样",
+        "red_remote": "红色视频",
+    },
+    "en": {
+        "green": "green",
+        "yellow": "yellow",
+        "red": "red",
+        "red_sampling": "red sampling",
+        "red_remote": "red video",
+    },
 }
-LANE_ORDER: tuple[str, ...] = ("red_sampling", "red", "yellow", "green")
+LANE_ORDER: tuple[str, ...] = ("red_sampling", "red", "red_remote", "yellow", "green")
 
 REASON_NAMES: dict[Lang, dict[str, str]] = {
     "zh": {
@@ -278,6 +292,7 @@ REASON_NAMES: dict[Lang, dict[str, str]] = {
         "random": "随机抽查（用于无偏估计违规率）",
         "tier_floor": "信用等级查验比例要求",
         "rule": "命中布控规则",
+        "disclosure": "主动披露（不作为查发目标，转单证审核）",
         "": "未布控",
     },
     "en": {
@@ -285,12 +300,27 @@ REASON_NAMES: dict[Lang, dict[str, str]] = {
         "random": "random draw (unbiased sample for estimating the violation rate)",
         "tier_floor": "credit-tier inspection rate rule",
         "rule": "officer rule hit",
+        "disclosure": "voluntary disclosure (not a detection target: document review)",
         "": "not selected",
     },
 }
 REASON_SHORT: dict[Lang, dict[str, str]] = {
-    "zh": {"risk": "风险", "random": "随机", "tier_floor": "信用等级", "rule": "规则", "": "-"},
-    "en": {"risk": "risk", "random": "random", "tier_floor": "tier rule", "rule": "rule", "": "-"},
+    "zh": {
+        "risk": "风险",
+        "random": "随机",
+        "tier_floor": "信用等级",
+        "rule": "规则",
+        "disclosure": "主动披露",
+        "": "-",
+    },
+    "en": {
+        "risk": "risk",
+        "random": "random",
+        "tier_floor": "tier rule",
+        "rule": "rule",
+        "disclosure": "disclosure",
+        "": "-",
+    },
 }
 
 TIER_NAMES: dict[Lang, dict[str, str]] = {
@@ -348,6 +378,13 @@ KNOWN_DECISION_COLUMNS: frozenset[str] = frozenset(
         "lab_accepted",
         "policy_note_en",
         "policy_note_zh",
+        # Shown in the blocks of the measures (reports/measures.py).
+        "disclosure_id",
+        "ruling_ids",
+        "ruling_kinds",
+        "ruling_expiring",
+        "ruling_risk_score",
+        "release_condition",
     }
 )
 
@@ -358,6 +395,7 @@ DECISION_COLUMNS: dict[str, tuple[str, str, str]] = {
     "green_channel": ("绿色通道（鲜活易腐商品）", "Green channel (perishable goods)", "flag"),
     "priority_lane": ("优先查验", "Priority handling", "flag"),
     "inspection_deadline_hours": ("查验", "Inspection", "hours"),
+    "remote_inspection_deadline_hours": ("远程视频查验", "Remote video inspection", "hours"),
     "release_deadline_hours": ("放行（结果正常后）", "Release after a normal result", "hours"),
     "sampling_deadline_days": ("取样送检", "Sample submission", "days"),
     "lab_test_deadline_days": ("实验室检测", "Lab test", "days"),
@@ -447,6 +485,12 @@ FACTORS: dict[str, tuple[str, str, str]] = {
     "tax_assessment_gap": ("税款核算差异", "tax assessment gap", NUMBER),
     "tax_rate": ("申报税率", "tax rate", PERCENT),
     "perishable": ("鲜活易腐商品", "perishable goods", FLAG),
+    "importer_disclosures": ("进口企业此前主动披露次数", "importer's earlier disclosures", NUMBER),
+    "importer_days_since_disclosure": (
+        "距进口企业上次主动披露",
+        "days since the importer's last disclosure",
+        DAYS,
+    ),
     "origin_departure_mismatch": (
         "原产国与启运国不一致",
         "origin differs from departure",

@@ -31,9 +31,11 @@ from portsift.features.pipeline import Registers
 from portsift.features.validation import InputError
 from portsift.models import explain
 from portsift.models.bundle import Bundle
+from portsift.models.policy import SelectionPolicy
 from portsift.models.scoring import registers_for, score_declarations
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
+from portsift.reports.measures import MeasureBlock, declaration_measures
 from portsift.reports.render import DEFAULT_TIMEOUT, output_format, write_document
 
 #: Lab reports older than this are not accepted when the decisions do not say.
@@ -65,6 +67,7 @@ class DeclarationReport:
     basis: list[str]
     deadlines: list[tuple[str, str]]
     other_fields: list[tuple[str, str]]
+    measures: list[MeasureBlock]
     reasons: list[str]
     contributions: list[Contribution]
     base_value: float
@@ -236,6 +239,13 @@ def build_report(
         ),
         deadlines=deadlines,
         other_fields=others,
+        # Measures 22, 12, 8 and 14, from the decision and the pipeline's context columns.
+        measures=declaration_measures(
+            decision,
+            scored.features.iloc[position],
+            (policy if policy is not None else SelectionPolicy()).settings.rulings,
+            lang,
+        ),
         reasons=reasons,
         contributions=contributions,
         base_value=base_value,

@@ -168,7 +168,10 @@ class Contribution(BaseModel):
 
 
 class Decision(BaseModel):
-    """One decision: the contract's score columns, deadlines, versions and explanation."""
+    """One decision: the contract's score columns, deadlines, versions and explanation.
+
+    The fields of measures 22 and 12 (:mod:`portsift.serving.measures`) close it.
+    """
 
     request_id: str
     declaration_id: str
@@ -195,6 +198,18 @@ class Decision(BaseModel):
     base_value: float
     revenue_estimated: bool
     contributions: list[Contribution]
+    # Measure 22 (serve --disclosures): null without the register, "" / null where no
+    # disclosure covers the declaration.
+    disclosure_id: str | None = None
+    disclosed_at: str | None = None
+    disclosure_minor: Literal[0, 1] | None = None
+    # Measure 12 (serve --rulings): null without the register; ";"-joined in kind order
+    # (classification, valuation, origin), "" where no valid ruling matches.
+    ruling_ids: str | None = None
+    ruling_kinds: str | None = None
+    ruling_valid_to: str | None = None
+    ruling_expiring: Literal[0, 1] | None = None
+    ruling_risk_score: float | None = None
 
 
 class Feedback(_Strict):

@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from portsift.features.loading import declarations_from_records, load_commodities, load_enterprises
+from portsift.features.loading import declarations_from_records
 from portsift.features.online import (
     Columns,
     NotCompilableError,
@@ -60,6 +60,8 @@ from portsift.models.scoring import (
 )
 from portsift.serving.auth import TokenVerifier
 from portsift.serving.feedback import record_outcome
+from portsift.serving.measures import MEASURE_FIELDS, measure_fields
+from portsift.serving.registers import REGISTER_ENV, RegisterFiles, paths_from_env
 from portsift.serving.retries import answers_on_record, key_conflict
 from portsift.settings import load_settings
 from portsift.store.audit import AuditStore
@@ -67,10 +69,11 @@ from portsift.store.audit_records import DecisionRecord
 
 logger = logging.getLogger("portsift.serving")
 
-#: Environment variables read by :meth:`DecisionService.from_env` (set by ``portsift serve``).
+#: Environment variables read by :meth:`DecisionService.from_env` (set by ``portsift serve``;
+#: the register files' are :data:`portsift.serving.registers.REGISTER_ENV`).
 MODEL_DIR_ENV: Final[str] = "PORTSIFT_MODEL_DIR"
-ENTERPRISES_ENV: Final[str] = "PORTSIFT_ENTERPRISES"
-COMMODITIES_ENV: Final[str] = "PORTSIFT_COMMODITIES"
+ENTERPRISES_ENV: Final[str] = REGISTER_ENV["enterprises"]
+COMMODITIES_ENV: Final[str] = REGISTER_ENV["commodities"]
 INSECURE_ENV: Final[str] = "PORTSIFT_INSECURE_DEV"
 LANGUAGES: Final[tuple[str, ...]] = ("en", "zh")
 
@@ -122,15 +125,6 @@ def _lang(lang: str) -> str:
     return lang if lang in LANGUAGES else "en"
 
 
-def read_registers(enterprises: str | None, commodities: str | None) -> Registers:
-    """Load newer register files given to the server (None = the bundle's snapshot)."""
-    return Registers(
-        enterprises=load_enterprises(enterprises).frame if enterprises else None,
-        lab_results=None,
-        commodities=load_commodities(commodities).frame if commodities else None,
-    )
-
-
 def language_of(accept_language: str | None, requested: str | None = None) -> str:
     """The reasons' language: an explicit ``lang`` field, else ``Accept-Language``, else en."""
     if requested:
@@ -162,6 +156,8 @@ class DecisionService:
             (None: a pipeline with schema-file features, served by the pandas path).
         max_revenue_to_declared_value: ``[feedback]``'s bound on an outcome's revenue.
         revenue_always_plausible: ``[feedback]``'s revenue accepted whatever the value.
+        register_files: The register files given to the server, read again when they
+            change (:mod:`portsift.serving.registers`); None: none given.
     """
 
     bundle: Bundle
@@ -175,6 +171,7 @@ class DecisionService:
     online: OnlineFeatures | None = None
     max_revenue_to_declared_value: float = 10.0
     revenue_always_plausible: float = 10000.0
+    register_files: RegisterFiles | None = None
 
     @classmethod
     def load(
@@ -183,11 +180,26 @@ class DecisionService:
         *,
         enterprises: str | None = None,
         commodities: str | None = None,
+        disclosures: str | None = None,
+        rulings: str | None = None,
         audit_url: str | None = None,
         verifier: TokenVerifier | None = None,
         num_threads: int = 1,
     ) -> DecisionService:
         """Load the bundle, registers, policy thresholds, audit store and tokens.
+
+        Args:
+            model_dir: The bundle directory.
+            enterprises: A newer enterprise credit register file (None: the bundle's).
+            commodities: A newer commodity catalogue file (None: the bundle's).
+            disclosures: The voluntary disclosures register file (measure 22).
+            rulings: The advance rulings register file (measure 12).
+            audit_url: The audit store (None: ``PORTSIFT_AUDIT_URL`` or the default).
+            verifier: The token verifier (None: from the environment).
+            num_threads: LightGBM threads per call.
+
+        Returns:
+            The service; the register files are read again when they change.
 
         Raises:
             BundleError: The bundle is missing or altered.
@@ -223,12 +235,17 @@ class DecisionService:
                 objective,
                 settings.selection.objective,
             )
-        registers = read_registers(enterprises, commodities)
-        try:
-            online = compile_online(bundle.pipeline, registers_for(bundle, registers))
-        except NotCompilableError as err:
-            logger.info("per-request path off (%s): every request uses the pandas path", err)
-            online = None
+        given = {
+            "enterprises": enterprises,
+            "commodities": commodities,
+            "disclosures": disclosures,
+            "rulings": rulings,
+        }
+        files = RegisterFiles.open(
+            {kind: path for kind, path in given.items() if path},
+            settings.serving.register_check_seconds,
+        )
+        registers = files.registers()
         return cls(
             bundle=bundle,
             registers=registers,
@@ -238,9 +255,10 @@ class DecisionService:
             objective=objective,
             revenue_weight=ranking_weight(bundle.metadata, None),
             num_threads=num_threads,
-            online=online,
+            online=_compiled(bundle, registers),
             max_revenue_to_declared_value=settings.feedback.max_revenue_to_declared_value,
             revenue_always_plausible=settings.feedback.revenue_always_plausible,
+            register_files=files if files.paths else None,
         )
 
     @classmethod
@@ -253,11 +271,22 @@ class DecisionService:
         model_dir = model_dir or os.environ.get(MODEL_DIR_ENV)
         if not model_dir:
             raise RuntimeError(f"{MODEL_DIR_ENV} is not set: name the model bundle directory")
-        return cls.load(
-            model_dir,
-            enterprises=os.environ.get(ENTERPRISES_ENV) or None,
-            commodities=os.environ.get(COMMODITIES_ENV) or None,
-        )
+        return cls.load(model_dir, **paths_from_env())
+
+    def reload_registers(self) -> bool:
+        """Put changed register files in force (at most every ``register_check_seconds``).
+
+        Called before each batch is decided, in the batcher's one thread, so that a
+        batch is decided against one set of registers throughout.
+
+        Returns:
+            Whether the registers in force changed.
+        """
+        if self.register_files is None or not self.register_files.reload():
+            return False
+        self.registers = self.register_files.registers()
+        self.online = _compiled(self.bundle, self.registers)
+        return True
 
     @property
     def model_version(self) -> str:
@@ -320,6 +349,7 @@ class DecisionService:
         Raises:
             AuditError: The audit store did not commit (nothing is returned then).
         """
+        self.reload_registers()
         results: list[list[dict[str, Any]] | InputError] = []
         prepared: list[tuple[int, Any]] = []
         for position, request in enumerate(requests):
@@ -489,6 +519,7 @@ class DecisionService:
         raw = np.asarray(columns["raw_score"], dtype="float64").tolist()
         estimated = np.asarray(columns["revenue_estimated"]).astype(bool).tolist()
         model_version, objective, weight = self.model_version, self.objective, self.revenue_weight
+        measures = measure_fields(self.policy.settings, features, columns)
         out: list[dict[str, Any]] = []
         for i, row in enumerate(zip(*cells, strict=True)):
             decision: dict[str, Any] = dict(zip(keys, row, strict=True))
@@ -499,6 +530,8 @@ class DecisionService:
             decision["raw_score"] = raw[i]
             decision["base_value"] = base[i]
             decision["revenue_estimated"] = estimated[i]
+            for name in MEASURE_FIELDS:
+                decision[name] = measures[name][i]
             decision["contributions"] = [
                 {"feature": name, "value": value, "shap": contribution}
                 for name, value, contribution in zip(names, values[i], shap[i], strict=True)
@@ -538,6 +571,15 @@ class DecisionService:
     def close(self) -> None:
         """Close the audit store."""
         self.audit.close()
+
+
+def _compiled(bundle: Bundle, registers: Registers) -> OnlineFeatures | None:
+    """The per-request path compiled against the registers (None: the pandas path)."""
+    try:
+        return compile_online(bundle.pipeline, registers_for(bundle, registers))
+    except NotCompilableError as err:
+        logger.info("per-request path off (%s): every request uses the pandas path", err)
+        return None
 
 
 def _finite_or_none(value: float) -> float | None:

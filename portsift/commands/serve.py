@@ -51,8 +51,19 @@ def add_parser(subparsers: Any) -> None:
         help="worker processes (default PORTSIFT_WORKERS, else 1); one per core serves the "
         "most clients, each runs LightGBM on one thread",
     )
-    serve.add_argument("--enterprises", help="newer enterprise credit register")
-    serve.add_argument("--commodities", help="newer commodity catalogue")
+    serve.add_argument(
+        "--enterprises", help="newer enterprise credit register (read again when it changes)"
+    )
+    serve.add_argument(
+        "--commodities", help="newer commodity catalogue (read again when it changes)"
+    )
+    serve.add_argument(
+        "--disclosures",
+        help="register of voluntary disclosures (measure 22; read again when it changes)",
+    )
+    serve.add_argument(
+        "--rulings", help="register of advance rulings (measure 12; read again when it changes)"
+    )
     serve.add_argument(
         "--insecure-dev",
         dest="insecure_dev",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from portsift.commands.helpers import CliError, say
 from portsift.commands.steps import load_model_bundle
-from portsift.features import loading
 from portsift.serving.auth import TokenConfigError, TokenVerifier
+from portsift.serving.registers import LOADERS, REGISTER_ENV
 from portsift.store.model_store import ModelUriError, resolve_model_uri
 
 
@@ -40,7 +40,8 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     """The ``bentoml serve`` command line and environment of ``portsift serve``.
 
     Checks everything that can be checked before starting: the bundle (and its real-time
-    policy thresholds), the register files, and the tokens; without any token configured
+    policy thresholds), the register files (with the loaders of ``portsift score``), and
+    the tokens; without any token configured
     the server is refused unless ``--insecure-dev``.
 
     Args:
@@ -51,6 +52,7 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
 
     Raises:
         CliError: Something cannot be served (bundle, tokens, ``--workers``).
+        InputError: A register file is missing or invalid (exit status 2).
     """
     model_dir = _serve_model_dir(args)
     bundle = load_model_bundle(model_dir)
@@ -59,12 +61,10 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
             f"{args.model_uri or model_dir}: the bundle has no real-time policy thresholds; "
             "retrain it with this version of portsift"
         )
-    for path, load in (
-        (args.enterprises, loading.load_enterprises),
-        (args.commodities, loading.load_commodities),
-    ):
-        if path:
-            load(path)
+    files = _register_files(args)
+    for kind, path in files.items():
+        # The worker's loaders, before anything starts: a bad file exits 2 here.
+        LOADERS[kind](path)
     try:
         verifier = TokenVerifier.from_env()
     except TokenConfigError as err:
@@ -88,12 +88,9 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
             raise CliError(f"--workers must be at least 1, got {args.workers}")
         env["PORTSIFT_WORKERS"] = str(args.workers)
     env["PORTSIFT_MODEL_DIR"] = str(Path(model_dir).resolve())
-    for name, path in (
-        ("PORTSIFT_ENTERPRISES", args.enterprises),
-        ("PORTSIFT_COMMODITIES", args.commodities),
-    ):
-        if path:
-            env[name] = str(Path(path).resolve())
+    for kind, name in REGISTER_ENV.items():
+        if kind in files:
+            env[name] = str(Path(files[kind]).resolve())
         else:
             env.pop(name, None)
     if args.config:
@@ -135,3 +132,9 @@ def _serve_model_dir(args: argparse.Namespace) -> str:
         f"model {resolved.model_version} ({how} {resolved.path})",
     )
     return str(resolved.path)
+
+
+def _register_files(args: argparse.Namespace) -> dict[str, str]:
+    """Register kind -> the file given for it on the command line."""
+    given = {kind: getattr(args, kind, None) for kind in REGISTER_ENV}
+    return {kind: str(path) for kind, path in given.items() if path}

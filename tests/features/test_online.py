@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from portsift.features import identity, lab
 from portsift.features.online import NotCompilableError, columns_from_frame, compile_online
 from portsift.features.pipeline import FeaturePipeline, Registers
 from portsift.synthetic.generator import SyntheticData
+from tests.measure_registers import measure_registers
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def _assert_same_columns(expected: pd.DataFrame, online: dict[str, np.ndarray]) 
 def _both(
     pipeline: FeaturePipeline, declarations: pd.DataFrame, registers: Registers
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    serving = Registers(registers.enterprises, None, registers.commodities)
+    serving = dataclasses.replace(registers, lab_results=None)
     expected = pipeline.transform(declarations, serving)
     online = compile_online(pipeline, serving).transform(columns_from_frame(declarations))
     return expected, online
@@ -138,3 +141,21 @@ def test_schema_categorical_columns_are_left_to_pandas(
     extra.__dict__.update({k: v for k, v in pipeline.__dict__.items() if k.endswith("_")})
     with pytest.raises(NotCompilableError):
         compile_online(extra, Registers())
+
+
+def test_the_registers_of_measures_22_and_12_are_compiled(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], registers: Registers, synthetic: SyntheticData
+) -> None:
+    pipeline, later = fitted
+    sample = later.head(700)
+    disclosures, rulings = measure_registers(synthetic, sample)
+    given = dataclasses.replace(registers, disclosures=disclosures, rulings=rulings)
+    expected, online = _both(pipeline, sample, given)
+    _assert_same_columns(expected, online)
+    # The measures meet the sample: named disclosures, rulings of every kind.
+    assert (online["named_disclosure_id"] != None).sum() >= 90  # noqa: E711
+    for kind in ("classification", "valuation", "origin"):
+        assert (online[f"ruling_{kind}_id"] != None).sum() > 10, kind  # noqa: E711
+    # One register alone, as a server may be given.
+    for alone in (Registers(disclosures=disclosures), Registers(rulings=rulings)):
+        _assert_same_columns(*_both(pipeline, sample, alone))

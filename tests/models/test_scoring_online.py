@@ -11,7 +11,7 @@ import pytest
 from portsift.features.online import columns_from_frame, compile_online
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import Bundle, load_bundle
-from portsift.models.policy import RealTimePolicy
+from portsift.models.policy import MEASURE_COLUMNS, RealTimePolicy
 from portsift.models.realtime import ThresholdState
 from portsift.models.scoring import (
     POLICY_OUTPUT_COLUMNS,
@@ -22,6 +22,7 @@ from portsift.models.scoring import (
 )
 from portsift.settings import load_settings
 from portsift.synthetic.generator import SyntheticData
+from tests.measure_registers import measure_registers
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,38 @@ def test_online_decisions_equal_the_pandas_path(
             assert list(have) == want.astype(object).tolist(), column
     np.testing.assert_array_equal(expected.explanation.values, got.explanation.values)
     np.testing.assert_array_equal(expected.explanation.base_value, got.explanation.base_value)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_measures_22_and_12_on_the_online_path_equal_the_pandas_path(
+    bundle: Bundle,
+    policy: RealTimePolicy,
+    declarations: pd.DataFrame,
+    synthetic: SyntheticData,
+    lang: str,
+) -> None:
+    sample = declarations.head(700)
+    disclosures, rulings = measure_registers(synthetic, sample)
+    given = Registers(disclosures=disclosures, rulings=rulings)
+    expected = score_declarations(
+        bundle, sample, given, rate=policy.rate_, policy=policy, lang=lang
+    )
+    online = compile_online(bundle.pipeline, registers_for(bundle, given))
+    got = score_online(bundle, online, columns_from_frame(sample), policy=policy, lang=lang)
+    frame = expected.decisions
+    columns = (*SCORE_COLUMNS, *POLICY_OUTPUT_COLUMNS, *MEASURE_COLUMNS, "priority", "raw_score")
+    for column in columns:
+        want = frame[column]
+        have = got.decisions[column]
+        if pd.api.types.is_numeric_dtype(want):
+            np.testing.assert_array_equal(want.to_numpy(dtype="float64"), have, err_msg=column)
+        else:
+            assert list(have) == want.astype(object).tolist(), column
+    # The measures are in play: disclosed rows to document review, rulings covering
+    # risk (their reasons marked), rulings near their end flagged.
+    disclosed = frame["selection_reason"] == "disclosure"
+    assert disclosed.sum() >= 50 and (frame.loc[disclosed, "lane"] == "yellow").all()
+    assert (frame["ruling_ids"] != "").sum() > 30 and frame["ruling_expiring"].sum() > 5
+    assert (frame["ruling_risk_score"] < frame["risk_score"]).any()
+    mark = "已由预裁定TR" if lang == "zh" else "(covered by advance ruling TR"
+    assert frame["reasons"].str.contains(mark, regex=False).any()
