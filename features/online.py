@@ -182,7 +182,7 @@ class OnlineFeatures:
         out.update(_transaction(frame, n))
         out.update(self._codes(frame, n))
         if self.measures is not None:
-            out.update(columns_from_frame(self.measures.frame(columns)))
+            out.update(self.measures.columns(columns))
         for name in (*CONTEXT_COLUMNS, *self.vocabulary):
             if name in frame:
                 out.setdefault(name, frame[name])
@@ -375,7 +375,6 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
         raise NotCompilableError("schema-file extra features are computed by the pandas path only")
     if registers.lab_results is not None:
         raise NotCompilableError("a lab results register is read by the pandas path only")
-    measures = MeasureRegisters(registers.disclosures, registers.rulings)
     totals: dict[str, _KeyedTotals] = {}
     first_days: dict[str, _KeyedTotals] = {}
     # Without schema-file columns (refused above) the statistics are STATS exactly.
@@ -398,7 +397,7 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
             column: {category: float(code) for code, category in enumerate(categories)}
             for column, categories in pipeline.vocabulary_.items()
         },
-        measures=measures if measures.in_force else None,
+        measures=MeasureRegisters.compile(registers.disclosures, registers.rulings),
     )
 
 
