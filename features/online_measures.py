@@ -41,8 +41,12 @@ _NAT_NS: Final = np.datetime64("NaT", "ns")
 
 def _text(values: pd.Series | np.ndarray) -> np.ndarray:
     """Text as a numpy ``str`` array, ``""`` where missing (ids are never empty)."""
-    series = pd.Series(values, dtype="object")
-    return series.where(series.notna(), "").astype(str).to_numpy(dtype=str)
+    if isinstance(values, pd.Series):  # a register, once per worker
+        return values.astype(object).where(values.notna(), "").astype(str).to_numpy(dtype=str)
+    # A request's object array, ``None`` where missing: numpy only (pandas' fixed cost
+    # would be most of the lookup).
+    array = np.asarray(values, dtype=object)
+    return np.where(array == None, "", array).astype(str)  # noqa: E711
 
 
 def _days(values: pd.Series | np.ndarray) -> np.ndarray:
