@@ -14,8 +14,10 @@ declarations (unknown keys, missing optional fields, inline lab reports, enterpr
 without a register entry) every column equals :meth:`FeaturePipeline.transform` exactly
 (see ``tests/features/test_online.py``). Pipelines trained with schema-file extra features
 are not compiled (:func:`compile_online` raises :class:`NotCompilableError`) and are
-served by the pandas path; the pair statistics over built-in columns (importer x broker,
-importer x HS6, broker x origin) are compiled like every other statistic.
+served by the pandas path; the registers of measures 22 and 12 are compiled too
+(:mod:`portsift.features.online_measures`); the pair statistics over built-in columns
+(importer x broker, importer x HS6, broker x origin) are compiled like every other
+statistic.
 
 Input and output are *columns*: a mapping from field name to a 1-D numpy array, text as
 ``object`` arrays with ``None`` for missing, numbers and flags as ``float64`` with NaN,
