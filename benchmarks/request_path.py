@@ -20,6 +20,9 @@ to the batching thread (``benchmarks/serve.py`` measures those against a bare se
 
     .venv/bin/python benchmarks/request_path.py
     .venv/bin/python benchmarks/request_path.py --profile 40
+
+``--measures`` serves with the data's ``disclosures.csv`` and ``rulings.csv`` (what
+measures 22 and 12 add to a request).
 """
 
 from __future__ import annotations
@@ -160,7 +163,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="declarations a batch (100)")
     parser.add_argument("--repeat", type=int, default=400, help="timed calls per stage (400)")
     parser.add_argument("--profile", type=int, metavar="N", help="cProfile: the N costliest")
+    parser.add_argument(
+        "--measures",
+        action="store_true",
+        help="serve with --data-dir's disclosures.csv and rulings.csv (measures 22 and 12)",
+    )
     args = parser.parse_args(argv)
+    registers = (
+        {
+            "disclosures": str(args.data_dir / "disclosures.csv"),
+            "rulings": str(args.data_dir / "rulings.csv"),
+        }
+        if args.measures
+        else {}
+    )
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as portsift serve runs LightGBM
     adapter: TypeAdapter[Any] = TypeAdapter(Declaration)
     pool = [
@@ -172,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model_dir,
             audit_url=f"sqlite:///{Path(tmp) / 'audit.db'}",
             verifier=TokenVerifier(),
+            **registers,
         )
         try:
             if args.profile:

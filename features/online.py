@@ -14,8 +14,10 @@ declarations (unknown keys, missing optional fields, inline lab reports, enterpr
 without a register entry) every column equals :meth:`FeaturePipeline.transform` exactly
 (see ``tests/features/test_online.py``). Pipelines trained with schema-file extra features
 are not compiled (:func:`compile_online` raises :class:`NotCompilableError`) and are
-served by the pandas path; the pair statistics over built-in columns (importer x broker,
-importer x HS6, broker x origin) are compiled like every other statistic.
+served by the pandas path; the registers of measures 22 and 12 are compiled too
+(:mod:`portsift.features.online_measures`); the pair statistics over built-in columns
+(importer x broker, importer x HS6, broker x origin) are compiled like every other
+statistic.
 
 Input and output are *columns*: a mapping from field name to a 1-D numpy array, text as
 ``object`` arrays with ``None`` for missing, numbers and flags as ``float64`` with NaN,
@@ -182,7 +184,7 @@ class OnlineFeatures:
         out.update(_transaction(frame, n))
         out.update(self._codes(frame, n))
         if self.measures is not None:
-            out.update(columns_from_frame(self.measures.frame(columns)))
+            out.update(self.measures.columns(columns))
         for name in (*CONTEXT_COLUMNS, *self.vocabulary):
             if name in frame:
                 out.setdefault(name, frame[name])
@@ -375,7 +377,6 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
         raise NotCompilableError("schema-file extra features are computed by the pandas path only")
     if registers.lab_results is not None:
         raise NotCompilableError("a lab results register is read by the pandas path only")
-    measures = MeasureRegisters(registers.disclosures, registers.rulings)
     totals: dict[str, _KeyedTotals] = {}
     first_days: dict[str, _KeyedTotals] = {}
     # Without schema-file columns (refused above) the statistics are STATS exactly.
@@ -398,7 +399,7 @@ def compile_online(pipeline: FeaturePipeline, registers: Registers) -> OnlineFea
             column: {category: float(code) for code, category in enumerate(categories)}
             for column, categories in pipeline.vocabulary_.items()
         },
-        measures=measures if measures.in_force else None,
+        measures=MeasureRegisters.compile(registers.disclosures, registers.rulings),
     )
 
 

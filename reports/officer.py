@@ -36,6 +36,7 @@ from portsift.models.scoring import registers_for, score_declarations
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
 from portsift.reports.measures import MeasureBlock, declaration_measures
+from portsift.reports.measures import text as measure_text
 from portsift.reports.render import DEFAULT_TIMEOUT, output_format, write_document
 
 #: Lab reports older than this are not accepted when the decisions do not say.
@@ -68,6 +69,7 @@ class DeclarationReport:
     deadlines: list[tuple[str, str]]
     other_fields: list[tuple[str, str]]
     measures: list[MeasureBlock]
+    measures_title: str
     reasons: list[str]
     contributions: list[Contribution]
     base_value: float
@@ -246,6 +248,7 @@ def build_report(
             (policy if policy is not None else SelectionPolicy()).settings.rulings,
             lang,
         ),
+        measures_title=measure_text(lang)["heading"],
         reasons=reasons,
         contributions=contributions,
         base_value=base_value,

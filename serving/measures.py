@@ -55,7 +55,7 @@ def measure_fields(
     out: dict[str, list[Any]] = {name: [None] * n for name in MEASURE_FIELDS}
     if disclosures.in_play(features):
         cover = disclosures.disclosure_cover(settings.disclosure, features)
-        out["disclosure_id"] = [str(v) for v in np.asarray(columns["disclosure_id"]).tolist()]
+        out["disclosure_id"] = np.asarray(columns["disclosure_id"]).astype(str).tolist()
         days = np.datetime_as_string(cover.disclosed_at, unit="D")
         out["disclosed_at"] = np.where(cover.covered, days, None).tolist()
         out["disclosure_minor"] = np.where(cover.covered, cover.minor.astype(int), None).tolist()
@@ -65,8 +65,8 @@ def measure_fields(
             has = ids != ""
             day = np.datetime_as_string(valid_to, unit="D").astype(object)
             ends = np.where(has, np.where(ends == "", day, ends + ";" + day), ends)
-        out["ruling_ids"] = [str(v) for v in np.asarray(columns["ruling_ids"]).tolist()]
-        out["ruling_kinds"] = [str(v) for v in np.asarray(columns["ruling_kinds"]).tolist()]
+        out["ruling_ids"] = np.asarray(columns["ruling_ids"]).astype(str).tolist()
+        out["ruling_kinds"] = np.asarray(columns["ruling_kinds"]).astype(str).tolist()
         out["ruling_valid_to"] = ends.tolist()
         out["ruling_expiring"] = np.asarray(columns["ruling_expiring"]).astype(int).tolist()
         risk = np.asarray(columns["ruling_risk_score"], dtype="float64")

@@ -3,6 +3,8 @@
 Thin on purpose: the request path lives in :mod:`portsift.serving.app`. Configuration comes from
 the environment, which ``portsift serve`` sets: ``PORTSIFT_MODEL_DIR`` (the bundle),
 ``PORTSIFT_ENTERPRISES`` / ``PORTSIFT_COMMODITIES`` (newer register files),
+``PORTSIFT_DISCLOSURES`` / ``PORTSIFT_RULINGS`` (the registers of measures 22 and 12;
+every register file is read again when it changes, :mod:`portsift.serving.registers`),
 ``PORTSIFT_AUDIT_URL``, ``PORTSIFT_API_TOKENS`` / ``PORTSIFT_API_TOKEN_FILE`` and
 ``PORTSIFT_INSECURE_DEV=1``. Run it by hand with::
 

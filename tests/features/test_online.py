@@ -159,3 +159,65 @@ def test_the_registers_of_measures_22_and_12_are_compiled(
     # One register alone, as a server may be given.
     for alone in (Registers(disclosures=disclosures), Registers(rulings=rulings)):
         _assert_same_columns(*_both(pipeline, sample, alone))
+
+
+def test_ties_and_scopes_of_the_measure_registers_are_compiled_as_by_pandas(
+    fitted: tuple[FeaturePipeline, pd.DataFrame], synthetic: SyntheticData
+) -> None:
+    pipeline, later = fitted
+    sample = later.head(400).reset_index(drop=True)
+    disclosures, rulings = measure_registers(synthetic, sample, every=5)
+    day = sample["declared_at"].dt.normalize()
+    some = sample.iloc[::9]
+    extra = pd.DataFrame(
+        {
+            # Two more naming the same declarations: one the same day (the smaller id
+            # wins the tie), one later.
+            "disclosure_id": [f"TA{i:04d}" for i in range(len(some))]
+            + [f"TZ{i:04d}" for i in range(len(some))]
+            # The importer's disclosures naming no declaration, before, on and after.
+            + [f"TG{i:04d}" for i in range(3 * len(some))],
+            "enterprise_id": np.concatenate([some["importer_id"].to_numpy()] * 5),
+            "declaration_id": [*some["declaration_id"], *some["declaration_id"]]
+            + [None] * (3 * len(some)),
+            "disclosed_at": np.concatenate(
+                [
+                    day.iloc[::9].to_numpy(),
+                    (day.iloc[::9] + pd.Timedelta(days=2)).to_numpy(),
+                    (day.iloc[::9] - pd.Timedelta(days=30)).to_numpy(),
+                    day.iloc[::9].to_numpy(),
+                    (day.iloc[::9] + pd.Timedelta(days=5)).to_numpy(),
+                ]
+            ),
+            "kind": "valuation",
+            "minor": np.resize([0.0, 1.0, 1.0], 5 * len(some)),
+        }
+    ).astype({"disclosure_id": "str", "enterprise_id": "str", "declaration_id": "str"})
+    # Rulings of one kind ending on the same day (the larger id wins), and at six digits.
+    ruled = sample.iloc[2::11]
+    end = (ruled["declared_at"].dt.normalize() + pd.Timedelta(days=60)).to_numpy()
+    ties = pd.DataFrame(
+        {
+            "ruling_id": [f"TQ{i:04d}" for i in range(2 * len(ruled))],
+            "enterprise_id": np.concatenate([ruled["importer_id"].to_numpy()] * 2),
+            "hs_code": np.concatenate(
+                [ruled["hs_code"].to_numpy(), ruled["hs_code"].str[:6].to_numpy()]
+            ),
+            "kind": "origin",
+            "valid_from": np.concatenate([end - np.timedelta64(300, "D")] * 2),
+            "valid_to": np.concatenate([end] * 2),
+        }
+    ).astype({"ruling_id": "str", "enterprise_id": "str", "hs_code": "str", "kind": "str"})
+    given = Registers(
+        disclosures=pd.concat([disclosures, extra], ignore_index=True),
+        rulings=pd.concat([rulings, ties], ignore_index=True),
+    )
+    expected, online = _both(pipeline, sample, given)
+    _assert_same_columns(expected, online)
+    assert (online["importer_disclosures"] > 0).sum() >= len(some)
+    assert (online["enterprise_disclosure_id"] != None).sum() >= len(some)  # noqa: E711
+    assert {v for v in online["named_disclosure_id"] if v is not None} & set(extra["disclosure_id"])
+    assert {v for v in online["ruling_origin_id"] if v is not None} & set(ties["ruling_id"])
+    # Registers that meet none of the declarations, and empty ones.
+    none = Registers(disclosures=extra.iloc[0:0], rulings=ties.iloc[0:0])
+    _assert_same_columns(*_both(pipeline, sample, none))

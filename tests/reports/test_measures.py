@@ -201,7 +201,7 @@ def test_batch_counts_of_every_measure() -> None:
         False,
     )
     zh = batch_measures(decisions, outcomes, "zh")
-    assert ("远程视频查验（第8项措施，red_remote通道）", 2, False) in zh
+    assert ("远程视频查验（措施第8条，red_remote通道）", 2, False) in zh
     assert all(CJK.search(name) for name, _, _ in zh)
     # Without the measures' columns (no registers, a policy without measures 8 and 14)
     # there is nothing to count.
@@ -264,8 +264,9 @@ def test_the_officer_report_shows_the_measures_of_the_declaration(
     html = render_html(report)
     assert [b.measure for b in report.measures][:1] == ["22"]
     assert 'data-measure="22"' in html
+    assert ("适用的改革措施（海口海关2024年）" if lang == "zh" else "Measures that apply") in html
     assert (
-        "主动披露（第22项措施）" if lang == "zh" else "Voluntary disclosure (measure 22)"
+        "主动披露（措施第22条）" if lang == "zh" else "Voluntary disclosure (measure 22)"
     ) in html
     report = build_report(
         bundle, batch, registers, declaration_id=expiring.iloc[0], lang=lang, rate=0.05
@@ -325,10 +326,10 @@ def test_the_batch_report_counts_the_measures(
             "Release condition: conditional early release (measure 14)",
         ),
         "zh": (
-            "主动披露覆盖（第22项措施）",
-            "预裁定覆盖（第12项措施）",
-            "远程视频查验（第8项措施，red_remote通道）",
-            "放行条件：附条件先行提离（第14项措施）",
+            "主动披露覆盖（措施第22条）",
+            "预裁定覆盖（措施第12条）",
+            "远程视频查验（措施第8条，red_remote通道）",
+            "放行条件：附条件先行提离（措施第14条）",
         ),
     }[lang]
     # Every disclosure added names a declaration of the day, lodged on its day: it covers.

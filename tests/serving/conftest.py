@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ class Server:
         port: Its port (kept across restarts).
         directory: Its working directory (``BENTOML_HOME`` lives there).
         env: The environment it was started with.
+        args: Further ``portsift serve`` arguments it was started with.
     """
 
     url: str
@@ -93,6 +94,7 @@ class Server:
     port: int
     directory: Path
     env: dict[str, str]
+    args: tuple[str, ...] = ()
 
     def post(self, path: str, body: Any = None, *, token: str | None = TOKEN, **kw: Any) -> Any:
         """POST JSON (or ``content=`` raw bytes) with the bearer token."""
@@ -160,7 +162,9 @@ class Server:
             if time.monotonic() > deadline:
                 pytest.fail(f"port {self.port} still taken 30 s after the server died")
             time.sleep(0.2)
-        self.process = _launch(self.model_dir, self.port, self.env, self.directory, self.log)
+        self.process = _launch(
+            self.model_dir, self.port, self.env, self.directory, self.log, self.args
+        )
         _wait_ready(self)
 
     def ready(self) -> bool:
@@ -172,12 +176,17 @@ class Server:
 
 
 def _launch(
-    model_dir: Path, port: int, env: Mapping[str, str], directory: Path, log: Path
+    model_dir: Path,
+    port: int,
+    env: Mapping[str, str],
+    directory: Path,
+    log: Path,
+    args: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "portsift.cli", "serve", "--model-dir", str(model_dir)]
     with log.open("ab") as out:
         return subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "--host", "127.0.0.1", "--port", str(port), *args],
             env=dict(env),
             cwd=directory,
             stdout=out,
@@ -206,6 +215,7 @@ def start_server(
     audit_url: str | None = None,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Server:
     """Start ``portsift serve`` on a loopback port and wait until ``/readyz`` answers 200.
 
@@ -216,6 +226,7 @@ def start_server(
         audit_url: ``PORTSIFT_AUDIT_URL`` (default: ``audit.db`` in ``directory``).
         port: The port (default: a free one).
         env: More environment variables.
+        args: Further ``portsift serve`` arguments (``--disclosures F`` ...).
 
     Returns:
         The ready server; the caller stops it (:meth:`Server.stop`).
@@ -235,12 +246,13 @@ def start_server(
     server = Server(
         url=f"http://127.0.0.1:{port}",
         audit_url=audit_url,
-        process=_launch(model_dir, port, full_env, directory, log),
+        process=_launch(model_dir, port, full_env, directory, log, tuple(args)),
         log=log,
         model_dir=model_dir,
         port=port,
         directory=directory,
         env=full_env,
+        args=tuple(args),
     )
     _wait_ready(server)
     return server

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,42 @@ def test_serve_passes_the_register_files_to_its_workers(
     assert service.register_files is not None
     assert sorted(service.register_files.paths) == ["disclosures", "rulings"]
     assert len(service.registers.rulings) == len(rulings)
+
+
+def test_a_real_server_decides_with_the_registers_and_reloads_them(
+    trained_model_dir: Path,
+    tmp_path: Path,
+    synthetic: SyntheticData,
+    records: list[dict[str, Any]],
+    measures: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    from tests.serving.conftest import start_server
+
+    assert synthetic.rulings is not None
+    disclosures, rulings = measures
+    disclosures_file = _write(disclosures, tmp_path / "disclosures.csv")
+    rulings_file = _write(synthetic.rulings, tmp_path / "rulings.csv")
+    args = ("--disclosures", str(disclosures_file), "--rulings", str(rulings_file))
+    (tmp_path / "serve").mkdir()
+    server = start_server(trained_model_dir, tmp_path / "serve", args=args)
+    try:
+        sent = records[:120]
+        answer = server.post("/score_batch", {"declarations": sent})
+        assert answer.status_code == 200, answer.text
+        before = pd.DataFrame(answer.json())
+        assert (before["selection_reason"] == "disclosure").sum() >= 10
+        assert not before["ruling_ids"].str.startswith("TR").any()
+        # A new rulings file renamed over the old one: in force within the check interval.
+        _write(rulings, rulings_file)
+        renamed = [{**r, "declaration_id": f"S-{r['declaration_id']}"} for r in sent]
+        deadline = time.monotonic() + 30
+        while True:
+            after = pd.DataFrame(server.post("/score_batch", {"declarations": renamed}).json())
+            if after["ruling_ids"].str.startswith("TR").any() or time.monotonic() > deadline:
+                break
+            renamed = [{**r, "declaration_id": "S" + r["declaration_id"]} for r in renamed]
+            time.sleep(0.5)
+        assert after["ruling_ids"].str.startswith("TR").sum() >= 5
+        assert "rulings register reloaded from" in server.log.read_text(errors="replace")
+    finally:
+        server.stop()
