@@ -134,7 +134,7 @@ def finish(
     disclosed = np.asarray(reason, dtype=object) == DISCLOSURE_REASON
     ruled = rule_lanes != ""
     lane = np.select(
-        [~selected, rule_lanes != "", disclosed, listed & ~accepted, physical],
+        [~selected, ruled, disclosed, listed & ~accepted, physical],
         ["green", rule_lanes, "yellow", "red_sampling", "red"],
         "yellow",
     ).astype(object)
@@ -142,7 +142,7 @@ def finish(
     lane = np.where((lane == "red_sampling") & accepted, "red", lane)
     # Measure 12: document review is for classification, valuation and origin; when
     # valid rulings cover all three there is nothing left to review on paper.
-    moved = (lane == "yellow") & ~disclosed & (rule_lanes == "")
+    moved = (lane == "yellow") & ~disclosed & ~ruled
     moved &= all_documentary_covered(frame)
     lane = np.where(moved, "red", lane)
     # Measure 8: a physical inspection the lane rule chose may be done by video; the

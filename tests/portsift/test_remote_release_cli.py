@@ -86,3 +86,51 @@ def test_score_writes_release_condition_and_counts_the_measures(
     assert f"{int(remote.sum()):,} of the selected by remote video inspection" in console
     assert f"'conditional_release': {counts['conditional_release']}" in console
     assert (scores["selected"] == "1").sum() == round(0.3 * len(scores))
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        (
+            '[selection.remote_inspection]\nenabled = true\ncredit_tiers = ["regular"]\n'
+            'inspection_hours = 8\nsource = "s"\nsource_zh = "s"\n'
+            '[[selection.remote_inspection.goods]]\nname = "m"\nname_zh = "m"\n'
+            'hs_prefixes = ["8x"]\n',
+            "selection.remote_inspection.goods.0.hs_prefixes",
+        ),
+        (
+            '[selection.release]\nenabled = true\nsource = "s"\nsource_zh = "s"\n'
+            '[selection.release.early]\nlanes = ["green"]\nhs_prefixes = ["61"]\n'
+            '[selection.release.duty_free]\nlanes = ["red"]\nhs_prefixes = ["3304"]\n',
+            "selection.release.early.lanes.0",
+        ),
+    ],
+)
+def test_score_refuses_bad_measure_settings(
+    trained_model_dir: Path,
+    duty_free_world: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    section: str,
+    field: str,
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(section, encoding="utf-8")
+    out = tmp_path / "scores.csv"
+    status = main(
+        [
+            "score",
+            "--config",
+            str(config),
+            "--model-dir",
+            str(trained_model_dir),
+            "--declarations",
+            str(duty_free_world / "declarations.csv"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"{config}: invalid settings" in err and field in err
+    assert not out.exists()
