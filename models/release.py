@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from portsift.models.table import Table, flag_column, longest_prefix, number_column, text_column
+from portsift.models.table import (
+    Table,
+    flag_column,
+    longest_prefix,
+    number_column,
+    one_of,
+    text_column,
+)
 from portsift.settings import ReleaseClassSettings, ReleaseSettings
 
 #: The column of measure 14 (every decision carries it).
@@ -30,11 +37,15 @@ RELEASE_CONDITIONS = (EARLY_RELEASE, DUTY_FREE_RELEASE, "")
 
 def in_class(goods: ReleaseClassSettings, frame: Table, lane: np.ndarray) -> np.ndarray:
     """Whether each row's lane, goods (and trade mode, where configured) are in the class."""
+    hit = one_of(np.asarray(lane, dtype=object), goods.lanes)
+    if goods.trade_modes is not None and hit.any():
+        hit &= one_of(text_column(frame, "trade_mode"), goods.trade_modes)
+    if not hit.any():
+        # Most rows of a batch and of a request are in no such lane or trade mode: the
+        # prefix lookup, the dearest test, is left out (it matters on the API's path).
+        return hit
     prefixes = dict.fromkeys(goods.hs_prefixes, True)
-    hit = np.isin(np.asarray(lane, dtype=object).astype(str), goods.lanes)
     hit &= longest_prefix(text_column(frame, "hs_code"), prefixes, False).astype(bool)
-    if goods.trade_modes is not None:
-        hit &= np.isin(text_column(frame, "trade_mode").astype(str), goods.trade_modes)
     return hit
 
 
@@ -59,14 +70,18 @@ def release_conditions(
     n = len(lane)
     if not settings.enabled:
         return np.full(n, "", dtype=object)
+    duty_free = in_class(settings.duty_free, frame, lane)
+    early = in_class(settings.early, frame, lane) & ~duty_free
+    if not (duty_free.any() or early.any()):
+        return np.full(n, "", dtype=object)
     # A rule hit or a failed report is a known risk: the goods wait for their result.
     # Any failed report counts, whether or not the goods are in the acceptance catalogue.
     failed = flag_column(frame, "lab_report_present") & (
         number_column(frame, "lab_result_pass") == 0
     )
     open_risk = (np.asarray(rule_index) >= 0) | failed
-    duty_free = in_class(settings.duty_free, frame, lane) & ~open_risk
-    early = in_class(settings.early, frame, lane) & ~open_risk & ~duty_free
+    duty_free &= ~open_risk
+    early &= ~open_risk
     return np.select([duty_free, early], [DUTY_FREE_RELEASE, EARLY_RELEASE], "").astype(object)
 
 

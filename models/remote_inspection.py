@@ -15,7 +15,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from portsift.models.table import Table, flag_column, longest_prefix, number_column, text_column
+from portsift.models.table import (
+    Table,
+    flag_column,
+    longest_prefix,
+    number_column,
+    one_of,
+    text_column,
+)
 from portsift.settings import LaneSettings, RemoteInspectionSettings
 
 #: The lane of a selection inspected by remote video.
@@ -68,7 +75,7 @@ def remote_eligible(
     """
     if not settings.enabled or not physical.any():
         return np.zeros(len(physical), dtype=bool)
-    eligible = physical & np.isin(text_column(frame, "credit_tier"), settings.credit_tiers)
+    eligible = physical & one_of(text_column(frame, "credit_tier"), settings.credit_tiers)
     eligible &= goods_class(settings, frame) >= 0
     if not settings.perishable:
         eligible &= ~flag_column(frame, "perishable")

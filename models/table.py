@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,18 @@ def longest_prefix(codes: np.ndarray, table: Mapping[str, Any], default: Any) ->
         out[hit] = level_values[position[hit]]
         found |= hit
     return out
+
+
+def one_of(values: np.ndarray, wanted: Sequence[str]) -> np.ndarray:
+    """Whether each value is one of a few configured ones.
+
+    One comparison per configured value (a handful), not per row: on the one-row arrays
+    of the API's path this is several times cheaper than ``np.isin``, which sorts.
+    """
+    hit = np.zeros(len(values), dtype=bool)
+    for one in wanted:
+        hit |= np.asarray(values, dtype=object) == one
+    return hit
 
 
 def tier_values(tiers: np.ndarray, table: Mapping[str, float], default: float) -> np.ndarray:
