@@ -129,6 +129,9 @@ class DateGBDT:
             max_depth=int(data["max_depth"]),
             random_state=int(data["random_state"]),
         )
-        baseline.thresholds_ = {k: float(v) for k, v in data["thresholds"].items()}
+        # The order of the thresholds is the order of the booster's columns; the bundle's
+        # JSON sorts keys, so it is rebuilt from PROFILE_RATES, the order fit used.
+        saved = data["thresholds"]
+        baseline.thresholds_ = {c: float(saved[c]) for c in PROFILE_RATES if c in saved}
         baseline.booster_ = lgb.Booster(model_str=data["booster"])
         return baseline
