@@ -38,6 +38,8 @@ from sqlalchemy.schema import CreateIndex
 from portsift.store.audit_records import (
     MAX_CREDENTIAL_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_OFFICE_LENGTH,
+    MAX_OFFICER_ID_LENGTH,
     MAX_REQUEST_ID_LENGTH,
     AuditError,
     require_aware,
@@ -52,8 +54,19 @@ ADDED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "declared_value",
         "chain_prev",
         "chain_hash",
+        "customs_office",
     ),
-    "feedback": ("credential", "request_id", "corrects", "chain_prev", "chain_hash"),
+    "feedback": (
+        "credential",
+        "request_id",
+        "corrects",
+        "chain_prev",
+        "chain_hash",
+        "officer_id",
+        "violation_kind",
+        "voluntary_disclosure",
+        "note",
+    ),
 }
 
 
@@ -107,6 +120,8 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("declared_value", Float, nullable=True),
         Column("chain_prev", String(64), nullable=True),
         Column("chain_hash", String(64), nullable=True),
+        # The declaration's office of lodging, for the console's office filter.
+        Column("customs_office", String(MAX_OFFICE_LENGTH), nullable=True),
         Index("ix_decisions_declaration_id", "declaration_id"),
         Index("ix_decisions_recorded_at", "recorded_at"),
         Index("ix_decisions_idempotency", "credential", "idempotency_key"),
@@ -126,6 +141,12 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("corrects", Integer, nullable=True),
         Column("chain_prev", String(64), nullable=True),
         Column("chain_hash", String(64), nullable=True),
+        # Recorded in the officer console: who, what kind of violation, whether the
+        # enterprise disclosed it first, and the officer's note.
+        Column("officer_id", String(MAX_OFFICER_ID_LENGTH), nullable=True),
+        Column("violation_kind", String(32), nullable=True),
+        Column("voluntary_disclosure", Boolean, nullable=True),
+        Column("note", Text, nullable=True),
         Index("ix_feedback_declaration_id", "declaration_id", "received_at"),
     )
     for table in (decisions, feedback):
@@ -245,4 +266,9 @@ def check_tables(conn: Connection, tables: Sequence[Table], url: str) -> None:
             )
 
 
-__all__ = ["ADDED_COLUMNS", "build_tables", "check_tables", "upgrade_tables"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "build_tables",
+    "check_tables",
+    "upgrade_tables",
+]

@@ -1,0 +1,271 @@
+"""The inspection queue read from the audit store: selected declarations awaiting an outcome.
+
+The officer console (``portsift.serving.console``) lists, from the declarations' latest
+decisions, those that were **selected** and have **no outcome** on record yet, in
+deadline order: green-channel goods first, by the time left to their inspection limit
+(``recorded_at`` + ``inspection_deadline_hours``), then the sampling lanes by their
+sampling deadline (``recorded_at`` + ``sampling_deadline_days``), then the rest by
+priority (``priority_lane``, then ``risk_score``, highest first); ties by row id. The
+decision is JSON text, so its fields are read in SQL (``json_extract`` on SQLite, a cast
+to ``jsonb`` on PostgreSQL), and the page is a ``LIMIT``/``OFFSET`` of that query: the
+whole queue is never loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+#: The lanes a selected declaration can be in, in the order the console counts them.
+SELECTED_LANES: Final[tuple[str, ...]] = ("red", "red_sampling", "yellow", "green")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue is narrowed to (``None``: any).
+
+    Attributes:
+        lane: Only this lane.
+        office: Only declarations lodged at this customs office.
+        tier: Only this credit tier.
+        day: Only decisions recorded on this UTC date.
+    """
+
+    lane: str | None = None
+    office: str | None = None
+    tier: str | None = None
+    day: date | None = None
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One declaration waiting for its inspection outcome.
+
+    Attributes:
+        decision_id: The decision's row id.
+        declaration_id: The declaration.
+        recorded_at: When it was decided (UTC).
+        customs_office: Its office of lodging, if known.
+        lane: Its lane.
+        credit_tier: Its enterprise's credit tier.
+        selection_reason: Why it was selected.
+        risk_score: The model's risk.
+        green_channel: Whether it is green-channel goods.
+        deadline: When it must be inspected (green channel) or sampled, if it must.
+    """
+
+    decision_id: int
+    declaration_id: str
+    recorded_at: datetime
+    customs_office: str | None
+    lane: str
+    credit_tier: str
+    selection_reason: str
+    risk_score: float
+    green_channel: bool
+    deadline: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue and the count of the whole filtered queue by lane.
+
+    Attributes:
+        entries: The page, in queue order.
+        total: Declarations in the filtered queue (all pages).
+        by_lane: Of the queue filtered by all but the lane, how many per lane.
+    """
+
+    entries: list[QueueEntry]
+    total: int
+    by_lane: dict[str, int] = field(default_factory=dict)
+
+
+def _json_fields(decision: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """The decision's JSON text as a value its keys can be read from, on each back end."""
+    if dialect == "postgresql":
+        return cast(decision, JSONB)
+    return type_coerce(decision, JSON)  # SQLite: JSON_EXTRACT on the text as it is
+
+
+def _epoch_seconds(column: ColumnElement[Any], dialect: str) -> ColumnElement[float]:
+    """Seconds since the epoch of a stored UTC timestamp, in SQL."""
+    if dialect == "postgresql":
+        return func.extract("epoch", column)
+    # SQLite stores the naive UTC text; julianday counts days from -4713-11-24 12:00.
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+class _Columns:
+    """The queue's columns of one ``decisions`` table, read from the JSON in SQL."""
+
+    def __init__(self, decisions: Table, dialect: str) -> None:
+        fields = _json_fields(decisions.c.decision, dialect)
+        self.lane = fields["lane"].as_string()
+        self.tier = fields["credit_tier"].as_string()
+        self.reason = fields["selection_reason"].as_string()
+        self.selected = fields["selected"].as_integer()
+        self.green = fields["green_channel"].as_integer()
+        self.priority_lane = fields["priority_lane"].as_integer()
+        self.risk = fields["risk_score"].as_float()
+        inspection_h = fields["inspection_deadline_hours"].as_float()
+        sampling_d = fields["sampling_deadline_days"].as_float()
+        recorded = _epoch_seconds(decisions.c.recorded_at, dialect)
+        # 0: green channel (inspection limit), 1: sampling deadline, 2: the rest.
+        self.group = case(
+            (and_(self.green == 1, inspection_h.is_not(None)), literal(0)),
+            (sampling_d.is_not(None), literal(1)),
+            else_=literal(2),
+        )
+        self.deadline = case(
+            (self.group == 0, recorded + inspection_h * 3600.0),
+            (self.group == 1, recorded + sampling_d * 86400.0),
+            else_=literal(None, Float),
+        )
+
+
+def _waiting(
+    decisions: Table, feedback: Table, columns: _Columns, wanted: QueueFilter, *, lane: bool
+) -> list[ColumnElement[bool]]:
+    """The conditions of the queue: latest decision, selected, no outcome, the filters."""
+    latest = select(func.max(decisions.c.id)).group_by(decisions.c.declaration_id)
+    conditions: list[ColumnElement[bool]] = [
+        decisions.c.id.in_(latest),
+        columns.selected == 1,
+        ~exists().where(feedback.c.declaration_id == decisions.c.declaration_id),
+    ]
+    if lane and wanted.lane is not None:
+        conditions.append(columns.lane == wanted.lane)
+    if wanted.office is not None:
+        conditions.append(decisions.c.customs_office == wanted.office)
+    if wanted.tier is not None:
+        conditions.append(columns.tier == wanted.tier)
+    if wanted.day is not None:
+        start = datetime.combine(wanted.day, time(0), tzinfo=UTC)
+        conditions.append(decisions.c.recorded_at >= start)
+        conditions.append(decisions.c.recorded_at < start + timedelta(days=1))
+    return conditions
+
+
+def queue_page(
+    conn: Connection,
+    decisions: Table,
+    feedback: Table,
+    wanted: QueueFilter,
+    *,
+    limit: int,
+    offset: int,
+) -> QueuePage:
+    """One page of the inspection queue, in deadline order, with the counts by lane.
+
+    Args:
+        conn: A connection inside a read transaction.
+        decisions: The ``decisions`` table.
+        feedback: The ``feedback`` table.
+        wanted: The filters.
+        limit: Entries per page.
+        offset: Entries before the page.
+
+    Returns:
+        The page, the filtered total and the counts by lane.
+    """
+    columns = _Columns(decisions, conn.dialect.name)
+    conditions = _waiting(decisions, feedback, columns, wanted, lane=True)
+    statement: Select[Any] = (
+        select(
+            decisions.c.id,
+            decisions.c.declaration_id,
+            decisions.c.recorded_at,
+            decisions.c.customs_office,
+            columns.lane.label("lane"),
+            columns.tier.label("credit_tier"),
+            columns.reason.label("selection_reason"),
+            columns.risk.label("risk_score"),
+            columns.green.label("green_channel"),
+            columns.deadline.label("deadline"),
+        )
+        .where(*conditions)
+        .order_by(
+            columns.group,
+            columns.deadline,
+            columns.priority_lane.desc(),
+            columns.risk.desc(),
+            decisions.c.id,
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    entries = [
+        QueueEntry(
+            decision_id=int(row.id),
+            declaration_id=str(row.declaration_id),
+            recorded_at=row.recorded_at,
+            customs_office=row.customs_office,
+            lane=str(row.lane or ""),
+            credit_tier=str(row.credit_tier or ""),
+            selection_reason=str(row.selection_reason or ""),
+            risk_score=float(row.risk_score or 0.0),
+            green_channel=bool(row.green_channel),
+            deadline=None
+            if row.deadline is None
+            else datetime.fromtimestamp(float(row.deadline), UTC),
+        )
+        for row in conn.execute(statement)
+    ]
+    total = conn.execute(select(func.count()).select_from(decisions).where(*conditions))
+    counted = (
+        select(columns.lane.label("lane"), func.count().label("n"))
+        .where(*_waiting(decisions, feedback, columns, wanted, lane=False))
+        .group_by(columns.lane)
+    )
+    by_lane = {lane: 0 for lane in SELECTED_LANES}
+    for row in conn.execute(counted):
+        by_lane[str(row.lane)] = int(row.n)
+    return QueuePage(entries=entries, total=int(total.scalar_one()), by_lane=by_lane)
+
+
+def queue_options(conn: Connection, decisions: Table) -> tuple[list[str], list[str]]:
+    """The offices and credit tiers on record, for the queue's filter menus.
+
+    Args:
+        conn: A connection inside a read transaction.
+        decisions: The ``decisions`` table.
+
+    Returns:
+        The distinct offices and the distinct tiers, sorted.
+    """
+    columns = _Columns(decisions, conn.dialect.name)
+    offices = conn.execute(
+        select(decisions.c.customs_office).where(decisions.c.customs_office.is_not(None)).distinct()
+    ).scalars()
+    tiers = conn.execute(select(columns.tier).distinct()).scalars()
+    return sorted(str(o) for o in offices), sorted(str(t) for t in tiers if t)
+
+
+__all__ = [
+    "SELECTED_LANES",
+    "QueueEntry",
+    "QueueFilter",
+    "QueuePage",
+    "queue_options",
+    "queue_page",
+]
