@@ -32,7 +32,8 @@ with no chain fields, are counted by ``verify`` as "before the chain":
     ``credential`` (the API credential that asked), ``idempotency_key`` (not unique: one
     key covers every row of a batch request; indexed with ``credential``), ``amends``,
     ``declared_value`` (the declaration's, to check outcomes against), ``chain_prev``,
-    ``chain_hash``, ``customs_office`` (the declaration's, for the console's queue).
+    ``chain_hash``, ``customs_office`` and ``importer_id`` (the declaration's, for the
+    console's queue and the enterprise's history).
 ``feedback``
     ``id``, ``received_at`` (UTC), ``declaration_id``, ``inspected``, ``illicit``,
     ``revenue``, ``source``, ``credential``, ``request_id`` (the HTTP request id),
@@ -79,7 +80,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from portsift.store import audit_queue, audit_writes
 from portsift.store.audit_engines import WRITE_OPTION, postgresql_engine, sqlite_engine
 from portsift.store.audit_frames import DECISION_COLUMNS, FEEDBACK_COLUMNS
-from portsift.store.audit_queue import QueueFilter, QueuePage
+from portsift.store.audit_queue import HistoryEntry, QueueFilter, QueuePage
 from portsift.store.audit_records import (
     MAX_CREDENTIAL_LENGTH,
     MAX_NOTE_LENGTH,
@@ -557,6 +558,24 @@ class AuditStore:
         """
         with self._read() as conn:
             return audit_queue.queue_options(conn, self._decisions)
+
+    def importer_history(
+        self, importer_id: str, *, exclude: str, limit: int = 20
+    ) -> tuple[list[HistoryEntry], dict[str, int]]:
+        """An importer's other declarations on record, newest first, with their outcomes.
+
+        Args:
+            importer_id: The importer.
+            exclude: The declaration being looked at (left out).
+            limit: Most entries listed.
+
+        Returns:
+            The entries and the totals (``declarations, selected, inspected, violations``).
+        """
+        with self._read() as conn:
+            return audit_queue.importer_history(
+                conn, self._decisions, self._feedback, importer_id, exclude=exclude, limit=limit
+            )
 
     def outcomes_of(self, declaration_id: str) -> list[dict[str, Any]]:
         """Every outcome on record for one declaration, oldest first (corrections too).

@@ -18,11 +18,12 @@ the order is still covered, because each row names the hash of the one before.
 The columns hashed are fixed here (:data:`DECISION_FIELDS`, :data:`FEEDBACK_FIELDS`), not
 read from the table: a column added later must not change the hash of the rows already
 chained. So the columns added after the chain began (:data:`OPTIONAL_FIELDS`: the
-declaration's customs office, the officer console's officer id, violation kind, voluntary
-disclosure and note) enter a row's content only when they are not null: a row written
-before them hashes as it always did, and setting one on such a row afterwards breaks its
-hash like any other edit. :func:`content_json` writes the same text as ``canonical_json``
-several times faster (verifying a million rows is mostly this); the tests hold the two together.
+declaration's customs office and importer, the officer console's officer id, violation
+kind, voluntary disclosure and note) enter a row's content only when they are not null:
+a row written before them hashes as it always did, and setting one on such a row
+afterwards breaks its hash like any other edit. :func:`content_json` writes the same text
+as ``canonical_json`` several times faster (verifying a million rows is mostly this);
+the tests hold the two together.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ DECISION_FIELDS: Final[tuple[str, ...]] = (
     "declaration_id",
     "declared_value",
     "idempotency_key",
+    "importer_id",
     "input_sha256",
     "model_version",
     "policy_version",
@@ -72,7 +74,14 @@ FEEDBACK_FIELDS: Final[tuple[str, ...]] = (
 )
 #: The columns that enter a row's content only when not null (added after the chain began).
 OPTIONAL_FIELDS: Final[frozenset[str]] = frozenset(
-    {"customs_office", "note", "officer_id", "violation_kind", "voluntary_disclosure"}
+    {
+        "customs_office",
+        "importer_id",
+        "note",
+        "officer_id",
+        "violation_kind",
+        "voluntary_disclosure",
+    }
 )
 #: The hashed columns of each table, by table name.
 CHAIN_FIELDS: Final[dict[str, tuple[str, ...]]] = {

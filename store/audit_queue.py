@@ -243,6 +243,106 @@ def queue_page(
     return QueuePage(entries=entries, total=int(total.scalar_one()), by_lane=by_lane)
 
 
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier declaration of the same importer, with its outcome if one is on record.
+
+    Attributes:
+        declaration_id: The declaration.
+        recorded_at: When it was decided.
+        lane: Its lane.
+        selected: Whether it was selected.
+        inspected: Whether its latest outcome says it was inspected (``None``: no outcome).
+        illicit: Whether that outcome found a violation.
+        revenue: The revenue that outcome raised.
+    """
+
+    declaration_id: str
+    recorded_at: datetime
+    lane: str
+    selected: bool
+    inspected: bool | None
+    illicit: bool | None
+    revenue: float | None
+
+
+def importer_history(
+    conn: Connection,
+    decisions: Table,
+    feedback: Table,
+    importer_id: str,
+    *,
+    exclude: str,
+    limit: int,
+) -> tuple[list[HistoryEntry], dict[str, int]]:
+    """The importer's other declarations on record, newest first, and their totals.
+
+    Args:
+        conn: A connection inside a read transaction.
+        decisions: The ``decisions`` table.
+        feedback: The ``feedback`` table.
+        importer_id: The importer.
+        exclude: The declaration shown (left out).
+        limit: Most entries listed (the totals count them all).
+
+    Returns:
+        The entries and ``declarations, selected, inspected, violations``.
+    """
+    columns = _Columns(decisions, conn.dialect.name)
+    latest = select(func.max(decisions.c.id)).group_by(decisions.c.declaration_id)
+    outcomes = feedback.alias("newer")
+    newest_outcome = (
+        select(func.max(outcomes.c.id))
+        .where(outcomes.c.declaration_id == decisions.c.declaration_id)
+        .correlate(decisions)
+        .scalar_subquery()
+    )
+    joined = decisions.outerjoin(feedback, feedback.c.id == newest_outcome)
+    mine = (
+        decisions.c.id.in_(latest),
+        decisions.c.importer_id == importer_id,
+        decisions.c.declaration_id != exclude,
+    )
+    statement = (
+        select(
+            decisions.c.declaration_id,
+            decisions.c.recorded_at,
+            columns.lane.label("lane"),
+            columns.selected.label("selected"),
+            feedback.c.inspected,
+            feedback.c.illicit,
+            feedback.c.revenue,
+        )
+        .select_from(joined)
+        .where(*mine)
+        .order_by(decisions.c.id.desc())
+        .limit(limit)
+    )
+    entries = [
+        HistoryEntry(
+            declaration_id=str(row.declaration_id),
+            recorded_at=row.recorded_at,
+            lane=str(row.lane or ""),
+            selected=bool(row.selected),
+            inspected=None if row.inspected is None else bool(row.inspected),
+            illicit=None if row.illicit is None else bool(row.illicit),
+            revenue=row.revenue,
+        )
+        for row in conn.execute(statement)
+    ]
+    counted = conn.execute(
+        select(
+            func.count().label("declarations"),
+            func.count().filter(columns.selected == 1).label("selected"),
+            func.count().filter(feedback.c.inspected.is_(True)).label("inspected"),
+            func.count().filter(feedback.c.illicit.is_(True)).label("violations"),
+        )
+        .select_from(joined)
+        .where(*mine)
+    ).one()
+    return entries, {name: int(value or 0) for name, value in counted._mapping.items()}
+
+
 def queue_options(conn: Connection, decisions: Table) -> tuple[list[str], list[str]]:
     """The offices and credit tiers on record, for the queue's filter menus.
 
@@ -263,9 +363,11 @@ def queue_options(conn: Connection, decisions: Table) -> tuple[list[str], list[s
 
 __all__ = [
     "SELECTED_LANES",
+    "HistoryEntry",
     "QueueEntry",
     "QueueFilter",
     "QueuePage",
+    "importer_history",
     "queue_options",
     "queue_page",
 ]

@@ -30,7 +30,7 @@ MAX_REQUEST_ID_LENGTH: Final[int] = 128
 MAX_CREDENTIAL_LENGTH: Final[int] = 64
 #: Longest accepted idempotency key (the column is ``VARCHAR(128)``).
 MAX_IDEMPOTENCY_KEY_LENGTH: Final[int] = 128
-#: Longest customs office kept with a decision (longer ones are not kept).
+#: Longest customs office or importer id kept with a decision (longer ones are not kept).
 MAX_OFFICE_LENGTH: Final[int] = 64
 #: Longest officer id on an outcome recorded in the console.
 MAX_OFFICER_ID_LENGTH: Final[int] = 64
@@ -161,6 +161,8 @@ class DecisionRecord:
             inspection outcome can be checked against it (``None``: not known).
         customs_office: The declaration's office of lodging, for the officer console's
             queue (``None``: not given); at most 64 characters.
+        importer_id: The declaration's importer, for the enterprise's history in the
+            console (``None``: not given); at most 64 characters.
     """
 
     request_id: str
@@ -174,6 +176,7 @@ class DecisionRecord:
     idempotency_key: str | None = None
     declared_value: float | None = None
     customs_office: str | None = None
+    importer_id: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id.strip():
@@ -205,6 +208,7 @@ class DecisionRecord:
             # As the column gives it back, so that what is hashed is what is read.
             object.__setattr__(self, "declared_value", number)
         check_label(self.customs_office, "DecisionRecord.customs_office", MAX_OFFICE_LENGTH)
+        check_label(self.importer_id, "DecisionRecord.importer_id", MAX_OFFICE_LENGTH)
 
     @classmethod
     def from_request(
@@ -233,8 +237,8 @@ class DecisionRecord:
 
         Returns:
             The record; its ``declared_value`` is the declaration's, when that is a finite
-            number, and its ``customs_office`` the declaration's, when given as text of
-            at most 64 characters.
+            number, and its ``customs_office`` and ``importer_id`` the declaration's,
+            when given as text of at most 64 characters.
 
         Raises:
             ValueError: When the declaration has no ``declaration_id``.
@@ -253,7 +257,8 @@ class DecisionRecord:
             credential=credential,
             idempotency_key=idempotency_key,
             declared_value=_finite_number(declaration.get("declared_value")),
-            customs_office=_office(declaration.get("customs_office")),
+            customs_office=_label(declaration.get("customs_office")),
+            importer_id=_label(declaration.get("importer_id")),
         )
 
     def decision_json(self) -> str:
@@ -306,6 +311,7 @@ class StoredDecision:
             rows from before it was kept).
         customs_office: The declaration's office of lodging (``None``: not given, or a
             row from before it was kept).
+        importer_id: The declaration's importer (``None`` likewise).
         chain_prev: ``chain_hash`` of the row before it (``None`` before the chain).
         chain_hash: SHA-256 of the row's content (``None`` before the chain).
     """
@@ -325,6 +331,7 @@ class StoredDecision:
     chain_prev: str | None = None
     chain_hash: str | None = None
     customs_office: str | None = None
+    importer_id: str | None = None
 
     @property
     def decision(self) -> dict[str, Any]:
@@ -378,8 +385,8 @@ class FeedbackResult:
         return self.id
 
 
-def _office(value: object) -> str | None:
-    """A declaration's office as kept for the queue: text that fits, else not kept."""
+def _label(value: object) -> str | None:
+    """A declaration's office or importer as kept for the console: text that fits, or None."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_OFFICE_LENGTH:

@@ -55,6 +55,7 @@ ADDED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "chain_prev",
         "chain_hash",
         "customs_office",
+        "importer_id",
     ),
     "feedback": (
         "credential",
@@ -120,9 +121,12 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("declared_value", Float, nullable=True),
         Column("chain_prev", String(64), nullable=True),
         Column("chain_hash", String(64), nullable=True),
-        # The declaration's office of lodging, for the console's office filter.
+        # The declaration's office of lodging and importer, for the console's office
+        # filter and the enterprise's history.
         Column("customs_office", String(MAX_OFFICE_LENGTH), nullable=True),
+        Column("importer_id", String(MAX_OFFICE_LENGTH), nullable=True),
         Index("ix_decisions_declaration_id", "declaration_id"),
+        Index("ix_decisions_importer_id", "importer_id"),
         Index("ix_decisions_recorded_at", "recorded_at"),
         Index("ix_decisions_idempotency", "credential", "idempotency_key"),
     )
@@ -232,7 +236,8 @@ def upgrade_tables(conn: Connection, tables: Sequence[Table]) -> list[str]:
         # Only the missing ones: CREATE INDEX IF NOT EXISTS would still lock the table on
         # PostgreSQL, at every start of every worker.
         indexes = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
-        for index in table.indexes:
+        # By name: a table's indexes are a set, and what is reported added is in order.
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
             if index.name not in indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
                 added.append(f"{table.name}.{index.name}")

@@ -254,6 +254,7 @@ def append_decisions(
                     "amends": None if amends is None else _row_id(amends, ids),
                     "declared_value": row.declared_value,
                     "customs_office": row.customs_office,
+                    "importer_id": row.importer_id,
                 }
             )
         chain_rows("decisions", values, previous)

@@ -358,6 +358,11 @@ class _Console:
                          message="", declaration_id=declaration_id,
                          **self._common(session, officer))  # fmt: skip
         outcomes = await asyncio.to_thread(audit.outcomes_of, declaration_id)
+        history, totals = [], None
+        if stored.importer_id is not None:
+            history, totals = await asyncio.to_thread(
+                audit.importer_history, stored.importer_id, exclude=declaration_id
+            )
         decision = stored.decision
         return _page(
             request,
@@ -367,6 +372,10 @@ class _Console:
             facts=pages.decision_facts(stored, self.backend.settings.selection.credit, lang),
             report=pages.explanation(decision, self.backend.feature_labels, lang),
             outcomes=outcomes,
+            importer_id=stored.importer_id,
+            history=history,
+            history_totals=totals,
+            lane_names={lane: i18n.lane_name(lane, lang) for lane in forms.LANES},
             error=error,
             **self._common(session, officer),
         )

@@ -69,6 +69,11 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "drift": "最近一次漂移监测",
         "no_drift": "尚无 portsift monitor 运行记录。",
         "today": "今日（UTC {day}）",
+        "none_today": "今日尚无决定。",
+        "history": "审计库中该企业的其他报关单",
+        "no_history": "审计库中没有该企业的其他报关单。",
+        "history_counts": "审计库中另有 {declarations} 票：布控 {selected}，已查验 {inspected}，"
+        "查获 {violations}",
         "forbidden": "仅科长可查看此页面。",
         "unknown_declaration": "审计库中没有报关单 {id} 的决定。",
         "bad_form": "表单有误：{error}",
@@ -131,6 +136,11 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "drift": "Latest drift monitoring",
         "no_drift": "No portsift monitor run on record.",
         "today": "Today (UTC {day})",
+        "none_today": "No decision yet today.",
+        "history": "Other declarations of this importer on record",
+        "no_history": "No other declaration of this importer is on record.",
+        "history_counts": "{declarations} other declarations on record: {selected} selected, "
+        "{inspected} inspected, {violations} violations",
         "forbidden": "Only supervisors may open this page.",
         "unknown_declaration": "The audit store holds no decision for declaration {id}.",
         "bad_form": "The form is not right: {error}",

@@ -108,6 +108,7 @@ def record(
     *,
     at: datetime | None = None,
     office: str | None = "HK01",
+    importer: str | None = "IMP-1",
     declared_value: float = 12000.0,
     **fields: Any,
 ) -> None:
@@ -117,6 +118,7 @@ def record(
         "declaration_id": declaration_id,
         "declared_value": declared_value,
         "customs_office": office,
+        "importer_id": importer,
     }
     store.record_decisions(
         [
