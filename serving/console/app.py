@@ -84,6 +84,7 @@ class ConsoleBackend:
         throttle: Counts failed sign-ins.
         feature_labels: Feature to input-field label of the served bundle's pipeline.
         problem: Why nobody can sign in, when the officers are not configured.
+        clock: The time now (UTC): the queue's time left and the supervisor's "today".
     """
 
     audit: AuditStore
@@ -93,6 +94,7 @@ class ConsoleBackend:
     throttle: LoginThrottle
     feature_labels: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @classmethod
     def configure(
@@ -303,7 +305,7 @@ class _Console:
             audit.inspection_queue, wanted, limit=size, offset=(number - 1) * size
         )
         offices, tiers = await asyncio.to_thread(audit.queue_options)
-        now = datetime.now(UTC)
+        now = self.backend.clock()
         rows = []
         for entry in result.entries:  # one page (at most [console] page_size)
             left, overdue = pages.time_left(entry.deadline, now, lang)
@@ -431,7 +433,7 @@ class _Console:
             return _page(request, "message.html.j2", 403, message_key="forbidden", message="",
                          **self._common(session, officer))  # fmt: skip
         lang = _lang(request)
-        now = datetime.now(UTC)
+        now = self.backend.clock()
         settings = self.backend.settings
         decided = await asyncio.to_thread(supervisor.todays_decisions, self.backend.audit, now)
         rates, all_met = supervisor.tier_rates(decided, settings.selection.credit, now, lang)
