@@ -436,11 +436,13 @@ class _Console:
         now = self.backend.clock()
         settings = self.backend.settings
         decided = await asyncio.to_thread(supervisor.todays_decisions, self.backend.audit, now)
-        rates, all_met = supervisor.tier_rates(decided, settings.selection.credit, now, lang)
+        rule_set = supervisor.rule_set_today(settings.selection.credit, now)
+        rates, all_met = supervisor.tier_rates(decided, rule_set, lang)
         return _page(
             request,
             "supervisor.html.j2",
             day=now.date().isoformat(),
+            rule_set=rule_set.source_zh if lang == "zh" else rule_set.source,
             rates=rates,
             all_met=all_met,
             figures=supervisor.outcome_figures(decided),

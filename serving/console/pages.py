@@ -24,7 +24,7 @@ from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
 from portsift.reports.officer import factor_value, officer_words
 from portsift.serving.console.texts import KIND_NAMES, texts
-from portsift.settings import CreditSettings
+from portsift.settings import CreditRuleSetSettings, CreditSettings
 from portsift.store.audit_records import StoredDecision
 
 #: Factors drawn in the waterfall (the rest are summed into one bar), as in the report.
@@ -142,6 +142,28 @@ def explanation(
     )
 
 
+def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRuleSetSettings:
+    """The credit rule set the decision was held to.
+
+    The policy version of a decision names it (``policy-<digest>/<rule set id>``: the set
+    in force on the declaration's date, which the store does not keep); a version that
+    names none (an older one) falls back to the set in force on the decision's date.
+
+    Args:
+        stored: The decision on record.
+        credit: ``[selection.credit]``.
+
+    Returns:
+        The rule set.
+    """
+    named = stored.policy_version.rsplit("/", 1)[-1]
+    for rule_set in credit.rule_sets:
+        if rule_set.id == named:
+            return rule_set
+    day = np.array([np.datetime64(stored.recorded_at.astimezone(UTC).date(), "D")])
+    return credit.rule_sets[int(rule_set_index(day, credit)[0])]
+
+
 def decision_facts(
     stored: StoredDecision, credit: CreditSettings, lang: i18n.Lang
 ) -> dict[str, Any]:
@@ -159,8 +181,7 @@ def decision_facts(
     labels = texts(lang)
     lane = str(decision.get("lane") or "green")
     tier = str(decision.get("credit_tier") or "")
-    day = np.array([np.datetime64(stored.recorded_at.astimezone(UTC).date(), "D")])
-    rule_set = credit.rule_sets[int(rule_set_index(day, credit)[0])]
+    rule_set = decided_rule_set(stored, credit)
     rule = rule_set.tiers.get(rule_set.fallback.get(tier, tier))
     deadlines, _ = page.extra_decision_fields(decision, lang)
     return {
@@ -214,4 +235,11 @@ def time_left(deadline: datetime | None, now: datetime, lang: i18n.Lang) -> tupl
     return text, False
 
 
-__all__ = ["Explanation", "decision_facts", "environment", "explanation", "render", "time_left"]
+__all__ = [
+    "Explanation",
+    "decided_rule_set",
+    "environment",
+    "explanation",
+    "render",
+    "time_left",
+]

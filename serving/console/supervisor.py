@@ -23,10 +23,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from portsift.models.credit import held_to, rule_set_index, tier_summary
+from portsift.models.credit import held_to, rule_set_index, rule_text, tier_summary
 from portsift.monitoring.statistics import wilson_interval
 from portsift.reports import i18n, page
-from portsift.settings import CreditSettings
+from portsift.settings import CreditRuleSetSettings, CreditSettings
 from portsift.store.audit import AuditStore
 
 #: Environment variable naming the latest ``portsift monitor --json`` summary.
@@ -64,15 +64,28 @@ def todays_decisions(audit: AuditStore, now: datetime) -> pd.DataFrame:
     return decided.merge(outcomes, on="declaration_id", how="left")
 
 
+def rule_set_today(credit: CreditSettings, now: datetime) -> CreditRuleSetSettings:
+    """The credit rule set in force on today's (UTC) date.
+
+    Args:
+        credit: ``[selection.credit]``.
+        now: The time.
+
+    Returns:
+        The rule set.
+    """
+    today = np.array([np.datetime64(now.astimezone(UTC).date(), "D")])
+    return credit.rule_sets[int(rule_set_index(today, credit)[0])]
+
+
 def tier_rates(
-    decided: pd.DataFrame, credit: CreditSettings, now: datetime, lang: i18n.Lang
+    decided: pd.DataFrame, rule_set: CreditRuleSetSettings, lang: i18n.Lang
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Realised inspection rate per credit tier against the rule set in force today.
+    """Realised inspection rate per credit tier against a rule set's rules.
 
     Args:
         decided: :func:`todays_decisions`.
-        credit: ``[selection.credit]``.
-        now: The time (picks the rule set).
+        rule_set: The rule set in force (:func:`rule_set_today`).
         lang: ``zh`` or ``en``.
 
     Returns:
@@ -81,17 +94,16 @@ def tier_rates(
     """
     if decided.empty:
         return [], True
-    today = np.array([np.datetime64(now.astimezone(UTC).date(), "D")])
-    rule_set = credit.rule_sets[int(rule_set_index(today, credit)[0])]
     tiers = held_to(decided["credit_tier"].to_numpy(dtype=object), rule_set)
     summary, all_met = tier_summary(decided["selected"].to_numpy(), tiers, rule_set)
+    reference = i18n.tier_name(rule_set.reference_tier, lang)
     rows = [
         {
             "tier": i18n.tier_name(str(tier), lang),
             "rows": int(row["rows"]),
             "selected": int(row["selected"]),
             "rate": page.fmt_percent(float(row["rate"])),
-            "rule": row["rule"] or "-",
+            "rule": rule_text(rule_set.tiers.get(str(tier)), reference, plain=False) or "-",
             "met": bool(row["met"]),
         }
         for tier, row in summary.iterrows()  # one row per credit tier (a handful)
@@ -168,6 +180,7 @@ __all__ = [
     "MONITOR_JSON_ENV",
     "drift_status",
     "outcome_figures",
+    "rule_set_today",
     "tier_rates",
     "todays_decisions",
 ]

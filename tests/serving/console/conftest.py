@@ -110,6 +110,7 @@ def record(
     office: str | None = "HK01",
     importer: str | None = "IMP-1",
     declared_value: float = 12000.0,
+    policy_version: str = "p-test",
     **fields: Any,
 ) -> None:
     """Write one decision to the store as the API does."""
@@ -127,7 +128,7 @@ def record(
                 declaration=declaration,
                 decision=body,
                 model_version="m-test",
-                policy_version="p-test",
+                policy_version=policy_version,
                 recorded_at=at or datetime.now(UTC) - timedelta(minutes=30),
                 credential="tests",
             )

@@ -7,11 +7,13 @@ import re
 import pytest
 
 from portsift.store.audit_chain import OPTIONAL_FIELDS
+from portsift.store.audit_records import DecisionRecord
 from tests.serving.console.conftest import (
     OFFICER_ID,
     SUPERVISOR_ID,
     SUPERVISOR_PASSWORD,
     Console,
+    decision,
     record,
 )
 
@@ -46,6 +48,23 @@ def test_the_page_shows_the_decision_the_explanation_and_the_versions(console: C
     assert 'id="tier-rule"' in html
     assert 'name="csrf"' in html
     assert 'id="importer">IMP-1<' in html
+
+
+def test_the_tier_rule_is_the_one_the_decision_was_held_to(console: Console) -> None:
+    # Under Order 251 the certified tier was abolished (held to regular, no rule); under
+    # Order 282 it is capped at half the regular rate. The policy version names the set.
+    record(console.store, "OLD", tier="certified", policy_version="policy-ab12/gacc-order-251")
+    record(console.store, "NEW", tier="certified", policy_version="policy-ab12/gacc-order-282")
+    console.sign_in()
+
+    def rule(declaration_id: str) -> str:
+        html = console.client.get(f"/declaration/{declaration_id}").text
+        match = re.search(r'id="tier-rule">([^<]*)<br><span class="muted small">([^<]*)<', html)
+        assert match is not None
+        return " / ".join(match.groups())
+
+    assert rule("OLD") == "无 / 海关总署令第251号"
+    assert rule("NEW") == "&lt; 50% × 常规管理企业 / 海关总署令第282号"
 
 
 def test_the_page_shows_the_importers_other_declarations_and_outcomes(
@@ -157,3 +176,25 @@ def test_a_bad_form_is_refused_naming_the_field(
     assert answer.status_code == 400  # type: ignore[attr-defined]
     assert f"field &#39;{field}&#39;" in answer.text  # type: ignore[attr-defined]
     assert console.store.outcomes_of("D1") == []
+
+
+def test_an_imported_decision_without_contributions_still_opens(console: Console) -> None:
+    # `portsift audit import` records a score output's rows: no SHAP contributions.
+    body = {key: value for key, value in decision("IMP").items() if key != "contributions"}
+    console.store.record_decisions(
+        [
+            DecisionRecord.from_request(
+                request_id="import-1-0",
+                declaration={"declaration_id": "IMP", "declared_value": 10.0},
+                decision=body,
+                model_version="m-test",
+                policy_version="p-test",
+                credential="audit-import",
+            )
+        ]
+    )
+    console.sign_in()
+    page = console.client.get("/declaration/IMP")
+    assert page.status_code == 200
+    assert 'id="waterfall"' in page.text
+    assert _post(console, "IMP", {"violation": "no", "disclosure": "no"}).status_code == 303

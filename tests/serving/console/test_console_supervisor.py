@@ -74,7 +74,10 @@ def test_todays_rates_per_tier_against_the_rules_in_force(any_console: Console) 
     assert advanced[:3] == (10, 0, "0.0%") and advanced[4] == "ok"  # < 20% x regular
     dishonest = by_tier["dishonest"]
     assert dishonest[:3] == (5, 3, "60.0%") and dishonest[4] == "bad"  # below the 80% floor
-    assert dishonest[3] == "&gt;= 80%"  # the rule in force, escaped in the HTML
+    assert dishonest[3] == "≥ 80%"  # the rule in force
+    assert advanced[3] == "&lt; 20% × regular"
+    assert _cell(html, "rule-set") == "GACC Order 282 (2026)"
+    assert 'id="rules-not-met"' in html
 
 
 def test_random_share_hits_revenue_and_the_random_samples_interval(any_console: Console) -> None:
