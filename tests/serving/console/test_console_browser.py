@@ -123,11 +123,17 @@ def _queue_ids(page: Page) -> list[str]:
     return ids
 
 
-def _assert_not_blank_with_cjk(page: Page, png: Path, selector: str) -> None:
-    """The screenshot has content, and the Chinese of ``selector`` is drawn as glyphs."""
+def _assert_not_blank(png: Path) -> Image.Image:
+    """The screenshot is not one colour and has dark (text) pixels; returns it in grey."""
     image = Image.open(png).convert("L")
     assert ImageStat.Stat(image).stddev[0] > 15, f"{png.name} is (nearly) one colour"
     assert (np.asarray(image) < 128).mean() > 0.002, f"{png.name} has almost no dark pixels"
+    return image
+
+
+def _assert_not_blank_with_cjk(page: Page, png: Path, selector: str) -> None:
+    """The screenshot has content, and the Chinese of ``selector`` is drawn as glyphs."""
+    image = _assert_not_blank(png)
     boxes = [b for b in page.character_boxes(selector) if ord(b["c"]) > 0x2E80]
     assert len(boxes) >= 3, f"{selector} has no Chinese to check: {boxes}"
     # One cell size for all (the boxes differ by fractions of a pixel).
@@ -166,7 +172,10 @@ def _record_first(page: Page, running: Running, *, english: bool) -> str:
     assert page.evaluate("document.querySelector('#waterfall svg') !== null")
     assert page.text("#lane")  # the decision panel
     png = page.screenshot(running.shots / f"declaration-{'en' if english else 'zh'}.png")
-    if not english:
+    if english:
+        _assert_not_blank(png)
+        assert page.text("#outcome h2").endswith("Inspection outcome")
+    else:
         _assert_not_blank_with_cjk(page, png, "#title")
     page.click("#violation-yes")
     page.evaluate("document.querySelector('#kind').value = 'undervaluation'")
@@ -204,6 +213,7 @@ def test_sign_in_queue_declaration_outcome_in_a_real_browser(
         page.loaded("/console/queue")
         assert page.evaluate("document.documentElement.lang") == "en"
         assert page.text("#title") == "Inspection queue"
+        _assert_not_blank(page.screenshot(running.shots / "queue-en.png"))
         second = _record_first(page, running, english=True)
         assert "is recorded" in page.text("#recorded")
         assert _queue_ids(page) == [i for i in expected if i not in (chosen, second)]
