@@ -51,6 +51,11 @@ def add_parser(subparsers: Any) -> None:
         help="worker processes (default PORTSIFT_WORKERS, else 1); one per core serves the "
         "most clients, each runs LightGBM on one thread",
     )
+    serve.add_argument(
+        "--officers",
+        help="the officer console's officers TOML file (default PORTSIFT_OFFICERS, else "
+        "[console] officers_file); the console is at /console (docs/console.md)",
+    )
     serve.add_argument("--enterprises", help="newer enterprise credit register")
     serve.add_argument("--commodities", help="newer commodity catalogue")
     serve.add_argument(
