@@ -551,13 +551,30 @@ class AuditStore:
             raise AuditError(f"could not read the queue from {self.url}: {err}") from err
 
     def queue_options(self) -> tuple[list[str], list[str]]:
-        """The customs offices and credit tiers on record (the queue's filter menus).
+        """The customs offices and credit tiers of the queue (its filter menus).
 
         Returns:
             The distinct offices and tiers, sorted.
         """
         with self._read() as conn:
-            return audit_queue.queue_options(conn, self._decisions)
+            return audit_queue.queue_options(conn, self._decisions, self._feedback)
+
+    def decided_since(self, since: datetime) -> list[tuple[Any, ...]]:
+        """The latest decision of each declaration decided since a time, with its outcome.
+
+        Args:
+            since: The start (time zone aware).
+
+        Returns:
+            Rows of ``declaration_id, selected, credit_tier, selection_reason, inspected,
+            illicit, revenue`` (see :func:`portsift.store.audit_queue.decided_since`).
+
+        Raises:
+            ValueError: When ``since`` is not time zone aware.
+        """
+        require_aware(since, "since")
+        with self._read() as conn:
+            return audit_queue.decided_since(conn, self._decisions, self._feedback, since)
 
     def importer_history(
         self, importer_id: str, *, exclude: str, limit: int = 20

@@ -18,12 +18,12 @@ the order is still covered, because each row names the hash of the one before.
 The columns hashed are fixed here (:data:`DECISION_FIELDS`, :data:`FEEDBACK_FIELDS`), not
 read from the table: a column added later must not change the hash of the rows already
 chained. So the columns added after the chain began (:data:`OPTIONAL_FIELDS`: the
-declaration's customs office and importer, the officer console's officer id, violation
-kind, voluntary disclosure and note) enter a row's content only when they are not null:
-a row written before them hashes as it always did, and setting one on such a row
-afterwards breaks its hash like any other edit. :func:`content_json` writes the same text
-as ``canonical_json`` several times faster (verifying a million rows is mostly this);
-the tests hold the two together.
+declaration's customs office and importer, whether it was selected, the officer
+console's officer id, violation kind, voluntary disclosure and note) enter a row's
+content only when they are not null: a row written before them hashes as it always did,
+and setting one on such a row afterwards breaks its hash like any other edit.
+:func:`content_json` writes the same text as ``canonical_json`` several times faster
+(verifying a million rows is mostly this); the tests hold the two together.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ DECISION_FIELDS: Final[tuple[str, ...]] = (
     "policy_version",
     "recorded_at",
     "request_id",
+    "selected",
 )
 #: The columns of a ``feedback`` row that its hash covers, in key (sorted) order.
 FEEDBACK_FIELDS: Final[tuple[str, ...]] = (
@@ -79,6 +80,7 @@ OPTIONAL_FIELDS: Final[frozenset[str]] = frozenset(
         "importer_id",
         "note",
         "officer_id",
+        "selected",
         "violation_kind",
         "voluntary_disclosure",
     }
@@ -133,6 +135,7 @@ _ENCODERS: Final[dict[str, _Encoder]] = {
     "illicit": _flag,
     "inspected": _flag,
     "revenue": _number,
+    "selected": _flag,
     "voluntary_disclosure": _flag,
 }
 

@@ -28,7 +28,9 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -146,11 +148,22 @@ class _Columns:
 def _waiting(
     decisions: Table, feedback: Table, columns: _Columns, wanted: QueueFilter, *, lane: bool
 ) -> list[ColumnElement[bool]]:
-    """The conditions of the queue: latest decision, selected, no outcome, the filters."""
-    latest = select(func.max(decisions.c.id)).group_by(decisions.c.declaration_id)
+    """The conditions of the queue: selected, latest decision, no outcome, the filters.
+
+    ``selected`` is read from its column (indexed: only the selected rows are visited),
+    and from the JSON on rows written before the column; a newer decision of the same
+    declaration and an outcome are looked up by the declaration's index.
+    """
+    newer = decisions.alias("newer")
     conditions: list[ColumnElement[bool]] = [
-        decisions.c.id.in_(latest),
-        columns.selected == 1,
+        or_(
+            # `= true`, not `IS TRUE`: PostgreSQL uses an index only for the former.
+            decisions.c.selected == true(),
+            and_(decisions.c.selected.is_(None), columns.selected == 1),
+        ),
+        ~exists().where(
+            newer.c.declaration_id == decisions.c.declaration_id, newer.c.id > decisions.c.id
+        ),
         ~exists().where(feedback.c.declaration_id == decisions.c.declaration_id),
     ]
     if lane and wanted.lane is not None:
@@ -231,7 +244,7 @@ def queue_page(
         )
         for row in conn.execute(statement)
     ]
-    total = conn.execute(select(func.count()).select_from(decisions).where(*conditions))
+    # One count for both: the total is the lane's count when the queue is filtered by one.
     counted = (
         select(columns.lane.label("lane"), func.count().label("n"))
         .where(*_waiting(decisions, feedback, columns, wanted, lane=False))
@@ -240,7 +253,8 @@ def queue_page(
     by_lane = {lane: 0 for lane in SELECTED_LANES}
     for row in conn.execute(counted):
         by_lane[str(row.lane)] = int(row.n)
-    return QueuePage(entries=entries, total=int(total.scalar_one()), by_lane=by_lane)
+    total = by_lane.get(wanted.lane, 0) if wanted.lane is not None else sum(by_lane.values())
+    return QueuePage(entries=entries, total=total, by_lane=by_lane)
 
 
 @dataclass(frozen=True)
@@ -343,22 +357,77 @@ def importer_history(
     return entries, {name: int(value or 0) for name, value in counted._mapping.items()}
 
 
-def queue_options(conn: Connection, decisions: Table) -> tuple[list[str], list[str]]:
-    """The offices and credit tiers on record, for the queue's filter menus.
+def queue_options(
+    conn: Connection, decisions: Table, feedback: Table
+) -> tuple[list[str], list[str]]:
+    """The offices and credit tiers of the declarations waiting, for the filter menus.
 
     Args:
         conn: A connection inside a read transaction.
         decisions: The ``decisions`` table.
+        feedback: The ``feedback`` table.
 
     Returns:
         The distinct offices and the distinct tiers, sorted.
     """
     columns = _Columns(decisions, conn.dialect.name)
-    offices = conn.execute(
-        select(decisions.c.customs_office).where(decisions.c.customs_office.is_not(None)).distinct()
-    ).scalars()
-    tiers = conn.execute(select(columns.tier).distinct()).scalars()
-    return sorted(str(o) for o in offices), sorted(str(t) for t in tiers if t)
+    waiting = _waiting(decisions, feedback, columns, QueueFilter(), lane=True)
+    pairs = conn.execute(
+        select(decisions.c.customs_office, columns.tier).where(*waiting).distinct()
+    ).all()
+    offices = {str(office) for office, _ in pairs if office is not None}
+    tiers = {str(tier) for _, tier in pairs if tier}
+    return sorted(offices), sorted(tiers)
+
+
+def decided_since(
+    conn: Connection, decisions: Table, feedback: Table, since: datetime
+) -> list[tuple[Any, ...]]:
+    """The latest decision of each declaration decided since a time, with its outcome.
+
+    The decision's fields are read from its JSON in SQL and the latest outcome (greatest
+    id) joined, so that nothing is parsed row by row in Python.
+
+    Args:
+        conn: A connection inside a read transaction.
+        decisions: The ``decisions`` table.
+        feedback: The ``feedback`` table.
+        since: The start (time zone aware).
+
+    Returns:
+        Rows of ``declaration_id, selected, credit_tier, selection_reason, inspected,
+        illicit, revenue`` (the outcome's ``None`` without one).
+    """
+    columns = _Columns(decisions, conn.dialect.name)
+    newer = decisions.alias("newer")
+    outcomes = feedback.alias("newer_outcome")
+    newest_outcome = (
+        select(func.max(outcomes.c.id))
+        .where(outcomes.c.declaration_id == decisions.c.declaration_id)
+        .correlate(decisions)
+        .scalar_subquery()
+    )
+    statement = (
+        select(
+            decisions.c.declaration_id,
+            func.coalesce(columns.selected, 0),
+            func.coalesce(columns.tier, ""),
+            func.coalesce(columns.reason, ""),
+            feedback.c.inspected,
+            feedback.c.illicit,
+            feedback.c.revenue,
+        )
+        .select_from(decisions.outerjoin(feedback, feedback.c.id == newest_outcome))
+        .where(
+            decisions.c.recorded_at >= since,
+            ~exists().where(
+                newer.c.declaration_id == decisions.c.declaration_id,
+                newer.c.id > decisions.c.id,
+            ),
+        )
+        .order_by(decisions.c.id)
+    )
+    return [tuple(row) for row in conn.execute(statement)]
 
 
 __all__ = [
@@ -367,6 +436,7 @@ __all__ = [
     "QueueEntry",
     "QueueFilter",
     "QueuePage",
+    "decided_since",
     "importer_history",
     "queue_options",
     "queue_page",

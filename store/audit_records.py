@@ -163,6 +163,9 @@ class DecisionRecord:
             queue (``None``: not given); at most 64 characters.
         importer_id: The declaration's importer, for the enterprise's history in the
             console (``None``: not given); at most 64 characters.
+        selected: Whether the decision selected the declaration (the decision's own
+            ``selected``, kept as a column so that the console's queue reads the selected
+            rows only; ``None``: not known).
     """
 
     request_id: str
@@ -177,6 +180,7 @@ class DecisionRecord:
     declared_value: float | None = None
     customs_office: str | None = None
     importer_id: str | None = None
+    selected: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id.strip():
@@ -209,6 +213,8 @@ class DecisionRecord:
             object.__setattr__(self, "declared_value", number)
         check_label(self.customs_office, "DecisionRecord.customs_office", MAX_OFFICE_LENGTH)
         check_label(self.importer_id, "DecisionRecord.importer_id", MAX_OFFICE_LENGTH)
+        if self.selected is not None and not isinstance(self.selected, bool):
+            raise ValueError("DecisionRecord.selected must be True, False or None")
 
     @classmethod
     def from_request(
@@ -238,7 +244,8 @@ class DecisionRecord:
         Returns:
             The record; its ``declared_value`` is the declaration's, when that is a finite
             number, and its ``customs_office`` and ``importer_id`` the declaration's,
-            when given as text of at most 64 characters.
+            when given as text of at most 64 characters; ``selected`` is the decision's
+            (a mapping's 0/1 ``selected``; ``None`` for a decision given as text).
 
         Raises:
             ValueError: When the declaration has no ``declaration_id``.
@@ -259,6 +266,7 @@ class DecisionRecord:
             declared_value=_finite_number(declaration.get("declared_value")),
             customs_office=_label(declaration.get("customs_office")),
             importer_id=_label(declaration.get("importer_id")),
+            selected=_selected(decision),
         )
 
     def decision_json(self) -> str:
@@ -312,6 +320,7 @@ class StoredDecision:
         customs_office: The declaration's office of lodging (``None``: not given, or a
             row from before it was kept).
         importer_id: The declaration's importer (``None`` likewise).
+        selected: Whether the decision selected it (``None`` likewise).
         chain_prev: ``chain_hash`` of the row before it (``None`` before the chain).
         chain_hash: SHA-256 of the row's content (``None`` before the chain).
     """
@@ -332,6 +341,7 @@ class StoredDecision:
     chain_hash: str | None = None
     customs_office: str | None = None
     importer_id: str | None = None
+    selected: bool | None = None
 
     @property
     def decision(self) -> dict[str, Any]:
@@ -383,6 +393,18 @@ class FeedbackResult:
 
     def __index__(self) -> int:
         return self.id
+
+
+def _selected(decision: Mapping[str, Any] | str) -> bool | None:
+    """A decision's ``selected`` as a flag (``None`` for JSON text, or when absent)."""
+    if isinstance(decision, str):
+        return None  # not parsed again on the request path; the queue reads the JSON
+    value = decision.get("selected")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    return None
 
 
 def _label(value: object) -> str | None:

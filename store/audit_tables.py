@@ -56,6 +56,7 @@ ADDED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "chain_hash",
         "customs_office",
         "importer_id",
+        "selected",
     ),
     "feedback": (
         "credential",
@@ -125,8 +126,11 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         # filter and the enterprise's history.
         Column("customs_office", String(MAX_OFFICE_LENGTH), nullable=True),
         Column("importer_id", String(MAX_OFFICE_LENGTH), nullable=True),
+        # The decision's `selected`, so that the queue reads the selected rows only.
+        Column("selected", Boolean, nullable=True),
         Index("ix_decisions_declaration_id", "declaration_id"),
         Index("ix_decisions_importer_id", "importer_id"),
+        Index("ix_decisions_selected", "selected"),
         Index("ix_decisions_recorded_at", "recorded_at"),
         Index("ix_decisions_idempotency", "credential", "idempotency_key"),
     )

@@ -255,6 +255,7 @@ def append_decisions(
                     "declared_value": row.declared_value,
                     "customs_office": row.customs_office,
                     "importer_id": row.importer_id,
+                    "selected": row.selected,
                 }
             )
         chain_rows("decisions", values, previous)

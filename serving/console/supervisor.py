@@ -29,6 +29,16 @@ from portsift.reports import i18n, page
 from portsift.settings import CreditRuleSetSettings, CreditSettings
 from portsift.store.audit import AuditStore
 
+#: Columns of :func:`todays_decisions`.
+DECIDED_COLUMNS: Final[tuple[str, ...]] = (
+    "declaration_id",
+    "selected",
+    "credit_tier",
+    "selection_reason",
+    "inspected",
+    "illicit",
+    "revenue",
+)
 #: Environment variable naming the latest ``portsift monitor --json`` summary.
 MONITOR_JSON_ENV: Final[str] = "PORTSIFT_MONITOR_JSON"
 
@@ -41,27 +51,15 @@ def todays_decisions(audit: AuditStore, now: datetime) -> pd.DataFrame:
         now: The time (its UTC date is "today").
 
     Returns:
-        One row per declaration: ``declaration_id, selected, credit_tier,
-        selection_reason, inspected, illicit, revenue`` (the outcome's columns NaN
-        without one).
+        One row per declaration (:data:`DECIDED_COLUMNS`; the outcome's columns NaN
+        without one), read in SQL.
     """
     start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
-    frame = audit.decisions_frame(since=start)
-    columns = ["declaration_id", "selected", "credit_tier", "selection_reason"]
-    if frame.empty:
-        return pd.DataFrame(columns=[*columns, "inspected", "illicit", "revenue"])
-    latest = frame.drop_duplicates("declaration_id", keep="last")
-    parsed = pd.json_normalize([json.loads(text) for text in latest["decision"]])
-    decided = pd.DataFrame(
-        {
-            "declaration_id": latest["declaration_id"].to_numpy(),
-            "selected": parsed["selected"].fillna(0).astype("int64").to_numpy(),
-            "credit_tier": parsed["credit_tier"].fillna("").astype(str).to_numpy(),
-            "selection_reason": parsed["selection_reason"].fillna("").astype(str).to_numpy(),
-        }
-    )
-    outcomes = audit.feedback_frame()
-    return decided.merge(outcomes, on="declaration_id", how="left")
+    frame = pd.DataFrame(audit.decided_since(start), columns=list(DECIDED_COLUMNS))
+    frame["selected"] = frame["selected"].astype("int64")
+    for name in ("inspected", "illicit", "revenue"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    return frame
 
 
 def rule_set_today(credit: CreditSettings, now: datetime) -> CreditRuleSetSettings:

@@ -45,7 +45,7 @@ def _content(table: str, values: tuple) -> dict:
     }
 
 
-@given(st.tuples(ids, *[texts] * 5, amounts, *[texts] * 7))
+@given(st.tuples(ids, *[texts] * 5, amounts, *[texts] * 7, flags))
 def test_decision_content_is_canonical_json(values: tuple) -> None:
     content = _content("decisions", values)
     assert content_json("decisions", values) == canonical_json(content)

@@ -53,7 +53,7 @@ def independent_hash(backend: Backend, table: str, row: dict[str, Any]) -> str:
             if isinstance(value, str):  # SQLite: naive UTC text
                 value = datetime.fromisoformat(value).replace(tzinfo=UTC)
             content[name] = value.astimezone(UTC).isoformat(timespec="microseconds")
-    for name in ("inspected", "illicit", "voluntary_disclosure"):
+    for name in ("inspected", "illicit", "voluntary_disclosure", "selected"):
         if name in content and content[name] is not None:
             content[name] = bool(content[name])  # SQLite: 0/1
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

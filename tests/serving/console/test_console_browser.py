@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ from tests.serving.console.conftest import (
 
 #: Declarations decided through the API for the queue.
 DECLARATIONS = 120
+#: A directory to copy the checked screenshots to (the README's come from here).
+SCREENSHOTS_ENV = "PORTSIFT_CONSOLE_SCREENSHOTS"
 
 
 @dataclass
@@ -89,7 +92,13 @@ def running(
         assert answer.status_code == 200, answer.text
         decisions = answer.json()
         assert sum(d["selected"] for d in decisions) >= 4, "too few selections to test a queue"
-        yield Running(server, decisions, tmp_path_factory.mktemp("console-shots"))
+        shots = tmp_path_factory.mktemp("console-shots")
+        yield Running(server, decisions, shots)
+        keep = os.environ.get(SCREENSHOTS_ENV)
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for png in shots.glob("*.png"):
+                shutil.copy2(png, Path(keep) / f"console-{png.name}")
     finally:
         server.stop()
 

@@ -196,5 +196,6 @@ def test_an_imported_decision_without_contributions_still_opens(console: Console
     console.sign_in()
     page = console.client.get("/declaration/IMP")
     assert page.status_code == 200
-    assert 'id="waterfall"' in page.text
+    assert 'id="no-contributions"' in page.text and 'id="waterfall"' not in page.text
+    assert "new importer" in page.text  # its reasons in words are still shown
     assert _post(console, "IMP", {"violation": "no", "disclosure": "no"}).status_code == 303
