@@ -43,6 +43,8 @@ from portsift.serving.console.officers import (
     waste_a_verification,
 )
 from portsift.serving.console.sessions import (
+    LOGIN_COOKIE,
+    LOGIN_FORM_S,
     SECRET_ENV,
     SESSION_COOKIE,
     LoginThrottle,
@@ -204,14 +206,30 @@ class _Console:
 
     # ------------------------------------------------------------ sign-in
 
+    def _login_form(
+        self, request: Request, status: int, *, target: str, error: tuple[str, int] | None
+    ) -> Response:
+        """The sign-in page with a fresh CSRF token, tied to a cookie set with it."""
+        nonce, token = self.backend.signer.login_token()
+        response = _page(
+            request, "login.html.j2", status, next=target, error=error,
+            problem=self.backend.problem, csrf=token,
+        )  # fmt: skip
+        response.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=LOGIN_FORM_S,
+            path=_base(request) or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
     async def login_page(self, request: Request) -> Response:
         """``GET /login``: the sign-in form."""
-        return _page(
-            request,
-            "login.html.j2",
-            next=request.query_params.get("next", ""),
-            error=None,
-            problem=self.backend.problem,
+        return self._login_form(
+            request, 200, target=request.query_params.get("next", ""), error=None
         )
 
     async def login(self, request: Request) -> Response:
@@ -222,14 +240,16 @@ class _Console:
         password = str(form.get("password") or "")
         target = str(form.get("next") or "")
         client = request.client.host if request.client else "unknown"
+        if not backend.signer.login_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+            logger.warning("console: sign-in form without its CSRF token refused (%s)", client)
+            return self._login_form(request, 403, target=target, error=("stale_form", 0))
         keys = (f"officer:{officer_id}", f"client:{client}")
         wait = backend.throttle.retry_after(keys)
         if wait > 0:
             logger.warning("console: sign-in of %r from %s refused: throttled", officer_id, client)
-            response = _page(
-                request, "login.html.j2", 429, next=target, problem=None,
-                error=("throttled", math.ceil(wait / 60)),
-            )  # fmt: skip
+            response = self._login_form(
+                request, 429, target=target, error=("throttled", math.ceil(wait / 60))
+            )
             response.headers["retry-after"] = str(math.ceil(wait))
             return response
         officer = backend.officers.get(officer_id)
@@ -246,10 +266,7 @@ class _Console:
                 officer_id, client, failures, backend.settings.console.failed_login_window_s,
             )  # fmt: skip
             await asyncio.sleep(backend.settings.console.failed_login_delay_s)
-            return _page(
-                request, "login.html.j2", 401, next=target, problem=backend.problem,
-                error=("bad_login", 0),
-            )  # fmt: skip
+            return self._login_form(request, 401, target=target, error=("bad_login", 0))
         backend.throttle.succeeded(f"officer:{officer_id}")
         _, cookie = backend.signer.issue(officer.officer_id)
         logger.info("console: %s signed in from %s", officer.officer_id, client)
@@ -257,6 +274,7 @@ class _Console:
         # Only a path of the console itself: no open redirect.
         destination = target if target.startswith(f"{base}/") and "//" not in target else ""
         response = RedirectResponse(destination or f"{base}/queue", 303, headers=SECURITY_HEADERS)
+        response.delete_cookie(LOGIN_COOKIE, path=base or "/")
         response.set_cookie(
             SESSION_COOKIE,
             cookie,

@@ -10,7 +10,8 @@ nonce in this process.
 
 The CSRF token of a session is an HMAC of its nonce under the same secret (so it needs
 no storage and changes with every sign-in); every form carries it and every ``POST``
-without it, or with another session's, is refused.
+without it, or with another session's, is refused. The sign-in form, before any session,
+carries the HMAC of a random nonce held in a ``SameSite=Strict`` cookie of its own.
 
 Failed sign-ins are counted per officer id and per client address in a sliding window:
 each failure is answered only after ``failed_login_delay_s`` and logged, and after
@@ -34,6 +35,10 @@ from typing import Final
 
 #: Name of the session cookie.
 SESSION_COOKIE: Final[str] = "portsift_console"
+#: Name of the cookie the sign-in form's CSRF token is tied to (before any session).
+LOGIN_COOKIE: Final[str] = "portsift_console_login"
+#: How long a sign-in form stays valid, in seconds.
+LOGIN_FORM_S: Final[int] = 900
 #: Environment variable holding the secret that signs sessions (shared by the workers).
 SECRET_ENV: Final[str] = "PORTSIFT_CONSOLE_SECRET"
 #: Shortest secret accepted.
@@ -170,6 +175,37 @@ class SessionSigner:
         """
         return bool(token) and hmac.compare_digest(self.csrf_token(session), str(token))
 
+    def login_token(self) -> tuple[str, str]:
+        """A fresh sign-in nonce (for its cookie) and the CSRF token of the sign-in form.
+
+        There is no session yet to tie the form to, so the form is tied to a cookie
+        (``SameSite=Strict``: another site's page cannot send it): a sign-in posted from
+        elsewhere, to put a victim in the attacker's session, is refused.
+
+        Returns:
+            The nonce and the form's token.
+        """
+        nonce = secrets.token_urlsafe(18)
+        return nonce, self._login_token(nonce)
+
+    def login_ok(self, nonce: str | None, token: str | None) -> bool:
+        """Whether a sign-in form's token belongs to the nonce of its cookie.
+
+        Args:
+            nonce: The sign-in cookie's value.
+            token: The token the form sent.
+
+        Returns:
+            ``True`` when they match.
+        """
+        if not nonce or not token:
+            return False
+        return hmac.compare_digest(self._login_token(nonce), str(token))
+
+    def _login_token(self, nonce: str) -> str:
+        message = b"login:" + nonce.encode()
+        return hmac.new(self._csrf_key, message, hashlib.sha256).hexdigest()
+
     def _sign(self, body: str) -> str:
         digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
@@ -244,6 +280,8 @@ class LoginThrottle:
 
 
 __all__ = [
+    "LOGIN_COOKIE",
+    "LOGIN_FORM_S",
     "MIN_SECRET_LENGTH",
     "SECRET_ENV",
     "SESSION_COOKIE",

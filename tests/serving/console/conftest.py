@@ -144,10 +144,20 @@ class Console:
     store: AuditStore
     backend: ConsoleBackend
 
-    def sign_in(self, officer_id: str = OFFICER_ID, password: str = OFFICER_PASSWORD) -> Any:
-        return self.client.post(
-            "/login", data={"officer_id": officer_id, "password": password}, follow_redirects=False
-        )
+    def sign_in(
+        self, officer_id: str = OFFICER_ID, password: str = OFFICER_PASSWORD, **more: str
+    ) -> Any:
+        """Open the sign-in form (its CSRF token and cookie), then post it."""
+        token = self.login_token()
+        form = {"officer_id": officer_id, "password": password, "csrf": token, **more}
+        return self.client.post("/login", data=form, follow_redirects=False)
+
+    def login_token(self) -> str:
+        page = self.client.get("/login")
+        assert page.status_code == 200, page.text
+        match = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+        assert match is not None, "no CSRF token on the sign-in form"
+        return match.group(1)
 
     def csrf(self, path: str = "/queue") -> str:
         page = self.client.get(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -17,7 +18,12 @@ from portsift.serving.console.officers import (
     load_officers,
     parse_officers,
 )
-from portsift.serving.console.sessions import SESSION_COOKIE, LoginThrottle, SessionSigner
+from portsift.serving.console.sessions import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    LoginThrottle,
+    SessionSigner,
+)
 from tests.serving.console.conftest import (
     OFFICER_ID,
     OFFICER_PASSWORD,
@@ -28,6 +34,13 @@ from tests.serving.console.conftest import (
 )
 
 PAGES = ["/queue", "/declaration/D1", "/supervisor"]
+
+
+def _session_cookies(answer: Any) -> list[str]:
+    """The Set-Cookie headers of the session cookie (not of the sign-in form's)."""
+    return [c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{SESSION_COOKIE}=")]
+
+
 ACTIONS = ["/declaration/D1/outcome", "/logout"]
 
 
@@ -61,7 +74,9 @@ def test_sign_in_sets_a_strict_http_only_secure_expiring_cookie(console: Console
     answer = console.sign_in()
     assert answer.status_code == 303
     assert answer.headers["location"] == "/queue"
-    cookie = answer.headers["set-cookie"]
+    [cookie] = [
+        c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{SESSION_COOKIE}=")
+    ]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     lowered = cookie.lower()
     assert "httponly" in lowered
@@ -77,12 +92,13 @@ def test_sign_in_sets_a_strict_http_only_secure_expiring_cookie(console: Console
 def test_the_cookie_is_not_secure_over_plain_http(console: Console) -> None:
     app = create_console_app(lambda: console.backend)
     with TestClient(app, base_url="http://testserver") as client:
-        answer = client.post(
-            "/login", data={"officer_id": OFFICER_ID, "password": OFFICER_PASSWORD},
-            follow_redirects=False,
-        )  # fmt: skip
+        plain = Console(client=client, store=console.store, backend=console.backend)
+        answer = plain.sign_in()
     assert answer.status_code == 303
-    assert "secure" not in answer.headers["set-cookie"].lower()
+    session = [
+        c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{SESSION_COOKIE}=")
+    ]
+    assert session and "secure" not in session[0].lower()
 
 
 def test_a_forged_or_expired_cookie_opens_nothing(console: Console) -> None:
@@ -149,7 +165,7 @@ def test_a_wrong_password_is_slowed_and_logged(
         answer = console.sign_in(password="not the password")
         took = time.monotonic() - started
     assert answer.status_code == 401
-    assert SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+    assert not _session_cookies(answer)
     assert took >= delay
     assert any("failed sign-in" in r.getMessage() and OFFICER_ID in r.getMessage()
                for r in caplog.records)  # fmt: skip
@@ -189,20 +205,28 @@ def test_only_a_supervisor_opens_the_supervisor_view(console: Console) -> None:
 
 
 def test_the_next_page_is_kept_but_only_inside_the_console(console: Console) -> None:
-    answer = console.client.post(
-        "/login",
-        data={"officer_id": OFFICER_ID, "password": OFFICER_PASSWORD, "next": "/supervisor"},
-        follow_redirects=False,
-    )
+    answer = console.sign_in(next="/supervisor")
     assert answer.headers["location"] == "/supervisor"
     console.client.cookies.clear()
-    answer = console.client.post(
-        "/login",
-        data={"officer_id": OFFICER_ID, "password": OFFICER_PASSWORD,
-              "next": "//evil.example/phish"},
-        follow_redirects=False,
-    )  # fmt: skip
+    answer = console.sign_in(next="//evil.example/phish")
     assert answer.headers["location"] == "/queue"
+
+
+def test_a_sign_in_form_without_its_csrf_token_is_refused(console: Console) -> None:
+    # Login CSRF: a page elsewhere posting the attacker's credentials, so that the victim
+    # works (and records outcomes) in the attacker's session. Its POST carries neither the
+    # form's token nor the SameSite=Strict cookie the token is tied to.
+    form = {"officer_id": OFFICER_ID, "password": OFFICER_PASSWORD}
+    answer = console.client.post("/login", data=form, follow_redirects=False)
+    assert answer.status_code == 403
+    assert not _session_cookies(answer)
+    token = console.login_token()
+    console.client.cookies.delete(LOGIN_COOKIE)  # the token without its cookie
+    answer = console.client.post("/login", data={**form, "csrf": token}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert console.client.get("/queue", follow_redirects=False).status_code == 303
+    login_cookie = console.client.get("/login").headers["set-cookie"].lower()
+    assert "httponly" in login_cookie and "samesite=strict" in login_cookie
 
 
 def test_passwords_are_argon2_hashes() -> None:

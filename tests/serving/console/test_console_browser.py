@@ -265,9 +265,12 @@ def test_a_bearer_token_does_not_open_the_console(running: Running) -> None:
 
 def test_a_console_session_does_not_open_the_api(running: Running) -> None:
     with httpx.Client(base_url=running.server.url, timeout=60) as client:
+        form = client.get("/console/login").text
+        token = re.search(r'name="csrf" value="([0-9a-f]{64})"', form)
+        assert token is not None
         signed_in = client.post(
             "/console/login",
-            data={"officer_id": OFFICER_ID, "password": OFFICER_PASSWORD},
+            data={"officer_id": OFFICER_ID, "password": OFFICER_PASSWORD, "csrf": token[1]},
             follow_redirects=False,
         )
         assert signed_in.status_code == 303
