@@ -135,7 +135,7 @@ def _json_reply(status: int, body: dict[str, Any]) -> tuple[dict[str, Any], byte
 
 
 class GuardMiddleware:
-    """ASGI middleware: bearer tokens and their scopes on every path but health; body cap.
+    """ASGI middleware: tokens and scopes on every path but health and /console; body cap.
 
     A request without an accepted ``Authorization: Bearer <token>`` gets 401 and one whose
     credential lacks the path's scope (``serving.auth.PATH_SCOPES``) 403, both before any
@@ -156,9 +156,12 @@ class GuardMiddleware:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Check the token and the body size, then pass the request on."""
         path = scope.get("path", "")
-        console = path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
-        if scope["type"] != "http" or path in OPEN_PATHS or console:
+        if scope["type"] != "http" or path in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
+            # The console signs its officers in itself; its bodies are capped all the same.
+            await self._capped(scope, receive, send, send)
             return
         # Two Authorization headers: which one a proxy, a log and this check would each
         # read is anyone's guess (the dict below keeps the last), so neither is.
@@ -196,7 +199,14 @@ class GuardMiddleware:
             return
         # The endpoints read it from ``ctx.request.state`` (the audit store records it).
         scope.setdefault("state", {})[CREDENTIAL_STATE] = credential.name
-        length = headers.get("content-length")
+        await self._capped(scope, receive, send, _NamedFieldErrors(send))
+
+    async def _capped(self, scope: Any, receive: Any, send: Any, answer: Any) -> None:
+        """Pass the request on with its body capped (413 by length, or while it streams)."""
+        length = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-length"),
+            None,
+        )
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._too_large(send)
             return
@@ -213,7 +223,7 @@ class GuardMiddleware:
             return message
 
         try:
-            await self.app(scope, counted_receive, _NamedFieldErrors(send))
+            await self.app(scope, counted_receive, answer)
         except _BodyTooLargeError:
             await self._too_large(send)
 

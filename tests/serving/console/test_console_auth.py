@@ -275,3 +275,30 @@ def test_a_bad_officers_file_is_refused_naming_file_officer_and_field(
 def test_a_missing_officers_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(OfficerConfigError, match="cannot read the officers file"):
         load_officers(tmp_path / "absent.toml")
+
+
+def test_the_api_token_check_skips_the_console_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from portsift.serving.service import GuardMiddleware
+
+    monkeypatch.setenv("PORTSIFT_API_TOKENS", "tests score 0123456789abcdef-token")
+    monkeypatch.delenv("PORTSIFT_API_TOKEN_FILE", raising=False)
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    client = TestClient(GuardMiddleware(app))
+    for path in ("/console", "/console/queue", "/console/declaration/D1"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/consoles", "/console-x", "/score", "/feedback", "/metrics"):
+        assert client.get(path).status_code == 401, path
+    assert reached == ["/console", "/console/queue", "/console/declaration/D1"]
+    # The console's bodies are capped like the API's.
+    cap = GuardMiddleware(app).max_body_bytes
+    big = client.post("/console/login", content=b"x" * (cap + 1))
+    assert big.status_code == 413
+    assert reached[-1] == "/console/declaration/D1"
