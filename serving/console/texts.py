@@ -44,7 +44,7 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "record": "提交查验结果",
         "violation": "发现违规",
         "kind": "违规类型",
-        "revenue_raised": "补征税款（元）",
+        "revenue_raised": "补征税款",
         "disclosure": "企业主动披露",
         "note": "备注",
         "inspected": "已查验",
