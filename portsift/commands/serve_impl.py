@@ -39,11 +39,16 @@ def run_serve(args: argparse.Namespace) -> int:
 def _check_console(args: argparse.Namespace, env: dict[str, str]) -> None:
     """Check the console's officers file now (a bad one would stop every worker).
 
-    Sets ``PORTSIFT_OFFICERS`` from ``--officers``; warns when several workers would sign
-    sessions with secrets of their own.
+    Sets ``PORTSIFT_OFFICERS`` from ``--officers``; refuses several workers without a
+    shared session secret (each would sign sessions with one of its own).
+
+    Args:
+        args: The parsed command line (``officers``, ``config``).
+        env: The server's environment, changed in place.
 
     Raises:
-        CliError: The officers file is unreadable or invalid (file, officer and field named).
+        CliError: The officers file is unreadable or invalid (file, officer and field
+            named), or ``--workers`` > 1 without ``PORTSIFT_CONSOLE_SECRET``.
     """
     from portsift.serving.console.officers import (
         OFFICERS_ENV,

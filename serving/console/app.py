@@ -429,11 +429,6 @@ class _Console:
             return await self._declaration_page(
                 request, session, officer, error=str(err), status=400 if status == 422 else status
             )
-        except AuditError:
-            logger.exception("console: outcome not recorded")
-            return _page(request, "message.html.j2", 503, message_key="bad_form",
-                         message="the audit store did not record the outcome; retry",
-                         **self._common(session, officer))  # fmt: skip
         logger.info(
             "console: %s recorded %s for %s (feedback %s)",
             officer.officer_id, receipt["kind"], declaration_id, receipt["feedback_id"],
@@ -469,6 +464,12 @@ class _Console:
         )
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """503 when the audit store cannot be read or written (the officer retries)."""
+    logger.error("console: the audit store failed: %s", exc)
+    return _page(request, "message.html.j2", 503, message_key="store_unavailable", message="")
+
+
 def create_console_app(backend: Callable[[], ConsoleBackend]) -> Starlette:
     """The console as an ASGI app (mount it at ``/console``).
 
@@ -489,7 +490,8 @@ def create_console_app(backend: Callable[[], ConsoleBackend]) -> Starlette:
             Route("/declaration/{declaration_id}", console.declaration, methods=["GET"]),
             Route("/declaration/{declaration_id}/outcome", console.record, methods=["POST"]),
             Route("/supervisor", console.supervisor_view, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={AuditError: _store_unavailable},
     )
 
 

@@ -80,6 +80,7 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "unknown_declaration": "审计库中没有报关单 {id} 的决定。",
         "bad_form": "表单有误：{error}",
         "stale_form": "表单已失效（缺少或不匹配的 CSRF 令牌），请刷新页面后重试。",
+        "store_unavailable": "审计库暂时无法访问，未作任何记录，请稍后重试。",
     },
     "en": {
         "console": "Inspection console",
@@ -150,6 +151,7 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "unknown_declaration": "The audit store holds no decision for declaration {id}.",
         "bad_form": "The form is not right: {error}",
         "stale_form": "The form has expired (CSRF token missing or wrong); reload the page.",
+        "store_unavailable": "The audit store cannot be reached; nothing was recorded. Retry.",
     },
 }
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from portsift.store.audit_chain import OPTIONAL_FIELDS
-from portsift.store.audit_records import DecisionRecord
+from portsift.store.audit_records import AuditError, DecisionRecord
 from tests.serving.console.conftest import (
     OFFICER_ID,
     SUPERVISOR_ID,
@@ -199,3 +199,23 @@ def test_an_imported_decision_without_contributions_still_opens(console: Console
     assert 'id="no-contributions"' in page.text and 'id="waterfall"' not in page.text
     assert "new importer" in page.text  # its reasons in words are still shown
     assert _post(console, "IMP", {"violation": "no", "disclosure": "no"}).status_code == 303
+
+
+def test_an_unreachable_store_is_a_503_and_records_nothing(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record(console.store, "D1")
+    console.sign_in()
+    token = console.csrf("/declaration/D1")
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise AuditError("could not record feedback for 'D1': database is locked")
+
+    monkeypatch.setattr(console.store, "record_feedback", down)
+    answer = console.client.post(
+        "/declaration/D1/outcome", data={"violation": "no", "disclosure": "no", "csrf": token}
+    )
+    assert answer.status_code == 503
+    assert "审计库暂时无法访问" in answer.text
+    monkeypatch.setattr(console.store, "inspection_queue", down)
+    assert console.client.get("/queue").status_code == 503
