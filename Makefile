@@ -64,6 +64,14 @@ demo: install
 	    --lab-results $(DEMO)/data/lab_results.csv --lang zh --id "$$id" --out $(DEMO)/$$out || exit 1; \
 	done
 	@echo "demo outputs in $(DEMO)/: model/, evaluation.json, scores.csv, report.html, report.pdf; MLflow store $(DEMO)/mlflow.db"
+# The officer console: the batch's decisions in an audit store (its queue), one demo
+# supervisor whose password is printed once (a fresh one at every make demo).
+	$(BIN)/portsift audit import --scores $(DEMO)/scores.csv --declarations $(DEMO)/data/declarations.csv \
+	  --model-dir $(DEMO)/model --audit-url sqlite:///$(DEMO)/audit.db
+	rm -f $(DEMO)/officers.toml
+	$(BIN)/portsift console add-officer --officers $(DEMO)/officers.toml --id demo --name 演示科长 --role supervisor
+	@echo "officer console: PORTSIFT_OFFICERS=$(DEMO)/officers.toml PORTSIFT_AUDIT_URL=sqlite:///$(DEMO)/audit.db $(BIN)/portsift serve --model-dir $(DEMO)/model --insecure-dev"
+	@echo "  then open http://127.0.0.1:3000/console and sign in as officer demo with the password printed above (docs/console.md)"
 
 # The scoring API as a bento (serving/packaging.py stages the request path).
 bento: install

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from portsift.commands import (
     audit,
+    console,
     evaluate,
     generate,
     monitor,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         monitor,
         serve,
         audit,
+        console,
     ):
         command.add_parser(commands)
     return parser

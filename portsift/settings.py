@@ -489,6 +489,18 @@ class ServingSettings(_Frozen):
     register_check_seconds: float = Field(ge=0)
 
 
+class ConsoleSettings(_Frozen):
+    """The officer console at ``/console`` (serving/console): officers, sessions, paging."""
+
+    officers_file: str = ""
+    monitor_json: str = ""
+    session_minutes: int = Field(gt=0, le=24 * 60)
+    max_failed_logins: int = Field(ge=1)
+    failed_login_window_s: int = Field(gt=0)
+    failed_login_delay_s: float = Field(ge=0, le=10)
+    page_size: int = Field(ge=1, le=500)
+
+
 class InputBoundsSettings(_Frozen):
     """The largest plausible value of each numeric declaration field (``[input_bounds]``).
 
@@ -527,6 +539,7 @@ class Settings(_Frozen):
     feedback: FeedbackSettings
     serving: ServingSettings
     input_bounds: InputBoundsSettings
+    console: ConsoleSettings
 
 
 #: Sub-tables of ``[selection]`` added after policy versions were first recorded: they

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portsift.store.audit import AuditStore
+from portsift.store.audit_records import MAX_NOTE_LENGTH, VIOLATION_KINDS
 
 
 class FeedbackError(ValueError):
@@ -47,12 +48,19 @@ class Outcome:
         inspected: Whether it was inspected.
         illicit: Whether the inspection found a violation (``None``: not known yet).
         revenue: Duty and taxes the inspection raised (``None``: not known yet).
+        violation_kind: What the violation was (console only; one of
+            :data:`~portsift.store.audit_records.VIOLATION_KINDS`).
+        voluntary_disclosure: Whether the enterprise disclosed it first (console only).
+        note: The officer's note (console only).
     """
 
     declaration_id: str
     inspected: bool
     illicit: bool | None
     revenue: float | None
+    violation_kind: str | None = None
+    voluntary_disclosure: bool | None = None
+    note: str | None = None
 
 
 def parse_outcome(record: Mapping[str, Any]) -> Outcome:
@@ -86,11 +94,35 @@ def parse_outcome(record: Mapping[str, Any]) -> Outcome:
             f"field '{field}': an uninspected declaration cannot report a violation or revenue",
             field,
         )
+    kind = record.get("violation_kind")
+    if kind is not None:
+        if kind not in VIOLATION_KINDS:
+            raise FeedbackError(
+                f"field 'violation_kind' must be one of {', '.join(VIOLATION_KINDS)}, got {kind!r}",
+                "violation_kind",
+            )
+        if not illicit:
+            raise FeedbackError(
+                "field 'violation_kind': a kind of violation is only given with a violation",
+                "violation_kind",
+            )
+    disclosed = _flag(record.get("voluntary_disclosure"), "voluntary_disclosure", nullable=True)
+    note = record.get("note")
+    if note is not None:
+        if not isinstance(note, str):
+            raise FeedbackError("field 'note' must be text", "note")
+        if len(note) > MAX_NOTE_LENGTH:
+            raise FeedbackError(
+                f"field 'note' is {len(note)} characters long; at most {MAX_NOTE_LENGTH}", "note"
+            )
     return Outcome(
         declaration_id=declaration_id,
         inspected=bool(inspected),
         illicit=None if illicit is None else bool(illicit),
         revenue=None if revenue is None else float(revenue),
+        violation_kind=kind,
+        voluntary_disclosure=None if disclosed is None else bool(disclosed),
+        note=note.strip() or None if isinstance(note, str) else None,
     )
 
 
@@ -102,17 +134,26 @@ def record_outcome(
     request_id: str | None = None,
     max_revenue_to_declared_value: float,
     revenue_always_plausible: float = 0.0,
+    officer_id: str | None = None,
+    source: str = "api",
 ) -> dict[str, Any]:
     """Check an outcome against the decision on record and append it to the audit store.
 
+    The API's ``POST /feedback`` and the officer console's outcome form both record
+    through here; the console adds the officer's id and the kind of violation, the
+    voluntary disclosure and the note (``record``'s optional keys).
+
     Args:
         audit: The audit store (holds the decisions and receives the outcome).
-        record: The JSON object sent.
-        credential: Name of the API credential that sent it.
+        record: The JSON object sent (or the console's checked form).
+        credential: Name of the API credential that sent it (the console: ``console``).
         request_id: The HTTP request's id.
         max_revenue_to_declared_value: The plausibility bound of the revenue, relative
             to the declared value.
         revenue_always_plausible: A revenue up to this is accepted whatever the value.
+        officer_id: The officer who recorded it in the console (idempotency is then by
+            declaration and officer).
+        source: What sent it (``api`` or ``console``).
 
     Returns:
         The receipt: ``declaration_id``, ``recorded``, ``feedback_id``, ``kind``
@@ -151,9 +192,13 @@ def record_outcome(
         inspected=outcome.inspected,
         illicit=outcome.illicit,
         revenue=outcome.revenue,
-        source="api",
+        source=source,
         credential=credential,
         request_id=request_id,
+        officer_id=officer_id,
+        violation_kind=outcome.violation_kind,
+        voluntary_disclosure=outcome.voluntary_disclosure,
+        note=outcome.note,
     )
     return {
         "declaration_id": outcome.declaration_id,

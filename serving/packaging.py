@@ -3,10 +3,12 @@
 The repository keeps each stage in a top-level folder that the installed package maps
 into ``portsift`` (``features/`` is ``portsift.features``), so ``bentoml build`` cannot
 copy the folders as they are. This stages the request path in the installed layout,
-``portsift/{features,models,store,serving}/*.py`` with ``portsift/settings.py`` and
+``portsift/{features,models,store,reports,monitoring,serving}`` (their modules, the
+``serving.console`` package, and the Jinja templates of the reports and of the officer
+console, which the service serves at ``/console``) with ``portsift/settings.py`` and
 ``portsift/settings.toml``, next to a copy of the repository's ``bentofile.yaml``, and
-builds the bento from there. Training, reports, monitoring, the generator and the CLI
-stay out of it. Run it with ``make bento`` or::
+builds the bento from there. Training, the generator and the CLI stay out of it. Run it
+with ``make bento`` or::
 
     python -m portsift.serving.packaging [--output tag]
 """
@@ -21,12 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: The stages the service imports (``portsift.<name>``), copied into the bento.
-REQUEST_PATH = ("features", "models", "store", "serving")
+#: The stages the service imports (``portsift.<name>``), copied into the bento; the
+#: officer console renders with the reports' templates and the monitoring statistics.
+REQUEST_PATH = ("features", "models", "store", "reports", "monitoring", "serving")
+#: What of a stage's folder is copied: its modules and subpackages, and templates.
+STAGED_FILES = ("**/*.py", "**/templates/*.j2")
 #: Files of the ``portsift`` package itself that the request path needs.
 PACKAGE_FILES = ("__init__.py", "settings.py", "settings.toml")
 #: Every stage of the package (the import-layer check stages them all).
-ALL_STAGES = (*REQUEST_PATH, "reports", "monitoring", "synthetic", "training")
+ALL_STAGES = (*REQUEST_PATH, "synthetic", "training")
 
 
 def package_dir(name: str = "") -> Path:
@@ -59,10 +64,16 @@ def stage(
     for name in package_files:
         shutil.copy2(package_dir() / name, root / name)
     for stage_name in stages:
+        source_dir = package_dir(stage_name)
         destination = root / stage_name
         destination.mkdir(exist_ok=True)
-        for source in sorted(package_dir(stage_name).glob("*.py")):
-            shutil.copy2(source, destination / source.name)
+        for pattern in STAGED_FILES:
+            for source in sorted(source_dir.glob(pattern)):
+                relative = source.relative_to(source_dir)
+                if "__pycache__" in relative.parts:
+                    continue
+                (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, destination / relative)
     if bentofile is not None:
         shutil.copy2(bentofile, target / "bentofile.yaml")
     return target

@@ -49,11 +49,13 @@ from portsift.serving.auth import (
     TokenVerifier,
 )
 from portsift.serving.batching import MicroBatcher
+from portsift.serving.console.app import ConsoleBackend, create_console_app
 from portsift.serving.feedback import FeedbackError
 from portsift.serving.logs import RequestIdMiddleware, configure_server_logging, request_id_of
 from portsift.serving.openapi_patch import document_service
 from portsift.serving.retries import IDEMPOTENCY_HEADER, check_key
 from portsift.serving.strict_json import StrictBodyMiddleware, distinct_problems
+from portsift.settings import load_settings
 from portsift.store.audit import AuditError
 
 logger = logging.getLogger("portsift.serving")
@@ -72,6 +74,9 @@ WORKERS = int(os.environ.get("PORTSIFT_WORKERS", "1") or 1)
 #: Paths served without a token: BentoML's health checks. ``/metrics`` needs the
 #: ``metrics`` scope (serving.auth.PATH_SCOPES).
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+#: Where the officer console is mounted: its own sign-in and sessions guard it (a
+#: bearer token opens nothing there, and its session cookie nothing of the API).
+CONSOLE_PATH = "/console"
 #: Key of ``request.state`` holding the name of the request's credential.
 CREDENTIAL_STATE = "portsift_credential"
 
@@ -132,7 +137,7 @@ def _json_reply(status: int, body: dict[str, Any]) -> tuple[dict[str, Any], byte
 
 
 class GuardMiddleware:
-    """ASGI middleware: bearer tokens and their scopes on every path but health; body cap.
+    """ASGI middleware: tokens and scopes on every path but health and /console; body cap.
 
     A request without an accepted ``Authorization: Bearer <token>`` gets 401 and one whose
     credential lacks the path's scope (``serving.auth.PATH_SCOPES``) 403, both before any
@@ -152,8 +157,13 @@ class GuardMiddleware:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Check the token and the body size, then pass the request on."""
-        if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
+            # The console signs its officers in itself; its bodies are capped all the same.
+            await self._capped(scope, receive, send, send)
             return
         # Two Authorization headers: which one a proxy, a log and this check would each
         # read is anyone's guess (the dict below keeps the last), so neither is.
@@ -191,7 +201,14 @@ class GuardMiddleware:
             return
         # The endpoints read it from ``ctx.request.state`` (the audit store records it).
         scope.setdefault("state", {})[CREDENTIAL_STATE] = credential.name
-        length = headers.get("content-length")
+        await self._capped(scope, receive, send, _NamedFieldErrors(send))
+
+    async def _capped(self, scope: Any, receive: Any, send: Any, answer: Any) -> None:
+        """Pass the request on with its body capped (413 by length, or while it streams)."""
+        length = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-length"),
+            None,
+        )
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await self._too_large(send)
             return
@@ -208,7 +225,7 @@ class GuardMiddleware:
             return message
 
         try:
-            await self.app(scope, counted_receive, _NamedFieldErrors(send))
+            await self.app(scope, counted_receive, answer)
         except _BodyTooLargeError:
             await self._too_large(send)
 
@@ -340,6 +357,11 @@ class Portsift:
                 logger.error("portsift: %s", message)
                 raise TokenConfigError(message)
             logger.warning("portsift: --insecure-dev: the API accepts requests without a token")
+        # The console shares the worker's audit store; its officers file is read here,
+        # so that a bad one stops the worker with the file, officer and field named.
+        self.console = ConsoleBackend.configure(
+            self.decisions.audit, load_settings(), self.decisions.bundle.pipeline.feature_labels()
+        )
         self.batcher: MicroBatcher[ScoreRequest, list[dict[str, Any]]] = MicroBatcher(
             self.decisions.score_requests,
             size_of=lambda request: len(request.records),
@@ -429,6 +451,11 @@ class Portsift:
 Portsift.add_asgi_middleware(RequestIdMiddleware)
 Portsift.add_asgi_middleware(GuardMiddleware)
 Portsift.add_asgi_middleware(StrictBodyMiddleware)
+
+# The officer console (serving/console), served from this worker's service instance.
+Portsift.mount_asgi_app(
+    create_console_app(lambda: bentoml.get_current_service().console), path=CONSOLE_PATH
+)
 
 # BentoML has no public hook for its OpenAPI document: the one patch is in openapi_patch.
 document_service(Portsift)

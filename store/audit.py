@@ -32,11 +32,13 @@ with no chain fields, are counted by ``verify`` as "before the chain":
     ``credential`` (the API credential that asked), ``idempotency_key`` (not unique: one
     key covers every row of a batch request; indexed with ``credential``), ``amends``,
     ``declared_value`` (the declaration's, to check outcomes against), ``chain_prev``,
-    ``chain_hash``.
+    ``chain_hash``, ``customs_office`` and ``importer_id`` (the declaration's, for the
+    console's queue and the enterprise's history).
 ``feedback``
     ``id``, ``received_at`` (UTC), ``declaration_id``, ``inspected``, ``illicit``,
     ``revenue``, ``source``, ``credential``, ``request_id`` (the HTTP request id),
-    ``corrects``, ``chain_prev``, ``chain_hash``.
+    ``corrects``, ``chain_prev``, ``chain_hash``, and from the officer console
+    ``officer_id``, ``violation_kind``, ``voluntary_disclosure``, ``note``.
 
 The records a caller builds and reads back, the results and the errors are in
 :mod:`portsift.store.audit_records`; the tables, their triggers and their upgrade in
@@ -76,11 +78,15 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from portsift.store import audit_writes
+from portsift.store.audit_console import ConsoleReads
 from portsift.store.audit_engines import WRITE_OPTION, postgresql_engine, sqlite_engine
 from portsift.store.audit_frames import DECISION_COLUMNS, FEEDBACK_COLUMNS
 from portsift.store.audit_records import (
     MAX_CREDENTIAL_LENGTH,
+    MAX_NOTE_LENGTH,
+    MAX_OFFICER_ID_LENGTH,
     MAX_REQUEST_ID_LENGTH,
+    VIOLATION_KINDS,
     AuditError,
     DecisionRecord,
     DecisionResult,
@@ -107,7 +113,7 @@ DEFAULT_BUSY_TIMEOUT_MS: Final[int] = 30_000
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-class AuditStore:
+class AuditStore(ConsoleReads):
     """Append-only, hash-chained store of decisions and inspection feedback.
 
     Open it with :meth:`from_url`. One instance holds a connection pool and may be used
@@ -311,15 +317,20 @@ class AuditStore:
         received_at: datetime | None = None,
         credential: str | None = None,
         request_id: str | None = None,
+        officer_id: str | None = None,
+        violation_kind: str | None = None,
+        voluntary_disclosure: bool | None = None,
+        note: str | None = None,
     ) -> FeedbackResult:
         """Append one inspection outcome, durable when this returns.
 
         The outcome is judged, inside the write transaction, against the latest outcome
-        (greatest id) from the same credential (``None`` counts as one) for the
-        declaration: the same ``(inspected, illicit, revenue)`` is a **repeat** and
-        nothing is written; other values are a **correction** (written with
-        ``corrects`` set to that outcome's id); otherwise the outcome is **new**. A later
-        outcome supersedes an earlier one in :meth:`feedback_frame`; all stay on record.
+        (greatest id) from the same credential and officer (``None`` counts as one) for
+        the declaration: the same ``(inspected, illicit, revenue)`` and the same console
+        fields (kind, disclosure, note) are a **repeat** and nothing is written; other
+        values are a **correction** (written with ``corrects`` set to that outcome's
+        id); otherwise the outcome is **new**. A later outcome supersedes an earlier one
+        in :meth:`feedback_frame`; all stay on record.
 
         Args:
             declaration_id: The declaration.
@@ -330,6 +341,12 @@ class AuditStore:
             received_at: When it was received (time zone aware); default now.
             credential: Name of the API credential that sent it (at most 64 characters).
             request_id: The HTTP request id (at most 128 characters).
+            officer_id: The officer who recorded it in the console (at most 64 characters).
+            violation_kind: What the violation was, one of :data:`VIOLATION_KINDS` (only
+                with ``illicit``).
+            voluntary_disclosure: Whether the enterprise disclosed it before the
+                inspection (``None``: not said).
+            note: The officer's free-text note (at most 2,000 characters).
 
         Returns:
             The outcome on record, its kind and what it corrects (``int(result)`` is the
@@ -337,8 +354,9 @@ class AuditStore:
 
         Raises:
             ValueError: On an empty declaration id, negative or non-finite revenue, an
-                outcome claiming a violation or revenue without an inspection, or a
-                credential or request id that is blank or too long.
+                outcome claiming a violation or revenue without an inspection, a
+                credential, request id or officer id that is blank or too long, a kind
+                not in :data:`VIOLATION_KINDS` or without a violation, or a note too long.
             AuditError: When the database refuses the row.
         """
         if not isinstance(declaration_id, str) or not declaration_id:
@@ -355,6 +373,19 @@ class AuditStore:
             require_aware(received_at, "received_at")
         check_label(credential, "feedback credential", MAX_CREDENTIAL_LENGTH)
         check_label(request_id, "feedback request_id", MAX_REQUEST_ID_LENGTH)
+        check_label(officer_id, "feedback officer_id", MAX_OFFICER_ID_LENGTH)
+        if violation_kind is not None:
+            if violation_kind not in VIOLATION_KINDS:
+                raise ValueError(
+                    f"feedback violation_kind must be one of {', '.join(VIOLATION_KINDS)}, "
+                    f"got {violation_kind!r}"
+                )
+            if not illicit:
+                raise ValueError("feedback violation_kind is only given with a violation")
+        if note is not None and len(note) > MAX_NOTE_LENGTH:
+            raise ValueError(
+                f"feedback note is {len(note)} characters long; at most {MAX_NOTE_LENGTH}"
+            )
         outcome = {
             "received_at": (received_at or _utcnow()).astimezone(UTC),
             "declaration_id": declaration_id,
@@ -364,6 +395,12 @@ class AuditStore:
             "source": source,
             "credential": credential,
             "request_id": request_id,
+            "officer_id": officer_id,
+            "violation_kind": violation_kind,
+            "voluntary_disclosure": None
+            if voluntary_disclosure is None
+            else bool(voluntary_disclosure),
+            "note": note or None,
         }
         table = self._feedback
         try:

@@ -17,8 +17,13 @@ the order is still covered, because each row names the hash of the one before.
 
 The columns hashed are fixed here (:data:`DECISION_FIELDS`, :data:`FEEDBACK_FIELDS`), not
 read from the table: a column added later must not change the hash of the rows already
-chained. :func:`content_json` writes the same text as ``canonical_json`` several times
-faster (verifying a million rows is mostly this); the tests hold the two together.
+chained. So the columns added after the chain began (:data:`OPTIONAL_FIELDS`: the
+declaration's customs office and importer, whether it was selected, the officer
+console's officer id, violation kind, voluntary disclosure and note) enter a row's
+content only when they are not null: a row written before them hashes as it always did,
+and setting one on such a row afterwards breaks its hash like any other edit.
+:func:`content_json` writes the same text as ``canonical_json`` several times faster
+(verifying a million rows is mostly this); the tests hold the two together.
 """
 
 from __future__ import annotations
@@ -38,15 +43,18 @@ DECISION_FIELDS: Final[tuple[str, ...]] = (
     "amends",
     "chain_prev",
     "credential",
+    "customs_office",
     "decision",
     "declaration_id",
     "declared_value",
     "idempotency_key",
+    "importer_id",
     "input_sha256",
     "model_version",
     "policy_version",
     "recorded_at",
     "request_id",
+    "selected",
 )
 #: The columns of a ``feedback`` row that its hash covers, in key (sorted) order.
 FEEDBACK_FIELDS: Final[tuple[str, ...]] = (
@@ -56,10 +64,26 @@ FEEDBACK_FIELDS: Final[tuple[str, ...]] = (
     "declaration_id",
     "illicit",
     "inspected",
+    "note",
+    "officer_id",
     "received_at",
     "request_id",
     "revenue",
     "source",
+    "violation_kind",
+    "voluntary_disclosure",
+)
+#: The columns that enter a row's content only when not null (added after the chain began).
+OPTIONAL_FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        "customs_office",
+        "importer_id",
+        "note",
+        "officer_id",
+        "selected",
+        "violation_kind",
+        "voluntary_disclosure",
+    }
 )
 #: The hashed columns of each table, by table name.
 CHAIN_FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -111,18 +135,19 @@ _ENCODERS: Final[dict[str, _Encoder]] = {
     "illicit": _flag,
     "inspected": _flag,
     "revenue": _number,
+    "selected": _flag,
+    "voluntary_disclosure": _flag,
 }
 
 
-def _layout(fields: Sequence[str]) -> tuple[tuple[str, _Encoder], ...]:
-    """The text before each value (``{"key":`` or ``,"key":``) and its encoder."""
+def _layout(fields: Sequence[str]) -> tuple[tuple[str, _Encoder, bool], ...]:
+    """The key of each value (``"key":``), its encoder and whether a null is left out."""
     return tuple(
-        (("{" if position == 0 else ",") + f'"{name}":', _ENCODERS.get(name, _text))
-        for position, name in enumerate(fields)
+        (f'"{name}":', _ENCODERS.get(name, _text), name in OPTIONAL_FIELDS) for name in fields
     )
 
 
-_LAYOUTS: Final[dict[str, tuple[tuple[str, _Encoder], ...]]] = {
+_LAYOUTS: Final[dict[str, tuple[tuple[str, _Encoder, bool], ...]]] = {
     table: _layout(fields) for table, fields in CHAIN_FIELDS.items()
 }
 
@@ -138,12 +163,15 @@ def content_json(table: str, values: Sequence[Any]) -> str:
         values: The row's values, one per field of the table, in that order.
 
     Returns:
-        The same text as ``canonical_json(dict(zip(CHAIN_FIELDS[table], values)))``.
+        The same text as ``canonical_json`` of the fields and values, the
+        :data:`OPTIONAL_FIELDS` that are null left out.
     """
     return (
-        "".join(
-            prefix + encode(value)
-            for (prefix, encode), value in zip(_LAYOUTS[table], values, strict=True)
+        "{"
+        + ",".join(
+            key + encode(value)
+            for (key, encode, optional), value in zip(_LAYOUTS[table], values, strict=True)
+            if not (optional and value is None)
         )
         + "}"
     )
@@ -177,7 +205,7 @@ def chain_rows(table: str, rows: Sequence[dict[str, Any]], previous: str) -> str
     fields = CHAIN_FIELDS[table]
     for row in rows:
         row["chain_prev"] = previous
-        values = [_hashable(row[name]) for name in fields]
+        values = [_hashable(_field(row, name)) for name in fields]
         previous = row["chain_hash"] = content_hash(table, values)
     return previous
 
@@ -192,9 +220,21 @@ def row_content(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         row: The row's columns (timestamps as datetimes or as text).
 
     Returns:
-        The hashed fields, timestamps as text.
+        The hashed fields, timestamps as text (the :data:`OPTIONAL_FIELDS` that are null or
+        absent left out).
     """
-    return {name: _hashable(row[name]) for name in CHAIN_FIELDS[table]}
+    content = {name: _hashable(_field(row, name)) for name in CHAIN_FIELDS[table]}
+    return {
+        name: value
+        for name, value in content.items()
+        if not (name in OPTIONAL_FIELDS and value is None)
+    }
+
+
+def _field(row: Mapping[str, Any], name: str) -> Any:
+    # An optional field may be absent (a row of a writer that does not know it); any
+    # other must be there.
+    return row.get(name) if name in OPTIONAL_FIELDS else row[name]
 
 
 def _hashable(value: Any) -> Any:
@@ -206,6 +246,7 @@ __all__ = [
     "DECISION_FIELDS",
     "FEEDBACK_FIELDS",
     "GENESIS",
+    "OPTIONAL_FIELDS",
     "chain_rows",
     "content_hash",
     "content_json",

@@ -30,6 +30,21 @@ MAX_REQUEST_ID_LENGTH: Final[int] = 128
 MAX_CREDENTIAL_LENGTH: Final[int] = 64
 #: Longest accepted idempotency key (the column is ``VARCHAR(128)``).
 MAX_IDEMPOTENCY_KEY_LENGTH: Final[int] = 128
+#: Longest customs office or importer id kept with a decision (longer ones are not kept).
+MAX_OFFICE_LENGTH: Final[int] = 64
+#: Longest officer id on an outcome recorded in the console.
+MAX_OFFICER_ID_LENGTH: Final[int] = 64
+#: Longest note on an outcome recorded in the console.
+MAX_NOTE_LENGTH: Final[int] = 2000
+#: The kinds of violation an outcome recorded in the console may name.
+VIOLATION_KINDS: Final[tuple[str, ...]] = (
+    "undervaluation",
+    "misclassification",
+    "origin",
+    "quantity",
+    "prohibited_goods",
+    "other",
+)
 
 #: What recording a decision did: ``"new"`` (written, amends nothing), ``"repeat"``
 #: (nothing written: the declaration's latest decision has the same input) or
@@ -144,6 +159,13 @@ class DecisionRecord:
             every row of a batch request); at most 128 characters.
         declared_value: The declaration's declared (customs) value, kept so that an
             inspection outcome can be checked against it (``None``: not known).
+        customs_office: The declaration's office of lodging, for the officer console's
+            queue (``None``: not given); at most 64 characters.
+        importer_id: The declaration's importer, for the enterprise's history in the
+            console (``None``: not given); at most 64 characters.
+        selected: Whether the decision selected the declaration (the decision's own
+            ``selected``, kept as a column so that the console's queue reads the selected
+            rows only; ``None``: not known).
     """
 
     request_id: str
@@ -156,6 +178,9 @@ class DecisionRecord:
     credential: str | None = None
     idempotency_key: str | None = None
     declared_value: float | None = None
+    customs_office: str | None = None
+    importer_id: str | None = None
+    selected: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id.strip():
@@ -186,6 +211,10 @@ class DecisionRecord:
                 raise ValueError("DecisionRecord.declared_value must be a finite number or None")
             # As the column gives it back, so that what is hashed is what is read.
             object.__setattr__(self, "declared_value", number)
+        check_label(self.customs_office, "DecisionRecord.customs_office", MAX_OFFICE_LENGTH)
+        check_label(self.importer_id, "DecisionRecord.importer_id", MAX_OFFICE_LENGTH)
+        if self.selected is not None and not isinstance(self.selected, bool):
+            raise ValueError("DecisionRecord.selected must be True, False or None")
 
     @classmethod
     def from_request(
@@ -214,7 +243,9 @@ class DecisionRecord:
 
         Returns:
             The record; its ``declared_value`` is the declaration's, when that is a finite
-            number.
+            number, and its ``customs_office`` and ``importer_id`` the declaration's,
+            when given as text of at most 64 characters; ``selected`` is the decision's
+            (a mapping's 0/1 ``selected``; ``None`` for a decision given as text).
 
         Raises:
             ValueError: When the declaration has no ``declaration_id``.
@@ -233,6 +264,9 @@ class DecisionRecord:
             credential=credential,
             idempotency_key=idempotency_key,
             declared_value=_finite_number(declaration.get("declared_value")),
+            customs_office=_label(declaration.get("customs_office")),
+            importer_id=_label(declaration.get("importer_id")),
+            selected=_selected(decision),
         )
 
     def decision_json(self) -> str:
@@ -283,6 +317,10 @@ class StoredDecision:
         amends: Id of the earlier decision of the same declaration that this one amends.
         declared_value: The declaration's declared value (``None``: not known, e.g. on
             rows from before it was kept).
+        customs_office: The declaration's office of lodging (``None``: not given, or a
+            row from before it was kept).
+        importer_id: The declaration's importer (``None`` likewise).
+        selected: Whether the decision selected it (``None`` likewise).
         chain_prev: ``chain_hash`` of the row before it (``None`` before the chain).
         chain_hash: SHA-256 of the row's content (``None`` before the chain).
     """
@@ -301,6 +339,9 @@ class StoredDecision:
     declared_value: float | None = None
     chain_prev: str | None = None
     chain_hash: str | None = None
+    customs_office: str | None = None
+    importer_id: str | None = None
+    selected: bool | None = None
 
     @property
     def decision(self) -> dict[str, Any]:
@@ -354,6 +395,27 @@ class FeedbackResult:
         return self.id
 
 
+def _selected(decision: Mapping[str, Any] | str) -> bool | None:
+    """A decision's ``selected`` as a flag (``None`` for JSON text, or when absent)."""
+    if isinstance(decision, str):
+        return None  # not parsed again on the request path; the queue reads the JSON
+    value = decision.get("selected")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def _label(value: object) -> str | None:
+    """A declaration's office or importer as kept for the console: text that fits, or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_OFFICE_LENGTH:
+        return None
+    return value
+
+
 def _finite_number(value: object) -> float | None:
     """A declaration's number as a float, or ``None`` when it is not a finite number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -398,7 +460,11 @@ def check_label(value: str | None, what: str, longest: int) -> None:
 __all__ = [
     "MAX_CREDENTIAL_LENGTH",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_NOTE_LENGTH",
+    "MAX_OFFICER_ID_LENGTH",
+    "MAX_OFFICE_LENGTH",
     "MAX_REQUEST_ID_LENGTH",
+    "VIOLATION_KINDS",
     "AuditError",
     "DecisionKind",
     "DecisionRecord",

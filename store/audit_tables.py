@@ -38,6 +38,8 @@ from sqlalchemy.schema import CreateIndex
 from portsift.store.audit_records import (
     MAX_CREDENTIAL_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_OFFICE_LENGTH,
+    MAX_OFFICER_ID_LENGTH,
     MAX_REQUEST_ID_LENGTH,
     AuditError,
     require_aware,
@@ -52,8 +54,21 @@ ADDED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "declared_value",
         "chain_prev",
         "chain_hash",
+        "customs_office",
+        "importer_id",
+        "selected",
     ),
-    "feedback": ("credential", "request_id", "corrects", "chain_prev", "chain_hash"),
+    "feedback": (
+        "credential",
+        "request_id",
+        "corrects",
+        "chain_prev",
+        "chain_hash",
+        "officer_id",
+        "violation_kind",
+        "voluntary_disclosure",
+        "note",
+    ),
 }
 
 
@@ -107,7 +122,15 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("declared_value", Float, nullable=True),
         Column("chain_prev", String(64), nullable=True),
         Column("chain_hash", String(64), nullable=True),
+        # The declaration's office of lodging and importer, for the console's office
+        # filter and the enterprise's history.
+        Column("customs_office", String(MAX_OFFICE_LENGTH), nullable=True),
+        Column("importer_id", String(MAX_OFFICE_LENGTH), nullable=True),
+        # The decision's `selected`, so that the queue reads the selected rows only.
+        Column("selected", Boolean, nullable=True),
         Index("ix_decisions_declaration_id", "declaration_id"),
+        Index("ix_decisions_importer_id", "importer_id"),
+        Index("ix_decisions_selected", "selected"),
         Index("ix_decisions_recorded_at", "recorded_at"),
         Index("ix_decisions_idempotency", "credential", "idempotency_key"),
     )
@@ -126,6 +149,12 @@ def build_tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("corrects", Integer, nullable=True),
         Column("chain_prev", String(64), nullable=True),
         Column("chain_hash", String(64), nullable=True),
+        # Recorded in the officer console: who, what kind of violation, whether the
+        # enterprise disclosed it first, and the officer's note.
+        Column("officer_id", String(MAX_OFFICER_ID_LENGTH), nullable=True),
+        Column("violation_kind", String(32), nullable=True),
+        Column("voluntary_disclosure", Boolean, nullable=True),
+        Column("note", Text, nullable=True),
         Index("ix_feedback_declaration_id", "declaration_id", "received_at"),
     )
     for table in (decisions, feedback):
@@ -211,7 +240,8 @@ def upgrade_tables(conn: Connection, tables: Sequence[Table]) -> list[str]:
         # Only the missing ones: CREATE INDEX IF NOT EXISTS would still lock the table on
         # PostgreSQL, at every start of every worker.
         indexes = {index["name"] for index in inspector.get_indexes(table.name, table.schema)}
-        for index in table.indexes:
+        # By name: a table's indexes are a set, and what is reported added is in order.
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
             if index.name not in indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
                 added.append(f"{table.name}.{index.name}")
@@ -245,4 +275,9 @@ def check_tables(conn: Connection, tables: Sequence[Table], url: str) -> None:
             )
 
 
-__all__ = ["ADDED_COLUMNS", "build_tables", "check_tables", "upgrade_tables"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "build_tables",
+    "check_tables",
+    "upgrade_tables",
+]

@@ -39,6 +39,16 @@ CHAIN_LOCK_KEYS: Final[dict[str, int]] = {
     "feedback": CREATE_LOCK_KEY + 2,
 }
 
+#: The fields of an outcome whose values make it a repeat (the same) or a correction.
+_JUDGED: Final[tuple[str, ...]] = (
+    "inspected",
+    "illicit",
+    "revenue",
+    "violation_kind",
+    "voluntary_disclosure",
+    "note",
+)
+
 # Where a declaration's latest decision is while a batch is judged: ("db", row id) or
 # ("batch", position among the rows to insert).
 _Ref = tuple[str, int]
@@ -243,6 +253,9 @@ def append_decisions(
                     "idempotency_key": row.idempotency_key,
                     "amends": None if amends is None else _row_id(amends, ids),
                     "declared_value": row.declared_value,
+                    "customs_office": row.customs_office,
+                    "importer_id": row.importer_id,
+                    "selected": row.selected,
                 }
             )
         chain_rows("decisions", values, previous)
@@ -274,7 +287,10 @@ def append_decisions(
 def append_feedback(
     conn: Connection, writer: ChainWriter, outcome: Mapping[str, Any]
 ) -> FeedbackResult:
-    """Judge an outcome against the same credential's latest one, then chain and insert.
+    """Judge an outcome against the same sender's latest one, then chain and insert.
+
+    The sender is the credential and, for the officer console, the officer: the same
+    officer sending the same outcome again writes nothing, a changed one supersedes.
 
     Args:
         conn: A connection after the writer's :meth:`~ChainWriter.lock`.
@@ -285,18 +301,18 @@ def append_feedback(
         What was done.
     """
     table = writer.table
-    credential = outcome["credential"]
-    same_credential = (
-        table.c.credential.is_(None) if credential is None else table.c.credential == credential
-    )
+    sender = [
+        table.c[name].is_(None) if outcome.get(name) is None else table.c[name] == outcome[name]
+        for name in ("credential", "officer_id")
+    ]
     last = conn.execute(
-        select(table.c.id, table.c.inspected, table.c.illicit, table.c.revenue, table.c.corrects)
-        .where(table.c.declaration_id == outcome["declaration_id"], same_credential)
+        select(table.c.id, *(table.c[name] for name in _JUDGED), table.c.corrects)
+        .where(table.c.declaration_id == outcome["declaration_id"], *sender)
         .order_by(table.c.id.desc())
         .limit(1)
     ).one_or_none()
-    said = (outcome["inspected"], outcome["illicit"], outcome["revenue"])
-    if last is not None and tuple(last[1:4]) == said:
+    said = tuple(outcome.get(name) for name in _JUDGED)
+    if last is not None and tuple(last[1 : 1 + len(_JUDGED)]) == said:
         return FeedbackResult(int(last.id), "repeat", last.corrects)
     corrects = None if last is None else int(last.id)
     previous, (row_id,) = writer.start(conn, 1)

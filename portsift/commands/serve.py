@@ -52,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
         "most clients, each runs LightGBM on one thread",
     )
     serve.add_argument(
+        "--officers",
+        help="the officer console's officers TOML file (default PORTSIFT_OFFICERS, else "
+        "[console] officers_file); the console is at /console (docs/console.md)",
+    )
+    serve.add_argument(
         "--enterprises", help="newer enterprise credit register (read again when it changes)"
     )
     serve.add_argument(

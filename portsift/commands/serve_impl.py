@@ -36,6 +36,52 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _check_console(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Check the console's officers file now (a bad one would stop every worker).
+
+    Sets ``PORTSIFT_OFFICERS`` from ``--officers``; refuses several workers without a
+    shared session secret (each would sign sessions with one of its own).
+
+    Args:
+        args: The parsed command line (``officers``, ``config``).
+        env: The server's environment, changed in place.
+
+    Raises:
+        CliError: The officers file is unreadable or invalid (file, officer and field
+            named), or ``--workers`` > 1 without ``PORTSIFT_CONSOLE_SECRET``.
+    """
+    from portsift.serving.console.officers import (
+        OFFICERS_ENV,
+        OfficerConfigError,
+        load_officers,
+        officers_path,
+    )
+    from portsift.serving.console.sessions import SECRET_ENV
+    from portsift.settings import load_settings
+
+    if args.officers:
+        env[OFFICERS_ENV] = str(Path(args.officers).resolve())
+    path = officers_path(load_settings(args.config).console.officers_file, env)
+    if path is None:
+        print(
+            f"portsift serve: note: no officers file ({OFFICERS_ENV} or --officers): nobody "
+            "can sign in to /console",
+            file=sys.stderr,
+        )
+        return
+    try:
+        officers = load_officers(path)
+    except OfficerConfigError as err:
+        raise CliError(str(err)) from err
+    workers = int(env.get("PORTSIFT_WORKERS", "1") or 1)
+    if workers > 1 and not env.get(SECRET_ENV):
+        raise CliError(
+            f"--workers {workers} with the console needs {SECRET_ENV} (one session secret "
+            "shared by the workers, at least 32 characters)"
+        )
+    say(args, f"portsift serve: console at /console for {len(officers)} officer(s) of {path}")
+
+
 def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     """The ``bentoml serve`` command line and environment of ``portsift serve``.
 
@@ -87,6 +133,7 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         if args.workers < 1:
             raise CliError(f"--workers must be at least 1, got {args.workers}")
         env["PORTSIFT_WORKERS"] = str(args.workers)
+    _check_console(args, env)
     env["PORTSIFT_MODEL_DIR"] = str(Path(model_dir).resolve())
     for kind, name in REGISTER_ENV.items():
         if kind in files:

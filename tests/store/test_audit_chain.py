@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from portsift.store.audit_chain import (
     CHAIN_FIELDS,
     GENESIS,
+    OPTIONAL_FIELDS,
     chain_rows,
     content_hash,
     content_json,
@@ -35,20 +36,59 @@ def test_every_column_but_id_and_chain_hash_is_hashed() -> None:
         assert list(CHAIN_FIELDS[table.name]) == expected
 
 
-@given(st.tuples(ids, *[texts] * 4, amounts, *[texts] * 6))
+def _content(table: str, values: tuple) -> dict:
+    # As the docs say: the optional fields enter only when not null.
+    return {
+        name: value
+        for name, value in zip(CHAIN_FIELDS[table], values, strict=True)
+        if not (name in OPTIONAL_FIELDS and value is None)
+    }
+
+
+@given(st.tuples(ids, *[texts] * 5, amounts, *[texts] * 7, flags))
 def test_decision_content_is_canonical_json(values: tuple) -> None:
-    fields = CHAIN_FIELDS["decisions"]
-    content = dict(zip(fields, values, strict=True))
+    content = _content("decisions", values)
     assert content_json("decisions", values) == canonical_json(content)
 
 
-@given(st.tuples(texts, ids, texts, texts, flags, flags, texts, texts, amounts, texts))
+@given(
+    st.tuples(
+        texts, ids, texts, texts, flags, flags, texts, texts, texts, texts, amounts, texts,
+        texts, flags,
+    )
+)  # fmt: skip
 def test_feedback_content_is_canonical_json(values: tuple) -> None:
-    fields = CHAIN_FIELDS["feedback"]
-    content = dict(zip(fields, values, strict=True))
+    content = _content("feedback", values)
     assert content_json("feedback", values) == canonical_json(content)
     expected = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
     assert content_hash("feedback", values) == expected
+
+
+def test_a_row_without_the_optional_fields_hashes_as_before_them() -> None:
+    # The hash of a feedback row from before the console's fields, as the chain wrote it
+    # then: its ten fields alone. Old rows keep their hash in an upgraded store.
+    before = {
+        "chain_prev": GENESIS,
+        "corrects": None,
+        "credential": "api",
+        "declaration_id": "D1",
+        "illicit": True,
+        "inspected": True,
+        "received_at": "2026-05-01T08:00:00.000000+00:00",
+        "request_id": "r-1",
+        "revenue": 12.5,
+        "source": "api",
+    }
+    row = {**before, "note": None, "officer_id": None}  # upgraded store: nulls
+    values = [row.get(name) for name in CHAIN_FIELDS["feedback"]]
+    assert content_json("feedback", values) == canonical_json(before)
+    with_officer = {**before, "officer_id": "o-7"}
+    values = [with_officer.get(name) for name in CHAIN_FIELDS["feedback"]]
+    assert content_json("feedback", values) == canonical_json(with_officer)
+    assert (
+        content_hash("feedback", values)
+        != hashlib.sha256(canonical_json(before).encode("utf-8")).hexdigest()
+    )
 
 
 def test_timestamps_are_utc_iso_with_microseconds() -> None:

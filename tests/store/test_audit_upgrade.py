@@ -94,6 +94,8 @@ def test_an_old_store_gains_the_columns_and_verifies_its_old_rows_as_before_the_
     assert list(store.upgraded) == [
         *(f"decisions.{column}" for column in ADDED_COLUMNS["decisions"]),
         "decisions.ix_decisions_idempotency",
+        "decisions.ix_decisions_importer_id",
+        "decisions.ix_decisions_selected",
         *(f"feedback.{column}" for column in ADDED_COLUMNS["feedback"]),
     ]
     _, decisions, feedback = build_tables(None)

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from portsift.store.audit import AuditStore
-from portsift.store.audit_chain import CHAIN_FIELDS, GENESIS
+from portsift.store.audit_chain import CHAIN_FIELDS, GENESIS, OPTIONAL_FIELDS
 from portsift.store.audit_verify import ChainHead, parse_heads
 from tests.store import tamper
 from tests.store.audit_rows import record
@@ -42,14 +42,18 @@ def fill(store: AuditStore, decisions: int = 8, outcomes: int = 5) -> None:
 
 def independent_hash(backend: Backend, table: str, row: dict[str, Any]) -> str:
     """A row's hash recomputed as the docs say, from raw SQL values, without portsift."""
-    content = {name: row[name] for name in CHAIN_FIELDS[table]}
+    content = {
+        name: row[name]
+        for name in CHAIN_FIELDS[table]
+        if not (name in OPTIONAL_FIELDS and row[name] is None)  # as the docs say
+    }
     for name in ("recorded_at", "received_at"):
         if name in content:
             value = content[name]
             if isinstance(value, str):  # SQLite: naive UTC text
                 value = datetime.fromisoformat(value).replace(tzinfo=UTC)
             content[name] = value.astimezone(UTC).isoformat(timespec="microseconds")
-    for name in ("inspected", "illicit"):
+    for name in ("inspected", "illicit", "voluntary_disclosure", "selected"):
         if name in content and content[name] is not None:
             content[name] = bool(content[name])  # SQLite: 0/1
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,1 @@
+"""The officer console served under ``/console`` by the scoring service (docs/console.md)."""

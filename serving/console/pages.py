@@ -1,0 +1,245 @@
+"""The console's pages: the reports' Jinja environment and what each page shows.
+
+The templates in ``serving/console/templates`` extend the reports' ``base.html.j2`` and
+include its ``explanation.html.j2`` (the reasons in words and the SHAP waterfall of the
+officer report); the waterfall is drawn by :func:`portsift.reports.charts.waterfall_svg`
+from the contributions the decision carries, grouped by input field as in the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import ChoiceLoader, Environment, PackageLoader
+from markupsafe import Markup
+
+from portsift.models.credit import rule_set_index, rule_text
+from portsift.reports import i18n, page
+from portsift.reports.charts import WaterfallStep, waterfall_svg
+from portsift.reports.officer import factor_value, officer_words
+from portsift.serving.console.texts import KIND_NAMES, texts
+from portsift.settings import CreditRuleSetSettings, CreditSettings
+from portsift.store.audit_records import StoredDecision
+
+#: Factors drawn in the waterfall (the rest are summed into one bar), as in the report.
+WATERFALL_FACTORS = 8
+
+
+@cache
+def environment() -> Environment:
+    """The reports' Jinja environment, with the console's templates found first."""
+    return page.environment().overlay(
+        loader=ChoiceLoader(
+            [
+                PackageLoader("portsift.serving", "console/templates"),
+                PackageLoader("portsift.reports", "templates"),
+            ]
+        )
+    )
+
+
+def render(template: str, lang: i18n.Lang, **context: Any) -> str:
+    """Render a console template with the words of one language.
+
+    Args:
+        template: The template's name.
+        lang: ``zh`` or ``en``.
+        **context: What the template shows.
+
+    Returns:
+        The HTML.
+    """
+    return (
+        environment()
+        .get_template(template)
+        .render(lang=lang, labels=texts(lang), kinds=KIND_NAMES[lang], **context)
+    )
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What ``explanation.html.j2`` reads: reasons, waterfall and contributions."""
+
+    reasons: list[str]
+    waterfall: Markup
+    contributions: list[Any]
+    base_value: float
+    raw_score: float
+
+
+@dataclass(frozen=True)
+class _Factor:
+    feature: str
+    value: str
+    shap: float
+
+
+def explanation(
+    decision: dict[str, Any], feature_labels: dict[str, str], lang: i18n.Lang
+) -> Explanation:
+    """The officer report's explanation of a decision on record, in one language.
+
+    Args:
+        decision: The decision as the API answered it (its ``contributions``).
+        feature_labels: Feature to input-field label of the bundle's pipeline.
+        lang: ``zh`` or ``en``.
+
+    Returns:
+        The reasons in words, the waterfall and the factors, strongest first.
+    """
+    labels = i18n.labels(lang)
+    contributions = decision.get("contributions") or []
+    values = pd.Series(
+        {c["feature"]: math.nan if c.get("value") is None else c["value"] for c in contributions},
+        dtype="float64",
+    )
+    totals: dict[str, float] = {}
+    members: dict[str, list[str]] = {}
+    for item in contributions:  # one per model feature (tens), not per declaration
+        label = feature_labels.get(item["feature"], item["feature"])
+        totals[label] = totals.get(label, 0.0) + float(item["shap"])
+        members.setdefault(label, []).append(item["feature"])
+    order = sorted(totals, key=lambda label: (-abs(totals[label]), label))
+    factors = [
+        _Factor(
+            i18n.factor_name(label, lang),
+            factor_value(label, members[label], values, lang),
+            totals[label],
+        )
+        for label in order
+    ]
+    shown, rest = factors[:WATERFALL_FACTORS], factors[WATERFALL_FACTORS:]
+    steps = [WaterfallStep(f.feature, f.value, f.shap) for f in shown]
+    if rest:
+        steps.append(
+            WaterfallStep(labels["others"].format(count=len(rest)), "", sum(f.shap for f in rest))
+        )
+    base_value = float(decision.get("base_value") or 0.0)
+    risk = float(decision.get("risk_score") or 0.0)
+    chart = waterfall_svg(
+        base_value,
+        steps,
+        base_label=labels["base"],
+        final_label=labels["raw"],
+        final_note=f"{labels['risk']} {page.fmt_percent(risk)}",
+    )
+    reasons = [
+        officer_words(part, feature_labels, values, lang)
+        for part in page.model_reasons(decision.get("reasons"), page.policy_note(decision, lang))
+    ]
+    return Explanation(
+        reasons=reasons,
+        waterfall=chart,
+        contributions=factors,
+        base_value=base_value,
+        raw_score=float(decision.get("raw_score") or 0.0),
+    )
+
+
+def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRuleSetSettings:
+    """The credit rule set the decision was held to.
+
+    The policy version of a decision names it (``policy-<digest>/<rule set id>``: the set
+    in force on the declaration's date, which the store does not keep); a version that
+    names none (an older one) falls back to the set in force on the decision's date.
+
+    Args:
+        stored: The decision on record.
+        credit: ``[selection.credit]``.
+
+    Returns:
+        The rule set.
+    """
+    named = stored.policy_version.rsplit("/", 1)[-1]
+    for rule_set in credit.rule_sets:
+        if rule_set.id == named:
+            return rule_set
+    day = np.array([np.datetime64(stored.recorded_at.astimezone(UTC).date(), "D")])
+    return credit.rule_sets[int(rule_set_index(day, credit)[0])]
+
+
+def decision_facts(
+    stored: StoredDecision, credit: CreditSettings, lang: i18n.Lang
+) -> dict[str, Any]:
+    """The decision panel: lane, reason, deadlines, lab acceptance, tier and its rule.
+
+    Args:
+        stored: The declaration's latest decision on record.
+        credit: ``[selection.credit]``, for the rule of the tier in force on its day.
+        lang: ``zh`` or ``en``.
+
+    Returns:
+        What ``declaration.html.j2`` shows of the decision.
+    """
+    decision = stored.decision
+    labels = texts(lang)
+    lane = str(decision.get("lane") or "green")
+    tier = str(decision.get("credit_tier") or "")
+    rule_set = decided_rule_set(stored, credit)
+    rule = rule_set.tiers.get(rule_set.fallback.get(tier, tier))
+    deadlines, _ = page.extra_decision_fields(decision, lang)
+    return {
+        "lane": lane,
+        "lane_name": i18n.lane_name(lane, lang),
+        "selected": bool(int(decision.get("selected") or 0)),
+        "reason_name": i18n.reason_name(str(decision.get("selection_reason") or ""), lang),
+        "risk_text": page.fmt_percent(float(decision.get("risk_score") or 0.0)),
+        "expected_revenue": page.fmt_money(decision.get("expected_revenue")),
+        "credit_tier": i18n.tier_name(tier, lang),
+        "tier_rule": (
+            rule_text(rule, i18n.tier_name(rule_set.reference_tier, lang), plain=False)
+            or labels["no_rule"]
+        ),
+        "rule_set": rule_set.source_zh if lang == "zh" else rule_set.source,
+        "lab_accepted": page.yes_no(bool(int(decision.get("lab_accepted") or 0)), lang),
+        "deadlines": deadlines,
+        "policy_note": page.policy_note(decision, lang),
+        "versions": [
+            (labels["model_version"], stored.model_version),
+            (labels["policy_version"], stored.policy_version),
+        ],
+        "decided_at": stored.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def time_left(deadline: datetime | None, now: datetime, lang: i18n.Lang) -> tuple[str, bool]:
+    """How long until a deadline, for the queue (``"2 h 15 min"``), and whether it passed.
+
+    Args:
+        deadline: The deadline (``None``: none).
+        now: The time.
+        lang: ``zh`` or ``en``.
+
+    Returns:
+        The text and whether the deadline has passed.
+    """
+    labels = texts(lang)
+    if deadline is None:
+        return labels["no_deadline"], False
+    seconds = (deadline - now).total_seconds()
+    if seconds <= 0:
+        return labels["overdue"], True
+    minutes = int(seconds // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if lang == "zh":
+        text = (f"{days} 天 " if days else "") + f"{hours} 小时 {minutes} 分"
+    else:
+        text = (f"{days} d " if days else "") + f"{hours} h {minutes:02d} min"
+    return text, False
+
+
+__all__ = [
+    "Explanation",
+    "decided_rule_set",
+    "environment",
+    "explanation",
+    "render",
+    "time_left",
+]
