@@ -53,6 +53,8 @@ _TEXT: Final[dict[i18n.Lang, dict[str, str]]] = {
         "covered": "{kind} risk covered by advance ruling {id}, valid until {date}.",
         "expiring": "Ends in {days} days: the enterprise may apply for its extension before "
         "it ends.",
+        "expiring_flagged": "Ends within {low}-{high} days of the declaration: the enterprise "
+        "may apply for its extension before it ends.",
         "all_covered": "Classification, valuation and origin are all covered: no document "
         "review for them.",
         "remote": "The physical check is done by remote video inspection.",
@@ -93,6 +95,7 @@ _TEXT: Final[dict[i18n.Lang, dict[str, str]]] = {
         "rule_applies": "布控规则仍然适用，照常布控。",
         "covered": "{kind}风险已由预裁定{id}覆盖，有效期至{date}。",
         "expiring": "剩余{days}天到期：企业可在到期前申请延期。",
+        "expiring_flagged": "距申报日{low}至{high}天内到期：企业可在到期前申请延期。",
         "all_covered": "归类、价格、原产地均已预裁定：不作单证审核。",
         "remote": "以远程视频方式实施查验。",
         "remote_deadline": "{hours}小时内完成视频查验。",
@@ -205,6 +208,11 @@ def declaration_measures(
         if low <= left <= high:
             lines.append(words["expiring"].format(days=left))
             warning = True
+    # Without the declaration's day (a decision read back from the audit store), the
+    # decision's own flag says whether a ruling nears its end.
+    if kinds and page.is_missing(declared) and decision.get("ruling_expiring") == 1:
+        lines.append(words["expiring_flagged"].format(low=low, high=high))
+        warning = True
     if kinds == len(RULING_KINDS):
         lines.append(words["all_covered"])
     if lines:

@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portsift.reports import i18n
+from portsift.reports.measures import text as measure_text
 from portsift.serving.console import forms, pages, supervisor
 from portsift.serving.console.officers import (
     Officer,
@@ -391,6 +392,9 @@ class _Console:
             declaration_id=declaration_id,
             facts=pages.decision_facts(stored, self.backend.settings.selection.credit, lang),
             report=pages.explanation(decision, self.backend.feature_labels, lang),
+            # Measures 22, 12, 8 and 14, in the officer report's words.
+            measures=pages.measure_blocks(decision, self.backend.settings.selection.rulings, lang),
+            measures_title=measure_text(lang)["heading"],
             outcomes=outcomes,
             importer_id=stored.importer_id,
             history=history,

@@ -13,8 +13,8 @@ from typing import Any
 
 from portsift.store.audit_queue import QueueFilter
 
-#: The lanes the queue may be filtered by.
-LANES = ("green", "yellow", "red", "red_sampling")
+#: The lanes the queue may be filtered by (``red_remote``: remote video inspection, measure 8).
+LANES = ("green", "yellow", "red", "red_sampling", "red_remote")
 
 
 class FormError(ValueError):

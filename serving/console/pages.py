@@ -19,12 +19,14 @@ import pandas as pd
 from jinja2 import ChoiceLoader, Environment, PackageLoader
 from markupsafe import Markup
 
+from portsift.features.contract import RULING_KINDS
 from portsift.models.credit import rule_set_index, rule_text
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
+from portsift.reports.measures import MeasureBlock, declaration_measures
 from portsift.reports.officer import factor_value, officer_words
 from portsift.serving.console.texts import KIND_NAMES, texts
-from portsift.settings import CreditRuleSetSettings, CreditSettings
+from portsift.settings import CreditRuleSetSettings, CreditSettings, RulingSettings
 from portsift.store.audit_records import StoredDecision
 
 #: Factors drawn in the waterfall (the rest are summed into one bar), as in the report.
@@ -206,6 +208,41 @@ def decision_facts(
         ],
         "decided_at": stored.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def measure_blocks(
+    decision: dict[str, Any], rulings: RulingSettings, lang: i18n.Lang
+) -> list[MeasureBlock]:
+    """The officer report's blocks of measures 22, 12, 8 and 14 for a stored decision.
+
+    The report reads the disclosure and the rulings from the pipeline's context columns;
+    a decision on record carries them as its answer fields (``disclosure_id``,
+    ``disclosed_at``, ``disclosure_minor``; ``ruling_ids``, ``ruling_kinds``,
+    ``ruling_valid_to`` joined by ``;`` in kind order), which are turned back into those
+    columns here. The declaration's day is not on record, so whether a ruling nears its
+    end comes from the decision's own ``ruling_expiring``.
+
+    Args:
+        decision: The stored decision (:attr:`StoredDecision.decision`).
+        rulings: ``[selection.rulings]`` (the expiry warning window, for the text).
+        lang: ``zh`` or ``en``.
+
+    Returns:
+        One block per measure that applies, as in the officer report.
+    """
+    context: dict[str, Any] = {
+        "named_disclosure_id": decision.get("disclosure_id"),
+        "named_disclosed_at": decision.get("disclosed_at"),
+        "named_disclosure_minor": decision.get("disclosure_minor"),
+    }
+    parts = [str(decision.get(name) or "") for name in ("ruling_ids", "ruling_kinds")]
+    ends = str(decision.get("ruling_valid_to") or "").split(";")
+    ids, kinds = (part.split(";") if part else [] for part in parts)
+    for position, (ruling, kind) in enumerate(zip(ids, kinds, strict=False)):
+        if kind in RULING_KINDS:
+            context[f"ruling_{kind}_id"] = ruling
+            context[f"ruling_{kind}_valid_to"] = ends[position] if position < len(ends) else None
+    return declaration_measures(decision, context, rulings, lang)
 
 
 def time_left(deadline: datetime | None, now: datetime, lang: i18n.Lang) -> tuple[str, bool]:

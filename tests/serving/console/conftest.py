@@ -68,6 +68,7 @@ def decision(
     green: int = 0,
     sampling_days: float | None = None,
     priority_lane: int = 0,
+    **more: Any,
 ) -> dict[str, Any]:
     """A decision of the API's shape (``serving.api_models.Decision``)."""
     return {
@@ -99,6 +100,8 @@ def decision(
             {"feature": "importer_age_days", "value": 3.0, "shap": 0.5},
             {"feature": "quantity", "value": 10.0, "shap": 0.2},
         ],
+        "release_condition": "",
+        **more,
     }
 
 
