@@ -150,6 +150,50 @@ def partitioned(
         return client.persist(parts)
 
 
+def _peak_rss() -> int:
+    """Peak resident memory of this process, in bytes (Linux reports KiB)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """Peak resident memory of the client process and of each worker process.
+
+    Attributes:
+        client_bytes: The peak of this (the client's) process since it started.
+        worker_bytes: Worker address -> the peak of its process since it started (a
+            long-running worker's peak may come from an earlier job).
+    """
+
+    client_bytes: int
+    worker_bytes: dict[str, int]
+
+    def lines(self) -> list[str]:
+        """What a command says about it: one line, in GiB."""
+        gib = 1024**3
+        workers = ", ".join(f"{b / gib:.2f}" for b in self.worker_bytes.values())
+        total = sum(self.worker_bytes.values()) / gib
+        return [
+            f"peak memory: client {self.client_bytes / gib:.2f} GiB; "
+            f"{len(self.worker_bytes)} workers {workers} GiB (sum {total:.2f} GiB)"
+        ]
+
+
+def peak_memory(client: Any) -> PeakMemory:
+    """Measure the peak resident memory of the client and of every worker of ``client``.
+
+    Args:
+        client: A ``distributed.Client``.
+
+    Returns:
+        The peaks, measured by each process itself (``getrusage``).
+    """
+    workers = client.run(_peak_rss)
+    return PeakMemory(client_bytes=_peak_rss(), worker_bytes=dict(sorted(workers.items())))
+
+
 # -- training --------------------------------------------------------------------------
 
 
@@ -540,8 +584,10 @@ def write_scores(output: pd.DataFrame, out: str | Path, rows_per_part: int = 1_0
 __all__ = [
     "ClusterConfig",
     "DaskTrainResult",
+    "PeakMemory",
     "dask_client",
     "partitioned",
+    "peak_memory",
     "score_dask",
     "train_dask",
     "write_scores",

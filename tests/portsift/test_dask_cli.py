@@ -1,0 +1,290 @@
+"""``--engine dask`` on partitioned input, against a real ``dask scheduler`` and two workers.
+
+The scheduler and the workers are separate processes started with the ``dask scheduler``
+and ``dask worker`` commands on 127.0.0.1 (free ports, one thread, a small memory
+limit), as on a multi-machine cluster; every command here joins them with
+``--scheduler tcp://127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from portsift.cli import main
+from portsift.synthetic.generator import generate_synthetic, write_synthetic
+
+ROWS = 8_000
+PARTS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _dask_command() -> str:
+    return str(Path(sys.executable).with_name("dask"))
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``dask scheduler`` and two ``dask worker`` processes; yields the scheduler's address."""
+    from distributed import Client
+
+    logs = tmp_path_factory.mktemp("dask-logs")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = ["--no-dashboard"]
+    processes = [
+        subprocess.Popen(
+            [_dask_command(), "scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / "scheduler.log").open("w"),
+        )
+    ]
+    for number in range(2):
+        processes.append(
+            subprocess.Popen(
+                [
+                    _dask_command(),
+                    "worker",
+                    address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--memory-limit",
+                    "1.5GiB",
+                    "--name",
+                    f"test-worker-{number}",
+                    *common,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(logs / f"worker-{number}.log").open("w"),
+            )
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with Client(address, timeout=5) as client:
+                    client.wait_for_workers(2, timeout=max(1.0, deadline - time.monotonic()))
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small data set: the registers as CSV, the declarations as CSV and Parquet parts."""
+    root = tmp_path_factory.mktemp("dask-cli")
+    paths = write_synthetic(generate_synthetic(ROWS, seed=5), root)
+    declarations = pd.read_csv(paths["declarations"], dtype=str, keep_default_na=False)
+    for suffix in ("csv", "parquet"):
+        directory = root / f"{suffix}-parts"
+        directory.mkdir()
+        for number, rows in enumerate(np.array_split(np.arange(len(declarations)), PARTS)):
+            part = declarations.iloc[rows]
+            target = directory / f"part-{number:03d}.{suffix}"
+            if suffix == "csv":
+                part.to_csv(target, index=False)
+            else:
+                part.to_parquet(target, index=False)
+        paths[f"{suffix}-parts"] = directory
+    return paths
+
+
+def _registers(files: dict[str, Path]) -> list[str]:
+    return [
+        "--enterprises",
+        str(files["enterprises"]),
+        "--lab-results",
+        str(files["lab_results"]),
+        "--commodities",
+        str(files["commodities"]),
+    ]
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def _with_bad_row(source: Path, target: Path) -> Path:
+    """A copy of the parts in which row 3 of the third part has an invalid HS code."""
+    target.mkdir()
+    for part in sorted(source.iterdir()):
+        copy = target / part.name
+        if part.suffix == ".csv":
+            table = pd.read_csv(part, dtype=str, keep_default_na=False)
+        else:
+            table = pd.read_parquet(part)
+        if part.name.startswith("part-002"):
+            table.loc[table.index[2], "hs_code"] = "61x9"
+        if part.suffix == ".csv":
+            table.to_csv(copy, index=False)
+        else:
+            table.to_parquet(copy, index=False)
+    return target
+
+
+@pytest.fixture(scope="module")
+def dask_model(scheduler: str, files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    """``portsift train --engine dask`` on the CSV parts, on the external cluster."""
+    model_dir = tmp_path_factory.mktemp("dask-model") / "bundle"
+    status, printed, _ = _run(
+        [
+            "train",
+            "--engine",
+            "dask",
+            "--scheduler",
+            scheduler,
+            "--declarations",
+            str(files["csv-parts"]),
+            *_registers(files),
+            "--model-dir",
+            str(model_dir),
+        ]
+    )
+    assert status == 0
+    return model_dir, printed
+
+
+def test_training_on_separate_scheduler_and_workers(dask_model) -> None:
+    model_dir, printed = dask_model
+    assert (model_dir / "metadata.json").exists()
+    assert "hold-out from" in printed
+    # The client's and the workers' peak memory, measured by each process.
+    line = next(x for x in printed.splitlines() if x.startswith("peak memory: client "))
+    assert " GiB; 2 workers " in line
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_bad_row_in_one_part_exits_2_naming_the_part_and_writes_nothing(
+    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path, suffix: str
+) -> None:
+    model_dir, _ = dask_model
+    parts = _with_bad_row(files[f"{suffix}-parts"], tmp_path / "parts")
+    out = tmp_path / "scores.csv"
+    status, _, error = _run(
+        [
+            "score",
+            "--engine",
+            "dask",
+            "--scheduler",
+            scheduler,
+            "--model-dir",
+            str(model_dir),
+            "--declarations",
+            str(parts),
+            *_registers(files),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert status == 2
+    assert f"{parts / f'part-002.{suffix}'}: column 'hs_code': 1 row with an invalid code" in error
+    assert "(row 3)" in error
+    assert list(tmp_path.glob("scores*")) == []
+
+
+def test_skip_invalid_gives_the_decisions_of_pandas_on_the_valid_rows(
+    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path
+) -> None:
+    model_dir, _ = dask_model
+    parts = _with_bad_row(files["parquet-parts"], tmp_path / "parts")
+    outputs = {}
+    for engine in ("pandas", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        status, _, _ = _run(
+            [
+                "score",
+                "--engine",
+                engine,
+                "--scheduler",
+                scheduler,
+                "--model-dir",
+                str(model_dir),
+                "--declarations",
+                f"{parts}/part-*.parquet",
+                *_registers(files),
+                "--out",
+                str(out),
+                "--skip-invalid",
+                "--quiet",
+            ]
+        )
+        assert status == 0
+        outputs[engine] = pd.read_csv(out, dtype=str, keep_default_na=False)
+        rejected = pd.read_csv(f"{out}.rejected.csv", dtype=str, keep_default_na=False)
+        assert rejected[["source_file", "row"]].values.tolist() == [
+            [str(parts / "part-002.parquet"), "3"]
+        ]
+    assert len(outputs["dask"]) == ROWS - 1
+    assert (outputs["dask"]["selected"] == "1").sum() > 0
+    pd.testing.assert_frame_equal(outputs["dask"], outputs["pandas"])
+
+
+def test_an_id_repeated_across_parts_is_found_on_the_workers(
+    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path
+) -> None:
+    model_dir, _ = dask_model
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for part in sorted(files["csv-parts"].iterdir()):
+        (parts / part.name).write_bytes(part.read_bytes())
+    first = pd.read_csv(parts / "part-000.csv", dtype=str, keep_default_na=False)
+    last = pd.read_csv(parts / "part-003.csv", dtype=str, keep_default_na=False)
+    last.loc[last.index[6], "declaration_id"] = first["declaration_id"].iloc[0]
+    last.to_csv(parts / "part-003.csv", index=False)
+    argv = [
+        "score",
+        "--engine",
+        "dask",
+        "--scheduler",
+        scheduler,
+        "--model-dir",
+        str(model_dir),
+        "--declarations",
+        str(parts),
+        *_registers(files),
+        "--out",
+        str(tmp_path / "scores.csv"),
+        "--quiet",
+    ]
+    status, _, error = _run(argv)
+    assert status == 2
+    assert f"{parts / 'part-003.csv'}: column 'declaration_id': 1 row" in error
+    assert "(row 7)" in error
+    assert not (tmp_path / "scores.csv").exists()
