@@ -22,9 +22,10 @@ Design
   score``, ``evaluate`` and ``serve`` read it as any other bundle.
 * The DATE baseline is fitted on the labelled rows (a few columns, gathered on the
   client); the monitoring reference on a deterministic sample of the history
-  (``monitor_sample`` rows at most); the hold-out (the latest 20%) is gathered on the
-  client and evaluated by :func:`portsift.training.train.evaluate_bundle`, as in pandas. The
-  Dask engine does not record an MLflow run.
+  (``monitor_sample`` rows at most); the hold-out (the latest 20%) is scored on the
+  workers and only the evaluation's columns come back to the client, which evaluates
+  them with the pandas code; feedback labels and the MLflow run are those of
+  :func:`portsift.training.train.train` (:mod:`portsift.training.dask_runs`).
 * **Scoring** is two passes over the partitions. Pass 1 maps ``transform`` and the
   boosters (risk, calibration, revenue, priority) over partitions and brings back the
   few columns the selection policy reads: the batch policy selects exactly
@@ -49,7 +50,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from portsift.features.dask_pipeline import fit_transform_dask, with_row_index
+from portsift.features.dask_pipeline import ROW, fit_transform_dask, with_row_index
 from portsift.features.pipeline import FeaturePipeline, Registers
 from portsift.models import explain, rulings
 from portsift.models.bundle import Bundle, save_bundle
@@ -69,9 +70,10 @@ from portsift.monitoring.reference import build_reference
 from portsift.settings import RulingSettings, Settings
 from portsift.training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from portsift.training.dask_boosting import fit_model_dask
+from portsift.training.dask_runs import evaluate_holdout_dask, latest_rows, merge_feedback_dask
 from portsift.training.model_search import model_from_settings, pipeline_from_settings, unsearched
 from portsift.training.objective import RankingChoice
-from portsift.training.train import evaluate_draft, model_notes
+from portsift.training.train import model_notes, record_run
 
 Stage = Callable[[str], None]
 
@@ -223,6 +225,8 @@ class DaskTrainResult:
     holdout_start: str | None
     notes: list[str]
     timings: dict[str, float]
+    registration: Any | None = None
+    feedback: Any | None = None
 
 
 def _every_kth(frame: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -240,8 +244,11 @@ def train_dask(
     extra_numeric: tuple[str, ...] = (),
     stage: Stage | None = None,
     monitor_sample: int = 200_000,
+    track: bool = False,
+    feedback: pd.DataFrame | None = None,
+    feedback_source: str | None = None,
 ) -> DaskTrainResult:
-    """Train on a Dask frame, evaluate on the time hold-out and write the bundle.
+    """Train on a Dask frame, evaluate on the time hold-out, write the bundle, record the run.
 
     Args:
         declarations: Canonical labelled declarations (any partitioning).
@@ -253,12 +260,18 @@ def train_dask(
         extra_numeric: Schema-file numeric inputs.
         stage: Called with the name of each stage as it starts.
         monitor_sample: Rows of the history at most for the monitoring reference.
+        track: Whether to record the run in MLflow (:func:`portsift.training.train.record_run`).
+        feedback: Inspection outcomes that override the labels of the declarations they
+            name, as :func:`portsift.training.train.train` takes them.
+        feedback_source: Where the feedback came from (recorded; no password in it).
 
     Returns:
-        The result (the bundle's version, the hold-out evaluation, stage timings).
+        The result (the bundle's version, the hold-out evaluation, stage timings, the
+        MLflow registration and the feedback counts).
 
     Raises:
-        ValueError: If the declarations carry no outcomes or too few to train.
+        ValueError: If the declarations carry no outcomes or too few to train, or the
+            feedback is malformed.
     """
     import time
 
@@ -272,6 +285,9 @@ def train_dask(
         timings[name] = now - clock
         clock = now
 
+    counts = None
+    if feedback is not None:
+        declarations, counts = merge_feedback_dask(declarations, feedback, client)
     if "illicit" not in declarations.columns:
         raise ValueError("the declarations carry no inspection outcomes (illicit) to learn from")
     step("features and models")
@@ -287,7 +303,7 @@ def train_dask(
         (~declarations["revenue"].isna()).any().compute()
     )
     model = new_model(pipeline, settings)
-    fit_model_dask(
+    _, validation = fit_model_dask(
         model,
         features,
         client,
@@ -318,7 +334,7 @@ def train_dask(
         point_in_time=settings.monitoring.point_in_time_features,
     ).to_dict()
     lap("baseline and monitoring reference")
-    notes = ["the Dask engine records no MLflow run", *model_notes(pipeline, model)]
+    notes = model_notes(pipeline, model)
     first, last = dask.compute(history["declared_at"].min(), history["declared_at"].max())
     metadata: dict[str, Any] = {
         "trained_from": str(pd.Timestamp(first).date()),
@@ -342,21 +358,23 @@ def train_dask(
             feature_matrix(sample_features, model.risk_features),
             settings.model_search,
             "the Dask engine trains [model]'s shape: no search",
+            validation=validation,
         ).to_dict(),
         "monitoring_reference": reference,
         "engine": "dask",
         "monitoring_reference_rows": len(sample),
     }
+    if counts is not None:
+        # Kept with the model: which labels it learnt from is part of its provenance.
+        metadata["feedback"] = {"source": feedback_source, **counts.to_dict()}
     target = Path(model_dir)
     evaluation = None
-    holdout_local = pd.DataFrame() if start is None else declarations[days >= start].compute()
-    if len(holdout_local) and holdout_local["illicit"].notna().any():
+    holdout = None if start is None else declarations[days >= start]
+    if holdout is not None and bool((~holdout["illicit"].isna()).any().compute()):
         step("hold-out evaluation")
-        # In time order, as training.train hands the hold-out over.
-        holdout_local = holdout_local.sort_values("declared_at", kind="stable")
-        holdout_local = holdout_local.reset_index(drop=True)
-        evaluation = evaluate_draft(
-            target, pipeline, model, registers, metadata, holdout_local, settings
+        # Scored on the workers; only the evaluation's few columns come back.
+        evaluation = evaluate_holdout_dask(
+            target, pipeline, model, registers, metadata, holdout, settings, client
         )
     lap("hold-out evaluation")
     step("bundle")
@@ -371,6 +389,19 @@ def train_dask(
         metadata=metadata,
     )
     lap("bundle")
+    registration = None
+    if track:
+        step("MLflow run")
+        registration = record_run(
+            target,
+            settings,
+            latest_rows(declarations),
+            registers,
+            evaluation,
+            model,
+            metadata.get("feedback"),
+        )
+        lap("MLflow run")
     return DaskTrainResult(
         model_dir=target,
         model_version=version,
@@ -378,6 +409,8 @@ def train_dask(
         holdout_start=metadata["holdout_start"],
         notes=notes,
         timings=timings,
+        registration=registration,
+        feedback=counts,
     )
 
 
@@ -420,8 +453,13 @@ def _score_part(
     registers: Registers,
     revenue_weight: float,
     measures: RulingSettings,
+    keep: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """Pass 1 of one partition: the policy's inputs and the scores (as score_declarations)."""
+    """Pass 1 of one partition: the policy's inputs and the scores (as score_declarations).
+
+    ``keep`` names further feature columns to bring back, prefixed ``keep:`` (the
+    evaluation's, :data:`portsift.training.evaluate.EVALUATION_COLUMNS`).
+    """
     features = bundle.pipeline.transform(frame, registers)
     scores = model_scores(bundle.model, features, revenue_weight=revenue_weight, num_threads=1)
     inputs = with_rulings(
@@ -433,11 +471,17 @@ def _score_part(
         revenue_weight=revenue_weight,
         num_threads=1,
     )
+    kept = {f"{KEEP}{c}": features[c].to_numpy() for c in keep if c in features.columns}
     return inputs.assign(
         declaration_id=frame["declaration_id"].to_numpy(),
         expected_revenue=scores.expected_revenue,
         revenue_estimated=int(scores.revenue_estimated),
+        **kept,
     )
+
+
+#: Prefix of the feature columns pass 1 brings back beside the policy's inputs.
+KEEP = "keep:"
 
 
 def _explain_part(
@@ -480,6 +524,8 @@ def score_dask(
     explain_ids: Collection[str] | None = None,
     lang: explain.Language = "en",
     reason_count: int = 3,
+    keep: tuple[str, ...] = (),
+    time_order: bool = False,
 ) -> ScoredBatch:
     """Score a Dask frame of declarations and select under the budget (see module notes).
 
@@ -496,10 +542,14 @@ def score_dask(
         explain_ids: Further declaration ids to explain with ``"selected"``.
         lang: Language of the reasons.
         reason_count: Reasons per declaration at most.
+        keep: Feature columns to bring back as ``features`` (those the features have).
+        time_order: Decide the rows in time order (``declared_at``, then input order), as
+            training hands a hold-out to the evaluation, instead of input order.
 
     Returns:
-        The decisions of :func:`portsift.models.scoring.score_declarations`, in input order.
-        ``features`` is empty and ``explanation`` None: both stay on the workers.
+        The decisions of :func:`portsift.models.scoring.score_declarations`, in input order
+        (or time order). ``features`` holds only the ``keep`` columns and ``explanation``
+        is None: the features and SHAP values stay on the workers.
     """
     if revenue_weight is None:
         revenue_weight = ranking_weight(bundle.metadata, None)
@@ -509,17 +559,23 @@ def score_dask(
     shipped = client.scatter(used, broadcast=True)
     measures = (policy if policy is not None else SelectionPolicy()).settings.rulings
     sample = indexed.get_partition(0).head(50)
-    meta = _score_part(sample, bundle, used, revenue_weight, measures).iloc[:0]
+    meta = _score_part(sample, bundle, used, revenue_weight, measures, keep).iloc[:0]
     pass1 = indexed.map_partitions(
         _score_part,
         shipped_bundle,
         shipped,
         revenue_weight,
         measures,
+        keep,
         meta=meta,
         align_dataframes=False,
     )
     scored = pass1.compute()
+    if time_order:
+        scored = scored.rename_axis(ROW).sort_values(["declared_at", ROW], kind="stable")
+    kept = [c for c in scored.columns if c.startswith(KEEP)]
+    features = scored[kept].rename(columns=lambda c: c[len(KEEP) :]).reset_index(drop=True)
+    scored = scored.drop(columns=kept)
 
     def explain_on_workers(mask: np.ndarray) -> tuple[None, np.ndarray]:
         # Pass 2: features and SHAP values stay on the workers; only the texts come back.
@@ -553,7 +609,7 @@ def score_dask(
         explain_ids=explain_ids,
         lang=lang,
         explainer=explain_on_workers,
-        features=pd.DataFrame(),
+        features=features,
     )
 
 

@@ -7,14 +7,15 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.helpers import CliError, say
 from portsift.commands.progress import Progress
 from portsift.commands.score_impl import run_score
 from portsift.commands.steps import (
     explain_ids,
     explain_mode,
+    read_feedback_option,
     read_inputs,
-    report_trained,
+    report_training,
     run_settings,
     set_aside,
 )
@@ -47,7 +48,7 @@ def cluster_config(args: argparse.Namespace) -> Any:
 
 
 def run_train_dask(args: argparse.Namespace) -> int:
-    """``portsift train --engine dask``: the same bundle, trained on a Dask cluster.
+    """``portsift train --engine dask``: the same bundle and run, trained on a Dask cluster.
 
     Args:
         args: The parsed command line.
@@ -55,33 +56,34 @@ def run_train_dask(args: argparse.Namespace) -> int:
     Returns:
         The exit status.
     """
-    if getattr(args, "feedback_from", None):
-        raise CliError("--feedback-from is not supported with --engine dask")
     settings = run_settings(args)
-    stages = ["reading input", "features and models", "hold-out evaluation", "bundle"]
-    with Progress(stages, args.quiet) as progress, dask_client(cluster_config(args)) as client:
+    stages = ["reading input", "features and models", "hold-out evaluation", "bundle", "MLflow run"]
+    with Progress(stages, args.quiet) as progress:
         progress.stage("reading input")
-        # Read and validated on the workers: the client never holds the declarations.
-        inputs = read_inputs(args, client=client)
-        set_aside(args, inputs, args.model_dir)
-        declarations = inputs.declarations
-        try:
-            result = train_dask(
-                declarations.frame,
-                inputs.registers,
-                settings,
-                args.model_dir,
-                client,
-                extra_categorical=declarations.extra_categorical,
-                extra_numeric=declarations.extra_numeric,
-                stage=progress.stage,
-            )
-        except ValueError as exc:
-            raise CliError(f"{args.declarations}: {exc}") from exc
-        memory = peak_memory(client)
-    for note in result.notes:
-        notify(args, note)
-    report_trained(args, result, settings)
+        feedback, source = read_feedback_option(args)  # first: a bad store fails before any output
+        with dask_client(cluster_config(args)) as client:
+            # Read and validated on the workers: the client never holds the declarations.
+            inputs = read_inputs(args, client=client)
+            set_aside(args, inputs, args.model_dir)
+            declarations = inputs.declarations
+            try:
+                result = train_dask(
+                    declarations.frame,
+                    inputs.registers,
+                    settings,
+                    args.model_dir,
+                    client,
+                    extra_categorical=declarations.extra_categorical,
+                    extra_numeric=declarations.extra_numeric,
+                    stage=progress.stage,
+                    track=not args.no_mlflow,
+                    feedback=feedback,
+                    feedback_source=source,
+                )
+            except ValueError as exc:
+                raise CliError(f"{args.declarations}: {exc}") from exc
+            memory = peak_memory(client)
+    report_training(args, result, settings, source)
     for line in memory.lines():
         say(args, line)
     return 0

@@ -308,3 +308,35 @@ def report_trained(args: argparse.Namespace, result: Any, settings: Any) -> None
             f"inspected declarations, {facts['violations']:,} violations",
         )
         say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+
+
+def report_training(
+    args: argparse.Namespace, result: Any, settings: Any, feedback_source: str | None
+) -> None:
+    """Say what a training run did (either engine): notes, feedback, bundle, MLflow run.
+
+    Args:
+        args: The parsed command line.
+        result: The training result (``notes``, ``feedback``, ``registration``, ...).
+        settings: The run's settings.
+        feedback_source: Where ``--feedback-from`` read (shown), or None.
+    """
+    for note in result.notes:
+        notify(args, note)
+    if result.feedback is not None:
+        counts = result.feedback
+        say(
+            args,
+            f"feedback from {feedback_source}: labels of {counts.labels_from_feedback:,} "
+            f"declarations taken from it ({counts.changed:,} differ from the file); "
+            f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
+            f"declaration of {args.declarations}",
+        )
+    report_trained(args, result, settings)
+    if result.registration is not None:
+        reg = result.registration
+        say(
+            args,
+            f"MLflow run {reg.run_id}: {reg.model_name} v{reg.version} -> {reg.alias} "
+            f"({reg.reason})",
+        )

@@ -288,3 +288,85 @@ def test_an_id_repeated_across_parts_is_found_on_the_workers(
     assert f"{parts / 'part-003.csv'}: column 'declaration_id': 1 row" in error
     assert "(row 7)" in error
     assert not (tmp_path / "scores.csv").exists()
+
+
+def _run_id(printed: str) -> str:
+    line = next(x for x in printed.splitlines() if x.startswith("MLflow run "))
+    return line.split()[2].rstrip(":")
+
+
+def test_dask_training_records_the_mlflow_run_pandas_records(
+    files: dict[str, Path], dask_model, mlflow_store: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    _, dask_printed = dask_model
+    status, pandas_printed, _ = _run(
+        [
+            "train",
+            "--declarations",
+            str(files["csv-parts"]),
+            *_registers(files),
+            "--model-dir",
+            str(tmp_path / "pandas"),
+        ]
+    )
+    assert status == 0
+    client = MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
+    runs = {
+        engine: client.get_run(_run_id(printed))
+        for engine, printed in (("dask", dask_printed), ("pandas", pandas_printed))
+    }
+    dask_run, pandas_run = runs["dask"], runs["pandas"]
+    assert set(dask_run.data.metrics) == set(pandas_run.data.metrics)
+    assert "holdout_auc" in dask_run.data.metrics
+    assert set(dask_run.data.params) == set(pandas_run.data.params)
+    assert {"feature_importance.csv", "shap_beeswarm.png", "evaluation.json"} <= {
+        a.path for a in client.list_artifacts(dask_run.info.run_id)
+    }
+    # A registered version of the run, given the champion or challenger alias (the pandas
+    # run trained after it may have taken the alias over since).
+    (version,) = client.search_model_versions(f"run_id = '{dask_run.info.run_id}'")
+    said = next(x for x in dask_printed.splitlines() if x.startswith("MLflow run "))
+    assert f" v{version.version} -> " in said
+    assert said.split(" -> ")[1].split()[0] in {"champion", "challenger"}
+
+
+def test_feedback_merged_on_the_workers_equals_the_pandas_merge(
+    scheduler: str, files: dict[str, Path]
+) -> None:
+    import dask
+    import dask.dataframe as dd
+    from distributed import Client
+
+    from portsift.features.loading import load_declarations
+    from portsift.training.dask_runs import merge_feedback_dask
+    from portsift.training.feedback import count_feedback, merge_feedback
+
+    declarations = load_declarations(files["declarations"]).frame
+    ids = declarations["declaration_id"]
+    # Outcomes for rows of several partitions, one changing nothing, one for no declaration.
+    feedback = pd.DataFrame(
+        {
+            "declaration_id": [ids.iloc[3], ids.iloc[2_500], ids.iloc[7_000], "nowhere"],
+            "inspected": [1.0, 1.0, 0.0, 1.0],
+            "illicit": [1.0, 0.0, np.nan, 1.0],
+            "revenue": [900.0, np.nan, np.nan, 5.0],
+        }
+    )
+    feedback.loc[1, ["inspected", "illicit", "revenue"]] = declarations.loc[
+        2_500, ["inspected", "illicit", "revenue"]
+    ].to_numpy()
+    with Client(scheduler) as client:
+        # Partitions as the loader makes them (from_pandas would retype the text columns).
+        pieces = np.array_split(np.arange(len(declarations)), PARTS)
+        frame = dd.from_delayed(
+            [dask.delayed(declarations.iloc[rows]) for rows in pieces],
+            meta=declarations.iloc[:0],
+            verify_meta=False,
+        )
+        merged, counts = merge_feedback_dask(frame, feedback, client)
+        got = merged.compute()
+    assert counts == count_feedback(declarations, feedback)
+    assert counts.unmatched == 1 and counts.labels_from_feedback == 3
+    pd.testing.assert_frame_equal(got, merge_feedback(declarations, feedback))
