@@ -28,9 +28,10 @@ import pandas as pd
 from portsift.features.contract import LABEL_FIELDS
 from portsift.features.dask_pipeline import ROW, with_row_index
 from portsift.features.pipeline import FeaturePipeline, Registers
+from portsift.models.bundle import Bundle
 from portsift.models.policy import SelectionPolicy
 from portsift.models.risk_model import RiskModel
-from portsift.models.scoring import ranking_weight
+from portsift.models.scoring import ScoredBatch, ranking_weight
 from portsift.settings import Settings
 from portsift.training.artefacts import BEESWARM_ROWS
 from portsift.training.evaluate import EVALUATION_COLUMNS, Evaluation
@@ -138,24 +139,50 @@ def evaluate_holdout_dask(
     Returns:
         The hold-out evaluation.
     """
+    draft = draft_bundle(target, pipeline, model, registers, metadata)
+    evaluation, scored = evaluate_bundle_dask(draft, holdout, registers, settings, client, True)
+    metadata.update(recent_state(scored, settings))
+    return evaluation
+
+
+def evaluate_bundle_dask(
+    bundle: Bundle,
+    declarations: dd.DataFrame,
+    registers: Registers,
+    settings: Settings,
+    client: Any,
+    time_order: bool = False,
+) -> tuple[Evaluation, ScoredBatch]:
+    """:func:`portsift.training.train.evaluate_bundle` with the rows scored on the workers.
+
+    Args:
+        bundle: The model bundle (loaded, or not yet saved).
+        declarations: Labelled declarations lodged after the bundle's history.
+        registers: Registers for this run (the bundle's snapshot fills the gaps).
+        settings: Run settings (evaluation and selection sections).
+        client: A ``distributed.Client``.
+        time_order: Decide the rows in time order (a training hold-out) rather than in
+            input order (``portsift evaluate``).
+
+    Returns:
+        The evaluation, and the scored batch whose ``features`` hold only
+        :data:`portsift.training.evaluate.EVALUATION_COLUMNS`.
+    """
     from portsift.training.scale import score_dask
 
-    draft = draft_bundle(target, pipeline, model, registers, metadata)
     scored = score_dask(
-        draft,
-        holdout,
+        bundle,
+        declarations,
         registers,
         client,
         rate=settings.selection.default_rate,
-        revenue_weight=ranking_weight(draft.metadata, settings.selection.objective),
+        revenue_weight=ranking_weight(bundle.metadata, settings.selection.objective),
         policy=SelectionPolicy(settings.selection),
         explain_rows=False,
         keep=EVALUATION_COLUMNS,
-        time_order=True,
+        time_order=time_order,
     )
-    evaluation = evaluate_scored(draft, scored, settings)
-    metadata.update(recent_state(scored, settings))
-    return evaluation
+    return evaluate_scored(bundle, scored, settings), scored
 
 
 # -- MLflow ----------------------------------------------------------------------------

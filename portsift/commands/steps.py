@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,32 @@ def ranking_revenue_weight(settings: Any, bundle: Any) -> float:
         The weight of the stake in ``priority = risk x stake^weight``.
     """
     return ranking_weight(bundle.metadata, settings.selection.objective)
+
+
+@contextlib.contextmanager
+def engine_session(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask client of ``--engine dask`` for the block, or None for pandas.
+
+    Args:
+        args: The parsed command line (``--engine``, ``--scheduler``, ``--dask-workers``).
+
+    Yields:
+        A ``distributed.Client`` (the local cluster of the run, or ``--scheduler``'s), or None.
+
+    Raises:
+        CliError: ``--dask-workers`` is below 1.
+    """
+    if getattr(args, "engine", "pandas") != "dask":
+        yield None
+        return
+    # Imported here: the pandas engine does not pay for Dask.
+    from portsift.training.scale import ClusterConfig, dask_client
+
+    if args.dask_workers < 1:
+        raise CliError(f"--dask-workers must be at least 1, got {args.dask_workers}")
+    config = ClusterConfig(scheduler=args.scheduler, n_workers=args.dask_workers)
+    with dask_client(config) as client:
+        yield client
 
 
 def read_inputs(

@@ -370,3 +370,36 @@ def test_feedback_merged_on_the_workers_equals_the_pandas_merge(
     assert counts == count_feedback(declarations, feedback)
     assert counts.unmatched == 1 and counts.labels_from_feedback == 3
     pd.testing.assert_frame_equal(got, merge_feedback(declarations, feedback))
+
+
+def test_evaluate_on_dask_writes_the_evaluation_of_pandas(
+    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path
+) -> None:
+    import json
+
+    model_dir, _ = dask_model
+    evaluations = {}
+    for engine in ("pandas", "dask"):
+        out = tmp_path / f"{engine}.json"
+        status, printed, _ = _run(
+            [
+                "evaluate",
+                "--engine",
+                engine,
+                "--scheduler",
+                scheduler,
+                "--model-dir",
+                str(model_dir),
+                "--declarations",
+                f"{files['parquet-parts']}/*.parquet",
+                *_registers(files),
+                "--json",
+                str(out),
+            ]
+        )
+        assert status == 0
+        evaluations[engine] = json.loads(out.read_text("utf-8"))
+        assert ("peak memory: client " in printed) == (engine == "dask")
+    assert evaluations["dask"]["facts"]["labelled_rows"] > 0
+    # Scored on the workers, evaluated on the client from the columns that came back.
+    assert evaluations["dask"] == evaluations["pandas"]
