@@ -1,4 +1,9 @@
-"""``portsift train`` and ``portsift score`` with ``--engine dask``, on a Dask cluster."""
+"""``portsift train`` and ``portsift score`` with ``--engine dask``, on a Dask cluster.
+
+``portsift evaluate --engine dask`` shares the session
+(:func:`portsift.commands.steps.engine_session`) and runs in
+:mod:`portsift.commands.evaluate_impl`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from portsift.commands.helpers import CliError, say
 from portsift.commands.progress import Progress
 from portsift.commands.score_impl import run_score
 from portsift.commands.steps import (
+    engine_session,
     explain_ids,
     explain_mode,
     read_feedback_option,
@@ -21,30 +27,11 @@ from portsift.commands.steps import (
 )
 from portsift.models.policy import SelectionPolicy
 from portsift.training.scale import (
-    ClusterConfig,
-    dask_client,
     peak_memory,
     score_dask,
     train_dask,
     write_scores,
 )
-
-
-def cluster_config(args: argparse.Namespace) -> Any:
-    """The Dask cluster of ``--scheduler`` and ``--dask-workers``.
-
-    Args:
-        args: The parsed command line.
-
-    Returns:
-        The ``ClusterConfig`` to start or join.
-
-    Raises:
-        CliError: ``--dask-workers`` is below 1.
-    """
-    if args.dask_workers < 1:
-        raise CliError(f"--dask-workers must be at least 1, got {args.dask_workers}")
-    return ClusterConfig(scheduler=args.scheduler, n_workers=args.dask_workers)
 
 
 def run_train_dask(args: argparse.Namespace) -> int:
@@ -61,7 +48,7 @@ def run_train_dask(args: argparse.Namespace) -> int:
     with Progress(stages, args.quiet) as progress:
         progress.stage("reading input")
         feedback, source = read_feedback_option(args)  # first: a bad store fails before any output
-        with dask_client(cluster_config(args)) as client:
+        with engine_session(args) as client:
             # Read and validated on the workers: the client never holds the declarations.
             inputs = read_inputs(args, client=client)
             set_aside(args, inputs, args.model_dir)
@@ -106,7 +93,7 @@ class DaskScoring:
     @contextlib.contextmanager
     def session(self, args: argparse.Namespace) -> Iterator[None]:
         """Start or join the cluster for the block."""
-        with dask_client(cluster_config(args)) as client:
+        with engine_session(args) as client:
             self.client = client
             try:
                 yield
