@@ -32,7 +32,7 @@ from portsift.features.parts import (
     duplicates_error,
     key_column,
     later_duplicates,
-    part_files,
+    part_sources,
     source_positions,
 )
 from portsift.features.validation import InputError
@@ -168,8 +168,8 @@ def load_parts_dask(
         InputError: The first part (in file order) that the loader rejects, parts of
             different columns, or a key repeated across parts (without ``skip_invalid``).
     """
-    parts = part_files(path)
-    names = [str(p) for p in parts]
+    names = part_sources(path)
+    parts = [Path(name) for name in names]
     loaded = [client.submit(_load, name, loader, options, pure=False) for name in names]
     summaries: list[PartSummary] = client.gather([client.submit(_summary, f) for f in loaded])
     for summary in summaries:

@@ -95,6 +95,23 @@ def part_files(path: str | Path) -> list[Path]:
     return parts
 
 
+def part_sources(path: str | Path) -> list[str]:
+    """The parts of ``path`` as messages name them (one file: exactly as given).
+
+    Args:
+        path: A CSV or Parquet file, a directory of parts or a glob pattern.
+
+    Returns:
+        The parts' paths as text, in name order.
+
+    Raises:
+        InputError: See :func:`part_files`.
+    """
+    if not is_partitioned(path):
+        return [str(path)]
+    return [str(part) for part in part_files(path)]
+
+
 def source_rows(table: LoadedTable) -> np.ndarray:
     """The 1-based file rows of a loaded table's valid rows (``frame``'s row order).
 
@@ -248,7 +265,7 @@ def check_same_columns(columns: Sequence[Sequence[str]], parts: Sequence[Path]) 
 
 def load_parts(
     path: str | Path,
-    load_one: Callable[[Path], LoadedTable],
+    load_one: Callable[[str], LoadedTable],
     key: tuple[str, ...] | None,
     *,
     skip_invalid: bool,
@@ -268,10 +285,11 @@ def load_parts(
         InputError: From the loader (naming the part), parts of different columns, or a
             key repeated across parts (without ``skip_invalid``).
     """
-    parts = part_files(path)
-    tables = [load_one(part) for part in parts]
-    if len(tables) == 1 and not is_partitioned(path):
+    sources = part_sources(path)
+    tables = [load_one(source) for source in sources]
+    if not is_partitioned(path):
         return tables[0]
+    parts = [Path(source) for source in sources]
     check_same_columns([list(t.frame.columns) for t in tables], parts)
     if key is not None:
         positions = pd.concat(

@@ -20,6 +20,7 @@ from portsift.commands.steps import (
     run_settings,
 )
 from portsift.features import loading
+from portsift.features.parts import part_sources
 from portsift.features.writing import write_rejected, write_text_atomic
 from portsift.monitoring.drift import Thresholds, monitor_declarations, random_marker
 from portsift.monitoring.report import render_dashboard
@@ -173,17 +174,32 @@ def read_random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, A
     Raises:
         CliError: The marker column is malformed.
     """
-    raw = loading.read_table(args.declarations)
-    try:
-        found = random_marker(raw, args.declarations)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    if found is None:
-        return None
-    column, mask = found
     rejected = inputs.declarations.rejected
-    if len(rejected):  # --skip-invalid: keep the marks of the rows that were kept
-        keep = np.ones(len(raw), dtype=bool)
-        keep[rejected["row"].to_numpy(dtype="int64") - 1] = False
-        mask = mask[keep]
-    return column, mask
+    columns: set[str] = set()
+    masks = []
+    # Part by part (one file is its own only part): rows and rejected rows are per part.
+    parts = part_sources(args.declarations)
+    for part in parts:
+        raw = loading.read_table(part)
+        try:
+            found = random_marker(raw, part)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        if found is None:
+            continue
+        column, mask = found
+        columns.add(column)
+        if len(rejected):  # --skip-invalid: keep the marks of the rows that were kept
+            keep = np.ones(len(raw), dtype=bool)
+            mine = rejected["source_file"].astype(str).to_numpy() == part
+            keep[rejected["row"].to_numpy(dtype="int64")[mine] - 1] = False
+            mask = mask[keep]
+        masks.append(mask)
+    if not masks:
+        return None
+    if len(columns) > 1 or len(masks) < len(parts):
+        raise CliError(
+            f"{args.declarations}: the parts mark random inspections differently "
+            f"({', '.join(sorted(columns))} in some parts only); give every part the same column"
+        )
+    return columns.pop(), np.concatenate(masks)
