@@ -247,6 +247,8 @@ def train_dask(
     track: bool = False,
     feedback: pd.DataFrame | None = None,
     feedback_source: str | None = None,
+    holdout_from: pd.Timestamp | None = None,
+    window_from: pd.Timestamp | None = None,
 ) -> DaskTrainResult:
     """Train on a Dask frame, evaluate on the time hold-out, write the bundle, record the run.
 
@@ -264,6 +266,10 @@ def train_dask(
         feedback: Inspection outcomes that override the labels of the declarations they
             name, as :func:`portsift.training.train.train` takes them.
         feedback_source: Where the feedback came from (recorded; no password in it).
+        holdout_from: Hold out the declarations lodged on or after this day instead of
+            the latest ``[training] holdout_fraction`` (``portsift retrain``).
+        window_from: With ``holdout_from``: train only on declarations lodged on or
+            after this day; None for the whole history.
 
     Returns:
         The result (the bundle's version, the hold-out evaluation, stage timings, the
@@ -291,10 +297,16 @@ def train_dask(
     if "illicit" not in declarations.columns:
         raise ValueError("the declarations carry no inspection outcomes (illicit) to learn from")
     step("features and models")
-    start = holdout_start(declarations, settings.training.holdout_fraction)
+    if holdout_from is None:
+        start = holdout_start(declarations, settings.training.holdout_fraction)
+    else:
+        start = pd.Timestamp(holdout_from).normalize()
     days = declarations["declared_at"].dt.normalize()
     # Numbered after the split, so that no partition of the history is empty.
-    history = with_row_index(declarations if start is None else declarations[days < start])
+    in_history = None if start is None else days < start
+    if window_from is not None and in_history is not None:
+        in_history = in_history & (days >= pd.Timestamp(window_from).normalize())
+    history = with_row_index(declarations if in_history is None else declarations[in_history])
     shipped = client.scatter(registers, broadcast=True)
     pipeline = pipeline_from_settings(settings, extra_categorical, extra_numeric)
     features = fit_transform_dask(pipeline, history, registers, registers_on_cluster=shipped)

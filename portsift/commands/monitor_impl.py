@@ -203,3 +203,64 @@ def read_random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, A
             f"({', '.join(sorted(columns))} in some parts only); give every part the same column"
         )
     return columns.pop(), np.concatenate(masks)
+
+
+def _marked_ids(
+    part: str, id_column: str, rejected_rows: np.ndarray
+) -> tuple[str | None, list[str]] | ValueError:
+    """On a worker: the marker column of one part and the ids it marks (of the kept rows)."""
+    raw = loading.read_table(part)
+    try:
+        found = random_marker(raw, part)
+    except ValueError as exc:
+        return exc
+    if found is None:
+        return None, []
+    column, mask = found
+    mask = mask.copy()
+    mask[rejected_rows - 1] = False
+    ids = raw[id_column].astype("str").str.strip()
+    return column, ids[mask].tolist()
+
+
+def read_random_ids(args: argparse.Namespace, inputs: Inputs, client: Any) -> list[str] | None:
+    """The declaration ids inspected at random (``retrain``), read where the input is.
+
+    Args:
+        args: The parsed command line (its ``declarations``).
+        inputs: What :func:`portsift.commands.steps.read_inputs` read.
+        client: The Dask client the declarations were read on, or None (pandas).
+
+    Returns:
+        The ids, or None when the file has no marker column.
+
+    Raises:
+        CliError: The marker column is malformed or differs between parts.
+    """
+    if client is None:
+        marker = read_random_marker(args, inputs)
+        if marker is None:
+            return None
+        frame = inputs.declarations.frame
+        return frame.loc[marker[1], "declaration_id"].astype(str).tolist()
+    parts = part_sources(args.declarations)
+    rejected = inputs.declarations.rejected
+    id_column = inputs.declarations.columns.get("declaration_id", "declaration_id")
+    sources = rejected["source_file"].astype(str).to_numpy() if len(rejected) else np.array([])
+    rows = rejected["row"].to_numpy(dtype="int64") if len(rejected) else np.array([], "int64")
+    # Each part is read on a worker; only the marked ids (a small share) come back.
+    found = client.gather(
+        [client.submit(_marked_ids, part, id_column, rows[sources == part]) for part in parts]
+    )
+    for result in found:
+        if isinstance(result, ValueError):
+            raise CliError(str(result))
+    columns = {column for column, _ in found}
+    if columns == {None}:
+        return None
+    if len(columns) > 1:
+        raise CliError(
+            f"{args.declarations}: the parts mark random inspections differently "
+            f"({', '.join(sorted(str(c) for c in columns))}); give every part the same column"
+        )
+    return [i for _, ids in found for i in ids]

@@ -119,7 +119,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             else:
                 part.to_parquet(target, index=False)
         paths[f"{suffix}-parts"] = directory
+    paths["config"] = root / "settings.toml"
+    paths["config"].write_text(f'[training]\nregistered_model_name = "{MODEL_NAME}"\n', "utf-8")
     return paths
+
+
+#: The registered model of this module's training runs: not the session's ``portsift-risk``,
+#: whose champion other tests rely on.
+MODEL_NAME = "portsift-dask-cli"
 
 
 def _registers(files: dict[str, Path]) -> list[str]:
@@ -174,6 +181,8 @@ def dask_model(scheduler: str, files: dict[str, Path], tmp_path_factory: pytest.
             *_registers(files),
             "--model-dir",
             str(model_dir),
+            "--config",
+            str(files["config"]),
         ]
     )
     assert status == 0
@@ -309,6 +318,8 @@ def test_dask_training_records_the_mlflow_run_pandas_records(
             *_registers(files),
             "--model-dir",
             str(tmp_path / "pandas"),
+            "--config",
+            str(files["config"]),
         ]
     )
     assert status == 0
@@ -403,3 +414,80 @@ def test_evaluate_on_dask_writes_the_evaluation_of_pandas(
     assert evaluations["dask"]["facts"]["labelled_rows"] > 0
     # Scored on the workers, evaluated on the client from the columns that came back.
     assert evaluations["dask"] == evaluations["pandas"]
+
+
+def test_retrain_on_dask_measures_models_as_pandas_retrain_does(
+    scheduler: str, files: dict[str, Path], tmp_path: Path
+) -> None:
+    import json
+
+    config = tmp_path / "settings.toml"
+    config.write_text('[training]\nregistered_model_name = "portsift-dask-retrain"\n', "utf-8")
+    comparisons = {}
+    for engine in ("dask", "pandas"):
+        out = tmp_path / f"{engine}.json"
+        status, printed, _ = _run(
+            [
+                "retrain",
+                "--engine",
+                engine,
+                "--scheduler",
+                scheduler,
+                "--declarations",
+                str(files["parquet-parts"]),
+                *_registers(files),
+                "--holdout-days",
+                "60",
+                "--model-dir",
+                str(tmp_path / f"{engine}-model"),
+                "--json",
+                str(out),
+                "--config",
+                str(config),
+            ]
+        )
+        assert status == 0, printed
+        comparisons[engine] = json.loads(out.read_text("utf-8"))
+    on_dask, on_pandas = comparisons["dask"], comparisons["pandas"]
+    # No champion yet: the Dask challenger became it, and the pandas retrain measured that
+    # same bundle on the same shared rows: the same results, computed by the other engine.
+    assert on_dask["models"]["champion"] is None
+    assert on_dask["decision"]["alias"] == "champion"
+    dask_challenger = on_dask["models"]["challenger"]
+    assert on_pandas["models"]["champion"]["model_version"] == dask_challenger["model_version"]
+    assert on_pandas["models"]["champion"]["holdout"] == dask_challenger["holdout"]
+    assert on_pandas["holdout"] == on_dask["holdout"]
+
+
+def test_random_inspections_are_read_on_the_workers_as_on_the_client(
+    scheduler: str, tmp_path: Path
+) -> None:
+    import argparse
+
+    from distributed import Client
+
+    from portsift.commands.monitor_impl import read_random_ids
+    from portsift.commands.steps import read_inputs
+    from tests.features.input_files import HEADER, good_rows, write
+
+    directory = tmp_path / "parts"
+    directory.mkdir()
+    rows = [f"{r},{i % 3 == 0:d}" for i, r in enumerate(good_rows(12))]
+    rows[6] = rows[6].replace("61091000", "bad")  # part 2, row 1 (marked): set aside
+    for number, chunk in enumerate((rows[:4], rows[4:8], rows[8:])):
+        text = "\n".join([HEADER + ",random_inspection", *chunk]) + "\n"
+        write(directory, f"part-{number}.csv", text)
+    args = argparse.Namespace(
+        declarations=str(directory),
+        schema=None,
+        skip_invalid=True,
+        config=None,
+        enterprises=None,
+        lab_results=None,
+        commodities=None,
+    )
+    expected = [f"D{i + 1}" for i in range(12) if i % 3 == 0 and i != 6]
+    assert read_random_ids(args, read_inputs(args), None) == expected
+    with Client(scheduler) as client:
+        inputs = read_inputs(args, client=client)
+        assert read_random_ids(args, inputs, client) == expected
