@@ -34,6 +34,7 @@ from portsift.models.risk_model import RiskModel
 from portsift.models.scoring import ScoredBatch, ranking_weight
 from portsift.settings import Settings
 from portsift.training.artefacts import BEESWARM_ROWS
+from portsift.training.dask_scoring import score_dask
 from portsift.training.evaluate import EVALUATION_COLUMNS, Evaluation
 from portsift.training.feedback import FeedbackCounts, count_feedback, merge_feedback
 from portsift.training.train import draft_bundle, evaluate_scored, recent_state
@@ -168,8 +169,6 @@ def evaluate_bundle_dask(
         The evaluation, and the scored batch whose ``features`` hold only
         :data:`portsift.training.evaluate.EVALUATION_COLUMNS`.
     """
-    from portsift.training.scale import score_dask
-
     scored = score_dask(
         bundle,
         declarations,
