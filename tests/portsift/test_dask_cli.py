@@ -228,11 +228,12 @@ def test_a_bad_row_in_one_part_exits_2_naming_the_part_and_writes_nothing(
     assert list(tmp_path.glob("scores*")) == []
 
 
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_skip_invalid_gives_the_decisions_of_pandas_on_the_valid_rows(
-    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path
+    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path, suffix: str
 ) -> None:
     model_dir, _ = dask_model
-    parts = _with_bad_row(files["parquet-parts"], tmp_path / "parts")
+    parts = _with_bad_row(files[f"{suffix}-parts"], tmp_path / "parts")
     outputs = {}
     for engine in ("pandas", "dask"):
         out = tmp_path / f"{engine}.csv"
@@ -246,7 +247,7 @@ def test_skip_invalid_gives_the_decisions_of_pandas_on_the_valid_rows(
                 "--model-dir",
                 str(model_dir),
                 "--declarations",
-                f"{parts}/part-*.parquet",
+                f"{parts}/part-*.{suffix}",
                 *_registers(files),
                 "--out",
                 str(out),
@@ -258,7 +259,7 @@ def test_skip_invalid_gives_the_decisions_of_pandas_on_the_valid_rows(
         outputs[engine] = pd.read_csv(out, dtype=str, keep_default_na=False)
         rejected = pd.read_csv(f"{out}.rejected.csv", dtype=str, keep_default_na=False)
         assert rejected[["source_file", "row"]].values.tolist() == [
-            [str(parts / "part-002.parquet"), "3"]
+            [str(parts / f"part-002.{suffix}"), "3"]
         ]
     assert len(outputs["dask"]) == ROWS - 1
     assert (outputs["dask"]["selected"] == "1").sum() > 0
