@@ -1,4 +1,4 @@
-"""Rows per second and peak memory of the pandas and Dask engines at 1M-10M rows.
+"""Rows per second and peak memory of the pandas and Dask engines at 1M-30M rows.
 
 For each size the data is generated in chunks of ``--chunk-rows`` declarations
 (``generate_synthetic`` with seed ``seed + k``, chunk ``k`` covering the ``k``-th run of
@@ -9,17 +9,26 @@ the lab reports are all chunks'.
 
 Each engine runs in a fresh spawned process, one after the other:
 
-* **pandas**: the parts are concatenated and ``portsift.training.train.train`` runs (no MLflow);
+* **pandas**: the parts are read and validated by the loader and concatenated
+  (``portsift.features.parts.load_parts``, as ``--engine pandas`` reads a directory) and
+  ``portsift.training.train.train`` runs (no MLflow);
   ``FeaturePipeline.fit_transform`` and ``RiskModel.fit`` are timed inside it. Then the
   hold-out (the latest 20%, as ``train`` holds it out) is scored with
   ``score_declarations(..., explain_rows="selected")``.
-* **dask**: a ``LocalCluster`` (2 workers x 1 thread) reads the parts with
-  ``dd.read_parquet``; ``portsift.training.scale.train_dask`` trains and ``score_dask`` scores the
-  hold-out with ``explain_rows="selected"``.
+* **dask**: a ``LocalCluster`` (2 workers x 1 thread); the parts are read and validated
+  on the workers (``portsift.features.dask_loading.load_parts_dask``, as ``--engine dask``
+  reads a directory: every contract rule, ids unique across parts);
+  ``portsift.training.scale.train_dask`` trains and ``score_dask`` scores the hold-out with
+  ``explain_rows="selected"``.
+
+``--raw-read`` reads the parts without the loader instead (``pd.read_parquet`` /
+``dd.read_parquet``), as the benchmark did before partitioned input was validated.
 
 Peak memory is the RSS of the engine's process tree (the process and all its children,
-so the Dask scheduler's nanny and workers), sampled with psutil every 0.2 s. The load
-average of the machine is recorded before and after each run (the machine is shared).
+so the Dask scheduler's nanny and workers), sampled with psutil every 0.2 s. For Dask it
+is also split into the client's own peak and each worker's (``getrusage`` in each
+process, :func:`portsift.training.scale.peak_memory`). The load average of the machine is
+recorded before and after each run (the machine is shared).
 
 Run from the repository root::
 
@@ -126,9 +135,13 @@ def _registers(root: Path) -> Any:
     )
 
 
-def run_pandas(root: Path, work: Path) -> dict[str, Any]:
+def run_pandas(root: Path, work: Path, raw_read: bool) -> dict[str, Any]:
+    import functools
+
     import pandas as pd
 
+    from portsift.features.loading import UNIQUE_KEYS, load_declarations
+    from portsift.features.parts import load_parts
     from portsift.features.pipeline import FeaturePipeline
     from portsift.models.bundle import load_bundle
     from portsift.models.policy import SelectionPolicy
@@ -155,8 +168,14 @@ def run_pandas(root: Path, work: Path) -> dict[str, Any]:
     settings = load_settings()
     with TreeRss() as rss:
         begin = time.perf_counter()
-        parts = sorted((root / "declarations").glob("*.parquet"))
-        declarations = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        if raw_read:
+            parts = sorted((root / "declarations").glob("*.parquet"))
+            declarations = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        else:
+            load = functools.partial(load_declarations, skip_invalid=False)
+            declarations = load_parts(
+                root / "declarations", load, UNIQUE_KEYS["declarations"], skip_invalid=False
+            ).frame
         registers = _registers(root)
         times["read"] = time.perf_counter() - begin
         rows = len(declarations)
@@ -197,20 +216,39 @@ def run_pandas(root: Path, work: Path) -> dict[str, Any]:
     }
 
 
-def run_dask(root: Path, work: Path, workers: int) -> dict[str, Any]:
+def run_dask(root: Path, work: Path, workers: int, raw_read: bool) -> dict[str, Any]:
     import dask.dataframe as dd
     import pandas as pd
 
+    from portsift.features.dask_loading import load_parts_dask
+    from portsift.features.loading import UNIQUE_KEYS, load_declarations
     from portsift.models.bundle import load_bundle
     from portsift.models.policy import SelectionPolicy
     from portsift.settings import load_settings
-    from portsift.training.scale import ClusterConfig, dask_client, score_dask, train_dask
+    from portsift.training.scale import (
+        ClusterConfig,
+        dask_client,
+        peak_memory,
+        score_dask,
+        train_dask,
+    )
 
     times: dict[str, float] = {}
     settings = load_settings()
     with TreeRss() as rss, dask_client(ClusterConfig(n_workers=workers)) as client:
         registers = _registers(root)
-        declarations = dd.read_parquet(str(root / "declarations"))
+        begin = time.perf_counter()
+        if raw_read:
+            declarations = dd.read_parquet(str(root / "declarations"))
+        else:
+            declarations = load_parts_dask(
+                root / "declarations",
+                load_declarations,
+                UNIQUE_KEYS["declarations"],
+                client,
+                skip_invalid=False,
+            ).frame
+        times["read"] = time.perf_counter() - begin
         begin = time.perf_counter()
         result = train_dask(declarations, registers, settings, work / "dask-model", client)
         times["train_total"] = time.perf_counter() - begin
@@ -233,9 +271,12 @@ def run_dask(root: Path, work: Path, workers: int) -> dict[str, Any]:
         )
         times["score"] = time.perf_counter() - begin
         explained = int(scored.decisions["selected"].sum())
+        memory = peak_memory(client)
     metrics = result.evaluation.model_metrics() if result.evaluation else {}
     return {
         "rows": rows,
+        "client_peak_rss_gib": memory.client_bytes / GiB,
+        "worker_peak_rss_gib": [b / GiB for b in memory.worker_bytes.values()],
         "history_rows": rows - scored_rows,
         "scored_rows": scored_rows,
         "explained_rows": explained,
@@ -247,21 +288,24 @@ def run_dask(root: Path, work: Path, workers: int) -> dict[str, Any]:
     }
 
 
-def _child(queue: Any, engine: str, root: str, work: str, workers: int) -> None:
+def _child(queue: Any, engine: str, root: str, work: str, workers: int, raw_read: bool) -> None:
     sys.path.insert(0, str(REPO))
     try:
         if engine == "pandas":
-            queue.put(run_pandas(Path(root), Path(work)))
+            queue.put(run_pandas(Path(root), Path(work), raw_read))
         else:
-            queue.put(run_dask(Path(root), Path(work), workers))
+            queue.put(run_dask(Path(root), Path(work), workers, raw_read))
     except BaseException as exc:  # reported, not raised: the parent carries on
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def run_isolated(engine: str, root: Path, work: Path, workers: int) -> dict[str, Any]:
+def run_isolated(
+    engine: str, root: Path, work: Path, workers: int, raw_read: bool
+) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(queue, engine, str(root), str(work), workers))
+    arguments = (queue, engine, str(root), str(work), workers, raw_read)
+    process = context.Process(target=_child, args=arguments)
     load_before = os.getloadavg()
     process.start()
     result = queue.get()
@@ -285,13 +329,14 @@ def rates(r: dict[str, Any]) -> dict[str, float | None]:
 def format_table(results: list[dict[str, Any]]) -> str:
     header = (
         "| engine | rows | features s (rows/s) | models s (rows/s) | train total s (rows/s) | "
-        "score hold-out s (rows/s) | peak RSS train GiB | peak RSS GiB | AUC | P@5% |"
+        "score hold-out s (rows/s) | peak RSS train GiB | peak RSS GiB | client peak GiB | "
+        "workers peak GiB | AUC | P@5% |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 12]
     for r in results:
         if "error" in r or r.get("skipped"):
             why = r.get("error") or r.get("skipped")
-            lines.append(f"| {r['engine']} | {r['rows']:,} | {why} |" + " |" * 7)
+            lines.append(f"| {r['engine']} | {r['rows']:,} | {why} |" + " |" * 9)
             continue
         t, q = r["times"], rates(r)
 
@@ -303,10 +348,21 @@ def format_table(results: list[dict[str, Any]]) -> str:
             f"{cell(t.get('models'), q['models_rows_s'])} | "
             f"{cell(t.get('train_total'), q['train_rows_s'])} | "
             f"{cell(t.get('score'), q['score_rows_s'])} | {r['peak_rss_train_gib']:.2f} | "
-            f"{r['peak_rss_gib']:.2f} | {r['holdout_auc']:.4f} | "
+            f"{r['peak_rss_gib']:.2f} | {_client(r)} | {_workers(r)} | {r['holdout_auc']:.4f} | "
             f"{r['holdout_precision_at_5']:.4f} |"
         )
     return "\n".join(lines)
+
+
+def _client(result: dict[str, Any]) -> str:
+    # pandas has no client apart: its one process is the whole tree.
+    peak = result.get("client_peak_rss_gib")
+    return "-" if peak is None else f"{peak:.2f}"
+
+
+def _workers(result: dict[str, Any]) -> str:
+    peaks = result.get("worker_peak_rss_gib")
+    return "-" if not peaks else " + ".join(f"{p:.2f}" for p in peaks)
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
@@ -331,7 +387,15 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             linestyle="--",
             label=f"{engine} score hold-out",
         )
-        right.plot(rows, [r["peak_rss_gib"] for r in done], marker=marker, label=engine)
+        right.plot(rows, [r["peak_rss_gib"] for r in done], marker=marker, label=f"{engine} tree")
+        if engine == "dask":
+            right.plot(
+                rows,
+                [r["client_peak_rss_gib"] for r in done],
+                marker=marker,
+                linestyle="--",
+                label="dask client",
+            )
     left.set(xlabel="declarations (millions)", ylabel="wall seconds", title="Time")
     right.set(
         xlabel="declarations (millions)", ylabel="peak RSS of process tree (GiB)", title="Memory"
@@ -358,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         default=3_000_000,
         help="skip the pandas engine above this size (it holds everything in one process)",
     )
+    parser.add_argument(
+        "--raw-read",
+        action="store_true",
+        help="read the parts without the loader's validation (pd/dd.read_parquet)",
+    )
     parser.add_argument("--data", type=Path, default=Path("/tmp/portsift-scale-data"))
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
@@ -373,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append({"engine": engine, "rows": rows, "skipped": "skipped (memory)"})
                 continue
             work = args.data / "work" / f"{engine}-{rows}"
-            result = run_isolated(engine, root, work, args.workers)
+            result = run_isolated(engine, root, work, args.workers, args.raw_read)
             result.setdefault("rows", rows)
             results.append(result)
             print(json.dumps(result), flush=True)

@@ -54,6 +54,17 @@ from portsift.features.validation import (
 )
 from portsift.features.writing import table_format
 
+#: The key that identifies a row of each table (none for lab results: a declaration
+#: may have several reports). Checked within a file here and across parts in
+#: :mod:`portsift.features.parts`.
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "declarations": ("declaration_id",),
+    "enterprises": ("enterprise_id", "tier_since"),
+    "commodities": ("hs_prefix",),
+    "disclosures": ("disclosure_id",),
+    "rulings": ("ruling_id",),
+}
+
 #: pandas' default string dtype (``str``): Arrow-backed, NaN for missing.
 _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
@@ -75,6 +86,8 @@ class LoadedTable:
         extra_categorical: ``[features] categorical`` columns of a schema file,
             named as in the file.
         extra_numeric: ``[features] numeric`` columns, named as in the file.
+        columns: Canonical field -> the file's column it was read from (messages
+            about a field name the column the user can find).
     """
 
     frame: pd.DataFrame
@@ -83,6 +96,7 @@ class LoadedTable:
     notes: tuple[str, ...]
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- reading
@@ -342,7 +356,7 @@ def _load_declaration_frame(
         raw,
         columns,
         source=source,
-        unique=(("declaration_id",),),
+        unique=(UNIQUE_KEYS["declarations"],),
         skip_invalid=skip_invalid,
         wording=wording,
     )
@@ -369,6 +383,7 @@ def _load_declaration_frame(
         notes=tuple(notes),
         extra_categorical=layout.categorical,
         extra_numeric=layout.numeric,
+        columns=dict(layout.columns),
     )
 
 
@@ -448,7 +463,7 @@ def load_enterprises(path: str | Path, *, skip_invalid: bool = False) -> LoadedT
         path,
         contract.ENTERPRISE_FIELDS,
         kind="enterprises",
-        unique=(("enterprise_id", "tier_since"),),
+        unique=(UNIQUE_KEYS["enterprises"],),
         skip_invalid=skip_invalid,
     )
 
@@ -492,7 +507,7 @@ def load_commodities(path: str | Path, *, skip_invalid: bool = False) -> LoadedT
         path,
         contract.COMMODITY_FIELDS,
         kind="commodities",
-        unique=(("hs_prefix",),),
+        unique=(UNIQUE_KEYS["commodities"],),
         skip_invalid=skip_invalid,
     )
 
@@ -518,7 +533,7 @@ def load_disclosures(path: str | Path, *, skip_invalid: bool = False) -> LoadedT
         path,
         contract.DISCLOSURE_FIELDS,
         kind="disclosures",
-        unique=(("disclosure_id",),),
+        unique=(UNIQUE_KEYS["disclosures"],),
         skip_invalid=skip_invalid,
     )
 
@@ -545,7 +560,7 @@ def load_rulings(path: str | Path, *, skip_invalid: bool = False) -> LoadedTable
         path,
         contract.RULING_FIELDS,
         kind="rulings",
-        unique=(("ruling_id",),),
+        unique=(UNIQUE_KEYS["rulings"],),
         skip_invalid=skip_invalid,
         checks=(_period_check("valid_from", "valid_to"),),
     )
@@ -589,7 +604,13 @@ def _load_register(
         checks=[bind(layout) for bind in checks],
     )
     notes = [*absent_note(fields, layout, source), *unused_note(raw, layout, source), *notes]
-    return LoadedTable(frame=frame, rejected=rejected, layout=kind, notes=tuple(notes))
+    return LoadedTable(
+        frame=frame,
+        rejected=rejected,
+        layout=kind,
+        notes=tuple(notes),
+        columns=dict(layout.columns),
+    )
 
 
 def _rows(n: int) -> str:

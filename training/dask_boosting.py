@@ -148,7 +148,7 @@ def fit_model_dask(
     *,
     validation_fraction: float,
     has_revenue: bool,
-) -> RiskModel:
+) -> tuple[RiskModel, tuple[np.ndarray, np.ndarray]]:
     """Fit ``model``'s boosters with LightGBM's Dask estimators (see module notes).
 
     Args:
@@ -160,7 +160,8 @@ def fit_model_dask(
         has_revenue: Whether the data has a revenue label.
 
     Returns:
-        The fitted model.
+        The fitted model, and the calibrated risk and the outcomes of the validation slice
+        (what the shape record measures its precision on).
 
     Raises:
         ValueError: Too few labelled rows or a single class.
@@ -203,7 +204,7 @@ def fit_model_dask(
         model.regressor_ = _fit_regressor(model, train, valid_local, client, DaskLGBMRegressor)
     model.training_rows_ = n_rows
     model.training_positive_rate_ = positives / n_rows
-    return model
+    return model, (model.calibrate(model.raw_score(x_valid)), y_valid)
 
 
 def _fit_regressor(

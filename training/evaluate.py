@@ -16,7 +16,22 @@ from portsift.models.disclosures import in_play as disclosure_in_play
 from portsift.models.policy import POLICY_COLUMNS, SelectionPolicy
 from portsift.monitoring.statistics import wilson_interval
 from portsift.training import metrics
-from portsift.training.baselines import DateGBDT, hindsight_scores, random_scores
+from portsift.training.baselines import (
+    PROFILE_RATES,
+    RAW_NUMERIC,
+    DateGBDT,
+    hindsight_scores,
+    random_scores,
+)
+
+#: The feature and context columns :func:`evaluate` reads (besides the scores): the
+#: policy's inputs, the labels, and the baselines' inputs. The Dask engine brings only
+#: these back from the workers to evaluate a hold-out.
+EVALUATION_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (*POLICY_COLUMNS, "inspected", "illicit", "revenue", *PROFILE_RATES, *RAW_NUMERIC)
+    )
+)
 
 MODEL = "model"
 MODEL_BY_RISK = "model_risk_only"

@@ -336,7 +336,12 @@ def fit_best_shape(
 
 
 def unsearched(
-    model: RiskModel, shape: ShapeSettings, x: np.ndarray, search: ModelSearchSettings, why: str
+    model: RiskModel,
+    shape: ShapeSettings,
+    x: np.ndarray,
+    search: ModelSearchSettings,
+    why: str,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ShapeChoice:
     """The record of a model trained without a search (its SHAP speed still measured).
 
@@ -346,18 +351,28 @@ def unsearched(
         x: Rows of its risk features to time TreeSHAP on.
         search: ``[model_search]`` (budget and timing).
         why: Why there was no search (said in the reason).
+        validation: The validation slice's calibrated risk and outcomes, to measure the
+            precision and AUC as the search does; None leaves them unknown.
 
     Returns:
-        A choice of one trial, whose validation precision is unknown.
+        A choice of one trial.
     """
     speed = shap_rows_per_second(
         model, x[: search.shap_rows], search.min_shap_rows_per_second, search.timing_repeats
     )
+    precision = auc = math.nan
+    top_rows = 0
+    if validation is not None:
+        risk, illicit = validation
+        top = select_top(risk, search.percent / 100.0)
+        precision = float(illicit[top].mean()) if top.any() else math.nan
+        auc = metrics.auc(risk, illicit)
+        top_rows = len(risk)
     trial = ShapeTrial(
         shape=shape,
         trees_kept=int(model.metadata()["best_iteration"]),
-        precision=math.nan,
-        auc=math.nan,
+        precision=precision,
+        auc=auc,
         shap_rows_per_second=speed,
         eligible=speed >= search.min_shap_rows_per_second,
         fit_seconds=math.nan,
@@ -367,7 +382,7 @@ def unsearched(
         (trial,),
         search.percent,
         search.min_shap_rows_per_second,
-        0,
+        top_rows,
         f"{shape.label} ({why}), TreeSHAP {speed:,.0f} rows/s on one thread",
     )
 

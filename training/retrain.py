@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from portsift.features.pipeline import Registers
@@ -45,7 +46,7 @@ from portsift.training.comparison import (
     run_metrics,
 )
 from portsift.training.feedback import merge_feedback
-from portsift.training.train import Stage, TrainResult, evaluate_bundle, split_by_time, train
+from portsift.training.train import Stage, TrainResult, evaluate_bundle, train
 
 #: Name of the comparison artefact of the MLflow run.
 COMPARISON_ARTIFACT = "comparison.json"
@@ -152,16 +153,48 @@ def plan_retrain(
         RetrainError: A non-positive day count, no hold-out, no rows to train on, or no
             rows after both training windows.
     """
+    days = pd.to_datetime(declared_at).dt.normalize()
+    return plan_from_days(
+        days.value_counts().sort_index(),
+        holdout_fraction=holdout_fraction,
+        holdout_days=holdout_days,
+        window_days=window_days,
+        champion_trained_to=champion_trained_to,
+    )
+
+
+def plan_from_days(
+    per_day: pd.Series,
+    *,
+    holdout_fraction: float,
+    holdout_days: int | None = None,
+    window_days: int | None = None,
+    champion_trained_to: pd.Timestamp | None = None,
+) -> RetrainPlan:
+    """:func:`plan_retrain` from the number of declarations of each day (what Dask sums).
+
+    Args:
+        per_day: Declarations per lodging day, indexed by day (days without any omitted).
+        holdout_fraction: See :func:`plan_retrain`.
+        holdout_days: See :func:`plan_retrain`.
+        window_days: See :func:`plan_retrain`.
+        champion_trained_to: See :func:`plan_retrain`.
+
+    Returns:
+        The plan.
+
+    Raises:
+        RetrainError: See :func:`plan_retrain`.
+    """
     for name, value in (("--holdout-days", holdout_days), ("--window-days", window_days)):
         if value is not None and value < 1:
             raise RetrainError(f"{name} must be at least 1, got {value}")
-    days = pd.to_datetime(declared_at).dt.normalize()
-    first, last = days.min(), days.max()
+    per_day = per_day[per_day > 0].sort_index()
+    first, last = pd.Timestamp(per_day.index.min()), pd.Timestamp(per_day.index.max())
     if holdout_days is not None:
         holdout_start = last - pd.Timedelta(days=holdout_days - 1)
     else:
-        ordered = pd.DataFrame({"declared_at": days.sort_values(kind="stable").to_numpy()})
-        holdout_start = split_by_time(ordered, holdout_fraction)[2]
+        holdout_start = _holdout_day(per_day, holdout_fraction)
         if holdout_start is None:
             raise RetrainError(
                 "no hold-out: [training] holdout_fraction is 0; give --holdout-days N"
@@ -174,7 +207,8 @@ def plan_retrain(
     window_start = None
     if window_days is not None:
         window_start = holdout_start - pd.Timedelta(days=window_days)
-        if not ((days >= window_start) & (days < holdout_start)).any():
+        in_window = (per_day.index >= window_start) & (per_day.index < holdout_start)
+        if not in_window.any():
             raise RetrainError(
                 f"no declarations in the {window_days}-day window "
                 f"{window_start.date()} .. {(holdout_start - pd.Timedelta(days=1)).date()}"
@@ -207,6 +241,16 @@ def plan_retrain(
         ),
         notes=tuple(notes),
     )
+
+
+def _holdout_day(per_day: pd.Series, holdout_fraction: float) -> pd.Timestamp | None:
+    """The day :func:`portsift.training.train.split_by_time` starts the hold-out on."""
+    if holdout_fraction <= 0:
+        return None
+    # The day of the row at ``position`` in day order (np.sort(days)[position]).
+    position = int(int(per_day.sum()) * (1 - holdout_fraction))
+    cumulative = np.cumsum(per_day.to_numpy())
+    return pd.Timestamp(per_day.index[np.searchsorted(cumulative, position, side="right")])
 
 
 def comparison_payload(
@@ -352,9 +396,6 @@ def retrain(
         RetrainError: See :func:`plan_retrain`; also no labelled row to compare on.
         ValueError: Malformed feedback or too few labels to train (from ``train``).
     """
-    from portsift.store import promotion, tracking
-    from portsift.training.train import record_run as _record
-
     step = stage or (lambda _name: None)
     labelled_frame = declarations if feedback is None else merge_feedback(declarations, feedback)
     if "illicit" not in labelled_frame:
@@ -370,16 +411,7 @@ def retrain(
     )
     days = ordered["declared_at"].dt.normalize()
     shared = ordered.loc[(days >= plan.shared_start).to_numpy()]
-    if not labelled_mask(shared).any():
-        raise RetrainError(
-            f"no inspected declaration with a known outcome from {plan.shared_start.date()} "
-            "on: nothing to compare the models on"
-        )
-    percents = tuple(settings.evaluation.percents)
-    if 5 not in percents:
-        raise RetrainError(
-            f"[evaluation] percents {list(percents)} lack 5: P@5% decides the promotion"
-        )
+    percents = comparable(bool(labelled_mask(shared).any()), plan, settings)
     champion_result = None
     if champion is not None:
         step("champion on the hold-out")
@@ -411,6 +443,72 @@ def retrain(
         CHALLENGER_ROLE, bundle, None, *measure(scored, evaluation, percents, random_ids)
     )
     step("MLflow run")
+    return register_challenger(
+        plan, training, bundle, challenger, champion, champion_result, settings, ordered, registers
+    )
+
+
+def comparable(has_labels: bool, plan: RetrainPlan, settings: Settings) -> tuple[float, ...]:
+    """Check that the shared rows can compare the models, and return the percents.
+
+    Args:
+        has_labels: Whether any shared row is inspected with a known outcome.
+        plan: The split.
+        settings: Run settings.
+
+    Returns:
+        ``[evaluation] percents``.
+
+    Raises:
+        RetrainError: No labelled shared row, or no 5 among the percents.
+    """
+    if not has_labels:
+        raise RetrainError(
+            f"no inspected declaration with a known outcome from {plan.shared_start.date()} "
+            "on: nothing to compare the models on"
+        )
+    percents = tuple(settings.evaluation.percents)
+    if 5 not in percents:
+        raise RetrainError(
+            f"[evaluation] percents {list(percents)} lack 5: P@5% decides the promotion"
+        )
+    return percents
+
+
+def register_challenger(
+    plan: RetrainPlan,
+    training: Any,
+    bundle: Bundle,
+    challenger: ModelResult,
+    champion: Champion | None,
+    champion_result: ModelResult | None,
+    settings: Settings,
+    recent: pd.DataFrame,
+    registers: Registers,
+) -> RetrainResult:
+    """Record the challenger's run and let the shared comparison decide its alias.
+
+    What ``retrain`` does after both models are measured on the shared rows, whichever
+    engine trained and scored them.
+
+    Args:
+        plan: The split.
+        training: The challenger's training result (``model_dir``, ``evaluation``, ``notes``).
+        bundle: The challenger's bundle as written.
+        challenger: Its results on the shared rows.
+        champion: The champion, or None.
+        champion_result: The champion's results on the shared rows, or None.
+        settings: Run settings.
+        recent: The latest declarations (time order), whose sample the run's SHAP
+            artefacts explain.
+        registers: The registers.
+
+    Returns:
+        The result, with the MLflow registration.
+    """
+    from portsift.store import promotion, tracking
+    from portsift.training.train import record_run as _record
+
     comparison = promotion.SharedComparison(
         metric=f"shared hold-out {PRIMARY_METRIC}",
         challenger=float(challenger.holdout.metrics[PRIMARY_METRIC] or 0.0),
@@ -435,7 +533,7 @@ def retrain(
     registration = _record(
         training.model_dir,
         settings,
-        ordered,
+        recent,
         registers,
         training.evaluation,
         bundle.model,

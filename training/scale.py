@@ -22,27 +22,24 @@ Design
   score``, ``evaluate`` and ``serve`` read it as any other bundle.
 * The DATE baseline is fitted on the labelled rows (a few columns, gathered on the
   client); the monitoring reference on a deterministic sample of the history
-  (``monitor_sample`` rows at most); the hold-out (the latest 20%) is gathered on the
-  client and evaluated by :func:`portsift.training.train.evaluate_bundle`, as in pandas. The
-  Dask engine does not record an MLflow run.
-* **Scoring** is two passes over the partitions. Pass 1 maps ``transform`` and the
-  boosters (risk, calibration, revenue, priority) over partitions and brings back the
-  few columns the selection policy reads: the batch policy selects exactly
-  ``round(rate x N)`` over the *whole* batch, so it runs once on the client, with the
-  same code and inputs as :func:`portsift.models.scoring.score_declarations`
-  (:func:`portsift.models.scoring.decide_batch`: the decisions are
-  identical). Pass 2 computes SHAP contributions and reasons on the workers, only for
-  the rows to explain (``--explain``). Features and SHAP values never leave the workers.
+  (``monitor_sample`` rows at most); the hold-out (the latest 20%) is scored on the
+  workers and only the evaluation's columns come back to the client, which evaluates
+  them with the pandas code; feedback labels and the MLflow run are those of
+  :func:`portsift.training.train.train` (:mod:`portsift.training.dask_runs`).
+* **Scoring** (:mod:`portsift.training.dask_scoring`, re-exported here) is two passes over
+  the partitions: the policy's inputs come back and the batch policy runs once on the
+  client (decisions identical to pandas'); SHAP and reasons are computed on the workers
+  for the rows to explain only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dask
 import dask.dataframe as dd
@@ -51,27 +48,17 @@ import pandas as pd
 
 from portsift.features.dask_pipeline import fit_transform_dask, with_row_index
 from portsift.features.pipeline import FeaturePipeline, Registers
-from portsift.models import explain, rulings
-from portsift.models.bundle import Bundle, save_bundle
-from portsift.models.policy import SelectionPolicy
+from portsift.models.bundle import save_bundle
 from portsift.models.risk_model import RiskModel, feature_matrix
-from portsift.models.scoring import (
-    ScoredBatch,
-    decide_batch,
-    explain_scored,
-    model_scores,
-    policy_inputs,
-    ranking_weight,
-    registers_for,
-    with_rulings,
-)
 from portsift.monitoring.reference import build_reference
-from portsift.settings import RulingSettings, Settings
+from portsift.settings import Settings
 from portsift.training.baselines import PROFILE_RATES, RAW_NUMERIC, DateGBDT
 from portsift.training.dask_boosting import fit_model_dask
+from portsift.training.dask_runs import evaluate_holdout_dask, latest_rows, merge_feedback_dask
+from portsift.training.dask_scoring import score_dask, write_scores
 from portsift.training.model_search import model_from_settings, pipeline_from_settings, unsearched
 from portsift.training.objective import RankingChoice
-from portsift.training.train import evaluate_draft, model_notes
+from portsift.training.train import model_notes, record_run
 
 Stage = Callable[[str], None]
 
@@ -150,6 +137,50 @@ def partitioned(
         return client.persist(parts)
 
 
+def _peak_rss() -> int:
+    """Peak resident memory of this process, in bytes (Linux reports KiB)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """Peak resident memory of the client process and of each worker process.
+
+    Attributes:
+        client_bytes: The peak of this (the client's) process since it started.
+        worker_bytes: Worker address -> the peak of its process since it started (a
+            long-running worker's peak may come from an earlier job).
+    """
+
+    client_bytes: int
+    worker_bytes: dict[str, int]
+
+    def lines(self) -> list[str]:
+        """What a command says about it: one line, in GiB."""
+        gib = 1024**3
+        workers = ", ".join(f"{b / gib:.2f}" for b in self.worker_bytes.values())
+        total = sum(self.worker_bytes.values()) / gib
+        return [
+            f"peak memory: client {self.client_bytes / gib:.2f} GiB; "
+            f"{len(self.worker_bytes)} workers {workers} GiB (sum {total:.2f} GiB)"
+        ]
+
+
+def peak_memory(client: Any) -> PeakMemory:
+    """Measure the peak resident memory of the client and of every worker of ``client``.
+
+    Args:
+        client: A ``distributed.Client``.
+
+    Returns:
+        The peaks, measured by each process itself (``getrusage``).
+    """
+    workers = client.run(_peak_rss)
+    return PeakMemory(client_bytes=_peak_rss(), worker_bytes=dict(sorted(workers.items())))
+
+
 # -- training --------------------------------------------------------------------------
 
 
@@ -179,6 +210,8 @@ class DaskTrainResult:
     holdout_start: str | None
     notes: list[str]
     timings: dict[str, float]
+    registration: Any | None = None
+    feedback: Any | None = None
 
 
 def _every_kth(frame: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -196,8 +229,13 @@ def train_dask(
     extra_numeric: tuple[str, ...] = (),
     stage: Stage | None = None,
     monitor_sample: int = 200_000,
+    track: bool = False,
+    feedback: pd.DataFrame | None = None,
+    feedback_source: str | None = None,
+    holdout_from: pd.Timestamp | None = None,
+    window_from: pd.Timestamp | None = None,
 ) -> DaskTrainResult:
-    """Train on a Dask frame, evaluate on the time hold-out and write the bundle.
+    """Train on a Dask frame, evaluate on the time hold-out, write the bundle, record the run.
 
     Args:
         declarations: Canonical labelled declarations (any partitioning).
@@ -209,12 +247,22 @@ def train_dask(
         extra_numeric: Schema-file numeric inputs.
         stage: Called with the name of each stage as it starts.
         monitor_sample: Rows of the history at most for the monitoring reference.
+        track: Whether to record the run in MLflow (:func:`portsift.training.train.record_run`).
+        feedback: Inspection outcomes that override the labels of the declarations they
+            name, as :func:`portsift.training.train.train` takes them.
+        feedback_source: Where the feedback came from (recorded; no password in it).
+        holdout_from: Hold out the declarations lodged on or after this day instead of
+            the latest ``[training] holdout_fraction`` (``portsift retrain``).
+        window_from: With ``holdout_from``: train only on declarations lodged on or
+            after this day; None for the whole history.
 
     Returns:
-        The result (the bundle's version, the hold-out evaluation, stage timings).
+        The result (the bundle's version, the hold-out evaluation, stage timings, the
+        MLflow registration and the feedback counts).
 
     Raises:
-        ValueError: If the declarations carry no outcomes or too few to train.
+        ValueError: If the declarations carry no outcomes or too few to train, or the
+            feedback is malformed.
     """
     import time
 
@@ -228,13 +276,22 @@ def train_dask(
         timings[name] = now - clock
         clock = now
 
+    counts = None
+    if feedback is not None:
+        declarations, counts = merge_feedback_dask(declarations, feedback, client)
     if "illicit" not in declarations.columns:
         raise ValueError("the declarations carry no inspection outcomes (illicit) to learn from")
     step("features and models")
-    start = holdout_start(declarations, settings.training.holdout_fraction)
+    if holdout_from is None:
+        start = holdout_start(declarations, settings.training.holdout_fraction)
+    else:
+        start = pd.Timestamp(holdout_from).normalize()
     days = declarations["declared_at"].dt.normalize()
     # Numbered after the split, so that no partition of the history is empty.
-    history = with_row_index(declarations if start is None else declarations[days < start])
+    in_history = None if start is None else days < start
+    if window_from is not None and in_history is not None:
+        in_history = in_history & (days >= pd.Timestamp(window_from).normalize())
+    history = with_row_index(declarations if in_history is None else declarations[in_history])
     shipped = client.scatter(registers, broadcast=True)
     pipeline = pipeline_from_settings(settings, extra_categorical, extra_numeric)
     features = fit_transform_dask(pipeline, history, registers, registers_on_cluster=shipped)
@@ -243,7 +300,7 @@ def train_dask(
         (~declarations["revenue"].isna()).any().compute()
     )
     model = new_model(pipeline, settings)
-    fit_model_dask(
+    _, validation = fit_model_dask(
         model,
         features,
         client,
@@ -274,7 +331,7 @@ def train_dask(
         point_in_time=settings.monitoring.point_in_time_features,
     ).to_dict()
     lap("baseline and monitoring reference")
-    notes = ["the Dask engine records no MLflow run", *model_notes(pipeline, model)]
+    notes = model_notes(pipeline, model)
     first, last = dask.compute(history["declared_at"].min(), history["declared_at"].max())
     metadata: dict[str, Any] = {
         "trained_from": str(pd.Timestamp(first).date()),
@@ -298,21 +355,23 @@ def train_dask(
             feature_matrix(sample_features, model.risk_features),
             settings.model_search,
             "the Dask engine trains [model]'s shape: no search",
+            validation=validation,
         ).to_dict(),
         "monitoring_reference": reference,
         "engine": "dask",
         "monitoring_reference_rows": len(sample),
     }
+    if counts is not None:
+        # Kept with the model: which labels it learnt from is part of its provenance.
+        metadata["feedback"] = {"source": feedback_source, **counts.to_dict()}
     target = Path(model_dir)
     evaluation = None
-    holdout_local = pd.DataFrame() if start is None else declarations[days >= start].compute()
-    if len(holdout_local) and holdout_local["illicit"].notna().any():
+    holdout = None if start is None else declarations[days >= start]
+    if holdout is not None and bool((~holdout["illicit"].isna()).any().compute()):
         step("hold-out evaluation")
-        # In time order, as training.train hands the hold-out over.
-        holdout_local = holdout_local.sort_values("declared_at", kind="stable")
-        holdout_local = holdout_local.reset_index(drop=True)
-        evaluation = evaluate_draft(
-            target, pipeline, model, registers, metadata, holdout_local, settings
+        # Scored on the workers; only the evaluation's few columns come back.
+        evaluation = evaluate_holdout_dask(
+            target, pipeline, model, registers, metadata, holdout, settings, client
         )
     lap("hold-out evaluation")
     step("bundle")
@@ -327,6 +386,19 @@ def train_dask(
         metadata=metadata,
     )
     lap("bundle")
+    registration = None
+    if track:
+        step("MLflow run")
+        registration = record_run(
+            target,
+            settings,
+            latest_rows(declarations),
+            registers,
+            evaluation,
+            model,
+            metadata.get("feedback"),
+        )
+        lap("MLflow run")
     return DaskTrainResult(
         model_dir=target,
         model_version=version,
@@ -334,6 +406,8 @@ def train_dask(
         holdout_start=metadata["holdout_start"],
         notes=notes,
         timings=timings,
+        registration=registration,
+        feedback=counts,
     )
 
 
@@ -367,181 +441,13 @@ def fingerprint_dask(declarations: dd.DataFrame) -> dict[str, Any]:
     }
 
 
-# -- scoring ---------------------------------------------------------------------------
-
-
-def _score_part(
-    frame: pd.DataFrame,
-    bundle: Bundle,
-    registers: Registers,
-    revenue_weight: float,
-    measures: RulingSettings,
-) -> pd.DataFrame:
-    """Pass 1 of one partition: the policy's inputs and the scores (as score_declarations)."""
-    features = bundle.pipeline.transform(frame, registers)
-    scores = model_scores(bundle.model, features, revenue_weight=revenue_weight, num_threads=1)
-    inputs = with_rulings(
-        policy_inputs(features, scores),
-        bundle.model,
-        scores,
-        features,
-        measures,
-        revenue_weight=revenue_weight,
-        num_threads=1,
-    )
-    return inputs.assign(
-        declaration_id=frame["declaration_id"].to_numpy(),
-        expected_revenue=scores.expected_revenue,
-        revenue_estimated=int(scores.revenue_estimated),
-    )
-
-
-def _explain_part(
-    frame: pd.DataFrame,
-    rows: np.ndarray,
-    bundle: Bundle,
-    registers: Registers,
-    lang: explain.Language,
-    count: int,
-    measures: RulingSettings,
-) -> pd.Series:
-    """Pass 2 of one partition: the model's reasons of the rows to explain."""
-    part = frame[np.isin(frame.index.to_numpy(), rows)]
-    if len(part) == 0:
-        return pd.Series([], index=part.index, dtype="str", name="reasons")
-    features = bundle.pipeline.transform(part, registers)
-    x = feature_matrix(features, bundle.model.risk_features)
-    _, texts = explain_scored(
-        bundle.model,
-        x,
-        features,
-        lang=lang,
-        reason_count=count,
-        num_threads=1,
-        covered=rulings.covered_marks(measures, features, lang),
-    )
-    return pd.Series(texts, index=part.index, name="reasons").astype("str")
-
-
-def score_dask(
-    bundle: Bundle,
-    declarations: dd.DataFrame,
-    registers: Registers,
-    client: Any,
-    *,
-    rate: float,
-    revenue_weight: float | None = None,
-    policy: SelectionPolicy | None = None,
-    explain_rows: bool | Literal["selected"] = "selected",
-    explain_ids: Collection[str] | None = None,
-    lang: explain.Language = "en",
-    reason_count: int = 3,
-) -> ScoredBatch:
-    """Score a Dask frame of declarations and select under the budget (see module notes).
-
-    Args:
-        bundle: The loaded model bundle.
-        declarations: Canonical declarations.
-        registers: Registers given for this run (missing ones come from the bundle).
-        client: A ``distributed.Client``.
-        rate: Share of the batch to inspect.
-        revenue_weight: Weight of the revenue at stake in the priority (None = the
-            weight of the objective the bundle was trained for).
-        policy: The selection policy (None = the packaged configuration).
-        explain_rows: True (all rows), False (none) or ``"selected"``.
-        explain_ids: Further declaration ids to explain with ``"selected"``.
-        lang: Language of the reasons.
-        reason_count: Reasons per declaration at most.
-
-    Returns:
-        The decisions of :func:`portsift.models.scoring.score_declarations`, in input order.
-        ``features`` is empty and ``explanation`` None: both stay on the workers.
-    """
-    if revenue_weight is None:
-        revenue_weight = ranking_weight(bundle.metadata, None)
-    used = registers_for(bundle, registers)
-    indexed = with_row_index(declarations)
-    shipped_bundle = client.scatter(bundle, broadcast=True)
-    shipped = client.scatter(used, broadcast=True)
-    measures = (policy if policy is not None else SelectionPolicy()).settings.rulings
-    sample = indexed.get_partition(0).head(50)
-    meta = _score_part(sample, bundle, used, revenue_weight, measures).iloc[:0]
-    pass1 = indexed.map_partitions(
-        _score_part,
-        shipped_bundle,
-        shipped,
-        revenue_weight,
-        measures,
-        meta=meta,
-        align_dataframes=False,
-    )
-    scored = pass1.compute()
-
-    def explain_on_workers(mask: np.ndarray) -> tuple[None, np.ndarray]:
-        # Pass 2: features and SHAP values stay on the workers; only the texts come back.
-        model_text = np.full(len(scored), "", dtype=object)
-        if not mask.any():
-            return None, model_text
-        shipped_rows = client.scatter(scored.index.to_numpy()[mask], broadcast=True)
-        texts = indexed.map_partitions(
-            _explain_part,
-            shipped_rows,
-            shipped_bundle,
-            shipped,
-            lang,
-            reason_count,
-            measures,
-            meta=pd.Series([], dtype="str", name="reasons"),
-            align_dataframes=False,
-        ).compute()
-        model_text[scored.index.get_indexer(texts.index)] = texts.to_numpy(dtype=object)
-        return None, model_text
-
-    # The same policy and inputs as score_declarations, so that decisions are identical.
-    return decide_batch(
-        scored.drop(columns=["expected_revenue", "revenue_estimated"]),
-        declaration_id=scored["declaration_id"].to_numpy(),
-        expected_revenue=scored["expected_revenue"].to_numpy(),
-        revenue_estimated=scored["revenue_estimated"].to_numpy(),
-        rate=rate,
-        policy=policy,
-        explain_rows=explain_rows,
-        explain_ids=explain_ids,
-        lang=lang,
-        explainer=explain_on_workers,
-        features=pd.DataFrame(),
-    )
-
-
-def write_scores(output: pd.DataFrame, out: str | Path, rows_per_part: int = 1_000_000) -> None:
-    """Write ``portsift score --engine dask`` output: CSV/Parquet file, else Parquet parts.
-
-    ``F.csv`` and ``F.parquet`` are written as one file, atomically, as the pandas engine
-    writes them. Any other ``--out`` is a directory of Parquet parts
-    (``part-00000.parquet``, ... in row order), staged beside it and renamed into place.
-
-    Args:
-        output: The decisions, in input order.
-        out: Target path.
-        rows_per_part: Rows per Parquet part.
-    """
-    from portsift.features.writing import atomic_directory, write_table_atomic
-
-    target = Path(out)
-    if target.suffix.lower() in (".csv", ".parquet"):
-        write_table_atomic(output, target)
-        return
-    with atomic_directory(target) as staging:
-        for number, begin in enumerate(range(0, max(len(output), 1), rows_per_part)):
-            part = output.iloc[begin : begin + rows_per_part]
-            part.to_parquet(staging / f"part-{number:05d}.parquet", index=False)
-
-
 __all__ = [
     "ClusterConfig",
     "DaskTrainResult",
+    "PeakMemory",
     "dask_client",
     "partitioned",
+    "peak_memory",
     "score_dask",
     "train_dask",
     "write_scores",

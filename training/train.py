@@ -341,8 +341,7 @@ def evaluate_bundle(
         The evaluation and the scored batch it was computed from.
     """
     policy = SelectionPolicy(settings.selection)
-    objective = settings.selection.objective
-    weight = ranking_weight(bundle.metadata, objective)
+    weight = ranking_weight(bundle.metadata, settings.selection.objective)
     scored = score_declarations(
         bundle,
         declarations,
@@ -352,9 +351,27 @@ def evaluate_bundle(
         explain_rows=False,
         policy=policy,
     )
+    return evaluate_scored(bundle, scored, settings), scored
+
+
+def evaluate_scored(bundle: Bundle, scored: ScoredBatch, settings: Settings) -> Evaluation:
+    """Evaluate declarations a bundle scored (in this process or on Dask).
+
+    Args:
+        bundle: The model bundle that scored them.
+        scored: Its decisions with the evaluation's columns in ``features``
+            (:data:`EVALUATION_COLUMNS`; a full feature frame has them).
+        settings: Run settings (evaluation and selection sections).
+
+    Returns:
+        The evaluation of the model, the baselines and the policy.
+    """
+    policy = SelectionPolicy(settings.selection)
+    objective = settings.selection.objective
+    weight = ranking_weight(bundle.metadata, objective)
     e = settings.evaluation
     baseline = DateGBDT.from_dict(bundle.metadata["baseline"])
-    evaluation = evaluate(
+    return evaluate(
         scored.features,
         scored.decisions["risk_score"].to_numpy(),
         scored.decisions["expected_revenue"].to_numpy(),
@@ -371,7 +388,6 @@ def evaluate_bundle(
             "reason": (bundle.metadata.get("ranking") or {}).get("reason", ""),
         },
     )
-    return evaluation, scored
 
 
 #: Quantiles of recent risk scores kept with the model, for "percentile among recent
@@ -438,7 +454,32 @@ def evaluate_draft(
     Returns:
         The hold-out evaluation.
     """
-    draft = Bundle(
+    draft = draft_bundle(target, pipeline, model, registers, metadata)
+    evaluation, scored = evaluate_bundle(draft, holdout, registers, settings)
+    metadata.update(recent_state(scored, settings))
+    return evaluation
+
+
+def draft_bundle(
+    target: Path,
+    pipeline: FeaturePipeline,
+    model: RiskModel,
+    registers: Registers,
+    metadata: dict[str, Any],
+) -> Bundle:
+    """The bundle of a training run before it is saved (model version ``unsaved``).
+
+    Args:
+        target: Where the bundle will be saved.
+        pipeline: The fitted feature pipeline.
+        model: The fitted risk model.
+        registers: The registers of the training run.
+        metadata: The bundle's metadata so far.
+
+    Returns:
+        A bundle that scores like the saved one will.
+    """
+    return Bundle(
         path=target,
         pipeline=pipeline,
         model=model,
@@ -448,17 +489,22 @@ def evaluate_draft(
         rulings=registers.rulings,
         metadata={**metadata, "model_version": "unsaved"},
     )
-    evaluation, scored = evaluate_bundle(draft, holdout, registers, settings)
-    metadata.update(_recent_state(scored, settings))
-    return evaluation
 
 
-def _recent_state(scored: ScoredBatch, settings: Settings) -> dict[str, Any]:
+def recent_state(scored: ScoredBatch, settings: Settings) -> dict[str, Any]:
     """Real-time selection state derived from the latest scored declarations (the hold-out).
 
     The API decides one declaration at a time, so the budget can only be met in
     expectation: the policy's per-tier thresholds are fitted on the priorities of the
     most recent declarations the model scored, and saved with it.
+
+    Args:
+        scored: The hold-out as scored, in time order (``features`` needs the columns of
+            the officer rules and ``declared_at``).
+        settings: The settings.
+
+    Returns:
+        The metadata entries of the real-time policy state.
     """
     policy = SelectionPolicy(settings.selection)
     decisions, features = scored.decisions, scored.features

@@ -23,6 +23,7 @@ def add_parser(subparsers: Any) -> None:
     options.add_inputs(evaluate)
     evaluate.add_argument("--json", help="also write the table as JSON")
     options.add_objective(evaluate)
+    options.add_engine(evaluate)
     options.add_common(evaluate)
     evaluate.set_defaults(handler=run)
 

@@ -11,6 +11,7 @@ from portsift.commands.helpers import CliError, notify, say
 from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     check_schema_matches,
+    engine_session,
     load_model_bundle,
     read_inputs,
     run_settings,
@@ -30,25 +31,37 @@ def run_evaluate(args: argparse.Namespace) -> int:
         The exit status.
     """
     settings = run_settings(args)
-    with Progress(["loading model", "reading input", "evaluating"], args.quiet) as progress:
+    stages = ["loading model", "reading input", "evaluating"]
+    with Progress(stages, args.quiet) as progress, engine_session(args) as client:
         progress.stage("loading model")
         bundle = load_model_bundle(args.model_dir)
         progress.stage("reading input")
-        inputs = read_inputs(args)
+        inputs = read_inputs(args, client=client)
         for note in inputs.notes:
             notify(args, note)
         check_schema_matches(bundle, inputs.declarations, args.declarations)
         frame = inputs.declarations.frame
         trained_to = pd.Timestamp(bundle.metadata["trained_to"])
         after = frame[frame["declared_at"].dt.normalize() > trained_to]
-        if len(after) == 0:
+        # A count, not the rows: with Dask they stay on the workers.
+        count = after["declared_at"].count()
+        if int(count.compute() if client is not None else count) == 0:
             raise CliError(
                 f"{args.declarations}: no declarations lodged after the model's training "
                 f"window (which ends {trained_to.date()}); evaluating on them would be in-sample"
             )
         progress.stage("evaluating")
         try:
-            evaluation = evaluate_bundle_on(args.model_dir, after, inputs.registers, settings)
+            if client is None:
+                evaluation = evaluate_bundle_on(args.model_dir, after, inputs.registers, settings)
+            else:
+                from portsift.training.dask_runs import evaluate_bundle_dask
+                from portsift.training.scale import peak_memory
+
+                evaluation, _ = evaluate_bundle_dask(
+                    bundle, after, inputs.registers, settings, client
+                )
+                memory = peak_memory(client)
         except ValueError as exc:
             raise CliError(f"{args.declarations}: {exc}") from exc
     facts = evaluation.facts
@@ -76,4 +89,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         write_text_atomic(json.dumps(evaluation.to_dict(), indent=2, default=str), args.json)
         say(args, f"evaluation written to {args.json}")
+    if client is not None:
+        for line in memory.lines():
+            say(args, line)
     return 0

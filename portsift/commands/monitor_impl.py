@@ -20,6 +20,7 @@ from portsift.commands.steps import (
     run_settings,
 )
 from portsift.features import loading
+from portsift.features.parts import part_sources
 from portsift.features.writing import write_rejected, write_text_atomic
 from portsift.monitoring.drift import Thresholds, monitor_declarations, random_marker
 from portsift.monitoring.report import render_dashboard
@@ -173,17 +174,93 @@ def read_random_marker(args: argparse.Namespace, inputs: Inputs) -> tuple[str, A
     Raises:
         CliError: The marker column is malformed.
     """
-    raw = loading.read_table(args.declarations)
-    try:
-        found = random_marker(raw, args.declarations)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    if found is None:
-        return None
-    column, mask = found
     rejected = inputs.declarations.rejected
-    if len(rejected):  # --skip-invalid: keep the marks of the rows that were kept
-        keep = np.ones(len(raw), dtype=bool)
-        keep[rejected["row"].to_numpy(dtype="int64") - 1] = False
-        mask = mask[keep]
-    return column, mask
+    columns: set[str] = set()
+    masks = []
+    # Part by part (one file is its own only part): rows and rejected rows are per part.
+    parts = part_sources(args.declarations)
+    for part in parts:
+        raw = loading.read_table(part)
+        try:
+            found = random_marker(raw, part)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        if found is None:
+            continue
+        column, mask = found
+        columns.add(column)
+        if len(rejected):  # --skip-invalid: keep the marks of the rows that were kept
+            keep = np.ones(len(raw), dtype=bool)
+            mine = rejected["source_file"].astype(str).to_numpy() == part
+            keep[rejected["row"].to_numpy(dtype="int64")[mine] - 1] = False
+            mask = mask[keep]
+        masks.append(mask)
+    if not masks:
+        return None
+    if len(columns) > 1 or len(masks) < len(parts):
+        raise CliError(
+            f"{args.declarations}: the parts mark random inspections differently "
+            f"({', '.join(sorted(columns))} in some parts only); give every part the same column"
+        )
+    return columns.pop(), np.concatenate(masks)
+
+
+def _marked_ids(
+    part: str, id_column: str, rejected_rows: np.ndarray
+) -> tuple[str | None, list[str]] | ValueError:
+    """On a worker: the marker column of one part and the ids it marks (of the kept rows)."""
+    raw = loading.read_table(part)
+    try:
+        found = random_marker(raw, part)
+    except ValueError as exc:
+        return exc
+    if found is None:
+        return None, []
+    column, mask = found
+    mask = mask.copy()
+    mask[rejected_rows - 1] = False
+    ids = raw[id_column].astype("str").str.strip()
+    return column, ids[mask].tolist()
+
+
+def read_random_ids(args: argparse.Namespace, inputs: Inputs, client: Any) -> list[str] | None:
+    """The declaration ids inspected at random (``retrain``), read where the input is.
+
+    Args:
+        args: The parsed command line (its ``declarations``).
+        inputs: What :func:`portsift.commands.steps.read_inputs` read.
+        client: The Dask client the declarations were read on, or None (pandas).
+
+    Returns:
+        The ids, or None when the file has no marker column.
+
+    Raises:
+        CliError: The marker column is malformed or differs between parts.
+    """
+    if client is None:
+        marker = read_random_marker(args, inputs)
+        if marker is None:
+            return None
+        frame = inputs.declarations.frame
+        return frame.loc[marker[1], "declaration_id"].astype(str).tolist()
+    parts = part_sources(args.declarations)
+    rejected = inputs.declarations.rejected
+    id_column = inputs.declarations.columns.get("declaration_id", "declaration_id")
+    sources = rejected["source_file"].astype(str).to_numpy() if len(rejected) else np.array([])
+    rows = rejected["row"].to_numpy(dtype="int64") if len(rejected) else np.array([], "int64")
+    # Each part is read on a worker; only the marked ids (a small share) come back.
+    found = client.gather(
+        [client.submit(_marked_ids, part, id_column, rows[sources == part]) for part in parts]
+    )
+    for result in found:
+        if isinstance(result, ValueError):
+            raise CliError(str(result))
+    columns = {column for column, _ in found}
+    if columns == {None}:
+        return None
+    if len(columns) > 1:
+        raise CliError(
+            f"{args.declarations}: the parts mark random inspections differently "
+            f"({', '.join(sorted(str(c) for c in columns))}); give every part the same column"
+        )
+    return [i for _, ids in found for i in ids]

@@ -32,6 +32,7 @@ def add_parser(subparsers: Any) -> None:
     options.add_inputs(retrain)
     retrain.add_argument("--model-dir", dest="model_dir", required=True)
     options.add_feedback(retrain)
+    options.add_engine(retrain)
     retrain.add_argument(
         "--window-days",
         dest="window_days",

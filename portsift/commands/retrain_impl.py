@@ -6,12 +6,14 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from portsift.commands.helpers import CliError, notify, say
-from portsift.commands.monitor_impl import read_random_marker
+from portsift.commands.monitor_impl import read_random_ids
 from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     check_schema_matches,
+    engine_session,
     read_feedback_option,
     read_inputs,
     run_settings,
@@ -49,37 +51,47 @@ def run_retrain(args: argparse.Namespace) -> int:
     ):
         progress.stage("reading input")
         feedback, source = read_feedback_option(args)  # first: a bad store fails before any output
-        inputs = read_inputs(args)
-        declarations = inputs.declarations
-        marker = read_random_marker(args, inputs)
-        progress.stage("champion")
-        try:
-            champion = fetch_champion(settings.training.registered_model_name, Path(cache))
-        except RetrainError as exc:
-            raise CliError(str(exc)) from exc
-        if champion is not None:
-            check_schema_matches(champion.bundle, declarations, args.declarations)
-        set_aside(args, inputs, args.model_dir)
-        frame = declarations.frame
-        random_ids = None if marker is None else frame.loc[marker[1], "declaration_id"]
-        try:
-            result = retrain(
-                frame,
-                inputs.registers,
-                settings,
-                args.model_dir,
-                champion=champion,
-                window_days=args.window_days,
-                holdout_days=args.holdout_days,
-                feedback=feedback,
-                feedback_source=source,
-                random_ids=None if random_ids is None else random_ids.astype(str).tolist(),
-                extra_categorical=declarations.extra_categorical,
-                extra_numeric=declarations.extra_numeric,
-                stage=progress.stage,
-            )
-        except ValueError as exc:
-            raise CliError(f"{args.declarations}: {exc}") from exc
+        with engine_session(args) as client:
+            inputs = read_inputs(args, client=client)
+            declarations = inputs.declarations
+            random_ids = read_random_ids(args, inputs, client)
+            progress.stage("champion")
+            try:
+                champion = fetch_champion(settings.training.registered_model_name, Path(cache))
+            except RetrainError as exc:
+                raise CliError(str(exc)) from exc
+            if champion is not None:
+                check_schema_matches(champion.bundle, declarations, args.declarations)
+            set_aside(args, inputs, args.model_dir)
+            common: dict[str, Any] = {
+                "champion": champion,
+                "window_days": args.window_days,
+                "holdout_days": args.holdout_days,
+                "feedback": feedback,
+                "feedback_source": source,
+                "random_ids": random_ids,
+                "extra_categorical": declarations.extra_categorical,
+                "extra_numeric": declarations.extra_numeric,
+                "stage": progress.stage,
+            }
+            try:
+                if client is None:
+                    result = retrain(
+                        declarations.frame, inputs.registers, settings, args.model_dir, **common
+                    )
+                else:
+                    from portsift.training.dask_retrain import retrain_dask
+
+                    result = retrain_dask(
+                        declarations.frame,
+                        inputs.registers,
+                        settings,
+                        args.model_dir,
+                        client,
+                        **common,
+                    )
+            except ValueError as exc:
+                raise CliError(f"{args.declarations}: {exc}") from exc
         if args.json:
             write_text_atomic(json.dumps(result.comparison, indent=2, default=str), args.json)
     for note in result.notes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pandas as pd
@@ -28,16 +30,28 @@ from portsift.models.scoring import POLICY_OUTPUT_COLUMNS, SCORE_COLUMNS, score_
 
 
 class ScoringEngine(Protocol):
-    """What ``portsift score`` needs from an engine: score a batch, write the decisions.
+    """What ``portsift score`` needs from an engine: read, score a batch, write the decisions.
 
     The pandas engine below and the Dask engine (:mod:`portsift.commands.dask_engine`)
-    differ only in these two steps and in how the summary names them.
+    differ only in these steps and in how the summary names them.
     """
 
     #: Said after the model in the summary ("" or " on Dask").
     where: str
     #: Whether the summary counts the lanes.
     counts_lanes: bool
+
+    def session(self, args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+        """The block in which the engine reads and scores (a Dask client lives in it)."""
+        ...
+
+    def read(self, args: argparse.Namespace) -> Any:
+        """Read the unlabelled inputs (:func:`portsift.commands.steps.read_inputs`)."""
+        ...
+
+    def summary(self) -> list[str]:
+        """Lines said after the scoring summary (the Dask engine's memory)."""
+        ...
 
     def score(
         self,
@@ -62,6 +76,19 @@ class PandasScoring:
 
     where = ""
     counts_lanes = True
+
+    @contextlib.contextmanager
+    def session(self, args: argparse.Namespace) -> Iterator[None]:
+        """Nothing to start: pandas scores in this process."""
+        yield
+
+    def read(self, args: argparse.Namespace) -> Any:
+        """Read the inputs in this process (parts concatenated)."""
+        return read_inputs(args, require_labels=False)
+
+    def summary(self) -> list[str]:
+        """Nothing more to say."""
+        return []
 
     def score(
         self,
@@ -105,11 +132,12 @@ def run_score(args: argparse.Namespace, engine: ScoringEngine | None = None) -> 
     settings = run_settings(args)
     rate = inspection_rate(args, settings)
     policy = SelectionPolicy(settings.selection, rate=rate)
-    with Progress(["loading model", "reading input", "scoring", "writing"], args.quiet) as progress:
+    stages = ["loading model", "reading input", "scoring", "writing"]
+    with Progress(stages, args.quiet) as progress, engine.session(args):
         progress.stage("loading model")
         bundle = load_model_bundle(args.model_dir)
         progress.stage("reading input")
-        inputs = read_inputs(args, require_labels=False)
+        inputs = engine.read(args)
         check_schema_matches(bundle, inputs.declarations, args.declarations)
         progress.stage("scoring")
         weight = ranking_revenue_weight(settings, bundle)
@@ -129,6 +157,8 @@ def run_score(args: argparse.Namespace, engine: ScoringEngine | None = None) -> 
         f"{selected:,} selected ({selected / max(len(output), 1):.1%}){lanes}; "
         f"written to {args.out}",
     )
+    for line in engine.summary():
+        say(args, line)
     report_policy(args, scored, output, policy, weight)
     if engine.counts_lanes:
         report_measures(args, output)

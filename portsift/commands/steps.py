@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pandas as pd
 
 from portsift.commands.helpers import CliError, notify, say
 from portsift.features import loading
+from portsift.features.parts import load_parts
 from portsift.features.pipeline import Registers
 from portsift.features.writing import write_rejected
 from portsift.models.bundle import load_bundle
@@ -60,25 +64,73 @@ def ranking_revenue_weight(settings: Any, bundle: Any) -> float:
     return ranking_weight(bundle.metadata, settings.selection.objective)
 
 
-def read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inputs:
+@contextlib.contextmanager
+def engine_session(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask client of ``--engine dask`` for the block, or None for pandas.
+
+    Args:
+        args: The parsed command line (``--engine``, ``--scheduler``, ``--dask-workers``).
+
+    Yields:
+        A ``distributed.Client`` (the local cluster of the run, or ``--scheduler``'s), or None.
+
+    Raises:
+        CliError: ``--dask-workers`` is below 1.
+    """
+    if getattr(args, "engine", "pandas") != "dask":
+        yield None
+        return
+    # Imported here: the pandas engine does not pay for Dask.
+    from portsift.training.scale import ClusterConfig, dask_client
+
+    if args.dask_workers < 1:
+        raise CliError(f"--dask-workers must be at least 1, got {args.dask_workers}")
+    config = ClusterConfig(scheduler=args.scheduler, n_workers=args.dask_workers)
+    with dask_client(config) as client:
+        yield client
+
+
+def read_inputs(
+    args: argparse.Namespace, *, require_labels: bool = True, client: Any = None
+) -> Inputs:
     """Read ``--declarations`` and the register files given.
+
+    Each may be one file, a directory of parts or a glob (:mod:`portsift.features.parts`).
+    With ``client`` (``--engine dask``) the declarations are read and validated on its
+    workers (:func:`portsift.features.dask_loading.load_parts_dask`) and ``declarations.frame``
+    is a ``dask.dataframe``; the registers, which every partition needs whole, are read
+    here in either case.
 
     Args:
         args: The parsed command line.
         require_labels: Whether the declarations must carry labels.
+        client: A ``distributed.Client`` to read the declarations on, or None.
 
     Returns:
         The tables read, their notes and the rows set aside.
     """
     skip = args.skip_invalid
-    # The bounds of --config, which the loader's default (PORTSIFT_CONFIG) does not see.
-    declarations = loading.load_declarations(
-        args.declarations,
-        schema_path=args.schema,
-        skip_invalid=skip,
-        require_labels=require_labels,
-        bounds=load_settings(getattr(args, "config", None)).input_bounds.as_mapping(),
-    )
+    options: dict[str, Any] = {
+        "schema_path": args.schema,
+        "skip_invalid": skip,
+        "require_labels": require_labels,
+        # The bounds of --config, which the loader's default (PORTSIFT_CONFIG) does not see.
+        "bounds": load_settings(getattr(args, "config", None)).input_bounds.as_mapping(),
+    }
+    key = loading.UNIQUE_KEYS["declarations"]
+    if client is not None:
+        from portsift.features.dask_loading import load_parts_dask
+
+        declarations = load_parts_dask(
+            args.declarations, loading.load_declarations, key, client, **options
+        )
+    else:
+        declarations = load_parts(
+            args.declarations,
+            functools.partial(loading.load_declarations, **options),
+            key,
+            skip_invalid=skip,
+        )
     tables: dict[str, Any] = {}
     for name, path, load in (
         ("enterprises", args.enterprises, loading.load_enterprises),
@@ -87,7 +139,9 @@ def read_inputs(args: argparse.Namespace, *, require_labels: bool = True) -> Inp
         ("disclosures", getattr(args, "disclosures", None), loading.load_disclosures),
         ("rulings", getattr(args, "rulings", None), loading.load_rulings),
     ):
-        tables[name] = load(path, skip_invalid=skip) if path else None
+        read = functools.partial(load, skip_invalid=skip)
+        key_of = loading.UNIQUE_KEYS.get(name)
+        tables[name] = load_parts(path, read, key_of, skip_invalid=skip) if path else None
     loaded = [declarations, *(t for t in tables.values() if t is not None)]
     notes = [note for table in loaded for note in table.notes]
     rejected_parts = [t.rejected for t in loaded if len(t.rejected)]
@@ -159,7 +213,7 @@ def check_schema_matches(bundle: Any, declarations: Any, source: str) -> None:
     missing = [
         c
         for c in (*params["extra_categorical"], *params["extra_numeric"])
-        if c not in declarations.frame
+        if c not in declarations.frame.columns
     ]
     if missing:
         raise CliError(
@@ -282,3 +336,35 @@ def report_trained(args: argparse.Namespace, result: Any, settings: Any) -> None
             f"inspected declarations, {facts['violations']:,} violations",
         )
         say(args, format_table(result.evaluation, tuple(settings.evaluation.percents)))
+
+
+def report_training(
+    args: argparse.Namespace, result: Any, settings: Any, feedback_source: str | None
+) -> None:
+    """Say what a training run did (either engine): notes, feedback, bundle, MLflow run.
+
+    Args:
+        args: The parsed command line.
+        result: The training result (``notes``, ``feedback``, ``registration``, ...).
+        settings: The run's settings.
+        feedback_source: Where ``--feedback-from`` read (shown), or None.
+    """
+    for note in result.notes:
+        notify(args, note)
+    if result.feedback is not None:
+        counts = result.feedback
+        say(
+            args,
+            f"feedback from {feedback_source}: labels of {counts.labels_from_feedback:,} "
+            f"declarations taken from it ({counts.changed:,} differ from the file); "
+            f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
+            f"declaration of {args.declarations}",
+        )
+    report_trained(args, result, settings)
+    if result.registration is not None:
+        reg = result.registration
+        say(
+            args,
+            f"MLflow run {reg.run_id}: {reg.model_name} v{reg.version} -> {reg.alias} "
+            f"({reg.reason})",
+        )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from portsift.commands.helpers import CliError, notify, say
+from portsift.commands.helpers import CliError
 from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     read_feedback_option,
     read_inputs,
-    report_trained,
+    report_training,
     run_settings,
     set_aside,
 )
@@ -48,23 +48,5 @@ def run_train(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise CliError(f"{args.declarations}: {exc}") from exc
-    for note in result.notes:
-        notify(args, note)
-    if result.feedback is not None:
-        counts = result.feedback
-        say(
-            args,
-            f"feedback from {source}: labels of {counts.labels_from_feedback:,} declarations "
-            f"taken from it ({counts.changed:,} differ from the file); "
-            f"{counts.unmatched:,} of its {counts.feedback_rows:,} outcomes matched no "
-            f"declaration of {args.declarations}",
-        )
-    report_trained(args, result, settings)
-    if result.registration is not None:
-        reg = result.registration
-        say(
-            args,
-            f"MLflow run {reg.run_id}: {reg.model_name} v{reg.version} -> {reg.alias} "
-            f"({reg.reason})",
-        )
+    report_training(args, result, settings, source)
     return 0
