@@ -105,9 +105,11 @@ def test_answers_for_disclosed_and_ruled_declarations_equal_the_batch_scoring(
     ).decisions
     columns = ["declaration_id", "selected", "lane", "selection_reason", "reasons"]
     columns += ["disclosure_id", "ruling_ids", "ruling_kinds", "ruling_expiring"]
+    # Measures 8 and 14 too: the lane (red_remote) and the release condition.
+    columns += ["release_condition"]
     for column in columns:
         assert got[column].tolist() == online[column].tolist(), column
-    for column in ("risk_score", "ruling_risk_score"):
+    for column in ("risk_score", "ruling_risk_score", "inspection_deadline_hours"):
         np.testing.assert_allclose(got[column], online[column], rtol=1e-12, err_msg=column)
     # Measure 22 as in the batch: covered declarations go to document review, outside
     # the budget, with the reason of the measure; the same disclosure as portsift score.
