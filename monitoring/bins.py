@@ -203,6 +203,22 @@ def psi_by_group(
     k = reference.bin_count
     index = bin_index(reference, values)
     counts = np.bincount(groups * k + index, minlength=group_count * k).reshape(group_count, k)
+    return psi_of_counts(reference, counts, floor=floor)
+
+
+def psi_of_counts(
+    reference: BinReference, counts: np.ndarray, *, floor: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray]:
+    """PSI of every row of a ``groups x bins`` count matrix against the reference.
+
+    Args:
+        reference: The fitted bins.
+        counts: Counts per group (row) and bin (column).
+        floor: Smallest share used in the logarithm.
+
+    Returns:
+        ``(psi, rows)`` per group; the PSI of an empty group is NaN.
+    """
     rows = counts.sum(axis=1)
     shares = counts / np.maximum(rows, 1)[:, None]
     a = np.maximum(shares, floor)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from portsift.features.pipeline import Registers
 from portsift.models.bundle import Bundle
-from portsift.monitoring.bins import bin_counts, psi_by_group
+from portsift.monitoring.bins import bin_index, psi_of_counts
 from portsift.monitoring.labels import LabelDrift, label_drift
 from portsift.monitoring.reference import (
     SCORE,
@@ -195,6 +195,41 @@ def compare(
     """
     if len(features) == 0:
         raise ValueError("no recent declarations to compare")
+    weeks, counts = week_bin_counts(reference, features, scores)
+    day = pd.to_datetime(features["declared_at"]).dt.normalize().dropna()
+    return compare_counts(
+        reference,
+        weeks,
+        counts,
+        np.asarray(scores, dtype="float64"),
+        (day.min(), day.max()),
+        thresholds=thresholds,
+        labels=labels,
+        feature_labels=feature_labels,
+        reference_source=reference_source,
+        notes=notes,
+    )
+
+
+def week_bin_counts(
+    reference: MonitoringReference, features: pd.DataFrame, scores: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows per week (Monday) and reference bin of every variable: what drift is made of.
+
+    Counts of disjoint row sets add up, so the Dask engine computes them per partition.
+
+    Args:
+        reference: The training-window reference (its bins).
+        features: Feature frame of the recent rows (with ``declared_at``).
+        scores: Their risk scores.
+
+    Returns:
+        The weeks (sorted ``datetime64``) and, per variable (the features and the
+        score), a ``weeks x bins`` matrix of counts.
+
+    Raises:
+        ValueError: If a model feature is missing.
+    """
     names = list(reference.features)
     missing = [n for n in names if n not in features]
     if missing:
@@ -202,28 +237,64 @@ def compare(
     columns: dict[str, np.ndarray] = {n: features[n].to_numpy() for n in names}
     columns[SCORE] = np.asarray(scores, dtype="float64")
     refs = {**reference.features, SCORE: reference.score}
-    label_of = dict(feature_labels or {})
-    label_of[SCORE] = "risk score"
-    exempt = set(thresholds.no_alert_features)
-
     dates = pd.to_datetime(features["declared_at"]).dt.normalize()
     weeks = (dates - pd.to_timedelta(dates.dt.weekday, unit="D")).to_numpy()
     week_values, week_index = np.unique(weeks, return_inverse=True)
+    counts: dict[str, np.ndarray] = {}
+    for name, ref in refs.items():
+        k = ref.bin_count
+        flat = week_index * k + bin_index(ref, columns[name])
+        counts[name] = np.bincount(flat, minlength=len(week_values) * k).reshape(-1, k)
+    return week_values, counts
 
+
+def compare_counts(
+    reference: MonitoringReference,
+    weeks: np.ndarray,
+    counts: Mapping[str, np.ndarray],
+    recent_scores: np.ndarray,
+    day_range: tuple[pd.Timestamp, pd.Timestamp],
+    *,
+    thresholds: Thresholds,
+    labels: LabelDrift | None = None,
+    feature_labels: Mapping[str, str] | None = None,
+    reference_source: str = "bundle",
+    notes: Sequence[str] = (),
+) -> MonitorResult:
+    """The drift result of :func:`week_bin_counts` (of all recent rows, however summed).
+
+    Args:
+        reference: The training-window reference.
+        weeks: The weeks of the counts' rows.
+        counts: Per variable, a ``weeks x bins`` matrix of counts.
+        recent_scores: The recent rows' risk scores (the dashboard's histogram).
+        day_range: The first and last recent day.
+        thresholds: Alerting rules.
+        labels: Label drift, computed by the caller.
+        feature_labels: Input field each feature comes from, for the tables.
+        reference_source: Where the reference came from.
+        notes: Notes to carry into the result.
+
+    Returns:
+        The result.
+    """
+    refs = {**reference.features, SCORE: reference.score}
+    label_of = dict(feature_labels or {})
+    label_of[SCORE] = "risk score"
+    exempt = set(thresholds.no_alert_features)
     rows: list[dict[str, Any]] = []
     bin_tables: dict[str, pd.DataFrame] = {}
     weekly: dict[str, np.ndarray] = {}
-    week_rows = np.zeros(len(week_values), dtype=np.int64)
+    week_rows = np.zeros(len(weeks), dtype=np.int64)
     for name, ref in refs.items():
-        counts = bin_counts(ref, columns[name])
-        value = psi(np.asarray(ref.shares), counts, floor=thresholds.share_floor)
-        recent_shares = counts / counts.sum()
+        by_week = counts[name]
+        total = by_week.sum(axis=0)
+        value = psi(np.asarray(ref.shares), total, floor=thresholds.share_floor)
+        recent_shares = total / total.sum()
         bin_tables[name] = pd.DataFrame(
             {"bin": ref.labels(), "reference_share": ref.shares, "recent_share": recent_shares}
         )
-        weekly[name], week_rows = psi_by_group(
-            ref, columns[name], week_index, len(week_values), floor=thresholds.share_floor
-        )
+        weekly[name], week_rows = psi_of_counts(ref, by_week, floor=thresholds.share_floor)
         rows.append(
             {
                 "variable": name,
@@ -233,15 +304,14 @@ def compare(
                 "status": status_of(value, thresholds),
                 "alerting": name not in exempt,
                 "reference_rows": ref.rows,
-                "recent_rows": int(counts.sum()),
+                "recent_rows": int(total.sum()),
                 "reference_missing": ref.shares[-1],
                 "recent_missing": float(recent_shares[-1]),
             }
         )
     table = pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable")
-    weekly_frame = pd.DataFrame({"week": pd.to_datetime(week_values), "rows": week_rows, **weekly})
+    weekly_frame = pd.DataFrame({"week": pd.to_datetime(weeks), "rows": week_rows, **weekly})
     weekly_frame = weekly_frame[weekly_frame["rows"] >= thresholds.weekly_min_rows]
-    day = dates.dropna()
     return MonitorResult(
         psi=table.reset_index(drop=True),
         bins=bin_tables,
@@ -249,9 +319,9 @@ def compare(
         labels=labels,
         reference=reference,
         reference_source=reference_source,
-        recent_from=str(day.min().date()),
-        recent_to=str(day.max().date()),
-        recent_scores=columns[SCORE],
+        recent_from=str(pd.Timestamp(day_range[0]).date()),
+        recent_to=str(pd.Timestamp(day_range[1]).date()),
+        recent_scores=np.asarray(recent_scores, dtype="float64"),
         thresholds=thresholds,
         notes=list(notes),
     )

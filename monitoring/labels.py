@@ -136,14 +136,70 @@ def label_drift(
 ) -> LabelDrift | None:
     """Violation rates of the training and the recent window (None without any label)."""
     if "illicit" not in declarations:
+        return label_drift_from_counts(
+            None,
+            None,
+            False,
+            reference_inspected,
+            reference_violations,
+            None,
+            notes,
+            confidence=confidence,
+            min_rows=min_rows,
+        )
+    mask = None if random_mask is None else np.asarray(random_mask, dtype=bool)
+    ref = label_counts(declarations.loc[in_training], None if mask is None else mask[in_training])
+    rec = label_counts(declarations.loc[is_recent], None if mask is None else mask[is_recent])
+    return label_drift_from_counts(
+        ref,
+        rec,
+        bool(in_training.any()),
+        reference_inspected,
+        reference_violations,
+        marker_column if mask is not None else None,
+        notes,
+        confidence=confidence,
+        min_rows=min_rows,
+    )
+
+
+def label_drift_from_counts(
+    training: tuple[int, int] | None,
+    recent: tuple[int, int] | None,
+    has_training_rows: bool,
+    reference_inspected: int,
+    reference_violations: int,
+    marker_column: str | None,
+    notes: list[str],
+    *,
+    confidence: float,
+    min_rows: int,
+) -> LabelDrift | None:
+    """:func:`label_drift` from the label counts of both windows (summed where the rows are).
+
+    Args:
+        training: ``(n, violations)`` of the file's training-window rows (of the random
+            sample with a marker), or None when the file has no outcomes.
+        recent: The same of the recent rows.
+        has_training_rows: Whether the file has rows of the training window.
+        reference_inspected: The stored reference's labelled rows.
+        reference_violations: Its violations.
+        marker_column: The random marker's column, or None (all inspected compared).
+        notes: Notes, extended in place.
+        confidence: Level of the Wilson intervals.
+        min_rows: Fewest labelled rows per window for a verdict.
+
+    Returns:
+        The label drift, or None without outcomes.
+    """
+    if training is None or recent is None:
         notes.append("the file has no inspection outcomes (illicit): label drift not computed")
         return None
-    if random_mask is not None:
-        mask = np.asarray(random_mask, dtype=bool)
+    ref_n, ref_k = training
+    rec_n, rec_k = recent
+    if marker_column is not None:
         sample = "random"
-        ref_n, ref_k = label_counts(declarations.loc[in_training], mask[in_training])
-        rec_n, rec_k = label_counts(declarations.loc[is_recent], mask[is_recent])
-        if not in_training.any():
+        if not has_training_rows:
             notes.append(
                 "the file has no training-window rows: the random sample's violation rate of "
                 "the training window is unknown"
@@ -156,11 +212,8 @@ def label_drift(
             "column): label drift compares all inspected declarations, whose violation rate "
             "the targeting biases"
         )
-        if in_training.any():
-            ref_n, ref_k = label_counts(declarations.loc[in_training])
-        else:
+        if not has_training_rows:
             ref_n, ref_k = reference_inspected, reference_violations
-        rec_n, rec_k = label_counts(declarations.loc[is_recent])
     return LabelDrift(
         sample=sample,
         reference_n=ref_n,

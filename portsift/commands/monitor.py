@@ -39,6 +39,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="do not record the run in MLflow",
     )
+    options.add_engine(monitor)
     options.add_common(monitor)
     monitor.set_defaults(handler=run)
 

@@ -16,6 +16,7 @@ from portsift.commands.helpers import EXIT_DRIFT, CliError, notify, say
 from portsift.commands.progress import Progress
 from portsift.commands.steps import (
     Inputs,
+    engine_session,
     model_and_inputs,
     run_settings,
 )
@@ -48,9 +49,8 @@ def run_monitor(args: argparse.Namespace) -> int:
         if pd.isna(since):
             raise CliError(f"--since {args.since!r} is not a date; use YYYY-MM-DD")
     stages = ["loading model", "reading input", "monitoring", "writing dashboard"]
-    with Progress(stages, args.quiet) as progress:
-        bundle, inputs = model_and_inputs(args, progress)
-        marker = read_random_marker(args, inputs)
+    with Progress(stages, args.quiet) as progress, engine_session(args) as client:
+        bundle, inputs = model_and_inputs(args, progress, client=client)
         progress.stage("monitoring")
         thresholds = Thresholds(
             psi_warn=m.psi_warn,
@@ -59,20 +59,38 @@ def run_monitor(args: argparse.Namespace) -> int:
             no_alert_features=tuple(m.no_alert_features),
             weekly_min_rows=m.weekly_min_rows,
         )
+        common: dict[str, Any] = {
+            "bins": m.bins,
+            "thresholds": thresholds,
+            "label_confidence": m.label_confidence,
+            "label_min_rows": m.label_min_rows,
+            "point_in_time": m.point_in_time_features,
+            "since": since,
+        }
         try:
-            result = monitor_declarations(
-                bundle,
-                inputs.declarations.frame,
-                inputs.registers,
-                bins=m.bins,
-                thresholds=thresholds,
-                label_confidence=m.label_confidence,
-                label_min_rows=m.label_min_rows,
-                point_in_time=m.point_in_time_features,
-                since=since,
-                random_mask=None if marker is None else marker[1],
-                marker_column=None if marker is None else marker[0],
-            )
+            if client is None:
+                marker = read_random_marker(args, inputs)
+                result = monitor_declarations(
+                    bundle,
+                    inputs.declarations.frame,
+                    inputs.registers,
+                    random_mask=None if marker is None else marker[1],
+                    marker_column=None if marker is None else marker[0],
+                    **common,
+                )
+            else:
+                from portsift.monitoring.dask_drift import monitor_dask
+
+                marked = read_random_ids(args, inputs, client)
+                result = monitor_dask(
+                    bundle,
+                    inputs.declarations.frame,
+                    inputs.registers,
+                    client,
+                    random_ids=None if marked is None else marked[1],
+                    marker_column=None if marked is None else marked[0],
+                    **common,
+                )
         except ValueError as exc:
             raise CliError(f"{args.declarations}: {exc}") from exc
         progress.stage("writing dashboard")
@@ -223,8 +241,10 @@ def _marked_ids(
     return column, ids[mask].tolist()
 
 
-def read_random_ids(args: argparse.Namespace, inputs: Inputs, client: Any) -> list[str] | None:
-    """The declaration ids inspected at random (``retrain``), read where the input is.
+def read_random_ids(
+    args: argparse.Namespace, inputs: Inputs, client: Any
+) -> tuple[str, list[str]] | None:
+    """The declaration ids inspected at random, read where the input is.
 
     Args:
         args: The parsed command line (its ``declarations``).
@@ -232,7 +252,7 @@ def read_random_ids(args: argparse.Namespace, inputs: Inputs, client: Any) -> li
         client: The Dask client the declarations were read on, or None (pandas).
 
     Returns:
-        The ids, or None when the file has no marker column.
+        The marker column and the ids it marks, or None when the file has no marker.
 
     Raises:
         CliError: The marker column is malformed or differs between parts.
@@ -242,7 +262,7 @@ def read_random_ids(args: argparse.Namespace, inputs: Inputs, client: Any) -> li
         if marker is None:
             return None
         frame = inputs.declarations.frame
-        return frame.loc[marker[1], "declaration_id"].astype(str).tolist()
+        return marker[0], frame.loc[marker[1], "declaration_id"].astype(str).tolist()
     parts = part_sources(args.declarations)
     rejected = inputs.declarations.rejected
     id_column = inputs.declarations.columns.get("declaration_id", "declaration_id")
@@ -258,9 +278,15 @@ def read_random_ids(args: argparse.Namespace, inputs: Inputs, client: Any) -> li
     columns = {column for column, _ in found}
     if columns == {None}:
         return None
-    if len(columns) > 1:
+    if len(columns - {None}) > 1:
         raise CliError(
             f"{args.declarations}: the parts mark random inspections differently "
             f"({', '.join(sorted(str(c) for c in columns))}); give every part the same column"
         )
-    return [i for _, ids in found for i in ids]
+    if None in columns:
+        raise CliError(
+            f"{args.declarations}: some parts have no random-inspection column "
+            f"({', '.join(sorted(str(c) for c in columns if c))} in the others); "
+            "give every part the same column"
+        )
+    return str(columns.pop()), [i for _, ids in found for i in ids]

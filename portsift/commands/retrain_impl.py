@@ -54,7 +54,8 @@ def run_retrain(args: argparse.Namespace) -> int:
         with engine_session(args) as client:
             inputs = read_inputs(args, client=client)
             declarations = inputs.declarations
-            random_ids = read_random_ids(args, inputs, client)
+            marked = read_random_ids(args, inputs, client)
+            random_ids = None if marked is None else marked[1]
             progress.stage("champion")
             try:
                 champion = fetch_champion(settings.training.registered_model_name, Path(cache))

@@ -299,12 +299,15 @@ def explain_ids(args: argparse.Namespace) -> list[str] | None:
     return [line.strip() for line in lines if line.strip()]
 
 
-def model_and_inputs(args: argparse.Namespace, progress: Any) -> tuple[Any, Inputs]:
+def model_and_inputs(
+    args: argparse.Namespace, progress: Any, *, client: Any = None
+) -> tuple[Any, Inputs]:
     """Load ``--model-dir`` and read unlabelled inputs that match its schema.
 
     Args:
         args: The parsed command line.
         progress: The command's progress display (stages "loading model", "reading input").
+        client: A Dask client to read the declarations on (``--engine dask``), or None.
 
     Returns:
         ``(bundle, inputs)``; the loader's notes are said on stderr.
@@ -312,7 +315,7 @@ def model_and_inputs(args: argparse.Namespace, progress: Any) -> tuple[Any, Inpu
     progress.stage("loading model")
     bundle = load_model_bundle(args.model_dir)
     progress.stage("reading input")
-    inputs = read_inputs(args, require_labels=False)
+    inputs = read_inputs(args, require_labels=False, client=client)
     for note in inputs.notes:
         notify(args, note)
     check_schema_matches(bundle, inputs.declarations, args.declarations)

@@ -487,8 +487,57 @@ def test_random_inspections_are_read_on_the_workers_as_on_the_client(
         lab_results=None,
         commodities=None,
     )
-    expected = [f"D{i + 1}" for i in range(12) if i % 3 == 0 and i != 6]
+    expected = ("random_inspection", [f"D{i + 1}" for i in range(12) if i % 3 == 0 and i != 6])
     assert read_random_ids(args, read_inputs(args), None) == expected
     with Client(scheduler) as client:
         inputs = read_inputs(args, client=client)
         assert read_random_ids(args, inputs, client) == expected
+
+
+def test_monitor_on_dask_gives_the_dashboard_and_summary_of_pandas(
+    scheduler: str, files: dict[str, Path], dask_model, tmp_path: Path
+) -> None:
+    import json
+
+    model_dir, _ = dask_model
+    # Every part marks its random inspections: the label drift of the random sample.
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for number, part in enumerate(sorted(files["parquet-parts"].iterdir())):
+        table = pd.read_parquet(part)
+        table["random_inspection"] = ((np.arange(len(table)) + number) % 7 == 0).astype(int)
+        table.to_parquet(parts / part.name, index=False)
+    outputs = {}
+    for engine in ("pandas", "dask"):
+        out = tmp_path / f"{engine}.html"
+        status, _, _ = _run(
+            [
+                "monitor",
+                "--engine",
+                engine,
+                "--scheduler",
+                scheduler,
+                "--model-dir",
+                str(model_dir),
+                "--declarations",
+                str(parts),
+                *_registers(files),
+                "--out",
+                str(out),
+                "--json",
+                str(tmp_path / f"{engine}.json"),
+                "--no-mlflow",
+                "--quiet",
+            ]
+        )
+        outputs[engine] = (
+            status,
+            json.loads((tmp_path / f"{engine}.json").read_text("utf-8")),
+            out.read_text("utf-8"),
+        )
+    assert outputs["dask"][0] in (0, 3)
+    summary = outputs["dask"][1]
+    assert summary["labels"]["sample"] == "random"
+    assert summary["psi"] and summary["recent"]["rows"] > 0
+    # Counted on the workers, added up on the client: the same figures and dashboard.
+    assert outputs["dask"] == outputs["pandas"]
