@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
 from portsift.reports.measures import MeasureBlock, declaration_measures
 from portsift.reports.officer import factor_value, officer_words
+from portsift.serving.console.days import local_date, local_text
 from portsift.serving.console.texts import KIND_NAMES, texts
 from portsift.settings import CreditRuleSetSettings, CreditSettings, RulingSettings
 from portsift.store.audit_records import StoredDecision
@@ -144,7 +146,9 @@ def explanation(
     )
 
 
-def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRuleSetSettings:
+def decided_rule_set(
+    stored: StoredDecision, credit: CreditSettings, office_zone: ZoneInfo
+) -> CreditRuleSetSettings:
     """The credit rule set the decision was held to.
 
     The policy version of a decision names it (``policy-<digest>/<rule set id>``: the set
@@ -154,6 +158,7 @@ def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRu
     Args:
         stored: The decision on record.
         credit: ``[selection.credit]``.
+        office_zone: The office's time zone (the decision's date is the office's).
 
     Returns:
         The rule set.
@@ -162,12 +167,12 @@ def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRu
     for rule_set in credit.rule_sets:
         if rule_set.id == named:
             return rule_set
-    day = np.array([np.datetime64(stored.recorded_at.astimezone(UTC).date(), "D")])
+    day = np.array([np.datetime64(local_date(stored.recorded_at, office_zone), "D")])
     return credit.rule_sets[int(rule_set_index(day, credit)[0])]
 
 
 def decision_facts(
-    stored: StoredDecision, credit: CreditSettings, lang: i18n.Lang
+    stored: StoredDecision, credit: CreditSettings, lang: i18n.Lang, office_zone: ZoneInfo
 ) -> dict[str, Any]:
     """The decision panel: lane, reason, deadlines, lab acceptance, tier and its rule.
 
@@ -175,6 +180,7 @@ def decision_facts(
         stored: The declaration's latest decision on record.
         credit: ``[selection.credit]``, for the rule of the tier in force on its day.
         lang: ``zh`` or ``en``.
+        office_zone: The office's time zone (the decision's time is shown in it).
 
     Returns:
         What ``declaration.html.j2`` shows of the decision.
@@ -183,7 +189,7 @@ def decision_facts(
     labels = texts(lang)
     lane = str(decision.get("lane") or "green")
     tier = str(decision.get("credit_tier") or "")
-    rule_set = decided_rule_set(stored, credit)
+    rule_set = decided_rule_set(stored, credit, office_zone)
     rule = rule_set.tiers.get(rule_set.fallback.get(tier, tier))
     deadlines, _ = page.extra_decision_fields(decision, lang)
     return {
@@ -206,7 +212,8 @@ def decision_facts(
             (labels["model_version"], stored.model_version),
             (labels["policy_version"], stored.policy_version),
         ],
-        "decided_at": stored.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "decided_at": local_text(stored.recorded_at, office_zone, "%Y-%m-%d %H:%M")
+        + f" ({office_zone.key})",
     }
 
 

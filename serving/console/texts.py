@@ -69,7 +69,7 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "interval": "{level} 置信区间",
         "drift": "最近一次漂移监测",
         "no_drift": "尚无 portsift monitor 运行记录。",
-        "today": "今日（UTC {day}）",
+        "today": "今日（{day}，{zone}）",
         "none_today": "今日尚无决定。",
         "no_contributions": "该决定来自批量导入（portsift audit import），未保存各因素贡献。",
         "history": "审计库中该企业的其他报关单",
@@ -139,7 +139,7 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "interval": "{level} interval",
         "drift": "Latest drift monitoring",
         "no_drift": "No portsift monitor run on record.",
-        "today": "Today (UTC {day})",
+        "today": "Today ({day}, {zone})",
         "none_today": "No decision yet today.",
         "no_contributions": "This decision was imported from a batch (portsift audit import): "
         "no factor contributions are on record.",
