@@ -278,8 +278,8 @@ def officer_words(reason: str, labels: dict[str, str], row: pd.Series, lang: i18
         lang: Language of the reason.
 
     Returns:
-        ``"<factor name> <value>, raises the risk"`` for a generic reason, else the
-        reason unchanged.
+        ``"<factor name> <value>, raises the risk"`` for a generic reason (without the
+        value when it is not known), else the reason unchanged.
     """
     match = _GENERIC_REASON.match(reason)
     if match is None or match.group(1) not in row.index:
@@ -288,6 +288,8 @@ def officer_words(reason: str, labels: dict[str, str], row: pd.Series, lang: i18
     label = labels.get(feature, feature)
     value = factor_value(label, [feature], row, lang)
     name = i18n.factor_name(label, lang)
+    if value == "-":  # a category whose raw value is not at hand (a decision on record)
+        return f"{name}提高风险" if lang == "zh" else f"{name} raises the risk"
     return f"{name}为{value}，提高风险" if lang == "zh" else f"{name} {value} raises the risk"
 
 

@@ -9,6 +9,7 @@ from the contributions the decision carries, grouped by input field as in the re
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -21,6 +22,7 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader
 from markupsafe import Markup
 
 from portsift.features.contract import RULING_KINDS
+from portsift.models import explain
 from portsift.models.credit import rule_set_index, rule_text
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
@@ -68,13 +70,26 @@ def render(template: str, lang: i18n.Lang, **context: Any) -> str:
 
 @dataclass(frozen=True)
 class Explanation:
-    """What ``explanation.html.j2`` reads: reasons, waterfall and contributions."""
+    """What ``explanation.html.j2`` reads: reasons, waterfall and contributions.
+
+    Attributes:
+        reasons: The reasons in words, in the page's language.
+        waterfall: The SHAP waterfall (SVG).
+        contributions: The factors, strongest first.
+        base_value: The model's base value.
+        raw_score: The raw score the contributions add up to.
+        recorded: The reasons text as recorded, when it is in another language than the
+            page (shown as it is, with its language); ``""`` otherwise.
+        recorded_lang: The language of ``recorded``.
+    """
 
     reasons: list[str]
     waterfall: Markup
     contributions: list[Any]
     base_value: float
     raw_score: float
+    recorded: str = ""
+    recorded_lang: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,17 +148,88 @@ def explanation(
         final_label=labels["raw"],
         final_note=f"{labels['risk']} {page.fmt_percent(risk)}",
     )
-    reasons = [
-        officer_words(part, feature_labels, values, lang)
-        for part in page.model_reasons(decision.get("reasons"), page.policy_note(decision, lang))
-    ]
+    stored = "" if page.is_missing(decision.get("reasons")) else str(decision["reasons"])
+    stored_lang = reasons_language(stored) if stored else lang
+    if stored_lang == lang:
+        # Written in this language by the service, from the whole declaration: as it is.
+        parts = page.model_reasons(stored, page.policy_note(decision, lang))
+        recorded = ""
+    else:
+        parts = model_reasons(decision, lang) if contributions else []
+        # The policy's part (rule, draw, tier rule, deadlines) is stored text only.
+        recorded = stored
     return Explanation(
-        reasons=reasons,
+        reasons=[officer_words(part, feature_labels, values, lang) for part in parts],
         waterfall=chart,
         contributions=factors,
         base_value=base_value,
         raw_score=float(decision.get("raw_score") or 0.0),
+        recorded=recorded,
+        recorded_lang=stored_lang if recorded else "",
     )
+
+
+#: Reasons the service writes per decision (``reason_count`` of
+#: :func:`portsift.models.scoring.score_online`, which the API leaves at its default).
+SERVICE_REASON_COUNT = 3
+
+#: Snake-case identifiers (feature names in a generic reason): in either language.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def reasons_language(text: str) -> i18n.Lang:
+    """The language a reasons text was written in: ``zh`` or ``en``.
+
+    The decision does not record it. English reasons name a few Chinese terms in
+    brackets (``conditional release (附条件放行)``) and Chinese ones quote feature
+    names (``declared_value = 12000（提高风险）``), so the text counts as Chinese when,
+    feature names aside, it holds more Chinese characters than Latin letters.
+
+    Args:
+        text: A decision's ``reasons``.
+
+    Returns:
+        The language.
+    """
+    words = _IDENTIFIER.sub("", text)
+    return "zh" if len(_CJK.findall(words)) > len(_LATIN.findall(words)) else "en"
+
+
+def model_reasons(decision: dict[str, Any], lang: i18n.Lang) -> list[str]:
+    """The model's reasons of a decision on record, written again in one language.
+
+    :func:`portsift.models.explain.reason_texts` (the code that wrote them) is given
+    what the decision carries: its SHAP contributions (feature, value, shap), its base
+    value and its credit tier. A reason that quotes a field of the declaration the store
+    does not keep (the HS code, a reference price) cannot be written again as it was;
+    the explainer then says the feature and its value, which :func:`officer_words`
+    turns into the factor's name.
+
+    Args:
+        decision: The stored decision (its ``contributions``).
+        lang: ``zh`` or ``en``.
+
+    Returns:
+        The reasons, most risk-raising first.
+    """
+    contributions = decision.get("contributions") or []
+    features = [str(c["feature"]) for c in contributions]
+    frame: dict[str, np.ndarray] = {
+        name: np.array([math.nan if c.get("value") is None else float(c["value"])])
+        for name, c in zip(features, contributions, strict=True)
+    }
+    frame["credit_tier"] = np.array([decision.get("credit_tier")], dtype=object)
+    shap = np.array([[float(c["shap"]) for c in contributions]], dtype="float64")
+    base = np.array([float(decision.get("base_value") or 0.0)])
+    text = explain.reason_texts(
+        frame,
+        explain.Explanation(features=features, values=shap, base_value=base),
+        count=SERVICE_REASON_COUNT,
+        lang=lang,
+    )[0]
+    return [part.strip() for part in str(text).split(";") if part.strip()]
 
 
 def decided_rule_set(
@@ -284,6 +370,8 @@ __all__ = [
     "decided_rule_set",
     "environment",
     "explanation",
+    "model_reasons",
+    "reasons_language",
     "render",
     "time_left",
 ]

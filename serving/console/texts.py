@@ -72,6 +72,9 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "today": "今日（{day}，{zone}）",
         "none_today": "今日尚无决定。",
         "no_contributions": "该决定来自批量导入（portsift audit import），未保存各因素贡献。",
+        "recorded_reasons": "决定时记录的理由（{language}原文）：",
+        "language_zh": "中文",
+        "language_en": "英文",
         "history": "审计库中该企业的其他报关单",
         "no_history": "审计库中没有该企业的其他报关单。",
         "history_counts": "审计库中另有 {declarations} 票：布控 {selected}，已查验 {inspected}，"
@@ -143,6 +146,9 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "none_today": "No decision yet today.",
         "no_contributions": "This decision was imported from a batch (portsift audit import): "
         "no factor contributions are on record.",
+        "recorded_reasons": "The reasons as recorded with the decision (in {language}):",
+        "language_zh": "Chinese",
+        "language_en": "English",
         "history": "Other declarations of this importer on record",
         "no_history": "No other declaration of this importer is on record.",
         "history_counts": "{declarations} other declarations on record: {selected} selected, "
