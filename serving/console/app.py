@@ -410,7 +410,9 @@ class _Console:
             facts=pages.decision_facts(
                 stored, self.backend.settings.selection.credit, lang, self._zone
             ),
-            report=pages.explanation(decision, self.backend.feature_labels, lang),
+            report=pages.explanation(
+                decision, self.backend.feature_labels, lang, self.backend.settings.selection.rulings
+            ),
             # Measures 22, 12, 8 and 14, in the officer report's words.
             measures=pages.measure_blocks(decision, self.backend.settings.selection.rulings, lang),
             measures_title=measure_text(lang)["heading"],

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from portsift.features.contract import RULING_KINDS
 from portsift.models import explain
 from portsift.models.credit import rule_set_index, rule_text
+from portsift.models.rulings import covered_marks
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
 from portsift.reports.measures import MeasureBlock, declaration_measures
@@ -100,7 +101,10 @@ class _Factor:
 
 
 def explanation(
-    decision: dict[str, Any], feature_labels: dict[str, str], lang: i18n.Lang
+    decision: dict[str, Any],
+    feature_labels: dict[str, str],
+    lang: i18n.Lang,
+    rulings: RulingSettings | None = None,
 ) -> Explanation:
     """The officer report's explanation of a decision on record, in one language.
 
@@ -108,6 +112,8 @@ def explanation(
         decision: The decision as the API answered it (its ``contributions``).
         feature_labels: Feature to input-field label of the bundle's pipeline.
         lang: ``zh`` or ``en``.
+        rulings: ``[selection.rulings]``: the features an advance ruling covers, marked
+            in reasons written again (measure 12); ``None``: no marks.
 
     Returns:
         The reasons in words, the waterfall and the factors, strongest first.
@@ -155,7 +161,7 @@ def explanation(
         parts = page.model_reasons(stored, page.policy_note(decision, lang))
         recorded = ""
     else:
-        parts = model_reasons(decision, lang) if contributions else []
+        parts = model_reasons(decision, lang, rulings) if contributions else []
         # The policy's part (rule, draw, tier rule, deadlines) is stored text only.
         recorded = stored
     return Explanation(
@@ -197,7 +203,9 @@ def reasons_language(text: str) -> i18n.Lang:
     return "zh" if len(_CJK.findall(words)) > len(_LATIN.findall(words)) else "en"
 
 
-def model_reasons(decision: dict[str, Any], lang: i18n.Lang) -> list[str]:
+def model_reasons(
+    decision: dict[str, Any], lang: i18n.Lang, rulings: RulingSettings | None = None
+) -> list[str]:
     """The model's reasons of a decision on record, written again in one language.
 
     :func:`portsift.models.explain.reason_texts` (the code that wrote them) is given
@@ -205,11 +213,13 @@ def model_reasons(decision: dict[str, Any], lang: i18n.Lang) -> list[str]:
     value and its credit tier. A reason that quotes a field of the declaration the store
     does not keep (the HS code, a reference price) cannot be written again as it was;
     the explainer then says the feature and its value, which :func:`officer_words`
-    turns into the factor's name.
+    turns into the factor's name. A feature whose risk an advance ruling of the
+    decision covers is marked as the service marks it (measure 12).
 
     Args:
         decision: The stored decision (its ``contributions``).
         lang: ``zh`` or ``en``.
+        rulings: ``[selection.rulings]`` (``None``: no marks).
 
     Returns:
         The reasons, most risk-raising first.
@@ -223,11 +233,20 @@ def model_reasons(decision: dict[str, Any], lang: i18n.Lang) -> list[str]:
     frame["credit_tier"] = np.array([decision.get("credit_tier")], dtype=object)
     shap = np.array([[float(c["shap"]) for c in contributions]], dtype="float64")
     base = np.array([float(decision.get("base_value") or 0.0)])
+    covered = None
+    if rulings is not None and decision.get("ruling_ids") is not None:  # a register ran
+        context = _ruling_context(decision)
+        matched = {
+            f"ruling_{kind}_id": np.array([context.get(f"ruling_{kind}_id") or ""], dtype=object)
+            for kind in RULING_KINDS
+        }
+        covered = covered_marks(rulings, matched, lang)
     text = explain.reason_texts(
         frame,
         explain.Explanation(features=features, values=shap, base_value=base),
         count=SERVICE_REASON_COUNT,
         lang=lang,
+        covered=covered,
     )[0]
     return [part.strip() for part in str(text).split(";") if part.strip()]
 
@@ -327,7 +346,14 @@ def measure_blocks(
         "named_disclosure_id": decision.get("disclosure_id"),
         "named_disclosed_at": decision.get("disclosed_at"),
         "named_disclosure_minor": decision.get("disclosure_minor"),
+        **_ruling_context(decision),
     }
+    return declaration_measures(decision, context, rulings, lang)
+
+
+def _ruling_context(decision: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's ``ruling_<kind>_id`` / ``_valid_to`` of the kinds a decision names."""
+    context: dict[str, Any] = {}
     parts = [str(decision.get(name) or "") for name in ("ruling_ids", "ruling_kinds")]
     ends = str(decision.get("ruling_valid_to") or "").split(";")
     ids, kinds = (part.split(";") if part else [] for part in parts)
@@ -335,7 +361,7 @@ def measure_blocks(
         if kind in RULING_KINDS:
             context[f"ruling_{kind}_id"] = ruling
             context[f"ruling_{kind}_valid_to"] = ends[position] if position < len(ends) else None
-    return declaration_measures(decision, context, rulings, lang)
+    return context
 
 
 def time_left(deadline: datetime | None, now: datetime, lang: i18n.Lang) -> tuple[str, bool]:

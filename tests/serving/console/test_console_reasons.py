@@ -114,3 +114,19 @@ def test_a_category_whose_value_is_not_kept_is_named_without_a_placeholder(
     record(console.store, "ZH-2", tier="dishonest", reasons=CHINESE, contributions=contributions)
     en = _reasons(console.client.get("/declaration/ZH-2?lang=en").text)
     assert en[:2] == ["perishable goods (green channel)", "HS chapter raises the risk"]
+
+
+def test_a_feature_an_advance_ruling_covers_is_marked_as_the_service_marks_it(
+    console: Console,
+) -> None:
+    # Measure 12: the unit value's risk is covered by valuation ruling AR-9.
+    contributions = [{"feature": "unit_value_ratio", "value": 0.38, "shap": 0.95}, *CONTRIBUTIONS]
+    rulings = {"ruling_ids": "AR-9", "ruling_kinds": "valuation", "ruling_valid_to": "2027-06-30"}
+    record(console.store, "EN-3", reasons=ENGLISH, contributions=contributions, **rulings)
+    console.sign_in()
+    zh = _reasons(console.client.get("/declaration/EN-3?lang=zh").text)
+    assert zh[0] == "单价与税号参考价之比为0.38，提高风险（已由预裁定AR-9覆盖）", zh
+    assert not any("预裁定" in reason for reason in zh[1:]), zh
+    # No register on the service (ruling_ids null): nothing is marked.
+    record(console.store, "EN-4", reasons=ENGLISH, contributions=contributions)
+    assert not any("预裁定" in r for r in _reasons(console.client.get("/declaration/EN-4").text))
