@@ -356,7 +356,7 @@ FIELD_NAMES_EN: dict[str, str] = {
 
 def _category_reason(frame: _Rows, feature: str, lang: Language) -> Text:
     field = feature.removesuffix("_code")
-    raw = _words(frame, field) if field in frame else np.full(frame.n, "?", dtype=object)
+    raw = _words(frame, field)
     if lang == "zh":
         return _cat(FIELD_NAMES_ZH.get(field, field), raw, "的风险较高")
     return _cat(FIELD_NAMES_EN.get(field, field), " ", raw, " carries higher risk")
@@ -557,7 +557,9 @@ def _renderer(feature: str) -> Callable[[_Rows, str, Language], Text]:
 
 
 def _generic_reason(frame: _Rows, feature: str, lang: Language) -> Text:
-    if feature.endswith("_code"):
+    # A category's reason names its raw value; without the raw column (a decision on
+    # record carries only the features) the feature's own value is said instead.
+    if feature.endswith("_code") and feature.removesuffix("_code") in frame:
         return _category_reason(frame, feature, lang)
     values = _float(frame, feature)
     if np.isnan(values).all():

@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import tomllib
+import zoneinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -499,6 +500,16 @@ class ConsoleSettings(_Frozen):
     failed_login_window_s: int = Field(gt=0)
     failed_login_delay_s: float = Field(ge=0, le=10)
     page_size: int = Field(ge=1, le=500)
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not an IANA time zone name: {value!r}") from None
+        return value
 
 
 class InputBoundsSettings(_Frozen):

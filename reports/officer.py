@@ -265,7 +265,10 @@ def build_report(
     )
 
 
-_GENERIC_REASON = re.compile(r"^([a-z][a-z0-9_]*) = (\S+)(?:（提高风险）| \(raises the risk\))$")
+# The tail: the mark of an advance ruling that covers the feature (measure 12), kept.
+_GENERIC_REASON = re.compile(
+    r"^([a-z][a-z0-9_]*) = (\S+)(?:（提高风险）| \(raises the risk\))((?:（| \().*)?$"
+)
 
 
 def officer_words(reason: str, labels: dict[str, str], row: pd.Series, lang: i18n.Lang) -> str:
@@ -278,8 +281,9 @@ def officer_words(reason: str, labels: dict[str, str], row: pd.Series, lang: i18
         lang: Language of the reason.
 
     Returns:
-        ``"<factor name> <value>, raises the risk"`` for a generic reason, else the
-        reason unchanged.
+        ``"<factor name> <value>, raises the risk"`` for a generic reason (without the
+        value when it is not known; a ruling's mark after it kept), else the reason
+        unchanged.
     """
     match = _GENERIC_REASON.match(reason)
     if match is None or match.group(1) not in row.index:
@@ -288,7 +292,12 @@ def officer_words(reason: str, labels: dict[str, str], row: pd.Series, lang: i18
     label = labels.get(feature, feature)
     value = factor_value(label, [feature], row, lang)
     name = i18n.factor_name(label, lang)
-    return f"{name}为{value}，提高风险" if lang == "zh" else f"{name} {value} raises the risk"
+    mark = match.group(3) or ""
+    if value == "-":  # a category whose raw value is not at hand (a decision on record)
+        said = f"{name}提高风险" if lang == "zh" else f"{name} raises the risk"
+    else:
+        said = f"{name}为{value}，提高风险" if lang == "zh" else f"{name} {value} raises the risk"
+    return said + mark
 
 
 def _explain_row(

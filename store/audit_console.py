@@ -44,7 +44,7 @@ class ConsoleReads:
         See :mod:`portsift.store.audit_queue` for the order.
 
         Args:
-            wanted: The filters (lane, office, tier, UTC day).
+            wanted: The filters (lane, office, tier, recorded between two instants).
             limit: Entries per page (at least 1).
             offset: Entries before the page (at least 0).
 
@@ -52,13 +52,17 @@ class ConsoleReads:
             The page, the filtered total and the counts by lane.
 
         Raises:
-            ValueError: On a limit below 1 or a negative offset.
+            ValueError: On a limit below 1, a negative offset or a naive instant.
             AuditError: When the store cannot be read.
         """
         if limit < 1 or offset < 0:
             raise ValueError(
                 f"queue paging needs limit >= 1 and offset >= 0, got {limit}, {offset}"
             )
+        for name in ("recorded_from", "recorded_before"):
+            instant = getattr(wanted, name)
+            if instant is not None:
+                require_aware(instant, name)
         try:
             with self._read() as conn:
                 return audit_queue.queue_page(
@@ -76,22 +80,27 @@ class ConsoleReads:
         with self._read() as conn:
             return audit_queue.queue_options(conn, self._decisions, self._feedback)
 
-    def decided_since(self, since: datetime) -> list[tuple[Any, ...]]:
+    def decided_since(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[tuple[Any, ...]]:
         """The latest decision of each declaration decided since a time, with its outcome.
 
         Args:
             since: The start (time zone aware).
+            until: The end, excluded (time zone aware; ``None``: none).
 
         Returns:
             Rows of ``declaration_id, selected, credit_tier, selection_reason, inspected,
             illicit, revenue`` (see :func:`portsift.store.audit_queue.decided_since`).
 
         Raises:
-            ValueError: When ``since`` is not time zone aware.
+            ValueError: When ``since`` or ``until`` is not time zone aware.
         """
         require_aware(since, "since")
+        if until is not None:
+            require_aware(until, "until")
         with self._read() as conn:
-            return audit_queue.decided_since(conn, self._decisions, self._feedback, since)
+            return audit_queue.decided_since(conn, self._decisions, self._feedback, since, until)
 
     def importer_history(
         self, importer_id: str, *, exclude: str, limit: int = 20

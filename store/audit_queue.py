@@ -14,7 +14,7 @@ whole queue is never loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -49,13 +49,16 @@ class QueueFilter:
         lane: Only this lane.
         office: Only declarations lodged at this customs office.
         tier: Only this credit tier.
-        day: Only decisions recorded on this UTC date.
+        recorded_from: Only decisions recorded at or after this instant (time zone
+            aware: the console passes the start of a day of the office's zone in UTC).
+        recorded_before: Only decisions recorded before this instant.
     """
 
     lane: str | None = None
     office: str | None = None
     tier: str | None = None
-    day: date | None = None
+    recorded_from: datetime | None = None
+    recorded_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -172,10 +175,11 @@ def _waiting(
         conditions.append(decisions.c.customs_office == wanted.office)
     if wanted.tier is not None:
         conditions.append(columns.tier == wanted.tier)
-    if wanted.day is not None:
-        start = datetime.combine(wanted.day, time(0), tzinfo=UTC)
-        conditions.append(decisions.c.recorded_at >= start)
-        conditions.append(decisions.c.recorded_at < start + timedelta(days=1))
+    # Plain comparisons with UTC instants: portable, and the index on recorded_at serves.
+    if wanted.recorded_from is not None:
+        conditions.append(decisions.c.recorded_at >= wanted.recorded_from)
+    if wanted.recorded_before is not None:
+        conditions.append(decisions.c.recorded_at < wanted.recorded_before)
     return conditions
 
 
@@ -381,7 +385,11 @@ def queue_options(
 
 
 def decided_since(
-    conn: Connection, decisions: Table, feedback: Table, since: datetime
+    conn: Connection,
+    decisions: Table,
+    feedback: Table,
+    since: datetime,
+    until: datetime | None = None,
 ) -> list[tuple[Any, ...]]:
     """The latest decision of each declaration decided since a time, with its outcome.
 
@@ -393,6 +401,7 @@ def decided_since(
         decisions: The ``decisions`` table.
         feedback: The ``feedback`` table.
         since: The start (time zone aware).
+        until: The end, excluded (time zone aware; ``None``: none).
 
     Returns:
         Rows of ``declaration_id, selected, credit_tier, selection_reason, inspected,
@@ -420,6 +429,7 @@ def decided_since(
         .select_from(decisions.outerjoin(feedback, feedback.c.id == newest_outcome))
         .where(
             decisions.c.recorded_at >= since,
+            true() if until is None else decisions.c.recorded_at < until,
             ~exists().where(
                 newer.c.declaration_id == decisions.c.declaration_id,
                 newer.c.id > decisions.c.id,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,7 +35,7 @@ from starlette.routing import Route
 
 from portsift.reports import i18n
 from portsift.reports.measures import text as measure_text
-from portsift.serving.console import forms, pages, supervisor
+from portsift.serving.console import days, forms, pages, supervisor
 from portsift.serving.console.officers import (
     Officer,
     OfficerConfigError,
@@ -87,7 +88,8 @@ class ConsoleBackend:
         throttle: Counts failed sign-ins.
         feature_labels: Feature to input-field label of the served bundle's pipeline.
         problem: Why nobody can sign in, when the officers are not configured.
-        clock: The time now (UTC): the queue's time left and the supervisor's "today".
+        clock: The time now (UTC): the queue's time left and the supervisor's "today"
+            (the office's day of ``[console] timezone``).
     """
 
     audit: AuditStore
@@ -202,8 +204,22 @@ class _Console:
             return _page(request, "message.html.j2", 403, message_key="stale_form", message="")
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
+    @property
+    def _zone(self) -> ZoneInfo:
+        """The office's time zone (``[console] timezone``)."""
+        return days.zone(self.backend.settings.console.timezone)
+
     def _common(self, session: Session, officer: Officer) -> dict[str, Any]:
-        return {"officer": officer, "csrf": self.backend.signer.csrf_token(session)}
+        office_zone = self._zone
+        return {
+            "officer": officer,
+            "csrf": self.backend.signer.csrf_token(session),
+            # Times on the pages: on the office's clock, labelled with the zone's name.
+            "local": lambda instant, pattern="%Y-%m-%d %H:%M": days.local_text(
+                instant, office_zone, pattern
+            ),
+            "zone_name": office_zone.key,
+        }
 
     # ------------------------------------------------------------ sign-in
 
@@ -314,7 +330,7 @@ class _Console:
         session, officer = found
         lang = _lang(request)
         try:
-            wanted, number = forms.queue_filter(request.query_params)
+            wanted, number, day = forms.queue_filter(request.query_params, self._zone)
         except forms.FormError as err:
             return _page(request, "message.html.j2", 400, message_key="bad_form",
                          message=str(err), **self._common(session, officer))  # fmt: skip
@@ -347,6 +363,7 @@ class _Console:
             number=number,
             pages=max(1, math.ceil(result.total / size)),
             wanted=wanted,
+            day=day,
             query=query,
             offices=offices,
             tiers=tiers,
@@ -390,8 +407,12 @@ class _Console:
             "declaration.html.j2",
             status,
             declaration_id=declaration_id,
-            facts=pages.decision_facts(stored, self.backend.settings.selection.credit, lang),
-            report=pages.explanation(decision, self.backend.feature_labels, lang),
+            facts=pages.decision_facts(
+                stored, self.backend.settings.selection.credit, lang, self._zone
+            ),
+            report=pages.explanation(
+                decision, self.backend.feature_labels, lang, self.backend.settings.selection.rulings
+            ),
             # Measures 22, 12, 8 and 14, in the officer report's words.
             measures=pages.measure_blocks(decision, self.backend.settings.selection.rulings, lang),
             measures_title=measure_text(lang)["heading"],
@@ -452,13 +473,16 @@ class _Console:
         lang = _lang(request)
         now = self.backend.clock()
         settings = self.backend.settings
-        decided = await asyncio.to_thread(supervisor.todays_decisions, self.backend.audit, now)
-        rule_set = supervisor.rule_set_today(settings.selection.credit, now)
+        office_zone = self._zone
+        decided = await asyncio.to_thread(
+            supervisor.todays_decisions, self.backend.audit, now, office_zone
+        )
+        rule_set = supervisor.rule_set_today(settings.selection.credit, now, office_zone)
         rates, all_met = supervisor.tier_rates(decided, rule_set, lang)
         return _page(
             request,
             "supervisor.html.j2",
-            day=now.date().isoformat(),
+            day=days.local_date(now, office_zone).isoformat(),
             rule_set=rule_set.source_zh if lang == "zh" else rule_set.source,
             rates=rates,
             all_met=all_met,

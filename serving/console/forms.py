@@ -10,7 +10,9 @@ import math
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from portsift.serving.console.days import day_bounds
 from portsift.store.audit_queue import QueueFilter
 
 #: The lanes the queue may be filtered by (``red_remote``: remote video inspection, measure 8).
@@ -82,15 +84,19 @@ def outcome_record(declaration_id: str, form: Mapping[str, Any]) -> dict[str, An
     }
 
 
-def queue_filter(query: Mapping[str, Any]) -> tuple[QueueFilter, int]:
-    """The queue's filters and page number from its query string.
+def queue_filter(
+    query: Mapping[str, Any], office_zone: ZoneInfo
+) -> tuple[QueueFilter, int, date | None]:
+    """The queue's filters, page number and date from its query string.
 
     Args:
-        query: ``lane``, ``office``, ``tier``, ``date`` (``YYYY-MM-DD``), ``page``
-            (1-based); empty means any.
+        query: ``lane``, ``office``, ``tier``, ``date`` (``YYYY-MM-DD``, a day of the
+            office's zone), ``page`` (1-based); empty means any.
+        office_zone: The office's time zone (``[console] timezone``): the date is the
+            office's day, given to the store as the UTC instants that bound it.
 
     Returns:
-        The filter and the page number.
+        The filter, the page number and the date asked for.
 
     Raises:
         FormError: An unknown lane, a date that does not parse, a bad page number.
@@ -108,13 +114,15 @@ def queue_filter(query: Mapping[str, Any]) -> tuple[QueueFilter, int]:
     page_text = str(query.get("page") or "1")
     if not page_text.isdigit() or int(page_text) < 1 or len(page_text) > 7:
         raise FormError(f"field 'page' must be a whole number >= 1, got {page_text!r}", "page")
+    start, end = day_bounds(day, office_zone) if day is not None else (None, None)
     wanted = QueueFilter(
         lane=lane,
         office=str(query.get("office") or "") or None,
         tier=str(query.get("tier") or "") or None,
-        day=day,
+        recorded_from=start,
+        recorded_before=end,
     )
-    return wanted, int(page_text)
+    return wanted, int(page_text), day
 
 
 __all__ = ["LANES", "FormError", "outcome_record", "queue_filter"]

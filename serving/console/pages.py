@@ -9,10 +9,12 @@ from the contributions the decision carries, grouped by input field as in the re
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -20,11 +22,14 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader
 from markupsafe import Markup
 
 from portsift.features.contract import RULING_KINDS
+from portsift.models import explain
 from portsift.models.credit import rule_set_index, rule_text
+from portsift.models.rulings import covered_marks
 from portsift.reports import i18n, page
 from portsift.reports.charts import WaterfallStep, waterfall_svg
 from portsift.reports.measures import MeasureBlock, declaration_measures
 from portsift.reports.officer import factor_value, officer_words
+from portsift.serving.console.days import local_date, local_text
 from portsift.serving.console.texts import KIND_NAMES, texts
 from portsift.settings import CreditRuleSetSettings, CreditSettings, RulingSettings
 from portsift.store.audit_records import StoredDecision
@@ -66,13 +71,26 @@ def render(template: str, lang: i18n.Lang, **context: Any) -> str:
 
 @dataclass(frozen=True)
 class Explanation:
-    """What ``explanation.html.j2`` reads: reasons, waterfall and contributions."""
+    """What ``explanation.html.j2`` reads: reasons, waterfall and contributions.
+
+    Attributes:
+        reasons: The reasons in words, in the page's language.
+        waterfall: The SHAP waterfall (SVG).
+        contributions: The factors, strongest first.
+        base_value: The model's base value.
+        raw_score: The raw score the contributions add up to.
+        recorded: The reasons text as recorded, when it is in another language than the
+            page (shown as it is, with its language); ``""`` otherwise.
+        recorded_lang: The language of ``recorded``.
+    """
 
     reasons: list[str]
     waterfall: Markup
     contributions: list[Any]
     base_value: float
     raw_score: float
+    recorded: str = ""
+    recorded_lang: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,10 @@ class _Factor:
 
 
 def explanation(
-    decision: dict[str, Any], feature_labels: dict[str, str], lang: i18n.Lang
+    decision: dict[str, Any],
+    feature_labels: dict[str, str],
+    lang: i18n.Lang,
+    rulings: RulingSettings | None = None,
 ) -> Explanation:
     """The officer report's explanation of a decision on record, in one language.
 
@@ -91,6 +112,8 @@ def explanation(
         decision: The decision as the API answered it (its ``contributions``).
         feature_labels: Feature to input-field label of the bundle's pipeline.
         lang: ``zh`` or ``en``.
+        rulings: ``[selection.rulings]``: the features an advance ruling covers, marked
+            in reasons written again (measure 12); ``None``: no marks.
 
     Returns:
         The reasons in words, the waterfall and the factors, strongest first.
@@ -131,20 +154,106 @@ def explanation(
         final_label=labels["raw"],
         final_note=f"{labels['risk']} {page.fmt_percent(risk)}",
     )
-    reasons = [
-        officer_words(part, feature_labels, values, lang)
-        for part in page.model_reasons(decision.get("reasons"), page.policy_note(decision, lang))
-    ]
+    stored = "" if page.is_missing(decision.get("reasons")) else str(decision["reasons"])
+    stored_lang = reasons_language(stored) if stored else lang
+    if stored_lang == lang:
+        # Written in this language by the service, from the whole declaration: as it is.
+        parts = page.model_reasons(stored, page.policy_note(decision, lang))
+        recorded = ""
+    else:
+        parts = model_reasons(decision, lang, rulings) if contributions else []
+        # The policy's part (rule, draw, tier rule, deadlines) is stored text only.
+        recorded = stored
     return Explanation(
-        reasons=reasons,
+        reasons=[officer_words(part, feature_labels, values, lang) for part in parts],
         waterfall=chart,
         contributions=factors,
         base_value=base_value,
         raw_score=float(decision.get("raw_score") or 0.0),
+        recorded=recorded,
+        recorded_lang=stored_lang if recorded else "",
     )
 
 
-def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRuleSetSettings:
+#: Reasons the service writes per decision (``reason_count`` of
+#: :func:`portsift.models.scoring.score_online`, which the API leaves at its default).
+SERVICE_REASON_COUNT = 3
+
+#: Snake-case identifiers (feature names in a generic reason): in either language.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def reasons_language(text: str) -> i18n.Lang:
+    """The language a reasons text was written in: ``zh`` or ``en``.
+
+    The decision does not record it. English reasons name a few Chinese terms in
+    brackets (``conditional release (附条件放行)``) and Chinese ones quote feature
+    names (``declared_value = 12000（提高风险）``), so the text counts as Chinese when,
+    feature names aside, it holds more Chinese characters than Latin letters.
+
+    Args:
+        text: A decision's ``reasons``.
+
+    Returns:
+        The language.
+    """
+    words = _IDENTIFIER.sub("", text)
+    return "zh" if len(_CJK.findall(words)) > len(_LATIN.findall(words)) else "en"
+
+
+def model_reasons(
+    decision: dict[str, Any], lang: i18n.Lang, rulings: RulingSettings | None = None
+) -> list[str]:
+    """The model's reasons of a decision on record, written again in one language.
+
+    :func:`portsift.models.explain.reason_texts` (the code that wrote them) is given
+    what the decision carries: its SHAP contributions (feature, value, shap), its base
+    value and its credit tier. A reason that quotes a field of the declaration the store
+    does not keep (the HS code, a reference price) cannot be written again as it was;
+    the explainer then says the feature and its value, which :func:`officer_words`
+    turns into the factor's name. A feature whose risk an advance ruling of the
+    decision covers is marked as the service marks it (measure 12).
+
+    Args:
+        decision: The stored decision (its ``contributions``).
+        lang: ``zh`` or ``en``.
+        rulings: ``[selection.rulings]`` (``None``: no marks).
+
+    Returns:
+        The reasons, most risk-raising first.
+    """
+    contributions = decision.get("contributions") or []
+    features = [str(c["feature"]) for c in contributions]
+    frame: dict[str, np.ndarray] = {
+        name: np.array([math.nan if c.get("value") is None else float(c["value"])])
+        for name, c in zip(features, contributions, strict=True)
+    }
+    frame["credit_tier"] = np.array([decision.get("credit_tier")], dtype=object)
+    shap = np.array([[float(c["shap"]) for c in contributions]], dtype="float64")
+    base = np.array([float(decision.get("base_value") or 0.0)])
+    covered = None
+    if rulings is not None and decision.get("ruling_ids") is not None:  # a register ran
+        context = _ruling_context(decision)
+        matched = {
+            f"ruling_{kind}_id": np.array([context.get(f"ruling_{kind}_id") or ""], dtype=object)
+            for kind in RULING_KINDS
+        }
+        covered = covered_marks(rulings, matched, lang)
+    text = explain.reason_texts(
+        frame,
+        explain.Explanation(features=features, values=shap, base_value=base),
+        count=SERVICE_REASON_COUNT,
+        lang=lang,
+        covered=covered,
+    )[0]
+    return [part.strip() for part in str(text).split(";") if part.strip()]
+
+
+def decided_rule_set(
+    stored: StoredDecision, credit: CreditSettings, office_zone: ZoneInfo
+) -> CreditRuleSetSettings:
     """The credit rule set the decision was held to.
 
     The policy version of a decision names it (``policy-<digest>/<rule set id>``: the set
@@ -154,6 +263,7 @@ def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRu
     Args:
         stored: The decision on record.
         credit: ``[selection.credit]``.
+        office_zone: The office's time zone (the decision's date is the office's).
 
     Returns:
         The rule set.
@@ -162,12 +272,12 @@ def decided_rule_set(stored: StoredDecision, credit: CreditSettings) -> CreditRu
     for rule_set in credit.rule_sets:
         if rule_set.id == named:
             return rule_set
-    day = np.array([np.datetime64(stored.recorded_at.astimezone(UTC).date(), "D")])
+    day = np.array([np.datetime64(local_date(stored.recorded_at, office_zone), "D")])
     return credit.rule_sets[int(rule_set_index(day, credit)[0])]
 
 
 def decision_facts(
-    stored: StoredDecision, credit: CreditSettings, lang: i18n.Lang
+    stored: StoredDecision, credit: CreditSettings, lang: i18n.Lang, office_zone: ZoneInfo
 ) -> dict[str, Any]:
     """The decision panel: lane, reason, deadlines, lab acceptance, tier and its rule.
 
@@ -175,6 +285,7 @@ def decision_facts(
         stored: The declaration's latest decision on record.
         credit: ``[selection.credit]``, for the rule of the tier in force on its day.
         lang: ``zh`` or ``en``.
+        office_zone: The office's time zone (the decision's time is shown in it).
 
     Returns:
         What ``declaration.html.j2`` shows of the decision.
@@ -183,7 +294,7 @@ def decision_facts(
     labels = texts(lang)
     lane = str(decision.get("lane") or "green")
     tier = str(decision.get("credit_tier") or "")
-    rule_set = decided_rule_set(stored, credit)
+    rule_set = decided_rule_set(stored, credit, office_zone)
     rule = rule_set.tiers.get(rule_set.fallback.get(tier, tier))
     deadlines, _ = page.extra_decision_fields(decision, lang)
     return {
@@ -206,7 +317,8 @@ def decision_facts(
             (labels["model_version"], stored.model_version),
             (labels["policy_version"], stored.policy_version),
         ],
-        "decided_at": stored.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "decided_at": local_text(stored.recorded_at, office_zone, "%Y-%m-%d %H:%M")
+        + f" ({office_zone.key})",
     }
 
 
@@ -234,7 +346,14 @@ def measure_blocks(
         "named_disclosure_id": decision.get("disclosure_id"),
         "named_disclosed_at": decision.get("disclosed_at"),
         "named_disclosure_minor": decision.get("disclosure_minor"),
+        **_ruling_context(decision),
     }
+    return declaration_measures(decision, context, rulings, lang)
+
+
+def _ruling_context(decision: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's ``ruling_<kind>_id`` / ``_valid_to`` of the kinds a decision names."""
+    context: dict[str, Any] = {}
     parts = [str(decision.get(name) or "") for name in ("ruling_ids", "ruling_kinds")]
     ends = str(decision.get("ruling_valid_to") or "").split(";")
     ids, kinds = (part.split(";") if part else [] for part in parts)
@@ -242,7 +361,7 @@ def measure_blocks(
         if kind in RULING_KINDS:
             context[f"ruling_{kind}_id"] = ruling
             context[f"ruling_{kind}_valid_to"] = ends[position] if position < len(ends) else None
-    return declaration_measures(decision, context, rulings, lang)
+    return context
 
 
 def time_left(deadline: datetime | None, now: datetime, lang: i18n.Lang) -> tuple[str, bool]:
@@ -277,6 +396,8 @@ __all__ = [
     "decided_rule_set",
     "environment",
     "explanation",
+    "model_reasons",
+    "reasons_language",
     "render",
     "time_left",
 ]

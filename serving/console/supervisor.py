@@ -1,14 +1,15 @@
 """The supervisor view: today's selections against the credit rules, hits, the random sample.
 
-Read from the audit store: the latest decision of each declaration decided today (UTC)
-and the latest outcome of each declaration. Per credit tier, the realised inspection
-rate against the rule in force today (:func:`portsift.models.credit.tier_summary`, the
-same check the policy's tests apply); the share of the selections drawn at random; the
-hits and the revenue of the outcomes recorded so far; and the violation rate of the
-random selections with an outcome, with its Wilson interval
-(:func:`portsift.monitoring.statistics.wilson_interval`): the random draw is the one
-sample that estimates the rate of the whole flow without the model's bias. The drift
-status is the latest ``portsift monitor --json`` summary, when one is configured.
+Read from the audit store: the latest decision of each declaration decided today (the
+office's day, ``[console] timezone``) and the latest outcome of each declaration. Per
+credit tier, the realised inspection rate against the rule in force today
+(:func:`portsift.models.credit.tier_summary`, the same check the policy's tests
+apply); the share of the selections drawn at random; the hits and the revenue of the
+outcomes recorded so far; and the violation rate of the random selections with an
+outcome, with its Wilson interval (:func:`portsift.monitoring.statistics.wilson_interval`):
+the random draw is the one sample that estimates the rate of the whole flow without the
+model's bias. The drift status is the latest ``portsift monitor --json`` summary, when
+one is configured.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import UTC, datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ import pandas as pd
 from portsift.models.credit import held_to, rule_set_index, rule_text, tier_summary
 from portsift.monitoring.statistics import wilson_interval
 from portsift.reports import i18n, page
+from portsift.serving.console.days import day_bounds, local_date
 from portsift.settings import CreditRuleSetSettings, CreditSettings
 from portsift.store.audit import AuditStore
 
@@ -43,36 +46,43 @@ DECIDED_COLUMNS: Final[tuple[str, ...]] = (
 MONITOR_JSON_ENV: Final[str] = "PORTSIFT_MONITOR_JSON"
 
 
-def todays_decisions(audit: AuditStore, now: datetime) -> pd.DataFrame:
-    """The latest decision of each declaration decided today (UTC), with its outcome.
+def todays_decisions(audit: AuditStore, now: datetime, office_zone: ZoneInfo) -> pd.DataFrame:
+    """The latest decision of each declaration decided today, with its outcome.
+
+    "Today" is the office's day (``[console] timezone``), read as the UTC instants that
+    bound it.
 
     Args:
         audit: The audit store.
-        now: The time (its UTC date is "today").
+        now: The time (time zone aware).
+        office_zone: The office's time zone.
 
     Returns:
         One row per declaration (:data:`DECIDED_COLUMNS`; the outcome's columns NaN
         without one), read in SQL.
     """
-    start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
-    frame = pd.DataFrame(audit.decided_since(start), columns=list(DECIDED_COLUMNS))
+    start, end = day_bounds(local_date(now, office_zone), office_zone)
+    frame = pd.DataFrame(audit.decided_since(start, end), columns=list(DECIDED_COLUMNS))
     frame["selected"] = frame["selected"].astype("int64")
     for name in ("inspected", "illicit", "revenue"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     return frame
 
 
-def rule_set_today(credit: CreditSettings, now: datetime) -> CreditRuleSetSettings:
-    """The credit rule set in force on today's (UTC) date.
+def rule_set_today(
+    credit: CreditSettings, now: datetime, office_zone: ZoneInfo
+) -> CreditRuleSetSettings:
+    """The credit rule set in force on the office's date today.
 
     Args:
         credit: ``[selection.credit]``.
-        now: The time.
+        now: The time (time zone aware).
+        office_zone: The office's time zone.
 
     Returns:
         The rule set.
     """
-    today = np.array([np.datetime64(now.astimezone(UTC).date(), "D")])
+    today = np.array([np.datetime64(local_date(now, office_zone), "D")])
     return credit.rule_sets[int(rule_set_index(today, credit)[0])]
 
 

@@ -69,9 +69,12 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "interval": "{level} 置信区间",
         "drift": "最近一次漂移监测",
         "no_drift": "尚无 portsift monitor 运行记录。",
-        "today": "今日（UTC {day}）",
+        "today": "今日（{day}，{zone}）",
         "none_today": "今日尚无决定。",
         "no_contributions": "该决定来自批量导入（portsift audit import），未保存各因素贡献。",
+        "recorded_reasons": "决定时记录的理由（{language}原文）：",
+        "language_zh": "中文",
+        "language_en": "英文",
         "history": "审计库中该企业的其他报关单",
         "no_history": "审计库中没有该企业的其他报关单。",
         "history_counts": "审计库中另有 {declarations} 票：布控 {selected}，已查验 {inspected}，"
@@ -139,10 +142,13 @@ TEXTS: Final[dict[i18n.Lang, dict[str, str]]] = {
         "interval": "{level} interval",
         "drift": "Latest drift monitoring",
         "no_drift": "No portsift monitor run on record.",
-        "today": "Today (UTC {day})",
+        "today": "Today ({day}, {zone})",
         "none_today": "No decision yet today.",
         "no_contributions": "This decision was imported from a batch (portsift audit import): "
         "no factor contributions are on record.",
+        "recorded_reasons": "The reasons as recorded with the decision (in {language}):",
+        "language_zh": "Chinese",
+        "language_en": "English",
         "history": "Other declarations of this importer on record",
         "no_history": "No other declaration of this importer is on record.",
         "history_counts": "{declarations} other declarations on record: {selected} selected, "

@@ -181,11 +181,22 @@ def _record_first(page: Page, running: Running, *, english: bool) -> str:
     assert page.evaluate("document.querySelector('#waterfall svg') !== null")
     assert page.text("#lane")  # the decision panel
     png = page.screenshot(running.shots / f"declaration-{'en' if english else 'zh'}.png")
+    # The service decided in English (no lang asked): its reasons as they are on the
+    # English page; on the Chinese page written again in Chinese, the recorded text noted.
+    reasons: list[str] = page.evaluate(
+        "[...document.querySelectorAll('#reasons ol.reasons li')].map(li => li.textContent)"
+    )
+    assert reasons, "no reasons in words"
+    noted = page.evaluate("document.querySelector('#recorded-reasons') !== null")
     if english:
         _assert_not_blank(png)
         assert page.text("#outcome h2").endswith("Inspection outcome")
+        assert not noted
     else:
         _assert_not_blank_with_cjk(page, png, "#title")
+        assert all(re.search(r"[\u4e00-\u9fff]", reason) for reason in reasons), reasons
+        assert not any("raises the risk" in reason for reason in reasons), reasons
+        assert noted and "英文原文" in page.text("#recorded-reasons")
     page.click("#violation-yes")
     page.evaluate("document.querySelector('#kind').value = 'undervaluation'")
     page.type("#revenue", "1200")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from portsift.store.audit_queue import QueueFilter
 from tests.serving.console.conftest import Console, record
@@ -58,14 +59,16 @@ def test_the_counts_by_lane_are_at_the_top(any_console: Console) -> None:
 def test_filters_by_lane_office_tier_and_date(any_console: Console) -> None:
     now = _fill(any_console)
     record(any_console.store, "T-cert", lane="red", tier="advanced_certified", risk=0.5)
-    # Ten days back: no other declaration of the fill is on that UTC day, whatever the hour.
+    # Ten days back: no other declaration of the fill is on that day, whatever the hour.
     record(any_console.store, "OLD", at=now - timedelta(days=10), lane="yellow")
     any_console.sign_in()
     get = any_console.client.get
     assert _order(get("/queue?lane=red_sampling").text) == ["S-0", "S-1"]
     assert _order(get("/queue?office=HK02").text) == ["R-high"]
     assert _order(get("/queue?tier=advanced_certified").text) == ["T-cert"]
-    day = (now - timedelta(days=10)).date().isoformat()
+    # The date filter is a day of the office's zone ([console] timezone).
+    office_zone = ZoneInfo(any_console.backend.settings.console.timezone)
+    day = (now - timedelta(days=10)).astimezone(office_zone).date().isoformat()
     assert _order(get(f"/queue?date={day}").text) == ["OLD"]
     assert get("/queue?lane=purple").status_code == 400
     bad_date = get("/queue?date=2026-13-01")

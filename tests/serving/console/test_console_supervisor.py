@@ -12,7 +12,8 @@ import pytest
 from portsift.serving.console.supervisor import MONITOR_JSON_ENV
 from tests.serving.console.conftest import SUPERVISOR_ID, SUPERVISOR_PASSWORD, Console, record
 
-#: Mid-day, so that "today" is one UTC day whatever the hour the tests run.
+#: 20:00 in Haikou (Asia/Shanghai, the default [console] timezone): the day's decisions
+#: two hours before are on the same local day, yesterday's 20:00 on the day before.
 NOON = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
 
 
