@@ -2,7 +2,8 @@
 
 Scores the latest ``--declarations`` (200) declarations of ``--data-dir`` in process with
 :class:`portsift.serving.app.DecisionService` (the bundle of ``--model-dir``, a fresh
-SQLite audit store in a temporary directory), in the ways the API reaches it:
+SQLite audit store in a temporary directory for each mode, so that no mode is answered
+from another's decisions on record), in the ways the API reaches it:
 
 * ``single_en`` / ``single_zh``: one request per declaration (``POST /score`` alone);
 * ``batch_en``: all of them in one request (``POST /score_batch``);
@@ -91,14 +92,17 @@ def answers(model_dir: Path, data_dir: Path, count: int) -> dict[str, list[str]]
         declaration_record(adapter.validate_python(r)) for r in load_records(data_dir, count)
     ]
     out: dict[str, list[str]] = {}
-    with tempfile.TemporaryDirectory(prefix="portsift-same-answers-") as tmp:
-        service = DecisionService.load(
-            model_dir,
-            audit_url=f"sqlite:///{Path(tmp) / 'audit.db'}",
-            verifier=TokenVerifier(),
-        )
-        try:
-            for mode, calls in _requests(records).items():
+    for mode, calls in _requests(records).items():
+        # A fresh audit store per mode: in a shared one every mode after the first would
+        # find its declarations on record and be answered as repeats, so that its own
+        # scoring (the language, the batch, the loader) would never be compared.
+        with tempfile.TemporaryDirectory(prefix="portsift-same-answers-") as tmp:
+            service = DecisionService.load(
+                model_dir,
+                audit_url=f"sqlite:///{Path(tmp) / 'audit.db'}",
+                verifier=TokenVerifier(),
+            )
+            try:
                 texts: list[str] = []
                 ids: list[str] = []
                 for call in calls:
@@ -115,8 +119,8 @@ def answers(model_dir: Path, data_dir: Path, count: int) -> dict[str, list[str]]
                     _placeholder(s.decision_json, i) if s is not None else "<missing>"
                     for s, i in zip(stored, ids, strict=True)
                 ]
-        finally:
-            service.close()
+            finally:
+                service.close()
     return out
 
 

@@ -393,4 +393,12 @@ def feature_matrix(
     """The named feature columns as one float64 matrix (from a frame or from arrays)."""
     if isinstance(features, pd.DataFrame):
         return features[list(names)].to_numpy(dtype="float64")
-    return np.column_stack([np.asarray(features[name], dtype="float64") for name in names])
+    if not names:
+        raise ValueError("feature_matrix: no feature names")
+    # Filled column by column (a loop over the features, not the rows): np.column_stack
+    # reshapes and copies every column on its own, most of the cost for a few rows.
+    columns = [np.asarray(features[name], dtype="float64") for name in names]
+    matrix = np.empty((len(columns[0]), len(columns)), dtype="float64")
+    for position, column in enumerate(columns):
+        matrix[:, position] = column
+    return matrix

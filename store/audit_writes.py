@@ -10,11 +10,11 @@ commits or catches database errors; the store does both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Row, Table, func, insert, select
+from sqlalchemy import Connection, Dialect, Row, Table, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from portsift.store.audit_chain import GENESIS, chain_rows
@@ -78,6 +78,7 @@ class ChainWriter:
         self._latest = f"SELECT id, declaration_id, input_sha256 FROM {name} WHERE id IN ({newest})"
         self._postgresql = dialect == "postgresql"
         self._sequence = sequence
+        self._inserts: dict[tuple[str, ...], _PreparedInsert] = {}
         if self._postgresql:
             if sequence is None:
                 raise ValueError("a PostgreSQL table needs its id sequence")
@@ -153,6 +154,51 @@ class ChainWriter:
                 rows = _run(conn, self._latest.format(f"IN ({marks})"), chunk)
             found.extend((int(r[0]), str(r[1]), str(r[2])) for r in rows)
         return found
+
+    def insert(self, conn: Connection, values: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows (every row with the same keys) in one ``executemany``.
+
+        The statement is compiled once per writer and dialect, and each value goes
+        through its column type's own bind processor, as ``conn.execute(insert(table),
+        values)`` would do; it runs through ``exec_driver_sql``, so the engine's events
+        and error wrapping still see it, without SQLAlchemy's per-call compile-cache
+        lookup and parameter processing (most of an insert's cost for one row).
+
+        Args:
+            conn: A connection after :meth:`lock`.
+            values: The rows, by column key, the keys of the first row in every row.
+        """
+        keys = tuple(values[0])
+        prepared = self._inserts.get(keys)
+        if prepared is None:
+            prepared = _prepared_insert(self.table, keys, conn.dialect)
+            self._inserts[keys] = prepared
+        sql, names, processors, positional = prepared
+        rows: list[Any] = []
+        for row in values:
+            bound = tuple(
+                value if process is None else process(value)
+                for value, process in zip((row[name] for name in names), processors, strict=True)
+            )
+            # qmark (sqlite3) takes a tuple, pyformat (psycopg) a mapping by bind name.
+            rows.append(bound if positional else dict(zip(names, bound, strict=True)))
+        conn.exec_driver_sql(sql, rows if len(rows) > 1 else rows[0])
+
+
+#: A compiled INSERT: its SQL, the parameter names in order, their bind processors, and
+#: whether the driver takes positional parameters.
+_PreparedInsert = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...], bool]
+
+
+def _prepared_insert(table: Table, keys: Sequence[str], dialect: Dialect) -> _PreparedInsert:
+    """The INSERT of these columns of ``table`` for ``dialect``, and how to bind it."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+    # An INSERT's bind parameters are named after the column keys.
+    names = tuple(compiled.positiontup) if compiled.positiontup else tuple(keys)
+    processors = tuple(
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    return compiled.string, names, processors, bool(compiled.positional)
 
 
 def _run(conn: Connection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -259,7 +305,7 @@ def append_decisions(
                 }
             )
         chain_rows("decisions", values, previous)
-        conn.execute(insert(table), values)
+        writer.insert(conn, values)
     written = [StoredDecision(**_stored_fields(value)) for value in values]
 
     repeats = [position for position, (kind, _) in enumerate(plan) if kind == "repeat"]
