@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from portsift.features import identity
+from portsift.models.table import select_first
 
 Language = str  # "en" | "zh"
 
@@ -289,7 +290,7 @@ def _lab_reason(frame: _Rows, feature: str, lang: Language) -> Text:
     passed = _float(frame, "lab_result_pass") == 1
     listed = _float(frame, "acceptance_listed") == 1
     if lang == "zh":
-        text = np.select(
+        text = select_first(
             [~present & listed, present & ~accredited, present & ~passed],
             [
                 "采信目录商品未附第三方检验报告",
@@ -299,7 +300,7 @@ def _lab_reason(frame: _Rows, feature: str, lang: Language) -> Text:
             "第三方检验报告",
         )
     else:
-        text = np.select(
+        text = select_first(
             [~present & listed, present & ~accredited, present & ~passed],
             [
                 "goods in the acceptance catalogue without a lab report",

@@ -28,6 +28,7 @@ from portsift.models.table import (
     join_parts,
     longest_prefix,
     number_column,
+    select_first,
     text_column,
 )
 from portsift.settings import (
@@ -69,7 +70,7 @@ def lab_status(settings: SelectionSettings, frame: Table) -> dict[str, np.ndarra
     # A report dated after the declaration is no more valid than an expired one.
     fresh = (age >= 0) & (age <= validity)
     accepted = listed & present & accredited & passed & fresh
-    status = np.select(
+    status = select_first(
         [
             accepted,
             present & ~listed,
@@ -133,11 +134,11 @@ def finish(
     # Measure 22: a covered declaration goes to document review, whatever else.
     disclosed = np.asarray(reason, dtype=object) == DISCLOSURE_REASON
     ruled = rule_lanes != ""
-    lane = np.select(
+    lane = select_first(
         [~selected, ruled, disclosed, listed & ~accepted, physical],
         ["green", rule_lanes, "yellow", "red_sampling", "red"],
         "yellow",
-    ).astype(object)
+    )
     # 采信 outranks a rule's sampling lane: the accepted report settles quality.
     lane = np.where((lane == "red_sampling") & accepted, "red", lane)
     # Measure 12: document review is for classification, valuation and origin; when

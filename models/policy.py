@@ -116,6 +116,7 @@ from portsift.models.selection_facts import BatchFacts, PolicySummary
 from portsift.models.table import (
     Table,
     date_column,
+    select_first,
     starts_with,
     table_length,
     text_column,
@@ -397,7 +398,7 @@ class SelectionPolicy:
             )
         else:
             selected, random, floor, facts = self._batch(prio, rule_sets, rule_hit, ids, self.rate_)
-        reason = np.select(
+        reason = select_first(
             [rule_hit, disclosed, random, floor, selected],
             ["rule", DISCLOSURE_REASON, "random", "tier_floor", "risk"],
             "",

@@ -24,6 +24,7 @@ from portsift.models.table import (
     fmt_number,
     join_parts,
     number_column,
+    select_first,
     table_length,
     text_column,
 )
@@ -74,7 +75,7 @@ def policy_notes(
         disclosure_en, disclosure_zh = disclosure_notes(
             s.disclosure, cover, cover.covered & (np.asarray(reason, dtype=object) == "rule")
         )
-    why_en = np.select(
+    why_en = select_first(
         [reason == "rule", reason == "random", reason == "tier_floor", reason == "risk"],
         [
             rule_en,
@@ -83,8 +84,8 @@ def policy_notes(
             "selected by risk ranking (risk score " + risk_text + ")",
         ],
         "",
-    ).astype(object)
-    why_zh = np.select(
+    )
+    why_zh = select_first(
         [reason == "rule", reason == "random", reason == "tier_floor", reason == "risk"],
         [
             rule_zh,
@@ -93,7 +94,7 @@ def policy_notes(
             "按风险排序布控（风险评分" + risk_text + "）",
         ],
         "",
-    ).astype(object)
+    )
     why_en = np.where(disclosed, disclosure_en, why_en)
     why_zh = np.where(disclosed, disclosure_zh, why_zh)
     ruled_en = np.where(disclosed, empty, disclosure_en)
@@ -196,7 +197,7 @@ def lab_notes(
         status == "out_of_validity",
         (status == "no_report") & (lane == "red_sampling"),
     ]
-    lab_en = np.select(
+    lab_en = select_first(
         conditions,
         [
             "lab report " + lab_id + " (pass, " + issued + ") accepted (采信): no sampling",
@@ -207,8 +208,8 @@ def lab_notes(
             "goods in the acceptance catalogue without an accepted lab report",
         ],
         "",
-    ).astype(object)
-    lab_zh = np.select(
+    )
+    lab_zh = select_first(
         conditions,
         [
             "采信第三方检验报告" + lab_id + "（合格，" + issued + "），免于取样送检",
@@ -218,7 +219,7 @@ def lab_notes(
             "采信目录商品未附可采信的检验报告",
         ],
         "",
-    ).astype(object)
+    )
     return lab_en, lab_zh
 
 

@@ -20,7 +20,7 @@ from portsift.models.budget import budget_count, hash_uniform
 from portsift.models.credit import held_to
 from portsift.models.disclosures import DISCLOSURE_REASON, disclosure_cover
 from portsift.models.rule_set_batch import select_group
-from portsift.models.table import Table, number_column, text_column, tier_values
+from portsift.models.table import Table, number_column, one_of, select_first, text_column
 
 if TYPE_CHECKING:
     # Only for annotations: the policy imports this module, not the other way round.
@@ -235,21 +235,28 @@ def decide_online_columns(policy: SelectionPolicy, scored: Table) -> dict[str, n
         table = state.thresholds_for(rule_set.id)
         # A tier the state has not seen is decided as the reference tier.
         fallback = table.get(rule_set.reference_tier) or table.get(state.reference_tier) or {}
+        # One lookup of the distinct tiers serves both values (threshold, exploration).
+        names, inverse = np.unique(tiers[here].astype(str), return_inverse=True)
+        inverse = inverse.reshape(-1)
         for key, missing, out in (
             ("threshold", np.inf, threshold),
             ("explore_probability", 0.0, explore),
         ):
-            values = {
-                name: missing if entry[key] is None else float(entry[key])  # type: ignore[arg-type]
-                for name, entry in table.items()
-            }
             default = fallback.get(key)
             default = missing if default is None else float(default)  # type: ignore[arg-type]
-            out[here] = tier_values(tiers[here], values, default)
+            mapped = [
+                default
+                if name not in table
+                else missing
+                if table[name][key] is None
+                else float(table[name][key])  # type: ignore[arg-type]
+                for name in names.tolist()
+            ]
+            out[here] = np.array(mapped, dtype="float64")[inverse]
         ref_value = fallback.get("threshold")
         ref_threshold[here] = np.inf if ref_value is None else float(ref_value)  # type: ignore[arg-type]
         floors = [name for name, rule in rule_set.tiers.items() if rule.has_floor]
-        floored[here] = np.isin(tiers[here].astype(str), floors)
+        floored[here] = one_of(tiers[here].astype(str), floors)
     rule_hit, rule_index = policy.rule_hits(scored)
     # Measure 22: a declaration a voluntary disclosure covers is no detection target.
     disclosed = disclosure_cover(policy.settings.disclosure, scored).covered & ~rule_hit
@@ -259,7 +266,7 @@ def decide_online_columns(policy: SelectionPolicy, scored: Table) -> dict[str, n
     random = ~rule_hit & ~disclosed & ~by_risk & (u < explore)
     floor = by_risk & floored & (prio < ref_threshold)
     selected = rule_hit | disclosed | by_risk | random
-    reason = np.select(
+    reason = select_first(
         [rule_hit, disclosed, random, floor, by_risk],
         ["rule", DISCLOSURE_REASON, "random", "tier_floor", "risk"],
         "",

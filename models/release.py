@@ -23,6 +23,7 @@ from portsift.models.table import (
     longest_prefix,
     number_column,
     one_of,
+    select_first,
     text_column,
 )
 from portsift.settings import ReleaseClassSettings, ReleaseSettings
@@ -82,7 +83,7 @@ def release_conditions(
     open_risk = (np.asarray(rule_index) >= 0) | failed
     duty_free &= ~open_risk
     early &= ~open_risk
-    return np.select([duty_free, early], [DUTY_FREE_RELEASE, EARLY_RELEASE], "").astype(object)
+    return select_first([duty_free, early], [DUTY_FREE_RELEASE, EARLY_RELEASE], "")
 
 
 def release_notes(
@@ -99,7 +100,7 @@ def release_notes(
     """
     early = condition == EARLY_RELEASE
     duty_free = condition == DUTY_FREE_RELEASE
-    en = np.select(
+    en = select_first(
         [early, duty_free],
         [
             "conditional early release (附条件先行提离): prohibited-entry and licence risk "
@@ -111,7 +112,7 @@ def release_notes(
         ],
         "",
     )
-    zh = np.select(
+    zh = select_first(
         [early, duty_free],
         [
             "附条件先行提离：已排除禁止入境及许可证件风险，未命中布控规则，无不合格检验报告；"

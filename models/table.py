@@ -111,6 +111,37 @@ def one_of(values: np.ndarray, wanted: Sequence[str]) -> np.ndarray:
     return hit
 
 
+def select_first(
+    conditions: Sequence[np.ndarray], choices: Sequence[Any], default: Any
+) -> np.ndarray:
+    """``np.select`` for text: per row the choice of the first true condition, as objects.
+
+    The same values as ``np.select(conditions, choices, default).astype(object)``, but
+    with one masked assignment per condition, last to first so that the first true one
+    is written last: ``np.select`` broadcasts every condition and choice to a common
+    shape first, a fixed cost that dominates on the one-row arrays of the API's path.
+
+    Args:
+        conditions: Boolean arrays, all of one length.
+        choices: Per condition, a scalar or an array of that length.
+        default: The value where no condition holds.
+
+    Returns:
+        An object array of that length.
+    """
+    out = np.full(len(conditions[0]), default, dtype=object)
+    for condition, choice in zip(reversed(conditions), reversed(choices), strict=True):
+        mask = np.asarray(condition, dtype=bool)
+        if not mask.any():
+            continue
+        # tolist() gives Python str (not numpy.str_), as np.select(...).astype(object) does.
+        if isinstance(choice, np.ndarray):
+            out[mask] = choice[mask].tolist()
+        else:
+            out[mask] = choice
+    return out
+
+
 def tier_values(tiers: np.ndarray, table: Mapping[str, float], default: float) -> np.ndarray:
     """Map tier names to numbers (``default`` for a tier not in ``table``)."""
     # One dict lookup per distinct tier, not per row.
@@ -124,7 +155,12 @@ def join_parts(*parts: np.ndarray) -> np.ndarray:
     joined = np.full(len(parts[0]), "", dtype=object)
     for part in parts:
         part = np.asarray(part, dtype=object)
-        joined = np.where(part == "", joined, np.where(joined == "", part, joined + "; " + part))
+        given = part != ""
+        # Most parts are empty on most rows (every row of a one-row request): an empty
+        # part changes nothing, and skipping it saves its four whole-array operations.
+        if not given.any():
+            continue
+        joined = np.where(given, np.where(joined == "", part, joined + "; " + part), joined)
     return joined
 
 
