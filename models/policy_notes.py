@@ -7,6 +7,7 @@ to, the lab report and the deadlines.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -56,14 +57,8 @@ def policy_notes(
     risk_text = np.char.mod("%.2f", risk).astype(object)
 
     # Why selected.
-    rule_en = np.array(
-        [f"officer rule {r.name} ({rule_conditions(r, 'en')}) -> {r.lane}" for r in s.rules] + [""],
-        dtype=object,
-    )[rule_index]
-    rule_zh = np.array(
-        [f"命中布控规则{r.name}（{rule_conditions(r, 'zh')}）" for r in s.rules] + [""],
-        dtype=object,
-    )[rule_index]
+    rule_en, rule_zh = _rule_texts(s.rules)
+    rule_en, rule_zh = rule_en[rule_index], rule_zh[rule_index]
     share = f"{share:.0%}"
     (floor_en, floor_zh), (cap_en, cap_zh) = tier_notes(settings, frame, rule_sets)
     # Measure 22: a covered declaration's reason is its disclosure (no tier rule: it is
@@ -257,6 +252,25 @@ def deadline_notes(
     sample_en = np.where(sampling, f"sampling: submit samples within {submit} days" + test_en, "")
     sample_zh = np.where(sampling, f"取样送检：{submit}天内送样" + test_zh, "")
     return (sample_en, green_en), (sample_zh, green_zh)
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_texts(rules: tuple[RuleSettings, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Why each officer rule selects, in English and Chinese ("" last, for no rule).
+
+    Cached by the rules (frozen settings): the texts are the same for every request.
+    """
+    en = np.array(
+        [f"officer rule {r.name} ({rule_conditions(r, 'en')}) -> {r.lane}" for r in rules] + [""],
+        dtype=object,
+    )
+    zh = np.array(
+        [f"命中布控规则{r.name}（{rule_conditions(r, 'zh')}）" for r in rules] + [""],
+        dtype=object,
+    )
+    en.flags.writeable = False  # shared by every call: indexed, never changed
+    zh.flags.writeable = False
+    return en, zh
 
 
 def rule_conditions(rule: RuleSettings, lang: str) -> str:

@@ -74,23 +74,43 @@ def starts_with(texts: np.ndarray, prefix: str) -> np.ndarray:
     return np.char.startswith(texts.astype(str), prefix)
 
 
+#: The sorted levels of each prefix table :func:`longest_prefix` has seen, by its items.
+_PREFIX_LEVELS: dict[tuple[tuple[str, Any], ...], list[tuple[int, np.ndarray, np.ndarray]]] = {}
+
+
+def _prefix_levels(table: Mapping[str, Any]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per prefix length, longest first: the sorted prefixes and their values."""
+    values = np.asarray(list(table.values()), dtype=object)
+    keys = np.asarray(list(table), dtype=str)
+    lengths = np.char.str_len(keys)
+    levels = []
+    for length in sorted(set(lengths.tolist()), reverse=True):
+        at = np.flatnonzero(lengths == length)
+        order = np.argsort(keys[at])
+        levels.append((length, keys[at][order], values[at][order]))
+    return levels
+
+
 def longest_prefix(codes: np.ndarray, table: Mapping[str, Any], default: Any) -> np.ndarray:
     """Value of the longest prefix of ``table`` each code starts with (else ``default``)."""
     out = np.full(len(codes), default, dtype=object)
     if len(codes) == 0 or not table:
         return out
+    # The tables are the settings' (a handful, fixed once loaded): sorting one costs
+    # more than a one-row request's whole lookup, so each is prepared once.
+    try:
+        key = tuple(table.items())
+        levels = _PREFIX_LEVELS.get(key)
+        if levels is None:
+            levels = _PREFIX_LEVELS[key] = _prefix_levels(table)
+    except TypeError:  # unhashable values: prepared on every call
+        levels = _prefix_levels(table)
     found = np.zeros(len(codes), dtype=bool)
     text = np.asarray(codes, dtype=object).astype(str)
-    values = np.asarray(list(table.values()), dtype=object)
-    keys = np.asarray(list(table), dtype=str)
-    lengths = np.char.str_len(keys)
     # One binary search per prefix length (codes cut to that length), not one pass per
     # prefix: a code starts with a prefix of length L exactly when its first L
     # characters are the prefix.
-    for length in sorted(set(lengths.tolist()), reverse=True):
-        at = np.flatnonzero(lengths == length)
-        order = np.argsort(keys[at])
-        level, level_values = keys[at][order], values[at][order]
+    for length, level, level_values in levels:
         cut = text.astype(f"<U{length}")
         position = np.minimum(np.searchsorted(level, cut), len(level) - 1)
         hit = ~found & (level[position] == cut)
@@ -131,10 +151,10 @@ def select_first(
     """
     out = np.full(len(conditions[0]), default, dtype=object)
     for condition, choice in zip(reversed(conditions), reversed(choices), strict=True):
+        # No test of whether the mask holds anything: an empty masked assignment costs
+        # less than the test. tolist() gives Python str (not numpy.str_), as
+        # np.select(...).astype(object) does.
         mask = np.asarray(condition, dtype=bool)
-        if not mask.any():
-            continue
-        # tolist() gives Python str (not numpy.str_), as np.select(...).astype(object) does.
         if isinstance(choice, np.ndarray):
             out[mask] = choice[mask].tolist()
         else:
@@ -157,8 +177,9 @@ def join_parts(*parts: np.ndarray) -> np.ndarray:
         part = np.asarray(part, dtype=object)
         given = part != ""
         # Most parts are empty on most rows (every row of a one-row request): an empty
-        # part changes nothing, and skipping it saves its four whole-array operations.
-        if not given.any():
+        # part changes nothing, and skipping it saves its four whole-array operations
+        # (count_nonzero: a fraction of the cost of ndarray.any on small arrays).
+        if not np.count_nonzero(given):
             continue
         joined = np.where(given, np.where(joined == "", part, joined + "; " + part), joined)
     return joined

@@ -130,3 +130,26 @@ def test_rows_are_chained_in_order_from_the_previous_hash() -> None:
     chain_rows("feedback", changed, GENESIS)
     assert changed[1]["chain_hash"] != rows[1]["chain_hash"]
     assert changed[2]["chain_hash"] != rows[2]["chain_hash"]  # through chain_prev
+
+
+@given(st.lists(st.tuples(ids, *[texts] * 5, amounts, *[texts] * 7, flags), max_size=6))
+def test_decision_rows_are_chained_as_content_hash_says(batch: list[tuple]) -> None:
+    # chain_rows builds every row's text column by column around chain_prev; it must be
+    # the text content_json writes for the row alone (optional nulls left out).
+    base = datetime(2026, 5, 1, tzinfo=UTC)
+    rows = []
+    for n, values in enumerate(batch):
+        row = dict(zip(CHAIN_FIELDS["decisions"], values, strict=True))
+        row["recorded_at"] = base + timedelta(seconds=n)
+        rows.append(row)
+    previous = "ab" * 32
+    head = chain_rows("decisions", rows, previous)
+    for row in rows:
+        assert row["chain_prev"] == previous
+        content = row_content("decisions", row)
+        assert (
+            hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+            == (row["chain_hash"])
+        )
+        previous = row["chain_hash"]
+    assert head == previous
