@@ -174,14 +174,16 @@ class ChainWriter:
             prepared = _prepared_insert(self.table, keys, conn.dialect)
             self._inserts[keys] = prepared
         sql, names, processors, positional = prepared
-        rows: list[Any] = []
-        for row in values:
-            bound = tuple(
-                value if process is None else process(value)
-                for value, process in zip((row[name] for name in names), processors, strict=True)
-            )
+        # Column by column: one list per column, its processor (when it has one) mapped
+        # over it, then the columns zipped into rows; not a generator per row and value.
+        columns = []
+        for name, process in zip(names, processors, strict=True):
+            column = [row[name] for row in values]
+            columns.append(column if process is None else list(map(process, column)))
+        rows: list[Any] = list(zip(*columns, strict=True))
+        if not positional:
             # qmark (sqlite3) takes a tuple, pyformat (psycopg) a mapping by bind name.
-            rows.append(bound if positional else dict(zip(names, bound, strict=True)))
+            rows = [dict(zip(names, bound, strict=True)) for bound in rows]
         conn.exec_driver_sql(sql, rows if len(rows) > 1 else rows[0])
 
 
