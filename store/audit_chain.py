@@ -152,13 +152,6 @@ _LAYOUTS: Final[dict[str, tuple[tuple[str, _Encoder, bool], ...]]] = {
 }
 
 
-# chain_rows builds the text before chain_prev without a per-row check for a left-out
-# item: no optional field may sort before it.
-assert all(name > "chain_prev" for name in OPTIONAL_FIELDS), (
-    "an optional chained field sorts before chain_prev"
-)
-
-
 def content_json(table: str, values: Sequence[Any]) -> str:
     """The canonical JSON of a row's content, from its values in :data:`CHAIN_FIELDS` order.
 
@@ -200,11 +193,6 @@ def content_hash(table: str, values: Sequence[Any]) -> str:
 def chain_rows(table: str, rows: Sequence[dict[str, Any]], previous: str) -> str:
     """Set ``chain_prev`` and ``chain_hash`` of rows about to be appended, in order.
 
-    Each row's :func:`content_json` is the same text, built in two halves around
-    ``chain_prev`` (the previous row's hash, known only in the loop): the halves of every
-    row are built first, field by field over all rows, so that the sequential loop does
-    nothing but join and hash.
-
     Args:
         table: ``"decisions"`` or ``"feedback"``.
         rows: The rows' column values (timestamps as datetimes), in id order; changed
@@ -214,34 +202,11 @@ def chain_rows(table: str, rows: Sequence[dict[str, Any]], previous: str) -> str
     Returns:
         The hash of the last row (the new head), or ``previous`` for no rows.
     """
-    if not rows:
-        return previous
-    heads: list[str] = ["{"] * len(rows)
-    tails: list[str] = ['"'] * len(rows)
-    for (key, encode, optional), name in zip(_LAYOUTS[table], CHAIN_FIELDS[table], strict=True):
-        first = heads[0] == "{"  # nothing written yet: no comma before this item
-        if name == "chain_prev":
-            heads = [head + ("" if first else ",") + key + '"' for head in heads]
-            continue
-        # The fields are in key order; those before chain_prev are never optional
-        # (checked at import), so every row's head has the same items.
-        before = name < "chain_prev"
-        lead = "" if before and first else ","
-        values = [_hashable(_field(row, name)) for row in rows]
-        if optional:
-            items = ["" if v is None else lead + key + encode(v) for v in values]
-        else:
-            items = [lead + key + encode(v) for v in values]
-        if before:
-            heads = [head + item for head, item in zip(heads, items, strict=True)]
-        else:
-            tails = [tail + item for tail, item in zip(tails, items, strict=True)]
-    sha256 = hashlib.sha256
-    for row, head, tail in zip(rows, heads, tails, strict=True):
+    fields = CHAIN_FIELDS[table]
+    for row in rows:
         row["chain_prev"] = previous
-        previous = row["chain_hash"] = sha256(
-            (head + previous + tail + "}").encode("utf-8")
-        ).hexdigest()
+        values = [_hashable(_field(row, name)) for name in fields]
+        previous = row["chain_hash"] = content_hash(table, values)
     return previous
 
 
