@@ -48,6 +48,15 @@ REPO = Path(__file__).resolve().parents[1]
 # Appended, not prepended: run with PYTHONPATH pointing at another copy of the package,
 # the script measures that copy (the before of a before/after).
 sys.path.append(str(REPO))
+# The editable install's finder answers before any path entry: when PYTHONPATH holds
+# another copy of the package (laid out as installed, ``portsift/models``, ...), drop the
+# finder so that the copy is the one imported.
+if any(
+    (Path(entry) / "portsift" / "__init__.py").exists()
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if entry
+):
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 
 from benchmarks.serve import load_records  # noqa: E402
 from portsift.features.online import columns_from_records  # noqa: E402
@@ -218,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             service.close()
     print(
+        f"package {Path(explain.__file__).parents[1]}; "
         f"{len(os.sched_getaffinity(0))} cores, load average {load:.2f} at start; others' CPU "
         f"{others:.2f} cores during the run; {args.repeat} calls a stage for one declaration, "
         f"{max(8, args.repeat // 10)} for batches of {args.batch_size}"
