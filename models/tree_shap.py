@@ -1,0 +1,428 @@
+"""Exact path-dependent TreeSHAP for a LightGBM booster, from precomputed tables.
+
+The values are LightGBM's own ``predict(pred_contrib=True)`` (the same cover-weighted,
+path-dependent algorithm), computed the way of Fast TreeSHAP v2 (Yang 2021): once per
+booster, tables; per batch, decisions, pattern indices and gathers.
+
+Why it works: take one leaf with value ``v`` and the unique features ``U`` (``d`` of
+them) split on along its root-to-leaf path. For a feature ``j`` in ``U`` let ``z_j`` be
+the product of the cover ratios (child count / parent count) of the path's splits on
+``j``, and ``o_j(x)`` be 1 when the row satisfies every one of the path's conditions on
+``j``, else 0. The path-dependent expectation of the leaf's output given the features in
+``S`` is ``v * prod_{j in S} o_j * prod_{j in U minus S} z_j``, so the leaf is a game on
+``U`` alone and its Shapley value for ``i`` in ``U`` is::
+
+    v * (o_i - z_i) * sum_{S subset of U minus i} w(|S|, d) prod_{j in S} o_j
+                                                  prod_{j in U minus S minus i} z_j
+
+with ``w(s, d) = s! (d - s - 1)! / d!``. The row enters only through the ``d`` bits
+``o_j``, so for each leaf a table over the ``2^d`` bit patterns holds every feature's
+value. The inner sum is the polynomial ``prod_{j != i} (z_j + o_j t)`` with its
+coefficient of ``t^s`` weighted by ``w(s, d)``. Summing over leaves (and trees) gives the
+SHAP values; the base value is the trees' cover-weighted mean leaf value.
+
+At prediction every internal node's decision is evaluated for all rows at once, with
+LightGBM's rules (numerical ``<=`` with ``default_left`` and ``missing_type`` None / Zero
+/ NaN; categorical sets, NaN and negative categories going right; values within
+``1e-35`` of 0 read as 0), each leaf's pattern is an OR over its path, and the table
+entries are gathered and summed into the feature columns. There is no Python loop over
+trees or rows.
+
+The tables grow as ``2^d`` per leaf. A booster with more than ``max_unique_features``
+unique features on some path, or whose tables would exceed ``max_table_entries`` entries,
+multiclass or linear-tree models, and rf-mode (averaged) models are not compiled:
+:meth:`TreeShap.contributions` then falls back to ``pred_contrib``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import factorial
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+K_ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold: dense input this close to 0 is 0
+MAX_UNIQUE_FEATURES = 10
+MAX_TABLE_ENTRIES = 1 << 23  # 64 MiB of float64
+ROW_CHUNK = 128  # rows per pass: keeps the (rows x slots) temporaries in cache
+
+# Numerical node kinds, each a way of reading NaN (and, for Zero, 0) before "<=".
+_NAN_LEFT, _NAN_RIGHT, _NONE, _ZERO_LEFT, _ZERO_RIGHT = range(5)
+
+
+class _LinearTreeError(Exception):
+    """A linear tree, which the tables do not cover."""
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """One leaf's path: value, unique features with their cover products and conditions."""
+
+    value: float
+    features: list[int]  # unique features, in order of first split on the path
+    zero_fraction: list[float]
+    path: list[tuple[int, bool, int]]  # (internal node, went left, position in features)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Everything :meth:`TreeShap.contributions` needs, as flat arrays."""
+
+    n_features: int
+    base_value: float
+    kind_features: list[np.ndarray]  # per numerical kind, the features it reads
+    cat_features: np.ndarray  # features of categorical splits
+    cat_max: np.ndarray  # per categorical feature, the largest category in any split
+    cat_node_col: np.ndarray  # per categorical node, its column in cat_features
+    cat_node_offset: np.ndarray  # per categorical node, the start of its lookup table
+    cat_lut: np.ndarray  # 0.0 where the category goes left, 1.0 where it goes right
+    node_col: np.ndarray  # per internal node, its column of the extended matrix
+    node_threshold: np.ndarray
+    path_node: np.ndarray  # per path entry (all leaves' paths, concatenated)
+    path_bit_left: np.ndarray  # bit the entry adds when the row goes left
+    path_bit_right: np.ndarray
+    path_starts: np.ndarray  # per leaf, its first path entry
+    slot_leaf: np.ndarray  # per (leaf, feature) slot, sorted by feature
+    slot_base: np.ndarray  # per slot, the start of its pattern table
+    feature_starts: np.ndarray  # first slot of each feature present
+    features_present: np.ndarray
+    table: np.ndarray
+
+
+class TreeShap:
+    """Path-dependent TreeSHAP of a LightGBM booster, equal to ``pred_contrib``.
+
+    Args:
+        booster: A trained booster (binary or regression, one tree per iteration).
+        max_unique_features: Largest number of unique features on a path to compile.
+        max_table_entries: Largest total table size (float64 entries) to compile.
+
+    The constructor compiles the tables (tens of milliseconds for hundreds of trees);
+    beyond either cap, or for a booster this module does not cover (see the module
+    docstring), ``compiled`` is False and :meth:`contributions` calls ``pred_contrib``.
+    """
+
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        max_unique_features: int = MAX_UNIQUE_FEATURES,
+        max_table_entries: int = MAX_TABLE_ENTRIES,
+    ) -> None:
+        self.booster = booster
+        self.num_iteration = int(booster.best_iteration or 0)
+        model = booster.dump_model(num_iteration=self.num_iteration)
+        self._tables = _compile(model, max_unique_features, max_table_entries)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the tables exist (False: every call goes to ``pred_contrib``)."""
+        return self._tables is not None
+
+    def contributions(self, x: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Return SHAP values in ``pred_contrib``'s layout: rows x (features + 1).
+
+        Args:
+            x: Feature matrix (rows x the booster's features), float64 with NaN.
+            num_threads: LightGBM threads of the fallback (the tables use this thread).
+
+        Returns:
+            The contributions; the last column is the base value, and each row sums to
+            the raw score.
+        """
+        t = self._tables
+        if t is None:
+            return self.booster.predict(
+                x, pred_contrib=True, num_threads=num_threads, num_iteration=self.num_iteration
+            )
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != t.n_features:
+            raise ValueError(f"expected rows x {t.n_features} features, got shape {x.shape}")
+        out = np.zeros((len(x), t.n_features + 1))
+        out[:, -1] = t.base_value
+        if not len(t.slot_leaf):  # single-leaf trees only
+            return out
+        for start in range(0, len(x), ROW_CHUNK):
+            rows = slice(start, start + ROW_CHUNK)
+            out[rows, t.features_present] = _shap_chunk(t, x[rows])
+        return out
+
+
+def _shap_chunk(t: _Tables, x: np.ndarray) -> np.ndarray:
+    """SHAP values of ``x`` for the features present in the trees (rows x present)."""
+    # Dense input within kZeroThreshold of 0 is dropped by LightGBM, i.e. read as 0.
+    x = np.where(np.abs(x) <= K_ZERO_THRESHOLD, 0.0, x)
+    nan = np.isnan(x)
+    columns = []
+    for kind, feats in enumerate(t.kind_features):
+        if len(feats):
+            columns.append(_read(x[:, feats], nan[:, feats], kind))
+    if len(t.cat_features):
+        columns.append(_categorical(t, x[:, t.cat_features]))
+    wide = np.concatenate(columns, axis=1) if len(columns) > 1 else columns[0]
+    left = np.take(wide, t.node_col, axis=1) <= t.node_threshold
+    bits = np.where(np.take(left, t.path_node, axis=1), t.path_bit_left, t.path_bit_right)
+    pattern = np.bitwise_or.reduceat(bits, t.path_starts, axis=1)
+    index = np.take(pattern, t.slot_leaf, axis=1)
+    index += t.slot_base
+    values = np.take(t.table, index)
+    return np.add.reduceat(values, t.feature_starts, axis=1)
+
+
+def _read(x: np.ndarray, nan: np.ndarray, kind: int) -> np.ndarray:
+    """The values a numerical node of ``kind`` compares with its threshold.
+
+    A value that must go the default way becomes -inf (left) or +inf (right): LightGBM's
+    thresholds are finite, so ``<=`` then sends it where LightGBM does.
+    """
+    if kind == _NONE:
+        return np.where(nan, 0.0, x)  # missing type None: NaN is read as 0
+    if kind in (_NAN_LEFT, _NAN_RIGHT):
+        return np.where(nan, -np.inf if kind == _NAN_LEFT else np.inf, x)
+    # Zero: NaN is read as 0, and 0 goes the default way.
+    return np.where(nan | (x == 0.0), -np.inf if kind == _ZERO_LEFT else np.inf, x)
+
+
+def _categorical(t: _Tables, x: np.ndarray) -> np.ndarray:
+    """0.0 where a categorical node sends the row left, 1.0 where right (rows x nodes)."""
+    # LightGBM casts to int (truncation); NaN and negatives go right, as do categories
+    # above every split's largest (index cat_max + 1 of each lookup table: right).
+    category = np.where(np.isnan(x), -1.0, np.trunc(x))
+    category = np.clip(category, -1.0, t.cat_max + 1.0).astype(np.intp) + 1
+    return np.take(t.cat_lut, np.take(category, t.cat_node_col, axis=1) + t.cat_node_offset)
+
+
+# -- compilation -------------------------------------------------------------------------
+
+
+def _compile(
+    model: dict[str, Any], max_unique_features: int, max_table_entries: int
+) -> _Tables | None:
+    """Build the tables of a dumped model, or None when it is beyond what they cover."""
+    if model.get("num_tree_per_iteration", 1) != 1 or model.get("average_output"):
+        return None
+    n_features = int(model["max_feature_idx"]) + 1
+    nodes: list[dict[str, Any]] = []  # every internal node, all trees, in order
+    leaves: list[_Leaf] = []
+    base_value = 0.0
+    for tree in model["tree_info"]:
+        root = tree["tree_structure"]
+        if "split_feature" not in root:  # a single leaf: its value is all base value
+            base_value += float(root["leaf_value"])
+            continue
+        try:
+            base_value += _walk(root, nodes, leaves)
+        except _LinearTreeError:
+            return None
+    if any(len(leaf.features) > max_unique_features for leaf in leaves):
+        return None
+    if sum(len(leaf.features) << len(leaf.features) for leaf in leaves) > max_table_entries:
+        return None
+    if not leaves:
+        return _empty_tables(n_features, base_value)
+    decisions = _decisions(nodes)
+    paths = _paths(leaves)
+    slots = _slot_tables(leaves)
+    return _Tables(n_features=n_features, base_value=base_value, **decisions, **paths, **slots)
+
+
+def _walk(root: dict[str, Any], nodes: list[dict[str, Any]], leaves: list[_Leaf]) -> float:
+    """Collect a tree's internal nodes and leaf paths; return its expected value."""
+    total = float(root["internal_count"])
+    expected = 0.0
+    # (node, path so far, unique features, their zero fractions) - depth first, no recursion
+    stack: list[tuple[dict[str, Any], list[tuple[int, bool, int]], list[int], list[float]]]
+    stack = [(root, [], [], [])]
+    while stack:
+        node, path, feats, zeros = stack.pop()
+        if "split_feature" not in node:
+            if "leaf_coeff" in node:  # linear trees: leaves are not constants
+                raise _LinearTreeError
+            expected += float(node["leaf_count"]) / total * float(node["leaf_value"])
+            leaves.append(_Leaf(float(node["leaf_value"]), feats, zeros, path))
+            continue
+        index = len(nodes)
+        nodes.append(node)
+        feature = int(node["split_feature"])
+        parent_count = float(node["internal_count"])
+        for child, went_left in ((node["left_child"], True), (node["right_child"], False)):
+            count = float(child["internal_count" if "split_feature" in child else "leaf_count"])
+            ratio = count / parent_count
+            child_feats, child_zeros = list(feats), list(zeros)
+            if feature in child_feats:  # the same feature again: one player, merged
+                pos = child_feats.index(feature)
+                child_zeros[pos] *= ratio
+            else:
+                pos = len(child_feats)
+                child_feats.append(feature)
+                child_zeros.append(ratio)
+            stack.append((child, [*path, (index, went_left, pos)], child_feats, child_zeros))
+    return expected
+
+
+def _decisions(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per internal node, the column of the extended matrix it reads and its threshold."""
+    kind_features: list[list[int]] = [[] for _ in range(5)]
+    cat_features: list[int] = []
+    keys: list[tuple[int, int]] = []  # (kind or -1 for categorical, feature)
+    cat_sets: list[list[int]] = []
+    for node in nodes:
+        feature = int(node["split_feature"])
+        if node["decision_type"] == "==":
+            cats = [int(c) for c in str(node["threshold"]).split("||")]
+            cat_sets.append(cats)
+            if feature not in cat_features:
+                cat_features.append(feature)
+            keys.append((-1, feature))
+            continue
+        missing, default_left = node["missing_type"], bool(node["default_left"])
+        if missing == "NaN":
+            kind = _NAN_LEFT if default_left else _NAN_RIGHT
+        elif missing == "Zero":
+            kind = _ZERO_LEFT if default_left else _ZERO_RIGHT
+        else:
+            kind = _NONE
+        if feature not in kind_features[kind]:
+            kind_features[kind].append(feature)
+        keys.append((kind, feature))
+    # Columns of the extended matrix: each kind's features in turn, then one per
+    # categorical node (its lookup result).
+    starts = np.cumsum([0] + [len(f) for f in kind_features])
+    cat_max = np.zeros(len(cat_features), dtype=np.intp)
+    for (kind, feature), cats in zip([k for k in keys if k[0] == -1], cat_sets, strict=True):
+        col = cat_features.index(feature)
+        cat_max[col] = max(cat_max[col], max(cats))
+    node_col, threshold = [], []
+    cat_node_col, cat_node_offset, luts = [], [], []
+    offset, cat_index = 0, 0
+    for node, (kind, feature) in zip(nodes, keys, strict=True):
+        if kind >= 0:
+            node_col.append(starts[kind] + kind_features[kind].index(feature))
+            threshold.append(float(node["threshold"]))
+            continue
+        col = cat_features.index(feature)
+        lut = np.ones(int(cat_max[col]) + 3)  # [negative/NaN, 0..max, above max]
+        lut[np.asarray(cat_sets[cat_index]) + 1] = 0.0
+        cat_node_col.append(col)
+        cat_node_offset.append(offset)
+        luts.append(lut)
+        offset += len(lut)
+        node_col.append(starts[-1] + cat_index)
+        threshold.append(0.5)
+        cat_index += 1
+    return {
+        "kind_features": [np.asarray(f, dtype=np.intp) for f in kind_features],
+        "cat_features": np.asarray(cat_features, dtype=np.intp),
+        "cat_max": cat_max,
+        "cat_node_col": np.asarray(cat_node_col, dtype=np.intp),
+        "cat_node_offset": np.asarray(cat_node_offset, dtype=np.intp),
+        "cat_lut": np.concatenate(luts) if luts else np.zeros(0),
+        "node_col": np.asarray(node_col, dtype=np.intp),
+        "node_threshold": np.asarray(threshold, dtype=np.float64),
+    }
+
+
+def _paths(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
+    """The concatenated paths: node, the bit each direction sets, each leaf's start."""
+    entries = [step for leaf in leaves for step in leaf.path]
+    node = np.array([e[0] for e in entries], dtype=np.intp)
+    went_left = np.array([e[1] for e in entries], dtype=bool)
+    bit = np.left_shift(1, np.array([e[2] for e in entries], dtype=np.int32))
+    # A pattern's bit k is set when the row fails one of the path's conditions on the
+    # leaf's k-th feature; several splits on one feature OR into the same bit.
+    lengths = np.array([len(leaf.path) for leaf in leaves])
+    return {
+        "path_node": node,
+        "path_bit_left": np.where(went_left, 0, bit).astype(np.int32),
+        "path_bit_right": np.where(went_left, bit, 0).astype(np.int32),
+        "path_starts": np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp),
+    }
+
+
+def _slot_tables(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
+    """The pattern tables, one per (leaf, feature) slot, with slots sorted by feature."""
+    depth = np.array([len(leaf.features) for leaf in leaves])
+    slot_leaf = np.repeat(np.arange(len(leaves)), depth)
+    slot_pos = np.concatenate([np.arange(d) for d in depth])
+    slot_feature = np.array([f for leaf in leaves for f in leaf.features], dtype=np.intp)
+    slot_size = np.left_shift(1, depth[slot_leaf])
+    slot_base = np.concatenate([[0], np.cumsum(slot_size)[:-1]])
+    table = np.empty(int(slot_size.sum()))
+    for d in np.unique(depth):
+        group = np.flatnonzero(depth == d)
+        values = np.array([leaves[i].value for i in group])
+        zeros = np.array([leaves[i].zero_fraction for i in group])
+        phi = _leaf_tables(values, zeros)  # leaves x features x patterns
+        first = np.searchsorted(slot_leaf, group)  # each leaf's first slot
+        where = slot_base[first][:, None, None] + (
+            np.arange(d)[None, :, None] << d
+        ) + np.arange(1 << d)[None, None, :]
+        table[where] = phi
+    order = np.argsort(slot_feature, kind="stable")
+    features_present, feature_starts = np.unique(slot_feature[order], return_index=True)
+    del slot_pos
+    return {
+        "slot_leaf": slot_leaf[order].astype(np.intp),
+        "slot_base": slot_base[order].astype(np.intp),
+        "feature_starts": feature_starts.astype(np.intp),
+        "features_present": features_present.astype(np.intp),
+        "table": table,
+    }
+
+
+def _leaf_tables(values: np.ndarray, zeros: np.ndarray) -> np.ndarray:
+    """Shapley values of leaves with ``d`` path features, for every fail pattern.
+
+    Args:
+        values: Leaf values (leaves).
+        zeros: Cover products ``z_j`` (leaves x d).
+
+    Returns:
+        leaves x d x 2^d: entry ``[l, i, p]`` is feature ``i``'s value when the row fails
+        the conditions of the features whose bits are set in ``p``.
+    """
+    n, d = zeros.shape
+    patterns = np.arange(1 << d)
+    ones = ((patterns[:, None] >> np.arange(d)[None, :]) & 1) ^ 1  # o_j: patterns x d
+    weight = np.array([factorial(s) * factorial(d - s - 1) / factorial(d) for s in range(d)])
+    out = np.empty((n, d, 1 << d))
+    for i in range(d):
+        # Coefficients of prod_{j != i} (z_j + o_j t): leaves x patterns x degree.
+        coef = np.zeros((n, 1 << d, d))
+        coef[:, :, 0] = 1.0
+        for j in range(d):
+            if j == i:
+                continue
+            shifted = coef[:, :, :-1] * ones[None, :, j, None]
+            coef *= zeros[:, j, None, None]
+            coef[:, :, 1:] += shifted
+        total = coef @ weight
+        out[:, i, :] = values[:, None] * (ones[None, :, i] - zeros[:, i, None]) * total
+    return out
+
+
+def _empty_tables(n_features: int, base_value: float) -> _Tables:
+    """Tables of a booster whose trees are all single leaves: only a base value."""
+    empty = np.zeros(0, dtype=np.intp)
+    return _Tables(
+        n_features=n_features,
+        base_value=base_value,
+        kind_features=[empty] * 5,
+        cat_features=empty,
+        cat_max=empty,
+        cat_node_col=empty,
+        cat_node_offset=empty,
+        cat_lut=np.zeros(0),
+        node_col=empty,
+        node_threshold=np.zeros(0),
+        path_node=empty,
+        path_bit_left=empty,
+        path_bit_right=empty,
+        path_starts=empty,
+        slot_leaf=empty,
+        slot_base=empty,
+        feature_starts=empty,
+        features_present=empty,
+        table=np.zeros(0),
+    )
