@@ -67,6 +67,18 @@ class _Leaf:
 
 
 @dataclass(frozen=True)
+class _Level:
+    """The nodes of one depth (a slice of the depth order) and their parents' edges."""
+
+    start: int
+    stop: int
+    parent: np.ndarray  # the parent's position in the depth order
+    parent_split: np.ndarray  # the parent's internal node (its row of decisions)
+    bit_left: np.ndarray  # (nodes, 1) uint16: the bit failed when the parent goes left
+    bit_right: np.ndarray
+
+
+@dataclass(frozen=True)
 class _Tables:
     """Everything :meth:`TreeShap.contributions` needs, as flat arrays."""
 
@@ -80,11 +92,9 @@ class _Tables:
     cat_lut: np.ndarray  # 0.0 where the category goes left, 1.0 where it goes right
     node_col: np.ndarray  # per internal node, its column of the extended matrix
     node_threshold: np.ndarray
-    path_node: np.ndarray  # per path entry (all leaves' paths, concatenated)
-    path_bit_left: np.ndarray  # bit the entry adds when the row goes left
-    path_bit_right: np.ndarray
-    path_starts: np.ndarray  # per leaf, its first path entry
-    slot_leaf: np.ndarray  # per (leaf, feature) slot, sorted by feature
+    n_nodes: int  # internal nodes and leaves, in order of depth
+    levels: list[_Level]  # depth 1, 2, ...: the nodes whose patterns follow their parents'
+    slot_node: np.ndarray  # per (leaf, feature) slot, sorted by feature: the leaf's node
     slot_base: np.ndarray  # per slot, the start of its pattern table
     feature_starts: np.ndarray  # first slot of each feature present
     features_present: np.ndarray
@@ -141,7 +151,7 @@ class TreeShap:
             raise ValueError(f"expected rows x {t.n_features} features, got shape {x.shape}")
         out = np.zeros((len(x), t.n_features + 1))
         out[:, -1] = t.base_value
-        if not len(t.slot_leaf):  # single-leaf trees only
+        if not len(t.slot_node):  # single-leaf trees only
             return out
         for start in range(0, len(x), ROW_CHUNK):
             rows = slice(start, start + ROW_CHUNK)
@@ -151,23 +161,30 @@ class TreeShap:
 
 def _shap_chunk(t: _Tables, x: np.ndarray) -> np.ndarray:
     """SHAP values of ``x`` for the features present in the trees (rows x present)."""
+    # Everything runs transposed (nodes x rows): gathers of nodes then copy whole rows.
     # Dense input within kZeroThreshold of 0 is dropped by LightGBM, i.e. read as 0.
-    x = np.where(np.abs(x) <= K_ZERO_THRESHOLD, 0.0, x)
+    x = np.where(np.abs(x) <= K_ZERO_THRESHOLD, 0.0, x).T
     nan = np.isnan(x)
     columns = []
     for kind, feats in enumerate(t.kind_features):
         if len(feats):
-            columns.append(_read(x[:, feats], nan[:, feats], kind))
+            columns.append(_read(x[feats], nan[feats], kind))
     if len(t.cat_features):
-        columns.append(_categorical(t, x[:, t.cat_features]))
-    wide = np.concatenate(columns, axis=1) if len(columns) > 1 else columns[0]
-    left = np.take(wide, t.node_col, axis=1) <= t.node_threshold
-    bits = np.where(np.take(left, t.path_node, axis=1), t.path_bit_left, t.path_bit_right)
-    pattern = np.bitwise_or.reduceat(bits, t.path_starts, axis=1)
-    index = np.take(pattern, t.slot_leaf, axis=1)
-    index += t.slot_base
+        columns.append(_categorical(t, x[t.cat_features]))
+    wide = np.concatenate(columns) if len(columns) > 1 else columns[0]
+    left = np.take(wide, t.node_col, axis=0) <= t.node_threshold
+    # A node's fail pattern is its parent's plus the bit of the parent's feature when
+    # the row goes the other way: one pass per depth, no reduction over paths.
+    pattern = np.empty((t.n_nodes, x.shape[1]), dtype=np.uint16)
+    pattern[: t.levels[0].start] = 0
+    for level in t.levels:
+        went_left = np.take(left, level.parent_split, axis=0)
+        bits = np.where(went_left, level.bit_left, level.bit_right)
+        np.bitwise_or(np.take(pattern, level.parent, axis=0), bits, out=bits)
+        pattern[level.start : level.stop] = bits
+    index = np.take(pattern, t.slot_node, axis=0) + t.slot_base
     values = np.take(t.table, index)
-    return np.add.reduceat(values, t.feature_starts, axis=1)
+    return np.add.reduceat(values, t.feature_starts, axis=0).T
 
 
 def _read(x: np.ndarray, nan: np.ndarray, kind: int) -> np.ndarray:
@@ -185,12 +202,12 @@ def _read(x: np.ndarray, nan: np.ndarray, kind: int) -> np.ndarray:
 
 
 def _categorical(t: _Tables, x: np.ndarray) -> np.ndarray:
-    """0.0 where a categorical node sends the row left, 1.0 where right (rows x nodes)."""
+    """0.0 where a categorical node sends the row left, 1.0 where right (nodes x rows)."""
     # LightGBM casts to int (truncation); NaN and negatives go right, as do categories
     # above every split's largest (index cat_max + 1 of each lookup table: right).
     category = np.where(np.isnan(x), -1.0, np.trunc(x))
-    category = np.clip(category, -1.0, t.cat_max + 1.0).astype(np.intp) + 1
-    return np.take(t.cat_lut, np.take(category, t.cat_node_col, axis=1) + t.cat_node_offset)
+    category = np.clip(category, -1.0, t.cat_max[:, None] + 1.0).astype(np.intp) + 1
+    return np.take(t.cat_lut, np.take(category, t.cat_node_col, axis=0) + t.cat_node_offset)
 
 
 # -- compilation -------------------------------------------------------------------------
@@ -222,9 +239,17 @@ def _compile(
     if not leaves:
         return _empty_tables(n_features, base_value)
     decisions = _decisions(nodes)
-    paths = _paths(leaves)
+    n_nodes, levels, leaf_rank = _levels(len(nodes), leaves)
     slots = _slot_tables(leaves)
-    return _Tables(n_features=n_features, base_value=base_value, **decisions, **paths, **slots)
+    slots["slot_node"] = leaf_rank[slots.pop("slot_leaf")]
+    return _Tables(
+        n_features=n_features,
+        base_value=base_value,
+        n_nodes=n_nodes,
+        levels=levels,
+        **decisions,
+        **slots,
+    )
 
 
 def _walk(root: dict[str, Any], nodes: list[dict[str, Any]], leaves: list[_Leaf]) -> float:
@@ -316,28 +341,49 @@ def _decisions(nodes: list[dict[str, Any]]) -> dict[str, Any]:
         "cat_features": np.asarray(cat_features, dtype=np.intp),
         "cat_max": cat_max,
         "cat_node_col": np.asarray(cat_node_col, dtype=np.intp),
-        "cat_node_offset": np.asarray(cat_node_offset, dtype=np.intp),
+        "cat_node_offset": np.asarray(cat_node_offset, dtype=np.intp)[:, None],
         "cat_lut": np.concatenate(luts) if luts else np.zeros(0),
         "node_col": np.asarray(node_col, dtype=np.intp),
-        "node_threshold": np.asarray(threshold, dtype=np.float64),
+        "node_threshold": np.asarray(threshold, dtype=np.float64)[:, None],
     }
 
 
-def _paths(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
-    """The concatenated paths: node, the bit each direction sets, each leaf's start."""
-    entries = [step for leaf in leaves for step in leaf.path]
-    node = np.array([e[0] for e in entries], dtype=np.intp)
-    went_left = np.array([e[1] for e in entries], dtype=bool)
-    bit = np.left_shift(1, np.array([e[2] for e in entries], dtype=np.int32))
-    # A pattern's bit k is set when the row fails one of the path's conditions on the
-    # leaf's k-th feature; several splits on one feature OR into the same bit.
-    lengths = np.array([len(leaf.path) for leaf in leaves])
-    return {
-        "path_node": node,
-        "path_bit_left": np.where(went_left, 0, bit).astype(np.int32),
-        "path_bit_right": np.where(went_left, bit, 0).astype(np.int32),
-        "path_starts": np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp),
-    }
+def _levels(n_internal: int, leaves: list[_Leaf]) -> tuple[int, list[_Level], np.ndarray]:
+    """Number every node by depth; return the levels and each leaf's position.
+
+    Nodes ``0 .. n_internal - 1`` are the internal nodes, ``n_internal + l`` leaf ``l``.
+    Each edge is read off the leaf paths: a path entry's node is the parent of the next
+    entry's node (or of the leaf), and the entry's position is the bit of the parent's
+    feature, the same for every leaf below (features are numbered by first split).
+    """
+    n_nodes = n_internal + len(leaves)
+    depth = np.zeros(n_nodes, dtype=np.intp)
+    parent = np.full(n_nodes, -1, dtype=np.intp)
+    went_left = np.zeros(n_nodes, dtype=bool)
+    bit = np.zeros(n_nodes, dtype=np.uint16)
+    for number, leaf in enumerate(leaves):
+        children = [step[0] for step in leaf.path[1:]] + [n_internal + number]
+        for k, ((node, left, pos), child) in enumerate(zip(leaf.path, children, strict=True)):
+            depth[child], parent[child], went_left[child] = k + 1, node, left
+            bit[child] = 1 << pos
+    order = np.argsort(depth, kind="stable")
+    rank = np.empty(n_nodes, dtype=np.intp)
+    rank[order] = np.arange(n_nodes)
+    bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
+    levels = []
+    for d in range(1, int(depth.max()) + 1):
+        members = order[bounds[d] : bounds[d + 1]]
+        levels.append(
+            _Level(
+                start=int(bounds[d]),
+                stop=int(bounds[d + 1]),
+                parent=rank[parent[members]],
+                parent_split=parent[members],
+                bit_left=np.where(went_left[members], 0, bit[members]).astype(np.uint16)[:, None],
+                bit_right=np.where(went_left[members], bit[members], 0).astype(np.uint16)[:, None],
+            )
+        )
+    return n_nodes, levels, rank[n_internal:]
 
 
 def _slot_tables(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
@@ -364,7 +410,7 @@ def _slot_tables(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
     del slot_pos
     return {
         "slot_leaf": slot_leaf[order].astype(np.intp),
-        "slot_base": slot_base[order].astype(np.intp),
+        "slot_base": slot_base[order].astype(np.intp)[:, None],
         "feature_starts": feature_starts.astype(np.intp),
         "features_present": features_present.astype(np.intp),
         "table": table,
@@ -412,15 +458,13 @@ def _empty_tables(n_features: int, base_value: float) -> _Tables:
         cat_features=empty,
         cat_max=empty,
         cat_node_col=empty,
-        cat_node_offset=empty,
+        cat_node_offset=empty[:, None],
         cat_lut=np.zeros(0),
         node_col=empty,
-        node_threshold=np.zeros(0),
-        path_node=empty,
-        path_bit_left=empty,
-        path_bit_right=empty,
-        path_starts=empty,
-        slot_leaf=empty,
+        node_threshold=np.zeros((0, 1)),
+        n_nodes=0,
+        levels=[],
+        slot_node=empty,
         slot_base=empty,
         feature_starts=empty,
         features_present=empty,
