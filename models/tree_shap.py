@@ -401,9 +401,11 @@ def _slot_tables(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
         zeros = np.array([leaves[i].zero_fraction for i in group])
         phi = _leaf_tables(values, zeros)  # leaves x features x patterns
         first = np.searchsorted(slot_leaf, group)  # each leaf's first slot
-        where = slot_base[first][:, None, None] + (
-            np.arange(d)[None, :, None] << d
-        ) + np.arange(1 << d)[None, None, :]
+        where = (
+            slot_base[first][:, None, None]
+            + (np.arange(d)[None, :, None] << d)
+            + np.arange(1 << d)[None, None, :]
+        )
         table[where] = phi
     order = np.argsort(slot_feature, kind="stable")
     features_present, feature_starts = np.unique(slot_feature[order], return_index=True)
