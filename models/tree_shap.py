@@ -315,7 +315,7 @@ def _decisions(nodes: list[dict[str, Any]]) -> dict[str, Any]:
     # categorical node (its lookup result).
     starts = np.cumsum([0] + [len(f) for f in kind_features])
     cat_max = np.zeros(len(cat_features), dtype=np.intp)
-    for (kind, feature), cats in zip([k for k in keys if k[0] == -1], cat_sets, strict=True):
+    for (_, feature), cats in zip([k for k in keys if k[0] == -1], cat_sets, strict=True):
         col = cat_features.index(feature)
         cat_max[col] = max(cat_max[col], max(cats))
     node_col, threshold = [], []

@@ -153,7 +153,7 @@ def test_beyond_the_cap_falls_back_to_pred_contrib() -> None:
 
 
 def test_threads_compile_once_and_agree() -> None:
-    x, y = _data(3000, seed=2)
+    x, _ = _data(3000, seed=2)
     booster = _booster({"num_leaves": 15}, rounds=20)
     model = RiskModel(
         risk_features=[f"f{i}" for i in range(8)], revenue_features=[], categorical_features=[]
