@@ -42,6 +42,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+from scipy import sparse
 
 K_ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold: dense input this close to 0 is 0
 MAX_UNIQUE_FEATURES = 10
@@ -96,7 +97,7 @@ class _Tables:
     levels: list[_Level]  # depth 1, 2, ...: the nodes whose patterns follow their parents'
     slot_node: np.ndarray  # per (leaf, feature) slot, sorted by feature: the leaf's node
     slot_base: np.ndarray  # per slot, the start of its pattern table
-    feature_starts: np.ndarray  # first slot of each feature present
+    slot_features: sparse.csr_matrix  # features present x slots: 1 where slot is feature
     features_present: np.ndarray
     table: np.ndarray
 
@@ -184,7 +185,9 @@ def _shap_chunk(t: _Tables, x: np.ndarray) -> np.ndarray:
         pattern[level.start : level.stop] = bits
     index = np.take(pattern, t.slot_node, axis=0) + t.slot_base
     values = np.take(t.table, index)
-    return np.add.reduceat(values, t.feature_starts, axis=0).T
+    # Summing slots into features as a sparse product: one pass, several times faster
+    # than np.add.reduceat over the feature-sorted slots.
+    return (t.slot_features @ values).T
 
 
 def _read(x: np.ndarray, nan: np.ndarray, kind: int) -> np.ndarray:
@@ -239,8 +242,9 @@ def _compile(
     if not leaves:
         return _empty_tables(n_features, base_value)
     decisions = _decisions(nodes)
+    leaves, tables = _merge_siblings(leaves, _leaf_phis(leaves))
     n_nodes, levels, leaf_rank = _levels(len(nodes), leaves)
-    slots = _slot_tables(leaves)
+    slots = _slot_tables(tables)
     slots["slot_node"] = leaf_rank[slots.pop("slot_leaf")]
     return _Tables(
         n_features=n_features,
@@ -386,34 +390,91 @@ def _levels(n_internal: int, leaves: list[_Leaf]) -> tuple[int, list[_Level], np
     return n_nodes, levels, rank[n_internal:]
 
 
-def _slot_tables(leaves: list[_Leaf]) -> dict[str, np.ndarray]:
-    """The pattern tables, one per (leaf, feature) slot, with slots sorted by feature."""
+def _leaf_phis(leaves: list[_Leaf]) -> list[np.ndarray]:
+    """Each leaf's table (its features x its 2^d fail patterns), grouped by ``d``."""
     depth = np.array([len(leaf.features) for leaf in leaves])
-    slot_leaf = np.repeat(np.arange(len(leaves)), depth)
-    slot_pos = np.concatenate([np.arange(d) for d in depth])
-    slot_feature = np.array([f for leaf in leaves for f in leaf.features], dtype=np.intp)
-    slot_size = np.left_shift(1, depth[slot_leaf])
-    slot_base = np.concatenate([[0], np.cumsum(slot_size)[:-1]])
-    table = np.empty(int(slot_size.sum()))
+    phis: list[np.ndarray] = [np.empty(0)] * len(leaves)
     for d in np.unique(depth):
         group = np.flatnonzero(depth == d)
         values = np.array([leaves[i].value for i in group])
         zeros = np.array([leaves[i].zero_fraction for i in group])
-        phi = _leaf_tables(values, zeros)  # leaves x features x patterns
-        first = np.searchsorted(slot_leaf, group)  # each leaf's first slot
-        where = (
-            slot_base[first][:, None, None]
-            + (np.arange(d)[None, :, None] << d)
-            + np.arange(1 << d)[None, None, :]
-        )
-        table[where] = phi
+        for i, phi in zip(group, _leaf_tables(values, zeros), strict=True):
+            phis[i] = phi
+    return phis
+
+
+def _merge_siblings(
+    leaves: list[_Leaf], phis: list[np.ndarray]
+) -> tuple[list[_Leaf], list[tuple[int, list[int], np.ndarray]]]:
+    """Fold each pair of sibling leaves into one table read through the left leaf.
+
+    Two leaves under one split share every condition but that split's, so one table over
+    the left leaf's pattern answers for both, and the right leaf's slots (about a third
+    of all slots in a full tree) are never gathered. If the split's feature is new on
+    the path, the left leaf's pattern already holds the split's bit ``b`` and the right
+    leaf's pattern is the same with ``b`` flipped. If the feature was split on above
+    (bit ``p``), the left leaf's pattern gets a new bit ``d`` for this split alone: the
+    left leaf reads ``r | went_right << p``, the right one ``r | went_left << p``.
+
+    Returns:
+        The leaves (the left one of a case-two pair with its last path entry's bit
+        moved to ``d``), and per table: the leaf it is read through, its features, and
+        the table (features x patterns).
+    """
+    by_parent: dict[int, list[int]] = {}
+    for number, leaf in enumerate(leaves):
+        by_parent.setdefault(leaf.path[-1][0], []).append(number)
+    leaves = list(leaves)
+    tables: list[tuple[int, list[int], np.ndarray]] = []
+    for members in by_parent.values():
+        if len(members) == 1:
+            tables.append((members[0], leaves[members[0]].features, phis[members[0]]))
+            continue
+        left, right = sorted(members, key=lambda i: not leaves[i].path[-1][1])
+        leaf = leaves[left]
+        d = len(leaf.features)
+        pos = leaf.path[-1][2]
+        if all(step[2] != pos for step in leaf.path[:-1]):
+            merged = phis[left] + phis[right][:, np.arange(1 << d) ^ (1 << pos)]
+        else:
+            # Bit d of the merged pattern is this split's went-right; bit p of the rest
+            # is the failures of the splits above on the same feature.
+            patterns = np.arange(2 << d)
+            rest, went_right = patterns & ((1 << d) - 1), patterns >> d
+            first = rest | (went_right << pos)
+            second = rest | ((1 - went_right) << pos)
+            merged = phis[left][:, first] + phis[right][:, second]
+            node, went_left, _ = leaf.path[-1]
+            leaves[left] = _Leaf(
+                leaf.value,
+                leaf.features,
+                leaf.zero_fraction,
+                [*leaf.path[:-1], (node, went_left, d)],
+            )
+        tables.append((left, leaf.features, merged))
+    return leaves, tables
+
+
+def _slot_tables(tables: list[tuple[int, list[int], np.ndarray]]) -> dict[str, Any]:
+    """Lay the tables out flat, one run of patterns per (table, feature) slot.
+
+    Slots are sorted by feature, and ``slot_features`` sums them into feature columns.
+    """
+    slot_leaf = np.concatenate([np.full(len(f), leaf) for leaf, f, _ in tables])
+    slot_feature = np.concatenate([f for _, f, _ in tables]).astype(np.intp)
+    slot_size = np.concatenate([np.full(len(f), t.shape[1]) for _, f, t in tables])
+    slot_base = np.concatenate([[0], np.cumsum(slot_size)[:-1]])
+    table = np.concatenate([t.ravel() for _, _, t in tables])
     order = np.argsort(slot_feature, kind="stable")
-    features_present, feature_starts = np.unique(slot_feature[order], return_index=True)
-    del slot_pos
+    features_present, feature_of_slot = np.unique(slot_feature[order], return_inverse=True)
+    slot_features = sparse.csr_matrix(
+        (np.ones(len(order)), (feature_of_slot, np.arange(len(order)))),
+        shape=(len(features_present), len(order)),
+    )
     return {
         "slot_leaf": slot_leaf[order].astype(np.intp),
         "slot_base": slot_base[order].astype(np.intp)[:, None],
-        "feature_starts": feature_starts.astype(np.intp),
+        "slot_features": slot_features,
         "features_present": features_present.astype(np.intp),
         "table": table,
     }
@@ -468,7 +529,7 @@ def _empty_tables(n_features: int, base_value: float) -> _Tables:
         levels=[],
         slot_node=empty,
         slot_base=empty,
-        feature_starts=empty,
+        slot_features=sparse.csr_matrix((0, 0)),
         features_present=empty,
         table=np.zeros(0),
     )
