@@ -74,9 +74,6 @@ class _Level:
     start: int
     stop: int
     parent: np.ndarray  # the parent's position in the depth order
-    parent_split: np.ndarray  # the parent's internal node (its row of decisions)
-    bit_left: np.ndarray  # (nodes, 1) uint16: the bit failed when the parent goes left
-    bit_right: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,9 @@ class _Tables:
 
     n_features: int
     base_value: float
-    kind_features: list[np.ndarray]  # per numerical kind, the features it reads
+    num_feature: np.ndarray  # per numerical column of the extended matrix, its feature
+    num_fill: np.ndarray  # (columns, 1): what NaN (and, for missing type Zero, 0) becomes
+    num_zero: np.ndarray | None  # (columns, 1) bool: missing type Zero; None if none is
     cat_features: np.ndarray  # features of categorical splits
     cat_max: np.ndarray  # per categorical feature, the largest category in any split
     cat_node_col: np.ndarray  # per categorical node, its column in cat_features
@@ -95,6 +94,9 @@ class _Tables:
     node_threshold: np.ndarray
     n_nodes: int  # internal nodes and leaves, in order of depth
     levels: list[_Level]  # depth 1, 2, ...: the nodes whose patterns follow their parents'
+    edge_split: np.ndarray  # per node below the roots (depth order), its parent's split
+    edge_bit_left: np.ndarray  # (nodes, 1) uint16: the bit failed when the parent goes left
+    edge_bit_right: np.ndarray
     slot_node: np.ndarray  # per (leaf, feature) slot, sorted by feature: the leaf's node
     slot_base: np.ndarray  # per slot, the start of its pattern table
     slot_features: sparse.csr_matrix  # features present x slots: 1 where slot is feature
@@ -165,43 +167,34 @@ def _shap_chunk(t: _Tables, x: np.ndarray) -> np.ndarray:
     # Everything runs transposed (nodes x rows): gathers of nodes then copy whole rows.
     # Dense input within kZeroThreshold of 0 is dropped by LightGBM, i.e. read as 0.
     x = np.where(np.abs(x) <= K_ZERO_THRESHOLD, 0.0, x).T
-    nan = np.isnan(x)
-    columns = []
-    for kind, feats in enumerate(t.kind_features):
-        if len(feats):
-            columns.append(_read(x[feats], nan[feats], kind))
+    # A value that must go the default way becomes -inf (left) or +inf (right): the
+    # thresholds are finite, so "<=" then sends it where LightGBM does; missing type
+    # None reads NaN as 0, and Zero reads NaN as 0 and sends 0 the default way.
+    read = np.take(x, t.num_feature, axis=0)
+    missing = np.isnan(read)
+    if t.num_zero is not None:
+        missing |= t.num_zero & (read == 0.0)
+    wide = np.where(missing, t.num_fill, read)
     if len(t.cat_features):
-        columns.append(_categorical(t, x[t.cat_features]))
-    wide = np.concatenate(columns) if len(columns) > 1 else columns[0]
+        wide = np.concatenate([wide, _categorical(t, x[t.cat_features])])
     left = np.take(wide, t.node_col, axis=0) <= t.node_threshold
     # A node's fail pattern is its parent's plus the bit of the parent's feature when
-    # the row goes the other way: one pass per depth, no reduction over paths.
+    # the row goes the other way: the bits of every edge at once, then one OR a depth.
+    bits = np.where(np.take(left, t.edge_split, axis=0), t.edge_bit_left, t.edge_bit_right)
+    roots = t.levels[0].start
     pattern = np.empty((t.n_nodes, x.shape[1]), dtype=np.uint16)
-    pattern[: t.levels[0].start] = 0
+    pattern[:roots] = 0
     for level in t.levels:
-        went_left = np.take(left, level.parent_split, axis=0)
-        bits = np.where(went_left, level.bit_left, level.bit_right)
-        np.bitwise_or(np.take(pattern, level.parent, axis=0), bits, out=bits)
-        pattern[level.start : level.stop] = bits
+        np.bitwise_or(
+            np.take(pattern, level.parent, axis=0),
+            bits[level.start - roots : level.stop - roots],
+            out=pattern[level.start : level.stop],
+        )
     index = np.take(pattern, t.slot_node, axis=0) + t.slot_base
     values = np.take(t.table, index)
     # Summing slots into features as a sparse product: one pass, several times faster
     # than np.add.reduceat over the feature-sorted slots.
     return (t.slot_features @ values).T
-
-
-def _read(x: np.ndarray, nan: np.ndarray, kind: int) -> np.ndarray:
-    """The values a numerical node of ``kind`` compares with its threshold.
-
-    A value that must go the default way becomes -inf (left) or +inf (right): LightGBM's
-    thresholds are finite, so ``<=`` then sends it where LightGBM does.
-    """
-    if kind == _NONE:
-        return np.where(nan, 0.0, x)  # missing type None: NaN is read as 0
-    if kind in (_NAN_LEFT, _NAN_RIGHT):
-        return np.where(nan, -np.inf if kind == _NAN_LEFT else np.inf, x)
-    # Zero: NaN is read as 0, and 0 goes the default way.
-    return np.where(nan | (x == 0.0), -np.inf if kind == _ZERO_LEFT else np.inf, x)
 
 
 def _categorical(t: _Tables, x: np.ndarray) -> np.ndarray:
@@ -243,7 +236,7 @@ def _compile(
         return _empty_tables(n_features, base_value)
     decisions = _decisions(nodes)
     leaves, tables = _merge_siblings(leaves, _leaf_phis(leaves))
-    n_nodes, levels, leaf_rank = _levels(len(nodes), leaves)
+    n_nodes, levels, edges, leaf_rank = _levels(len(nodes), leaves)
     slots = _slot_tables(tables)
     slots["slot_node"] = leaf_rank[slots.pop("slot_leaf")]
     return _Tables(
@@ -251,6 +244,7 @@ def _compile(
         base_value=base_value,
         n_nodes=n_nodes,
         levels=levels,
+        **edges,
         **decisions,
         **slots,
     )
@@ -340,8 +334,13 @@ def _decisions(nodes: list[dict[str, Any]]) -> dict[str, Any]:
         node_col.append(starts[-1] + cat_index)
         threshold.append(0.5)
         cat_index += 1
+    fills = [-np.inf, np.inf, 0.0, -np.inf, np.inf]  # by kind, in the order of _NAN_LEFT..
+    kind_of_column = np.repeat(np.arange(5), [len(f) for f in kind_features])
+    zero = np.isin(kind_of_column, [_ZERO_LEFT, _ZERO_RIGHT])[:, None]
     return {
-        "kind_features": [np.asarray(f, dtype=np.intp) for f in kind_features],
+        "num_feature": np.asarray([f for fs in kind_features for f in fs], dtype=np.intp),
+        "num_fill": np.asarray(fills)[kind_of_column][:, None],
+        "num_zero": zero if zero.any() else None,
         "cat_features": np.asarray(cat_features, dtype=np.intp),
         "cat_max": cat_max,
         "cat_node_col": np.asarray(cat_node_col, dtype=np.intp),
@@ -352,8 +351,10 @@ def _decisions(nodes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _levels(n_internal: int, leaves: list[_Leaf]) -> tuple[int, list[_Level], np.ndarray]:
-    """Number every node by depth; return the levels and each leaf's position.
+def _levels(
+    n_internal: int, leaves: list[_Leaf]
+) -> tuple[int, list[_Level], dict[str, np.ndarray], np.ndarray]:
+    """Number every node by depth; return the levels, the edges, each leaf's position.
 
     Nodes ``0 .. n_internal - 1`` are the internal nodes, ``n_internal + l`` leaf ``l``.
     Each edge is read off the leaf paths: a path entry's node is the parent of the next
@@ -374,20 +375,17 @@ def _levels(n_internal: int, leaves: list[_Leaf]) -> tuple[int, list[_Level], np
     rank = np.empty(n_nodes, dtype=np.intp)
     rank[order] = np.arange(n_nodes)
     bounds = np.searchsorted(depth[order], np.arange(depth.max() + 2))
-    levels = []
-    for d in range(1, int(depth.max()) + 1):
-        members = order[bounds[d] : bounds[d + 1]]
-        levels.append(
-            _Level(
-                start=int(bounds[d]),
-                stop=int(bounds[d + 1]),
-                parent=rank[parent[members]],
-                parent_split=parent[members],
-                bit_left=np.where(went_left[members], 0, bit[members]).astype(np.uint16)[:, None],
-                bit_right=np.where(went_left[members], bit[members], 0).astype(np.uint16)[:, None],
-            )
-        )
-    return n_nodes, levels, rank[n_internal:]
+    levels = [
+        _Level(int(bounds[d]), int(bounds[d + 1]), rank[parent[order[bounds[d] : bounds[d + 1]]]])
+        for d in range(1, int(depth.max()) + 1)
+    ]
+    below = order[bounds[1] :]
+    edges = {
+        "edge_split": parent[below],
+        "edge_bit_left": np.where(went_left[below], 0, bit[below]).astype(np.uint16)[:, None],
+        "edge_bit_right": np.where(went_left[below], bit[below], 0).astype(np.uint16)[:, None],
+    }
+    return n_nodes, levels, edges, rank[n_internal:]
 
 
 def _leaf_phis(leaves: list[_Leaf]) -> list[np.ndarray]:
@@ -517,7 +515,9 @@ def _empty_tables(n_features: int, base_value: float) -> _Tables:
     return _Tables(
         n_features=n_features,
         base_value=base_value,
-        kind_features=[empty] * 5,
+        num_feature=empty,
+        num_fill=np.zeros((0, 1)),
+        num_zero=None,
         cat_features=empty,
         cat_max=empty,
         cat_node_col=empty,
@@ -527,6 +527,9 @@ def _empty_tables(n_features: int, base_value: float) -> _Tables:
         node_threshold=np.zeros((0, 1)),
         n_nodes=0,
         levels=[],
+        edge_split=empty,
+        edge_bit_left=empty[:, None],
+        edge_bit_right=empty[:, None],
         slot_node=empty,
         slot_base=empty,
         slot_features=sparse.csr_matrix((0, 0)),
