@@ -87,6 +87,7 @@ class _Tables:
     num_zero: np.ndarray | None  # (columns, 1) bool: missing type Zero; None if none is
     cat_features: np.ndarray  # features of categorical splits
     cat_max: np.ndarray  # per categorical feature, the largest category in any split
+    cat_max_col: np.ndarray  # (features, 1): cat_max + 1, the index "above every split"
     cat_node_col: np.ndarray  # per categorical node, its column in cat_features
     cat_node_offset: np.ndarray  # per categorical node, the start of its lookup table
     cat_lut: np.ndarray  # 0.0 where the category goes left, 1.0 where it goes right
@@ -100,6 +101,7 @@ class _Tables:
     slot_node: np.ndarray  # per (leaf, feature) slot, sorted by feature: the leaf's node
     slot_base: np.ndarray  # per slot, the start of its pattern table
     slot_features: sparse.csr_matrix  # features present x slots: 1 where slot is feature
+    slot_feature: np.ndarray  # per slot, its feature's position in features_present
     features_present: np.ndarray
     table: np.ndarray
 
@@ -156,6 +158,9 @@ class TreeShap:
         out[:, -1] = t.base_value
         if not len(t.slot_node):  # single-leaf trees only
             return out
+        if len(x) <= ROW_CHUNK:
+            out[:, t.features_present] = _shap_chunk(t, x)
+            return out
         for start in range(0, len(x), ROW_CHUNK):
             rows = slice(start, start + ROW_CHUNK)
             out[rows, t.features_present] = _shap_chunk(t, x[rows])
@@ -194,6 +199,8 @@ def _shap_chunk(t: _Tables, x: np.ndarray) -> np.ndarray:
         )
     index = np.take(pattern, t.slot_node, axis=0) + t.slot_base
     values = np.take(t.table, index)
+    if values.shape[1] == 1:  # one row: bincount costs less than scipy's call
+        return np.bincount(t.slot_feature, values[:, 0], len(t.features_present))[None, :]
     # Summing slots into features as a sparse product: one pass, several times faster
     # than np.add.reduceat over the feature-sorted slots.
     return (t.slot_features @ values).T
@@ -203,8 +210,8 @@ def _categorical(t: _Tables, x: np.ndarray) -> np.ndarray:
     """0.0 where a categorical node sends the row left, 1.0 where right (nodes x rows)."""
     # LightGBM casts to int (truncation); NaN and negatives go right, as do categories
     # above every split's largest (index cat_max + 1 of each lookup table: right).
-    category = np.where(np.isnan(x), -1.0, np.trunc(x))
-    category = np.clip(category, -1.0, t.cat_max[:, None] + 1.0).astype(np.intp) + 1
+    # np.fmax turns NaN into -1 (it ignores NaN); the offsets include the +1 of -1.
+    category = np.minimum(np.fmax(np.trunc(x), -1.0), t.cat_max_col).astype(np.intp)
     return np.take(t.cat_lut, np.take(category, t.cat_node_col, axis=0) + t.cat_node_offset)
 
 
@@ -346,7 +353,8 @@ def _decisions(nodes: list[dict[str, Any]]) -> dict[str, Any]:
         "cat_features": np.asarray(cat_features, dtype=np.intp),
         "cat_max": cat_max,
         "cat_node_col": np.asarray(cat_node_col, dtype=np.intp),
-        "cat_node_offset": np.asarray(cat_node_offset, dtype=np.intp)[:, None],
+        "cat_node_offset": np.asarray(cat_node_offset, dtype=np.intp)[:, None] + 1,
+        "cat_max_col": (cat_max + 1.0)[:, None],
         "cat_lut": np.concatenate(luts) if luts else np.zeros(0),
         "node_col": np.asarray(node_col, dtype=np.intp),
         "node_threshold": np.asarray(threshold, dtype=np.float64)[:, None],
@@ -475,6 +483,7 @@ def _slot_tables(tables: list[tuple[int, list[int], np.ndarray]]) -> dict[str, A
         "slot_leaf": slot_leaf[order].astype(np.intp),
         "slot_base": slot_base[order].astype(np.int32)[:, None],
         "slot_features": slot_features,
+        "slot_feature": feature_of_slot.astype(np.intp),
         "features_present": features_present.astype(np.intp),
         "table": table,
     }
@@ -522,6 +531,7 @@ def _empty_tables(n_features: int, base_value: float) -> _Tables:
         num_zero=None,
         cat_features=empty,
         cat_max=empty,
+        cat_max_col=np.zeros((0, 1)),
         cat_node_col=empty,
         cat_node_offset=empty[:, None],
         cat_lut=np.zeros(0),
@@ -535,6 +545,7 @@ def _empty_tables(n_features: int, base_value: float) -> _Tables:
         slot_node=empty,
         slot_base=empty,
         slot_features=sparse.csr_matrix((0, 0)),
+        slot_feature=empty,
         features_present=empty,
         table=np.zeros(0),
     )
