@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mine_cpu, lgbm_cpu = cpu(ours_call, repeat) * 1e6, cpu(lgbm_call, repeat) * 1e6
         print(
             f"batch of {size:>4}: tables {mine[0]:7.0f} us wall"
-            f" (p10-p90 {mine[1]:.0f}-{mine[2]:.0f}) {mine_cpu:7.0f} us cpu | pred_contrib {lgbm[0]:7.0f} us wall"
+            f" (p10-p90 {mine[1]:.0f}-{mine[2]:.0f}) {mine_cpu:7.0f} us cpu"
+            f" | pred_contrib {lgbm[0]:7.0f} us wall"
             f" (p10-p90 {lgbm[1]:.0f}-{lgbm[2]:.0f}) {lgbm_cpu:7.0f} us cpu"
             f" | speed-up {lgbm[0] / mine[0]:4.1f}x wall, {lgbm_cpu / mine_cpu:4.1f}x cpu"
             f" | {repeat} calls"
