@@ -24,9 +24,10 @@ SHAP values; the base value is the trees' cover-weighted mean leaf value.
 At prediction every internal node's decision is evaluated for all rows at once, with
 LightGBM's rules (numerical ``<=`` with ``default_left`` and ``missing_type`` None / Zero
 / NaN; categorical sets, NaN and negative categories going right; values within
-``1e-35`` of 0 read as 0), each leaf's pattern is an OR over its path, and the table
-entries are gathered and summed into the feature columns. There is no Python loop over
-trees or rows.
+``1e-35`` of 0 read as 0), each node's pattern is its parent's OR the bit of the edge
+it came down (one vectorised step per depth), and the table entries are gathered and
+summed into the feature columns (a sparse product). Sibling leaves share one table. There
+is no Python loop over trees, leaves or rows; buffers are reused per thread.
 
 The tables grow as ``2^d`` per leaf. A booster with more than ``max_unique_features``
 unique features on some path, or whose tables would exceed ``max_table_entries`` entries,
