@@ -249,13 +249,17 @@ def _workspace(t: _Tables, rows: int) -> dict[str, np.ndarray]:
         flat = {name: np.empty(n * ROW_CHUNK, dtype=dtype) for name, (n, dtype) in shapes.items()}
         flat["_tables"] = t  # type: ignore[assignment]  # keeps id(t) from being reused
         spaces[id(t)] = flat
-    return {
-        name: buffer[: (len(buffer) // ROW_CHUNK) * rows].reshape(-1, rows)
-        if rows
-        else buffer[:0].reshape(len(buffer) // ROW_CHUNK, 0)
-        for name, buffer in flat.items()
-        if name != "_tables"
-    }
+    views = flat.get(rows)  # type: ignore[call-overload]
+    if views is None:  # the views of each batch size, made once (a reshape costs ~1 us)
+        views = {
+            name: buffer[: (len(buffer) // ROW_CHUNK) * rows].reshape(
+                len(buffer) // ROW_CHUNK, rows
+            )
+            for name, buffer in flat.items()
+            if isinstance(name, str) and name != "_tables"
+        }
+        flat[rows] = views  # type: ignore[index]
+    return views
 
 
 def _categorical(t: _Tables, x: np.ndarray) -> np.ndarray:
