@@ -1,6 +1,7 @@
 """Per-decision explanations: TreeSHAP contributions and reasons in officer language.
 
-Contributions come from LightGBM's own TreeSHAP (``pred_contrib=True``) in log-odds:
+Contributions come from :meth:`RiskModel.contributions`: the TreeSHAP tables of
+:mod:`portsift.models.tree_shap`, equal to LightGBM's ``pred_contrib=True``, in log-odds:
 for each row ``base_value + sum(contributions) = raw_score``. Reasons are written for
 the features that raised the risk most, each quoting the declared value and the
 reference it was compared with, in Chinese or English.

@@ -14,6 +14,7 @@ estimated from the declared value and tax rate, and the model says so.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -22,6 +23,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+
+from portsift.models.tree_shap import TreeShap
+
+# One lock for every model's compilation: compiling is rare (once per classifier), and a
+# lock held on the instance would be state outside the scikit-learn rules.
+_TREE_SHAP_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -315,8 +322,33 @@ class RiskModel:
         return value * rate / 100.0 * self.estimate_evaded_share, True
 
     def contributions(self, x_risk: np.ndarray, num_threads: int = 0) -> np.ndarray:
-        """Return TreeSHAP contributions in log-odds; the last column is the base value."""
-        return self.classifier_.predict(x_risk, pred_contrib=True, num_threads=num_threads)
+        """Return TreeSHAP contributions in log-odds; the last column is the base value.
+
+        The values are LightGBM's ``pred_contrib`` (equal to 1e-9), computed from tables
+        compiled once per classifier (:class:`portsift.models.tree_shap.TreeShap`) on
+        the first call; a classifier beyond the tables' caps runs ``pred_contrib``.
+
+        Args:
+            x_risk: Rows of the risk features.
+            num_threads: LightGBM threads of ``pred_contrib`` when it is the fallback.
+
+        Returns:
+            Rows x (risk features + 1), as ``pred_contrib`` returns them.
+        """
+        return self._tree_shap().contributions(x_risk, num_threads=num_threads)
+
+    def _tree_shap(self) -> TreeShap:
+        # Compiled lazily (not at import or load) and again when the classifier is
+        # replaced; the lock keeps the API's threads from compiling it twice at once.
+        explainer = getattr(self, "tree_shap_", None)
+        if explainer is not None and explainer.booster is self.classifier_:
+            return explainer
+        with _TREE_SHAP_LOCK:
+            explainer = getattr(self, "tree_shap_", None)
+            if explainer is None or explainer.booster is not self.classifier_:
+                explainer = TreeShap(self.classifier_)
+                self.tree_shap_ = explainer
+        return explainer
 
     # -- persistence ---------------------------------------------------------------
 
