@@ -246,6 +246,8 @@ class DecisionService:
             settings.serving.register_check_seconds,
         )
         registers = files.registers()
+        # Compiled while loading: the first explained request must not pay for it.
+        bundle.model.prepare_explainer()
         return cls(
             bundle=bundle,
             registers=registers,

@@ -170,6 +170,20 @@ def test_threads_compile_once_and_agree() -> None:
         )
 
 
+def test_prepare_explainer_compiles_before_the_first_explanation() -> None:
+    booster = _booster({"num_leaves": 7}, rounds=5)
+    model = RiskModel(
+        risk_features=[f"f{i}" for i in range(8)], revenue_features=[], categorical_features=[]
+    )
+    model.classifier_ = booster
+    assert getattr(model, "tree_shap_", None) is None
+    model.prepare_explainer()
+    compiled = model.tree_shap_
+    assert compiled is not None and compiled.booster is booster
+    model.contributions(_rows(seed=4)[:3])
+    assert model.tree_shap_ is compiled
+
+
 def _internal_nodes(trees: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out, stack = [], [t["tree_structure"] for t in trees]
     while stack:
