@@ -396,11 +396,21 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
                 linestyle="--",
                 label="dask client",
             )
+            right.plot(
+                rows,
+                [sum(r["worker_peak_rss_gib"]) for r in done],
+                marker=marker,
+                linestyle=":",
+                label="dask workers (sum of peaks)",
+            )
     left.set(xlabel="declarations (millions)", ylabel="wall seconds", title="Time")
     right.set(
         xlabel="declarations (millions)", ylabel="peak RSS of process tree (GiB)", title="Memory"
     )
-    right.axhline(8, color="grey", linewidth=0.8, linestyle=":")
+    # Issue 11's targets: pandas at 3M, the Dask client and process tree at 10M.
+    for target, text in ((8, "pandas 3M target"), (2, "client target"), (12, "tree target")):
+        right.axhline(target, color="grey", linewidth=0.8, linestyle=":")
+        right.annotate(text, (0, target), xycoords=("axes fraction", "data"), fontsize=7)
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend()

@@ -49,7 +49,7 @@ Only :class:`~portsift.features.stats.OutcomeStat` may be unkeyed (the pipeline 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -236,6 +236,7 @@ def fit_transform_dask(
     registers: Registers,
     *,
     registers_on_cluster: Any = None,
+    keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> dd.DataFrame:
     """Fit ``pipeline`` on a Dask history and return its out-of-time features.
 
@@ -249,10 +250,13 @@ def fit_transform_dask(
         registers: The registers (held by the client; used to infer metadata).
         registers_on_cluster: The same registers scattered to the workers (a future), or
             None to ship them with the tasks.
+        keep: Given one partition's features, the rows to keep (e.g. the labelled
+            rows training reads); None keeps every row. The fitted state and the
+            dropped features are those of every row either way.
 
     Returns:
         Features and context columns, indexed by ``_row`` with the divisions of
-        ``declarations`` (persisted on the cluster).
+        ``declarations`` (persisted on the cluster): the rows ``keep`` keeps.
     """
     shipped = registers if registers_on_cluster is None else registers_on_cluster
     sample = declarations.get_partition(0).head(200)
@@ -318,9 +322,18 @@ def fit_transform_dask(
         tables=tables,
         unkeyed=unkeyed,
         meta=derive_meta,
-    ).persist()
+    )
     candidates = pipeline.candidate_features(features.columns)
-    present = (~features[candidates].isna()).any().compute()
+    presence = (~features[candidates].isna()).any()
+    if keep is None:
+        features = features.persist()
+    else:
+        # One graph for both: each partition's features are derived once, counted for
+        # the presence check and cut to the kept rows, and the whole partition is then
+        # released, so the workers never hold every row's features.
+        kept = features.map_partitions(keep, meta=features._meta)
+        features, presence = dask.persist(kept, presence)
+    present = presence.compute()
     pipeline.dropped_features_ = [name for name in candidates if not bool(present[name])]
     pipeline.feature_names_ = [n for n in candidates if n not in pipeline.dropped_features_]
     return features

@@ -104,15 +104,15 @@ def _placed(frame: dd.DataFrame, client: Any) -> tuple[dd.DataFrame, list[Any]]:
 def _stopped(booster: lgb.Booster, x: np.ndarray, loss: Callable, patience: int) -> lgb.Booster:
     """Cut a booster where early stopping on ``(x, loss)`` would have stopped."""
     rounds = booster.num_trees()
-    per_tree = np.column_stack(
-        [
-            booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1)
-            for i in range(rounds)
-        ]
-    )
-    # Tree 0 carries the boost-from-average init score, so the cumulative sum is the
-    # raw score after each round.
-    losses = np.array([loss(raw) for raw in np.cumsum(per_tree, axis=1).T])
+    # Tree 0 carries the boost-from-average init score, so the running sum of the trees'
+    # outputs is the raw score after each round. It is added up one tree at a time (the
+    # order of np.cumsum along the rounds, so the same floats) to hold one vector of the
+    # validation rows instead of a rows x rounds matrix.
+    raw = np.zeros(len(x), dtype="float64")
+    losses = np.empty(rounds, dtype="float64")
+    for i in range(rounds):
+        raw += booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1)
+        losses[i] = loss(raw)
     best, since = 0, 0
     for i in range(1, len(losses)):
         if losses[i] < losses[best]:

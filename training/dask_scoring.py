@@ -166,7 +166,11 @@ def score_dask(
         scored = scored.rename_axis(ROW).sort_values(["declared_at", ROW], kind="stable")
     kept = [c for c in scored.columns if c.startswith(KEEP)]
     features = scored[kept].rename(columns=lambda c: c[len(KEEP) :]).reset_index(drop=True)
-    scored = scored.drop(columns=kept)
+    declaration_id = scored["declaration_id"].to_numpy()
+    expected_revenue = scored["expected_revenue"].to_numpy()
+    revenue_estimated = scored["revenue_estimated"].to_numpy()
+    # One copy of the rows' columns on the client at a time: the policy's inputs only.
+    scored = scored.drop(columns=[*kept, "expected_revenue", "revenue_estimated"])
 
     def explain_on_workers(mask: np.ndarray) -> tuple[None, np.ndarray]:
         # Pass 2: features and SHAP values stay on the workers; only the texts come back.
@@ -190,10 +194,10 @@ def score_dask(
 
     # The same policy and inputs as score_declarations, so that decisions are identical.
     return decide_batch(
-        scored.drop(columns=["expected_revenue", "revenue_estimated"]),
-        declaration_id=scored["declaration_id"].to_numpy(),
-        expected_revenue=scored["expected_revenue"].to_numpy(),
-        revenue_estimated=scored["revenue_estimated"].to_numpy(),
+        scored,
+        declaration_id=declaration_id,
+        expected_revenue=expected_revenue,
+        revenue_estimated=revenue_estimated,
         rate=rate,
         policy=policy,
         explain_rows=explain_rows,

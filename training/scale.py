@@ -35,6 +35,7 @@ Design
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -218,6 +219,37 @@ def _every_kth(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     return frame[frame.index.to_numpy() % k == 0]
 
 
+def _labelled(frame: pd.DataFrame) -> np.ndarray:
+    return ((frame["inspected"] == 1) & ~frame["illicit"].isna()).to_numpy(dtype=bool)
+
+
+def _labelled_or_every_kth(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    return frame[_labelled(frame) | (frame.index.to_numpy() % k == 0)]
+
+
+def baseline_rows(labelled: dd.DataFrame, limit: int) -> pd.DataFrame:
+    """The labelled rows the DATE baseline is fitted on: all of them, or a bounded sample.
+
+    Up to ``limit`` rows every labelled row comes to the client (the rows of the
+    pandas run). Above it, the rows whose position ``_row`` is a multiple of
+    ``ceil(n / limit)`` come, chosen on the workers: deterministic, spread over the
+    whole history, and about ``limit`` rows whatever the size of the history.
+
+    Args:
+        labelled: The labelled rows' baseline columns, indexed by ``_row``.
+        limit: Rows at most (about) on the client.
+
+    Returns:
+        The rows, in row order.
+    """
+    n = int(labelled.shape[0].compute())
+    if n <= limit:
+        return labelled.compute()
+    # A stride over the positions of all history rows thins every stretch of the
+    # history alike; labelling does not depend on a row's position modulo the stride.
+    return labelled.map_partitions(_every_kth, -(-n // limit)).compute()
+
+
 def train_dask(
     declarations: dd.DataFrame,
     registers: Registers,
@@ -229,6 +261,7 @@ def train_dask(
     extra_numeric: tuple[str, ...] = (),
     stage: Stage | None = None,
     monitor_sample: int = 200_000,
+    baseline_sample: int = 400_000,
     track: bool = False,
     feedback: pd.DataFrame | None = None,
     feedback_source: str | None = None,
@@ -247,6 +280,8 @@ def train_dask(
         extra_numeric: Schema-file numeric inputs.
         stage: Called with the name of each stage as it starts.
         monitor_sample: Rows of the history at most for the monitoring reference.
+        baseline_sample: Labelled rows (about) at most for the DATE baseline
+            (:func:`baseline_rows`); the pandas run fits it on every labelled row.
         track: Whether to record the run in MLflow (:func:`portsift.training.train.record_run`).
         feedback: Inspection outcomes that override the labels of the declarations they
             name, as :func:`portsift.training.train.train` takes them.
@@ -294,7 +329,17 @@ def train_dask(
     history = with_row_index(declarations if in_history is None else declarations[in_history])
     shipped = client.scatter(registers, broadcast=True)
     pipeline = pipeline_from_settings(settings, extra_categorical, extra_numeric)
-    features = fit_transform_dask(pipeline, history, registers, registers_on_cluster=shipped)
+    n_history = int(history["declared_at"].count().compute())
+    k = max(1, -(-n_history // monitor_sample))
+    # Only the rows read later stay on the workers: the labelled ones (training, the
+    # baseline) and the monitoring sample's (every k-th row).
+    features = fit_transform_dask(
+        pipeline,
+        history,
+        registers,
+        registers_on_cluster=shipped,
+        keep=functools.partial(_labelled_or_every_kth, k=k),
+    )
     lap("features")
     has_revenue = "revenue" in declarations.columns and bool(
         (~declarations["revenue"].isna()).any().compute()
@@ -310,12 +355,10 @@ def train_dask(
     lap("models")
     labelled = features[(features["inspected"] == 1) & ~features["illicit"].isna()]
     base_columns = [c for c in (*PROFILE_RATES, *RAW_NUMERIC, "illicit") if c in features.columns]
-    base_rows = labelled[base_columns].compute()
+    base_rows = baseline_rows(labelled[base_columns], baseline_sample)
     baseline = DateGBDT(random_state=settings.model.random_state).fit(
         base_rows, base_rows["illicit"].to_numpy(dtype="float64")
     )
-    n_history = int(history["declared_at"].count().compute())
-    k = max(1, -(-n_history // monitor_sample))
     sample = history.map_partitions(_every_kth, k).compute()
     sample_as_of = features.map_partitions(_every_kth, k).compute()
     sample_features = pipeline.transform(sample, registers)
@@ -413,22 +456,16 @@ def train_dask(
 
 def fingerprint_dask(declarations: dd.DataFrame) -> dict[str, Any]:
     """:func:`portsift.training.train.fingerprint` computed partition by partition."""
-    import hashlib
-
     frame = declarations
     inspected = frame["inspected"] if "inspected" in frame.columns else None
     labelled = (inspected == 1).sum() if inspected is not None else 0
     illicit_mean = frame["illicit"].mean() if "illicit" in frame.columns else None
-    hashes = frame.map_partitions(
-        lambda part: pd.util.hash_pandas_object(part, index=False), meta=("hash", "uint64")
-    )
-    rows, first, last, n_labelled, rate, digests = dask.compute(
+    rows, first, last, n_labelled, rate = dask.compute(
         frame["declared_at"].count(),
         frame["declared_at"].min(),
         frame["declared_at"].max(),
         labelled,
         illicit_mean,
-        hashes,
     )
     return {
         "rows": int(rows),
@@ -437,8 +474,36 @@ def fingerprint_dask(declarations: dd.DataFrame) -> dict[str, Any]:
         "labelled_rows": int(n_labelled),
         "label_rate": float(n_labelled) / int(rows) if rows else 0.0,
         "violation_rate": None if rate is None or pd.isna(rate) else float(rate),
-        "sha256": hashlib.sha256(digests.to_numpy().tobytes()).hexdigest(),
+        "sha256": _streamed_sha256(frame),
     }
+
+
+def _row_hashes(part: pd.DataFrame) -> np.ndarray:
+    return pd.util.hash_pandas_object(part, index=False).to_numpy()
+
+
+def _streamed_sha256(frame: dd.DataFrame, window: int = 4) -> str:
+    """SHA-256 of the rows' hashes in row order, fed to the client a few parts at a time.
+
+    The same digest as hashing the whole hash array at once (SHA-256 is a stream), but
+    the client holds at most ``window`` partitions' hashes (8 bytes a row) instead of
+    all of them.
+    """
+    import hashlib
+
+    from distributed import get_client
+
+    client = get_client()
+    digest = hashlib.sha256()
+    parts = frame.to_delayed()
+    for begin in range(0, len(parts), window):
+        futures = client.compute(
+            [dask.delayed(_row_hashes)(p) for p in parts[begin : begin + window]]
+        )
+        for future in futures:
+            digest.update(future.result().tobytes())
+            future.release()
+    return digest.hexdigest()
 
 
 __all__ = [

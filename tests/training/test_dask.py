@@ -20,8 +20,14 @@ from portsift.models.policy import SelectionPolicy
 from portsift.models.scoring import score_declarations
 from portsift.settings import load_settings
 from portsift.synthetic.generator import generate_synthetic
-from portsift.training.scale import partitioned, score_dask, train_dask
-from portsift.training.train import train
+from portsift.training.scale import (
+    baseline_rows,
+    fingerprint_dask,
+    partitioned,
+    score_dask,
+    train_dask,
+)
+from portsift.training.train import fingerprint, train
 
 #: Features built from sums of revenue (floats summed per group and day, in an order
 #: that can differ between engines: importer, broker and the identity keys' revenue per
@@ -258,3 +264,40 @@ def test_dask_scoring_with_disclosures_and_rulings_equals_pandas(
         explain_rows="selected",
     ).decisions
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_fingerprint_streamed_over_parts_equals_pandas(client, data):
+    declarations, _ = data
+    frame = declarations.iloc[:20_000].reset_index(drop=True)
+    # Ten parts, more than the window of parts the client hashes at a time.
+    got = fingerprint_dask(partitioned(frame, 2_000, client))
+    assert got == fingerprint(frame)
+
+
+def test_baseline_rows_all_under_the_limit_a_bounded_stride_above(client, data):
+    declarations, _ = data
+    frame = with_row_index(partitioned(declarations.iloc[:20_000], 4_000, client))
+    labelled = frame[frame["inspected"] == 1][["declared_value", "illicit"]]
+    every = labelled.compute()
+    pd.testing.assert_frame_equal(baseline_rows(labelled, len(every)), every)
+    limit = len(every) // 4
+    sample = baseline_rows(labelled, limit)
+    step = -(-len(every) // limit)
+    # The labelled rows whose position is a multiple of the stride, no other, in order.
+    pd.testing.assert_frame_equal(sample, every[every.index.to_numpy() % step == 0])
+    assert 0.5 * limit <= len(sample) <= 1.5 * limit
+
+
+def test_kept_rows_have_the_features_of_every_row(client, data):
+    declarations, registers = data
+    history = declarations.iloc[:12_000]
+    frame = with_row_index(partitioned(history, 3_000, client))
+    whole_pipeline, kept_pipeline = FeaturePipeline(), FeaturePipeline()
+    whole = fit_transform_dask(whole_pipeline, frame, registers).compute()
+    kept = fit_transform_dask(
+        kept_pipeline, frame, registers, keep=lambda part: part[part["inspected"] == 1]
+    ).compute()
+    assert 0 < len(kept) < len(whole)
+    pd.testing.assert_frame_equal(kept, whole[whole["inspected"] == 1])
+    assert kept_pipeline.feature_names_ == whole_pipeline.feature_names_
+    assert list(kept_pipeline.state_) == list(whole_pipeline.state_)
