@@ -8,7 +8,7 @@ the process's peak RSS when it began; run at two sizes, the difference per milli
 is what the client holds per row in that stage. A stage name ending in ``~`` is the code
 of the enclosing stage between its wrapped calls.
 
-Run from the repository root, after ``benchmarks/scale.py`` made the parts::
+Run from the repository root (the parts are ``benchmarks/scale.py``'s, made if missing)::
 
     .venv/bin/python benchmarks/scale_stages.py --rows 500000
     .venv/bin/python benchmarks/scale_stages.py --rows 1000000
@@ -121,17 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         (scale, "score_dask", "benchmark: score_dask"),
     ):
         memory.wrap(owner, name, label)
-    root = args.data / f"rows-{args.rows}"
+    # The parts of benchmarks/scale.py at its default chunks and seed: reused when that
+    # script (or an earlier run of this one) made them, generated otherwise.
+    root = bench.generate_parts(args.rows, 250_000, 90, 0, args.data)
     result = bench.run_dask(root, args.data / "work" / f"stages-{args.rows}", args.workers, False)
     memory.mark("end")
     time.sleep(0.2)
     print(json.dumps({k: v for k, v in result.items() if k != "times"}))
     for name in memory.order:
         stage = memory.stats[name]
-        print(
-            f"{name:50s} max RSS {stage['max_rss'] / GIB:6.3f} GiB"
-            f"  peak before {stage['peak_before'] / GIB:6.3f} GiB"
-        )
+        # A stage shorter than one sampling interval has no sample of its own.
+        seen = f"{stage['max_rss'] / GIB:6.3f} GiB" if stage["max_rss"] else "     - (no sample)"
+        print(f"{name:50s} max RSS {seen}  peak before {stage['peak_before'] / GIB:6.3f} GiB")
     if args.out:
         figures = {"rows": args.rows, "order": memory.order, "stats": memory.stats}
         args.out.write_text(json.dumps({**figures, "result": result}))
