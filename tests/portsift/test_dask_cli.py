@@ -140,6 +140,24 @@ def _registers(files: dict[str, Path]) -> list[str]:
     ]
 
 
+def _on_engine(
+    command: str,
+    engine: str,
+    scheduler: str,
+    declarations: str | Path,
+    files: dict[str, Path],
+    *options: str,
+) -> list[str]:
+    """The argv of ``command`` on ``engine`` (``--scheduler`` too) with the test registers."""
+    return [
+        command,
+        *("--engine", engine, "--scheduler", scheduler),
+        *("--declarations", str(declarations)),
+        *_registers(files),
+        *options,
+    ]
+
+
 def _run(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -170,20 +188,14 @@ def dask_model(scheduler: str, files: dict[str, Path], tmp_path_factory: pytest.
     """``portsift train --engine dask`` on the CSV parts, on the external cluster."""
     model_dir = tmp_path_factory.mktemp("dask-model") / "bundle"
     status, printed, _ = _run(
-        [
+        _on_engine(
             "train",
-            "--engine",
             "dask",
-            "--scheduler",
             scheduler,
-            "--declarations",
-            str(files["csv-parts"]),
-            *_registers(files),
-            "--model-dir",
-            str(model_dir),
-            "--config",
-            str(files["config"]),
-        ]
+            files["csv-parts"],
+            files,
+            *("--model-dir", str(model_dir), "--config", str(files["config"])),
+        )
     )
     assert status == 0
     return model_dir, printed
@@ -206,21 +218,14 @@ def test_a_bad_row_in_one_part_exits_2_naming_the_part_and_writes_nothing(
     parts = _with_bad_row(files[f"{suffix}-parts"], tmp_path / "parts")
     out = tmp_path / "scores.csv"
     status, _, error = _run(
-        [
+        _on_engine(
             "score",
-            "--engine",
             "dask",
-            "--scheduler",
             scheduler,
-            "--model-dir",
-            str(model_dir),
-            "--declarations",
-            str(parts),
-            *_registers(files),
-            "--out",
-            str(out),
-            "--quiet",
-        ]
+            parts,
+            files,
+            *("--model-dir", str(model_dir), "--out", str(out), "--quiet"),
+        )
     )
     assert status == 2
     assert f"{parts / f'part-002.{suffix}'}: column 'hs_code': 1 row with an invalid code" in error
@@ -238,22 +243,14 @@ def test_skip_invalid_gives_the_decisions_of_pandas_on_the_valid_rows(
     for engine in ("pandas", "dask"):
         out = tmp_path / f"{engine}.csv"
         status, _, _ = _run(
-            [
+            _on_engine(
                 "score",
-                "--engine",
                 engine,
-                "--scheduler",
                 scheduler,
-                "--model-dir",
-                str(model_dir),
-                "--declarations",
                 f"{parts}/part-*.{suffix}",
-                *_registers(files),
-                "--out",
-                str(out),
-                "--skip-invalid",
-                "--quiet",
-            ]
+                files,
+                *("--model-dir", str(model_dir), "--out", str(out), "--skip-invalid", "--quiet"),
+            )
         )
         assert status == 0
         outputs[engine] = pd.read_csv(out, dtype=str, keep_default_na=False)
@@ -278,21 +275,14 @@ def test_an_id_repeated_across_parts_is_found_on_the_workers(
     last = pd.read_csv(parts / "part-003.csv", dtype=str, keep_default_na=False)
     last.loc[last.index[6], "declaration_id"] = first["declaration_id"].iloc[0]
     last.to_csv(parts / "part-003.csv", index=False)
-    argv = [
+    argv = _on_engine(
         "score",
-        "--engine",
         "dask",
-        "--scheduler",
         scheduler,
-        "--model-dir",
-        str(model_dir),
-        "--declarations",
-        str(parts),
-        *_registers(files),
-        "--out",
-        str(tmp_path / "scores.csv"),
-        "--quiet",
-    ]
+        parts,
+        files,
+        *("--model-dir", str(model_dir), "--out", str(tmp_path / "scores.csv"), "--quiet"),
+    )
     status, _, error = _run(argv)
     assert status == 2
     assert f"{parts / 'part-003.csv'}: column 'declaration_id': 1 row" in error
@@ -394,20 +384,14 @@ def test_evaluate_on_dask_writes_the_evaluation_of_pandas(
     for engine in ("pandas", "dask"):
         out = tmp_path / f"{engine}.json"
         status, printed, _ = _run(
-            [
+            _on_engine(
                 "evaluate",
-                "--engine",
                 engine,
-                "--scheduler",
                 scheduler,
-                "--model-dir",
-                str(model_dir),
-                "--declarations",
                 f"{files['parquet-parts']}/*.parquet",
-                *_registers(files),
-                "--json",
-                str(out),
-            ]
+                files,
+                *("--model-dir", str(model_dir), "--json", str(out)),
+            )
         )
         assert status == 0
         evaluations[engine] = json.loads(out.read_text("utf-8"))
@@ -428,24 +412,15 @@ def test_retrain_on_dask_measures_models_as_pandas_retrain_does(
     for engine in ("dask", "pandas"):
         out = tmp_path / f"{engine}.json"
         status, printed, _ = _run(
-            [
+            _on_engine(
                 "retrain",
-                "--engine",
                 engine,
-                "--scheduler",
                 scheduler,
-                "--declarations",
-                str(files["parquet-parts"]),
-                *_registers(files),
-                "--holdout-days",
-                "60",
-                "--model-dir",
-                str(tmp_path / f"{engine}-model"),
-                "--json",
-                str(out),
-                "--config",
-                str(config),
-            ]
+                files["parquet-parts"],
+                files,
+                *("--holdout-days", "60", "--model-dir", str(tmp_path / f"{engine}-model")),
+                *("--json", str(out), "--config", str(config)),
+            )
         )
         assert status == 0, printed
         comparisons[engine] = json.loads(out.read_text("utf-8"))
@@ -511,24 +486,15 @@ def test_monitor_on_dask_gives_the_dashboard_and_summary_of_pandas(
     for engine in ("pandas", "dask"):
         out = tmp_path / f"{engine}.html"
         status, _, _ = _run(
-            [
+            _on_engine(
                 "monitor",
-                "--engine",
                 engine,
-                "--scheduler",
                 scheduler,
-                "--model-dir",
-                str(model_dir),
-                "--declarations",
-                str(parts),
-                *_registers(files),
-                "--out",
-                str(out),
-                "--json",
-                str(tmp_path / f"{engine}.json"),
-                "--no-mlflow",
-                "--quiet",
-            ]
+                parts,
+                files,
+                *("--model-dir", str(model_dir), "--out", str(out)),
+                *("--json", str(tmp_path / f"{engine}.json"), "--no-mlflow", "--quiet"),
+            )
         )
         outputs[engine] = (
             status,
